@@ -1,0 +1,15 @@
+//! The domain model the four traits speak.
+
+mod failure;
+mod measurement;
+mod migration;
+mod revision;
+mod snapshot;
+mod traffic;
+
+pub use failure::{Diagnosis, FailureMode};
+pub use measurement::{Measurement, Sample};
+pub use migration::{AppliedMigration, MigrationState, MigrationStatus, SchemaVersion};
+pub use revision::{Fingerprint, Revision, RevisionId};
+pub use snapshot::{Condition, EventRecord, PodState, RolloutSnapshot};
+pub use traffic::{RouterCapabilities, RoutingMode, TrafficSplit, Verification};

@@ -1,0 +1,196 @@
+//! What a [`DeploymentBackend`](crate::DeploymentBackend) observes of a rollout.
+
+use serde::{Deserialize, Serialize};
+
+use super::revision::{Fingerprint, RevisionId};
+
+/// One observation of a deployment and its pods.
+///
+/// Counts follow the Kubernetes Deployment status: `updated` pods run the current revision,
+/// `ready` pods pass readiness, `available` pods have been ready for `minReadySeconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RolloutSnapshot {
+    /// Replicas the deployment asks for.
+    pub desired: u32,
+    /// Pods of any revision that exist (Kubernetes `status.replicas`).
+    pub total: u32,
+    /// Pods of the current revision.
+    pub updated: u32,
+    /// Ready pods of any revision.
+    pub ready: u32,
+    /// Available pods of any revision.
+    pub available: u32,
+    /// The revision the deployment runs now (or rolls out to).
+    pub current_revision: Option<RevisionId>,
+    /// What the current revision runs.
+    pub current_fingerprint: Option<Fingerprint>,
+    /// Whether the platform has acted on the latest spec (Kubernetes: observedGeneration ≥
+    /// generation). Counts are stale until it has.
+    pub generation_observed: bool,
+    /// Whether the rollout is paused.
+    pub paused: bool,
+    /// Whether the platform gave up waiting for progress (Kubernetes: `ProgressDeadlineExceeded`).
+    pub progress_deadline_exceeded: bool,
+    /// Platform conditions, verbatim.
+    pub conditions: Vec<Condition>,
+    /// Every pod the deployment owns.
+    pub pods: Vec<PodState>,
+    /// Recent events about the deployment and its pods, oldest first.
+    pub events: Vec<EventRecord>,
+}
+
+impl RolloutSnapshot {
+    /// An empty snapshot of a deployment that wants `desired` replicas.
+    pub fn new(desired: u32) -> Self {
+        Self {
+            desired,
+            generation_observed: true,
+            ..Self::default()
+        }
+    }
+
+    /// Ready pods over desired replicas, in `0.0..=1.0`; `None` when nothing is desired, so a
+    /// deployment scaled to zero never divides by zero.
+    pub fn healthy_fraction(&self) -> Option<f64> {
+        (self.desired > 0)
+            .then(|| f64::from(self.ready.min(self.desired)) / f64::from(self.desired))
+    }
+
+    /// Pods of revision `id`.
+    pub fn pods_of(&self, id: RevisionId) -> impl Iterator<Item = &PodState> {
+        self.pods.iter().filter(move |p| p.revision == Some(id))
+    }
+
+    /// Whether the rollout has finished: every desired replica runs the current revision and is
+    /// available, and no old pod is left (the kubectl `rollout status` success condition).
+    pub fn is_complete(&self) -> bool {
+        self.generation_observed
+            && !self.progress_deadline_exceeded
+            && self.updated >= self.desired
+            && self.total <= self.updated
+            && self.available >= self.updated
+    }
+}
+
+/// A platform condition (Kubernetes `status.conditions[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Condition {
+    /// `Progressing`, `Available`, `ReplicaFailure`, …
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// The machine-readable reason (`ProgressDeadlineExceeded`).
+    pub reason: String,
+    /// The human message.
+    pub message: String,
+}
+
+impl Condition {
+    /// A condition from its four fields.
+    pub fn new(
+        kind: impl Into<String>,
+        status: impl Into<String>,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: kind.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One pod, reduced to what diagnosis needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PodState {
+    /// The pod's name.
+    pub name: String,
+    /// The revision whose ReplicaSet owns the pod.
+    pub revision: Option<RevisionId>,
+    /// `Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`.
+    pub phase: String,
+    /// Whether the pod is Ready.
+    pub ready: bool,
+    /// Restarts summed over containers.
+    pub restarts: u32,
+    /// The first waiting reason of a container (`CrashLoopBackOff`, `ImagePullBackOff`, …).
+    pub waiting_reason: Option<String>,
+    /// The reason a container last terminated (`OOMKilled`, `Error`, …).
+    pub last_termination_reason: Option<String>,
+    /// The message that goes with the waiting or termination reason.
+    pub message: Option<String>,
+    /// The last log lines of a failing container.
+    pub log_tail: Vec<String>,
+}
+
+impl PodState {
+    /// A running pod of `revision`.
+    pub fn running(name: impl Into<String>, revision: RevisionId, ready: bool) -> Self {
+        Self {
+            name: name.into(),
+            revision: Some(revision),
+            phase: "Running".into(),
+            ready,
+            ..Self::default()
+        }
+    }
+
+    /// The same pod waiting with `reason`.
+    pub fn with_waiting(mut self, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        self.waiting_reason = Some(reason.into());
+        self.message = Some(message.into());
+        self
+    }
+}
+
+/// One platform event (Kubernetes `Event`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EventRecord {
+    /// What the event is about (`pod/web-5d9c-abcde`).
+    pub object: String,
+    /// `Normal` or `Warning`.
+    pub kind: String,
+    /// The reason (`BackOff`, `FailedScheduling`, …).
+    pub reason: String,
+    /// The message.
+    pub message: String,
+    /// How many times it happened.
+    pub count: u32,
+}
+
+impl EventRecord {
+    /// A warning event.
+    pub fn warning(
+        object: impl Into<String>,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            object: object.into(),
+            kind: "Warning".into(),
+            reason: reason.into(),
+            message: message.into(),
+            count: 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_fraction_never_divides_by_zero() {
+        let empty = RolloutSnapshot::new(0);
+        assert_eq!(empty.healthy_fraction(), None);
+        let mut half = RolloutSnapshot::new(6);
+        half.ready = 3;
+        assert_eq!(half.healthy_fraction(), Some(0.5));
+    }
+}
