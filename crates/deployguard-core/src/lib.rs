@@ -114,6 +114,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod analysis;
 mod error;
 pub mod model;
 mod traits;

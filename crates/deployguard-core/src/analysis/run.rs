@@ -1,0 +1,134 @@
+//! [`CheckRun`]: the counters of one check over a rollout, and the status they add up to.
+
+use serde::{Deserialize, Serialize};
+
+use super::check::{AnalysisCheck, MeasurementOutcome, NoDataPolicy};
+
+/// Where a check stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CheckStatus {
+    /// Still measuring.
+    Running,
+    /// Passed.
+    Successful,
+    /// Failed: more failed measurements than the limit.
+    Failed(String),
+    /// Errored: more consecutive probe errors than the limit. Acted on like a failure.
+    Errored(String),
+    /// Inconclusive: a human must decide.
+    Inconclusive(String),
+}
+
+impl CheckStatus {
+    /// Whether the check has finished.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, Self::Running)
+    }
+}
+
+/// The counters of one check. Pure: feed it outcomes, read its status.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CheckRun {
+    /// Measurements counted (no data that is ignored and errors do not count).
+    pub measurements: u32,
+    /// Successful measurements.
+    pub successes: u32,
+    /// Failed measurements.
+    pub failures: u32,
+    /// Inconclusive measurements.
+    pub inconclusive: u32,
+    /// Probe errors in a row.
+    pub consecutive_errors: u32,
+    /// Successes in a row.
+    pub consecutive_successes: u32,
+    /// The status; once terminal it does not change.
+    pub status: CheckStatus,
+}
+
+impl Default for CheckStatus {
+    fn default() -> Self {
+        Self::Running
+    }
+}
+
+impl CheckRun {
+    /// Records one outcome of `check` and returns the status after it.
+    pub fn record(&mut self, check: &AnalysisCheck, outcome: MeasurementOutcome) -> &CheckStatus {
+        if self.status.is_terminal() {
+            return &self.status;
+        }
+        match outcome {
+            MeasurementOutcome::Error => {
+                self.consecutive_errors += 1;
+                if self.consecutive_errors > check.consecutive_error_limit {
+                    self.status = CheckStatus::Errored(format!(
+                        "{} consecutive errors reading {} (limit {})",
+                        self.consecutive_errors, check.metric, check.consecutive_error_limit
+                    ));
+                }
+                return &self.status;
+            }
+            MeasurementOutcome::NoData => match check.no_data {
+                NoDataPolicy::Ignore => {
+                    self.consecutive_errors = 0;
+                    return &self.status;
+                }
+                NoDataPolicy::Pause => {
+                    self.status =
+                        CheckStatus::Inconclusive(format!("no data for {}", check.metric));
+                    return &self.status;
+                }
+                NoDataPolicy::Fail => {
+                    self.count_failure(check, format!("no data for {}", check.metric));
+                }
+            },
+            MeasurementOutcome::Failed(value) => {
+                self.count_failure(
+                    check,
+                    format!("{} = {value} is outside {:?}", check.metric, check.success),
+                );
+            }
+            MeasurementOutcome::Inconclusive(value) => {
+                self.measurements += 1;
+                self.inconclusive += 1;
+                self.consecutive_successes = 0;
+                if self.inconclusive > check.inconclusive_limit {
+                    self.status = CheckStatus::Inconclusive(format!(
+                        "{} = {value} is neither passing nor failing ({} inconclusive, limit {})",
+                        check.metric, self.inconclusive, check.inconclusive_limit
+                    ));
+                }
+            }
+            MeasurementOutcome::Successful(_) => {
+                self.measurements += 1;
+                self.successes += 1;
+                self.consecutive_successes += 1;
+                if check.consecutive_success_limit > 0
+                    && self.consecutive_successes >= check.consecutive_success_limit
+                {
+                    self.status = CheckStatus::Successful;
+                }
+            }
+        }
+        self.consecutive_errors = 0;
+        if !self.status.is_terminal() && check.count.is_some_and(|count| self.measurements >= count)
+        {
+            self.status = CheckStatus::Successful;
+        }
+        &self.status
+    }
+
+    fn count_failure(&mut self, check: &AnalysisCheck, why: String) {
+        self.measurements += 1;
+        self.failures += 1;
+        self.consecutive_successes = 0;
+        if self.failures > check.failure_limit {
+            self.status = CheckStatus::Failed(format!(
+                "{why} ({} failed, limit {})",
+                self.failures, check.failure_limit
+            ));
+        }
+    }
+}
