@@ -115,6 +115,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod analysis;
+pub mod engine;
 mod error;
 pub mod model;
 mod traits;

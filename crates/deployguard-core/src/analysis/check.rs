@@ -279,7 +279,16 @@ impl AnalysisCheckBuilder {
 
     /// The check, or `InvalidInput` naming the field that is wrong.
     pub fn build(self) -> Result<AnalysisCheck> {
-        let check = self.check;
+        self.check.validate()?;
+        Ok(self.check)
+    }
+}
+
+impl AnalysisCheck {
+    /// Checks every field; the guard calls this again at its own `build()`, since fields are
+    /// public.
+    pub fn validate(&self) -> Result<()> {
+        let check = self;
         let field = |name: &str| format!("check {}: {name}", check.name);
         if check.name.trim().is_empty() {
             return Err(Error::invalid_input("check name", "is empty"));
@@ -300,6 +309,6 @@ impl AnalysisCheckBuilder {
         if check.count == Some(0) {
             return Err(Error::invalid_input(&field("count"), "must be at least 1"));
         }
-        Ok(check)
+        Ok(())
     }
 }

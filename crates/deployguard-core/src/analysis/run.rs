@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 use super::check::{AnalysisCheck, MeasurementOutcome, NoDataPolicy};
 
 /// Where a check stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "status", content = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CheckStatus {
     /// Still measuring.
+    #[default]
     Running,
     /// Passed.
     Successful,
@@ -31,8 +32,13 @@ impl CheckStatus {
 /// The counters of one check. Pure: feed it outcomes, read its status.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CheckRun {
+    /// Probe answers recorded, whatever they were.
+    pub evaluations: u32,
     /// Measurements counted (no data that is ignored and errors do not count).
     pub measurements: u32,
+    /// No-data answers skipped under the ignore policy; they count towards `count`, so a
+    /// check with a count always ends.
+    pub ignored: u32,
     /// Successful measurements.
     pub successes: u32,
     /// Failed measurements.
@@ -47,18 +53,13 @@ pub struct CheckRun {
     pub status: CheckStatus,
 }
 
-impl Default for CheckStatus {
-    fn default() -> Self {
-        Self::Running
-    }
-}
-
 impl CheckRun {
     /// Records one outcome of `check` and returns the status after it.
     pub fn record(&mut self, check: &AnalysisCheck, outcome: MeasurementOutcome) -> &CheckStatus {
         if self.status.is_terminal() {
             return &self.status;
         }
+        self.evaluations += 1;
         match outcome {
             MeasurementOutcome::Error => {
                 self.consecutive_errors += 1;
@@ -71,10 +72,7 @@ impl CheckRun {
                 return &self.status;
             }
             MeasurementOutcome::NoData => match check.no_data {
-                NoDataPolicy::Ignore => {
-                    self.consecutive_errors = 0;
-                    return &self.status;
-                }
+                NoDataPolicy::Ignore => self.ignored += 1,
                 NoDataPolicy::Pause => {
                     self.status =
                         CheckStatus::Inconclusive(format!("no data for {}", check.metric));
@@ -113,7 +111,10 @@ impl CheckRun {
             }
         }
         self.consecutive_errors = 0;
-        if !self.status.is_terminal() && check.count.is_some_and(|count| self.measurements >= count)
+        if !self.status.is_terminal()
+            && check
+                .count
+                .is_some_and(|count| self.measurements + self.ignored >= count)
         {
             self.status = CheckStatus::Successful;
         }

@@ -118,11 +118,11 @@ fn each_no_data_policy() {
         base().no_data(NoDataPolicy::Ignore).count(2),
         &[NoData, Successful(0.0), NoData, Successful(0.0)],
         expect![[r#"
-        NoData -> Running
-        Successful(0.0) -> Running
-        NoData -> Running
-        Successful(0.0) -> Successful
-    "#]],
+            NoData -> Running
+            Successful(0.0) -> Successful
+            NoData -> Successful
+            Successful(0.0) -> Successful
+        "#]],
     );
 }
 

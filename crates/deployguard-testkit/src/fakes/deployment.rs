@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deployguard_core::{
     BackendCapabilities, Condition, DeploymentBackend, Error, ErrorKind, Fingerprint, PodState,
-    Result, Revision, RevisionId, RollbackOptions, RollbackOutcome, RolloutSnapshot,
+    Result, Revision, RevisionId, RollbackOptions, RollbackOutcome, RolloutSnapshot, SchemaVersion,
 };
 use tokio::time::Instant;
 
@@ -221,7 +221,7 @@ pub struct FakeDeployment {
 pub struct FakeDeploymentBuilder {
     name: String,
     replicas: u32,
-    revisions: Vec<(Vec<String>, Behaviour, bool)>,
+    revisions: Vec<(Vec<String>, Behaviour, bool, Option<SchemaVersion>)>,
     progress_deadline: Duration,
 }
 
@@ -242,6 +242,7 @@ impl FakeDeploymentBuilder {
             images.into_iter().map(Into::into).collect(),
             behaviour,
             false,
+            None,
         ));
         self
     }
@@ -259,6 +260,14 @@ impl FakeDeploymentBuilder {
         this
     }
 
+    /// Declares the schema the revision added last needs.
+    pub fn requires_schema(mut self, version: SchemaVersion) -> Self {
+        if let Some(last) = self.revisions.last_mut() {
+            last.3 = Some(version);
+        }
+        self
+    }
+
     /// How long a rollout may make no progress before it is reported stalled (default 600 s).
     pub fn progress_deadline(mut self, deadline: Duration) -> Self {
         self.progress_deadline = deadline;
@@ -271,10 +280,11 @@ impl FakeDeploymentBuilder {
             .revisions
             .into_iter()
             .enumerate()
-            .map(|(i, (images, behaviour, verified))| {
+            .map(|(i, (images, behaviour, verified, schema))| {
                 let fingerprint = fingerprint_of(&images);
                 let revision = Revision::new(RevisionId(i as u64 + 1), fingerprint, images)
-                    .with_verified(verified);
+                    .with_verified(verified)
+                    .with_requires_schema(schema);
                 (revision, behaviour)
             })
             .collect();

@@ -1,0 +1,276 @@
+//! Decisions: pure functions of phase, observations and verdicts.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::strategy::{CanaryStep, Strategy};
+use crate::analysis::{RolloutStatus, Verdict};
+
+/// Where a guarded rollout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", content = "step", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Phase {
+    /// Rolling or recreate: the platform replaces pods.
+    Progressing,
+    /// Canary: at step `index` (past the last step: all steps done).
+    CanaryStep(usize),
+    /// Blue-green: the preview runs, production traffic is on the active side.
+    PrePromotion,
+    /// Blue-green: production traffic has been switched to the preview. Promotion is under way.
+    PostPromotion,
+}
+
+impl Phase {
+    /// The phase a strategy starts in.
+    pub fn initial(strategy: &Strategy) -> Self {
+        match strategy {
+            Strategy::Canary(_) => Self::CanaryStep(0),
+            Strategy::BlueGreen(_) => Self::PrePromotion,
+            _ => Self::Progressing,
+        }
+    }
+}
+
+/// What the decision reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionInput<'a> {
+    /// The strategy.
+    pub strategy: &'a Strategy,
+    /// The phase.
+    pub phase: Phase,
+    /// The candidate's rollout status (the kubectl ladder).
+    pub rollout: &'a RolloutStatus,
+    /// The combined verdict of the checks that apply now.
+    pub verdict: &'a Verdict,
+    /// Whether every check that applies now is satisfied (finished and passed, or, for checks
+    /// that run until the rollout ends, passed at least once).
+    pub checks_satisfied: bool,
+    /// Time spent in this phase.
+    pub phase_elapsed: Duration,
+    /// Whether a human asked to promote.
+    pub promote_requested: bool,
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", content = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Decision {
+    /// Keep observing.
+    Wait,
+    /// Go to the next phase or step.
+    Advance,
+    /// The rollout succeeded.
+    Promote,
+    /// The rollout fails: recover.
+    Abort(String),
+    /// Stop and wait for a human.
+    Pause(String),
+}
+
+/// Decides what to do next. Failure always wins: a failing check aborts whatever the phase;
+/// an inconclusive one pauses.
+pub fn decide(input: &DecisionInput<'_>) -> Decision {
+    if let RolloutStatus::Failed(why) = input.rollout {
+        return Decision::Abort(why.clone());
+    }
+    match input.verdict {
+        Verdict::Failed(why) => return Decision::Abort(why.clone()),
+        Verdict::Inconclusive(why) => return Decision::Pause(why.clone()),
+        _ => {}
+    }
+    let rolled_out = matches!(input.rollout, RolloutStatus::Done(_));
+    match (input.strategy, input.phase) {
+        (Strategy::Canary(canary), Phase::CanaryStep(index)) => match canary.steps.get(index) {
+            None if input.checks_satisfied || input.verdict == &Verdict::Running => {
+                Decision::Promote
+            }
+            None => Decision::Wait,
+            // A target is scaled up and ready before traffic is sent to it.
+            Some(CanaryStep::SetWeight(weight)) if *weight > 0 && !rolled_out => Decision::Wait,
+            Some(CanaryStep::SetWeight(_)) => Decision::Advance,
+            Some(CanaryStep::Pause(Some(duration))) if input.phase_elapsed >= *duration => {
+                Decision::Advance
+            }
+            Some(CanaryStep::Pause(Some(_))) => Decision::Wait,
+            Some(CanaryStep::Pause(None)) if input.promote_requested => Decision::Advance,
+            Some(CanaryStep::Pause(None)) => {
+                Decision::Pause(format!("canary paused at step {index} until promoted"))
+            }
+            Some(CanaryStep::Analysis) if input.checks_satisfied => Decision::Advance,
+            Some(CanaryStep::Analysis) => Decision::Wait,
+        },
+        (Strategy::BlueGreen(bg), Phase::PrePromotion) => {
+            if !rolled_out || !input.checks_satisfied {
+                Decision::Wait
+            } else if bg.auto_promote || input.promote_requested {
+                Decision::Advance
+            } else {
+                Decision::Pause(format!(
+                    "preview {} is ready; awaiting promotion",
+                    bg.preview
+                ))
+            }
+        }
+        (Strategy::BlueGreen(_), Phase::PostPromotion) if input.checks_satisfied => {
+            Decision::Promote
+        }
+        (_, _) if rolled_out && input.checks_satisfied && input.phase == Phase::Progressing => {
+            Decision::Promote
+        }
+        _ => Decision::Wait,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use expect_test::{Expect, expect};
+
+    use super::*;
+    use crate::engine::strategy::{BlueGreen, Canary};
+
+    const DONE: &str = "done";
+    const WAITING: &str = "waiting";
+    const DEADLINE: &str = "deadline";
+
+    /// One row per case: phase, rollout, verdict, checks satisfied, elapsed seconds, promote.
+    fn check(strategy: Strategy, rows: &[(Phase, &str, Verdict, bool, u64, bool)], expect: Expect) {
+        let mut out = String::new();
+        for (phase, rollout, verdict, satisfied, elapsed, promote) in rows {
+            let rollout = match *rollout {
+                DONE => RolloutStatus::Done("rolled out".into()),
+                DEADLINE => RolloutStatus::Failed("exceeded its progress deadline".into()),
+                _ => RolloutStatus::Waiting("waiting".into()),
+            };
+            let input = DecisionInput {
+                strategy: &strategy,
+                phase: *phase,
+                rollout: &rollout,
+                verdict,
+                checks_satisfied: *satisfied,
+                phase_elapsed: Duration::from_secs(*elapsed),
+                promote_requested: *promote,
+            };
+            writeln!(
+                out,
+                "{phase:?} {rollout:?} {verdict:?} -> {:?}",
+                decide(&input)
+            )
+            .unwrap();
+        }
+        expect.assert_eq(&out);
+    }
+
+    use Verdict::{Failed, Inconclusive, Running, Successful};
+
+    #[test]
+    fn rolling() {
+        let p = Phase::Progressing;
+        check(
+            Strategy::Rolling,
+            &[
+                (p, WAITING, Running, false, 0, false),
+                (p, DONE, Running, false, 0, false),
+                (p, DONE, Successful, true, 0, false),
+                (p, WAITING, Failed("error rate".into()), false, 0, false),
+                (p, DEADLINE, Running, false, 0, false),
+                (p, DONE, Inconclusive("no data".into()), false, 0, false),
+            ],
+            expect![[r#"
+                Progressing Waiting("waiting") Running -> Wait
+                Progressing Done("rolled out") Running -> Wait
+                Progressing Done("rolled out") Successful -> Promote
+                Progressing Waiting("waiting") Failed("error rate") -> Abort("error rate")
+                Progressing Failed("exceeded its progress deadline") Running -> Abort("exceeded its progress deadline")
+                Progressing Done("rolled out") Inconclusive("no data") -> Pause("no data")
+            "#]],
+        );
+    }
+
+    #[test]
+    fn canary_steps() {
+        let steps = vec![
+            CanaryStep::SetWeight(20),
+            CanaryStep::Pause(Some(Duration::from_secs(60))),
+            CanaryStep::Analysis,
+            CanaryStep::Pause(None),
+        ];
+        check(
+            Strategy::Canary(Canary::new("stable", "canary", steps)),
+            &[
+                (Phase::CanaryStep(0), WAITING, Running, false, 0, false),
+                (Phase::CanaryStep(0), DONE, Running, false, 0, false),
+                (Phase::CanaryStep(1), DONE, Running, false, 59, false),
+                (Phase::CanaryStep(1), DONE, Running, false, 60, false),
+                (Phase::CanaryStep(2), DONE, Running, false, 0, false),
+                (Phase::CanaryStep(2), DONE, Successful, true, 0, false),
+                (Phase::CanaryStep(3), DONE, Successful, true, 0, false),
+                (Phase::CanaryStep(3), DONE, Successful, true, 0, true),
+                (Phase::CanaryStep(4), DONE, Successful, true, 0, false),
+                (
+                    Phase::CanaryStep(2),
+                    DONE,
+                    Failed("latency".into()),
+                    false,
+                    0,
+                    false,
+                ),
+            ],
+            expect![[r#"
+                CanaryStep(0) Waiting("waiting") Running -> Wait
+                CanaryStep(0) Done("rolled out") Running -> Advance
+                CanaryStep(1) Done("rolled out") Running -> Wait
+                CanaryStep(1) Done("rolled out") Running -> Advance
+                CanaryStep(2) Done("rolled out") Running -> Wait
+                CanaryStep(2) Done("rolled out") Successful -> Advance
+                CanaryStep(3) Done("rolled out") Successful -> Pause("canary paused at step 3 until promoted")
+                CanaryStep(3) Done("rolled out") Successful -> Advance
+                CanaryStep(4) Done("rolled out") Successful -> Promote
+                CanaryStep(2) Done("rolled out") Failed("latency") -> Abort("latency")
+            "#]],
+        );
+    }
+
+    #[test]
+    fn blue_green_auto_and_manual() {
+        let rows = [
+            (Phase::PrePromotion, WAITING, Running, false, 0, false),
+            (Phase::PrePromotion, DONE, Successful, true, 0, false),
+            (Phase::PrePromotion, DONE, Successful, true, 0, true),
+            (Phase::PostPromotion, DONE, Running, false, 0, false),
+            (Phase::PostPromotion, DONE, Successful, true, 0, false),
+            (
+                Phase::PostPromotion,
+                DONE,
+                Failed("5xx".into()),
+                false,
+                0,
+                false,
+            ),
+        ];
+        check(
+            Strategy::BlueGreen(BlueGreen::new("blue", "green")),
+            &rows,
+            expect![[r#"
+                PrePromotion Waiting("waiting") Running -> Wait
+                PrePromotion Done("rolled out") Successful -> Advance
+                PrePromotion Done("rolled out") Successful -> Advance
+                PostPromotion Done("rolled out") Running -> Wait
+                PostPromotion Done("rolled out") Successful -> Promote
+                PostPromotion Done("rolled out") Failed("5xx") -> Abort("5xx")
+            "#]],
+        );
+        check(
+            Strategy::BlueGreen(BlueGreen::new("blue", "green").with_manual_promotion()),
+            &rows[1..3],
+            expect![[r#"
+                PrePromotion Done("rolled out") Successful -> Pause("preview green is ready; awaiting promotion")
+                PrePromotion Done("rolled out") Successful -> Advance
+            "#]],
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! The journal: what the guard observed, decided and did, with times — the raw material of the
+//! incident report.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::Step;
+use crate::analysis::{MeasurementOutcome, Verdict};
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEvent {
+    /// Time since the guard started (tokio's clock), in milliseconds when serialized.
+    #[serde(with = "millis")]
+    pub at: Duration,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A rollout observation.
+    Observed {
+        /// The kubectl rollout-status message.
+        status: String,
+        /// Ready over desired, when anything is desired.
+        healthy_fraction: Option<f64>,
+    },
+    /// One measurement of a check.
+    Measured {
+        /// The check.
+        check: String,
+        /// How it came out.
+        outcome: MeasurementOutcome,
+        /// Whether the check is dry-run (journaled, never acted on).
+        dry_run: bool,
+    },
+    /// The combined verdict changed.
+    Verdict {
+        /// The verdict.
+        verdict: Verdict,
+    },
+    /// A decision.
+    Decision {
+        /// What was decided, in words.
+        decision: String,
+    },
+    /// A recovery plan was made.
+    Planned {
+        /// The steps.
+        steps: Vec<Step>,
+        /// Whether it will only be shown.
+        dry_run: bool,
+    },
+    /// A plan step started.
+    StepStarted {
+        /// Its index in the plan.
+        index: usize,
+        /// The step.
+        step: Step,
+    },
+    /// A plan step finished.
+    StepFinished {
+        /// Its index in the plan.
+        index: usize,
+        /// How long it took.
+        #[serde(with = "millis")]
+        took: Duration,
+        /// How many attempts it took.
+        attempts: u32,
+    },
+    /// A plan step failed for good.
+    StepFailed {
+        /// Its index in the plan.
+        index: usize,
+        /// Why.
+        error: String,
+    },
+    /// The guard ended.
+    Finished {
+        /// The outcome, in words.
+        outcome: String,
+    },
+}
+
+/// Where journal events go.
+pub trait JournalSink: fmt::Debug + Send + Sync + 'static {
+    /// Records one event. Must not block: it is called from the guard's loop.
+    fn record(&self, event: &JournalEvent);
+}
+
+/// Keeps events in memory; clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryJournal {
+    events: Arc<Mutex<Vec<JournalEvent>>>,
+}
+
+impl MemoryJournal {
+    /// An empty journal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<JournalEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl JournalSink for MemoryJournal {
+    fn record(&self, event: &JournalEvent) {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event.clone());
+    }
+}
+
+/// Sends events to `tracing` at INFO (failures at WARN), as JSON fields.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingJournal;
+
+impl JournalSink for TracingJournal {
+    fn record(&self, event: &JournalEvent) {
+        let at_ms = event.at.as_millis() as u64;
+        let text = serde_json::to_string(&event.kind)
+            .unwrap_or_else(|e| format!("unserializable event: {e}"));
+        match &event.kind {
+            EventKind::StepFailed { .. } => {
+                tracing::warn!(target: "deployguard", at_ms, event = %text)
+            }
+            _ => tracing::info!(target: "deployguard", at_ms, event = %text),
+        }
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
