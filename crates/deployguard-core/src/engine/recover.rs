@@ -142,11 +142,17 @@ impl Guard {
         plan_recovery(&ctx)
     }
 
-    /// Executes `plan` within the guard's recovery deadline (nothing is written in a dry run).
-    pub async fn execute(&self, plan: &Plan) -> super::execute::Report {
+    /// Executes `plan` within `deadline` from now (nothing is written in a dry run).
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        deadline: std::time::Duration,
+    ) -> super::execute::Report {
         let started = Instant::now();
+        let mut options = self.execute_options(started);
+        options.deadline = started + deadline;
         self.platform
-            .execute(plan, &self.execute_options(started), self.journal.as_ref())
+            .execute(plan, &options, self.journal.as_ref())
             .await
     }
 

@@ -441,3 +441,90 @@ fn invalid_configuration_is_refused_at_build_naming_the_field() {
         assert_eq!(err.to_string(), expected);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn assess_plan_execute_step_by_step() {
+    let mut world = World::new(Kind::Rolling, &Script::Failing, Schema::Compatible);
+    let guard = world.guard();
+    let assessment = guard.assess().await.unwrap();
+    assert!(assessment.is_failing());
+    assert_eq!(assessment.healthy_fraction, Some(5.0 / 6.0));
+    assert_eq!(
+        assessment.failure_modes[0].mode,
+        deployguard_core::FailureMode::ReadinessFailing
+    );
+    assert_eq!(
+        assessment.failure_modes[0].evidence[0],
+        "3 of 3 pods of the current revision run but are not ready: Readiness probe failed: HTTP probe failed with statuscode: 503"
+    );
+    assert_eq!(
+        assessment.rollback_target.as_ref().unwrap().images,
+        ["app:v2.3.1"]
+    );
+    assert!(world.writes().is_empty(), "assess only reads");
+
+    let plan = guard.plan(&assessment).await.unwrap();
+    assert_eq!(plan.steps.len(), 6);
+    let report = guard.execute(&plan, Duration::from_secs(600)).await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(world.candidate.current_images(), ["app:v2.3.1"]);
+    // The serialized report is what a CLI prints with --json.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["steps"][2]["step"]["step"], "roll_back");
+    assert_eq!(json["outcome"]["outcome"], "completed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_with_no_pods_is_assessed_without_dividing_by_zero() {
+    let (backend, _) = FakeDeployment::builder("idle")
+        .replicas(0)
+        .revision(["a"], Behaviour::healthy())
+        .build();
+    let guard = Guard::builder(Strategy::Rolling, Arc::new(backend))
+        .build()
+        .unwrap();
+    let assessment = guard.assess().await.unwrap();
+    assert_eq!(assessment.healthy_fraction, None);
+    assert!(assessment.rollback_target.is_none());
+    let err = guard.plan(&assessment).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_check_is_journaled_but_never_acted_on() {
+    let (backend, _) = FakeDeployment::builder("web")
+        .verified_revision(["app:v1"], Behaviour::healthy())
+        .revision(["app:v2"], Behaviour::healthy())
+        .build();
+    let (errors, _) = ScriptedProbe::new("http").value("error_rate", 0.0).build();
+    let (latency, _) = ScriptedProbe::new("latency").value("p99", 5.2).build();
+    let journal = MemoryJournal::new();
+    let shadow = AnalysisCheck::builder("p99", "latency", "p99")
+        .success(Threshold::at_most(0.5))
+        .dry_run(true)
+        .build()
+        .unwrap();
+    let guard = Guard::builder(Strategy::Rolling, Arc::new(backend))
+        .probe(Arc::new(errors))
+        .probe(Arc::new(latency))
+        .check(error_rate_check(NoDataPolicy::Pause, None))
+        .check(shadow)
+        .journal(Arc::new(journal.clone()))
+        .build()
+        .unwrap();
+    let report = guard.run().await;
+    assert!(
+        matches!(report.outcome, GuardOutcome::Promoted { .. }),
+        "{:?}",
+        report.outcome
+    );
+    let shadow_failed = journal.events().into_iter().any(|e| {
+        matches!(e.kind, EventKind::Measured { ref check, dry_run: true, outcome: deployguard_core::analysis::MeasurementOutcome::Failed(_) } if check == "p99")
+    });
+    assert!(
+        shadow_failed,
+        "the dry-run check was evaluated and journaled"
+    );
+    let json = serde_json::to_string(&journal.events()[0]).unwrap();
+    assert!(json.starts_with(r#"{"at":0,"event":"observed""#), "{json}");
+}
