@@ -33,6 +33,7 @@
 
 pub mod conformance;
 mod controls;
+pub mod cluster;
 mod fakes;
 
 pub use controls::{Call, Op};

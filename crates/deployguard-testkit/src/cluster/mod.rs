@@ -1,0 +1,229 @@
+//! The simulated Kubernetes cluster: an in-memory API server that kube-rs and the real `kubectl`
+//! accept, in process (no socket, works under tokio's paused clock) or over HTTP on loopback.
+//!
+//! ```
+//! use deployguard_testkit::cluster::FakeCluster;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use kube::api::{Api, PostParams};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), kube::Error> {
+//! let cluster = FakeCluster::new();
+//! let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
+//! let mut cm = ConfigMap::default();
+//! cm.metadata.name = Some("app-config".into());
+//! config_maps.create(&PostParams::default(), &cm).await?;
+//! assert!(config_maps.get("app-config").await?.metadata.uid.is_some());
+//! # Ok(())
+//! # }
+//! ```
+
+mod api;
+mod clock;
+mod defaults;
+mod discovery;
+mod faults;
+mod patch;
+mod resources;
+mod selectors;
+mod serve;
+mod status;
+mod store;
+mod table;
+mod watch;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+pub use faults::{Fault, FaultAction, RequestRecord, Verb};
+pub use resources::ResourceType;
+pub use serve::ServedCluster;
+pub use status::ApiError;
+pub use store::{Change, ChangeKind};
+
+use clock::Clock;
+use store::Store;
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What every handle to one cluster shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Mutex<Store>,
+    pub(crate) types: Mutex<Vec<ResourceType>>,
+    pub(crate) faults: Mutex<Vec<Fault>>,
+    pub(crate) requests: Mutex<Vec<RequestRecord>>,
+    pub(crate) logs: Mutex<HashMap<(String, String), String>>,
+    pub(crate) server_address: Mutex<String>,
+    pub(crate) token: Option<String>,
+}
+
+/// A simulated Kubernetes API server. Clones share one cluster.
+#[derive(Debug, Clone)]
+pub struct FakeCluster {
+    shared: Arc<Shared>,
+}
+
+/// Builds a [`FakeCluster`].
+#[derive(Debug, Default)]
+pub struct FakeClusterBuilder {
+    token: Option<String>,
+    epoch: Option<SystemTime>,
+}
+
+impl FakeClusterBuilder {
+    /// Requires `Authorization: Bearer <token>` on every request (the kubeconfig carries it).
+    pub fn bearer_token(mut self, token: &str) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The wall-clock time the cluster starts at (default: now). Cluster time then advances with
+    /// tokio's clock.
+    pub fn epoch(mut self, epoch: SystemTime) -> Self {
+        self.epoch = Some(epoch);
+        self
+    }
+
+    /// The cluster, with the namespaces a new cluster has.
+    pub fn build(self) -> FakeCluster {
+        let clock = Clock::new(self.epoch.unwrap_or_else(SystemTime::now));
+        let cluster = FakeCluster {
+            shared: Arc::new(Shared {
+                store: Mutex::new(Store::new(clock)),
+                types: Mutex::new(resources::builtins()),
+                faults: Mutex::new(Vec::new()),
+                requests: Mutex::new(Vec::new()),
+                logs: Mutex::new(HashMap::new()),
+                server_address: Mutex::new("127.0.0.1:0".into()),
+                token: self.token,
+            }),
+        };
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            if let Err(err) = cluster.create(namespace) {
+                tracing::error!("creating namespace {ns}: {}", err.message);
+            }
+        }
+        cluster
+    }
+}
+
+impl Default for FakeCluster {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeCluster {
+    /// A cluster with the default namespaces and no authentication.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Starts building a cluster.
+    pub fn builder() -> FakeClusterBuilder {
+        FakeClusterBuilder::default()
+    }
+
+    /// An in-process `kube::Client` (no socket) whose default namespace is `default`.
+    pub fn client(&self) -> kube::Client {
+        let shared = Arc::clone(&self.shared);
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let shared = Arc::clone(&shared);
+            async move {
+                let (parts, body) = request.into_parts();
+                let response = match api::collect(body).await {
+                    Ok(bytes) => api::handle(shared, api::ApiRequest::new(&parts, bytes)).await,
+                    Err(err) => api::error_response(&err),
+                };
+                Ok::<_, Infallible>(response)
+            }
+        });
+        kube::Client::new(service, "default")
+    }
+
+    /// Registers a custom resource type (as installing its CRD would).
+    pub fn register(&self, resource: ResourceType) {
+        let mut types = lock(&self.shared.types);
+        types.retain(|t| !(t.group == resource.group && t.version == resource.version && t.plural == resource.plural));
+        types.push(resource);
+    }
+
+    /// Creates an object from its manifest (`apiVersion`, `kind`, `metadata.namespace` pick the
+    /// place), as `kubectl create -f` would. Fails with the API's error.
+    pub fn create(&self, manifest: Value) -> Result<Value, ApiError> {
+        let rt = self.type_of(&manifest)?;
+        let ns = manifest.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned();
+        lock(&self.shared.store).create(&rt, &ns, manifest, false)
+    }
+
+    /// Reads an object by API version, kind, namespace and name.
+    pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Result<Value, ApiError> {
+        let rt = self.type_of(&json!({"apiVersion": api_version, "kind": kind}))?;
+        lock(&self.shared.store).get(&rt, if rt.namespaced { namespace } else { "" }, name)
+    }
+
+    fn type_of(&self, manifest: &Value) -> Result<ResourceType, ApiError> {
+        let api_version = manifest.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or("");
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        lock(&self.shared.types)
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.kind == kind)
+            .cloned()
+            .ok_or_else(|| ApiError::bad_request(format!("no kind \"{kind}\" is registered for version \"{api_version}\"")))
+    }
+
+    /// Sets the log text of a pod (`kubectl logs` and `pods/log` read it).
+    pub fn set_pod_log(&self, namespace: &str, pod: &str, text: &str) {
+        lock(&self.shared.logs).insert((namespace.into(), pod.into()), text.into());
+    }
+
+    /// Adds a fault.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).push(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Every request served so far.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// Forgets the change history, as etcd compaction does: a watch from any earlier
+    /// resourceVersion is answered with 410 Expired.
+    pub fn compact(&self) {
+        lock(&self.shared.store).compact();
+    }
+
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.store).resource_version()
+    }
+
+    /// Serves the cluster over HTTP on `127.0.0.1:0`.
+    pub async fn serve(&self) -> std::io::Result<ServedCluster> {
+        serve::serve(Arc::clone(&self.shared), "127.0.0.1:0").await
+    }
+
+    /// Serves the cluster over HTTP on `addr`.
+    pub async fn serve_on(&self, addr: &str) -> std::io::Result<ServedCluster> {
+        serve::serve(Arc::clone(&self.shared), addr).await
+    }
+}

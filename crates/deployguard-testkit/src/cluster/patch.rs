@@ -1,0 +1,234 @@
+//! Patch types: JSON patch (RFC 6902), JSON merge patch (RFC 7386), strategic merge patch with
+//! the merge keys rollout tooling touches, and server-side apply as kube-rs sends it.
+
+use serde_json::{Map, Value};
+
+/// How a PATCH body is to be read, from its Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PatchType {
+    Json,
+    Merge,
+    Strategic,
+    Apply,
+}
+
+impl PatchType {
+    pub(crate) fn from_content_type(content_type: &str) -> Option<Self> {
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        match media {
+            "application/json-patch+json" => Some(Self::Json),
+            "application/merge-patch+json" => Some(Self::Merge),
+            "application/strategic-merge-patch+json" => Some(Self::Strategic),
+            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Some(Self::Apply),
+            _ => None,
+        }
+    }
+}
+
+/// Why a patch could not be applied: a malformed body (400) or one that does not apply (422).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PatchError {
+    BadRequest(String),
+    Unprocessable(String),
+}
+
+/// Applies `body` of `kind` to `original`.
+pub(crate) fn apply_patch(original: &Value, kind: PatchType, body: &[u8]) -> Result<Value, PatchError> {
+    let patch: Value = serde_json::from_slice(body).map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))?;
+    let mut doc = original.clone();
+    match kind {
+        PatchType::Json => {
+            let ops: json_patch::Patch =
+                serde_json::from_value(patch).map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))?;
+            json_patch::patch(&mut doc, &ops).map_err(|e| PatchError::Unprocessable(e.to_string()))?;
+        }
+        PatchType::Merge => {
+            if !patch.is_object() {
+                return Err(PatchError::BadRequest("error decoding patch: a merge patch must be a JSON object".into()));
+            }
+            json_patch::merge(&mut doc, &patch);
+        }
+        PatchType::Strategic | PatchType::Apply => {
+            if !patch.is_object() {
+                return Err(PatchError::BadRequest("error decoding patch: a strategic merge patch must be a JSON object".into()));
+            }
+            strategic_merge(&mut doc, &patch, &[]);
+        }
+    }
+    Ok(doc)
+}
+
+/// The merge key of a list field, from the Go struct tags of the Kubernetes API.
+fn merge_key(path: &[String], field: &str) -> Option<&'static str> {
+    let parent = path.last().map(String::as_str);
+    match field {
+        "containers" | "initContainers" | "ephemeralContainers" | "env" | "imagePullSecrets" | "volumes" => Some("name"),
+        // Container ports merge by containerPort; Service ports by port.
+        "ports" if matches!(parent, Some(p) if p.ends_with("ontainers")) || path.iter().any(|p| p.ends_with("ontainers")) => {
+            Some("containerPort")
+        }
+        "ports" => Some("port"),
+        "volumeMounts" => Some("mountPath"),
+        "volumeDevices" => Some("devicePath"),
+        "conditions" => Some("type"),
+        "hostAliases" => Some("ip"),
+        "topologySpreadConstraints" => Some("topologyKey"),
+        "ownerReferences" => Some("uid"),
+        _ => None,
+    }
+}
+
+/// Applies a strategic merge patch in place. `path` is the field path to `doc`.
+pub(crate) fn strategic_merge(doc: &mut Value, patch: &Value, path: &[String]) {
+    let Some(patch_map) = patch.as_object() else {
+        *doc = patch.clone();
+        return;
+    };
+    if patch_map.get("$patch").and_then(Value::as_str) == Some("replace") {
+        let mut replaced = patch_map.clone();
+        replaced.remove("$patch");
+        *doc = Value::Object(replaced);
+        return;
+    }
+    if !doc.is_object() {
+        *doc = Value::Object(Map::new());
+    }
+    let Some(doc_map) = doc.as_object_mut() else { return };
+    for (key, value) in patch_map {
+        if key.starts_with('$') {
+            continue;
+        }
+        let mut child_path = path.to_vec();
+        child_path.push(key.clone());
+        match value {
+            Value::Null => {
+                doc_map.remove(key);
+            }
+            Value::Object(_) => {
+                let entry = doc_map.entry(key.clone()).or_insert(Value::Null);
+                strategic_merge(entry, value, &child_path);
+            }
+            Value::Array(items) => {
+                let merged = match (merge_key(path, key), doc_map.get(key)) {
+                    (Some(merge_key), Some(Value::Array(existing))) => merge_list(existing, items, merge_key, &child_path),
+                    (Some(_), _) => items.iter().filter(|i| i.get("$patch").is_none()).cloned().collect(),
+                    (None, _) => items.clone(),
+                };
+                doc_map.insert(key.clone(), Value::Array(merged));
+            }
+            other => {
+                doc_map.insert(key.clone(), other.clone());
+            }
+        }
+    }
+    for (key, value) in patch_map {
+        if let Some(list) = key.strip_prefix("$setElementOrder/") {
+            if let (Some(Value::Array(order)), Some(merge_key)) = (doc_map.get(list).cloned(), merge_key(path, list)) {
+                let wanted: Vec<Value> = value.as_array().cloned().unwrap_or_default();
+                doc_map.insert(list.to_owned(), Value::Array(reorder(order, &wanted, merge_key)));
+            }
+        } else if let Some(list) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(items)), Some(remove)) = (doc_map.get_mut(list), value.as_array()) {
+                items.retain(|item| !remove.contains(item));
+            }
+        } else if key == "$retainKeys" {
+            if let Some(keep) = value.as_array() {
+                let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
+                doc_map.retain(|k, _| keep.contains(&k.as_str()));
+            }
+        }
+    }
+}
+
+fn merge_list(existing: &[Value], patch: &[Value], merge_key: &str, path: &[String]) -> Vec<Value> {
+    let mut result = existing.to_vec();
+    for item in patch {
+        let key = item.get(merge_key);
+        let position = key.and_then(|k| result.iter().position(|e| e.get(merge_key) == Some(k)));
+        match (item.get("$patch").and_then(Value::as_str), position) {
+            (Some("delete"), Some(index)) => {
+                result.remove(index);
+            }
+            (Some("delete"), None) => {}
+            (Some("replace"), Some(index)) => {
+                let mut replaced = item.clone();
+                if let Some(map) = replaced.as_object_mut() {
+                    map.remove("$patch");
+                }
+                result[index] = replaced;
+            }
+            (_, Some(index)) => strategic_merge(&mut result[index], item, path),
+            (_, None) => {
+                let mut added = Value::Null;
+                strategic_merge(&mut added, item, path);
+                result.push(added);
+            }
+        }
+    }
+    result
+}
+
+/// Orders `items` as `wanted` names them by merge key; items it does not name keep their
+/// relative order after the named ones.
+fn reorder(items: Vec<Value>, wanted: &[Value], merge_key: &str) -> Vec<Value> {
+    let rank = |item: &Value| {
+        wanted
+            .iter()
+            .position(|w| w.get(merge_key).is_some() && w.get(merge_key) == item.get(merge_key))
+            .unwrap_or(usize::MAX)
+    };
+    let mut ranked: Vec<(usize, usize, Value)> = items.into_iter().enumerate().map(|(i, v)| (rank(&v), i, v)).collect();
+    ranked.sort_by_key(|(r, i, _)| (*r, *i));
+    ranked.into_iter().map(|(_, _, v)| v).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn smp(doc: Value, patch: Value) -> Value {
+        apply_patch(&doc, PatchType::Strategic, patch.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn set_image_patch_merges_containers_by_name() {
+        let doc = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": "nginx:1.3", "ports": [{"containerPort": 80}]},
+            {"name": "sidecar", "image": "envoy:1"}
+        ]}}}});
+        let patch = json!({"spec": {"template": {"spec": {
+            "$setElementOrder/containers": [{"name": "web"}, {"name": "sidecar"}],
+            "containers": [{"image": "nginx:1.4", "name": "web"}]
+        }}}});
+        let out = smp(doc, patch);
+        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.4");
+        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 80);
+        assert_eq!(out["spec"]["template"]["spec"]["containers"][1]["name"], "sidecar");
+    }
+
+    #[test]
+    fn null_deletes_and_patch_directives() {
+        let doc = json!({"spec": {"paused": true, "replicas": 3}, "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]});
+        let out = smp(doc.clone(), json!({"spec": {"paused": null}}));
+        assert_eq!(out["spec"], json!({"replicas": 3}));
+        let out = smp(json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "env": [{"name": "A", "value": "1"}, {"name": "B"}]}]}}}}),
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "env": [{"name": "B", "$patch": "delete"}]}]}}}}));
+        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["env"], json!([{"name": "A", "value": "1"}]));
+        let out = smp(json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}),
+            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}));
+        assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
+    }
+
+    #[test]
+    fn service_ports_merge_by_port_and_json_patch_test_op_fails_with_422() {
+        let out = smp(json!({"spec": {"ports": [{"port": 80, "name": "http"}]}}), json!({"spec": {"ports": [{"port": 443, "name": "https"}]}}));
+        assert_eq!(out["spec"]["ports"].as_array().unwrap().len(), 2);
+        let ops = json!([{"op": "test", "path": "/spec/replicas", "value": 5}, {"op": "replace", "path": "/spec/replicas", "value": 1}]);
+        let err = apply_patch(&json!({"spec": {"replicas": 3}}), PatchType::Json, ops.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, PatchError::Unprocessable(_)), "{err:?}");
+        let err = apply_patch(&json!({}), PatchType::Merge, b"{not json").unwrap_err();
+        assert!(matches!(err, PatchError::BadRequest(_)));
+    }
+}

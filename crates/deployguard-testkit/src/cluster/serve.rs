@@ -1,0 +1,92 @@
+//! Serving the cluster over HTTP on loopback, and the kubeconfig that points at it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::api::{self, ApiRequest};
+use super::{Shared, lock};
+
+/// A cluster served over HTTP. Dropping it stops the server.
+#[derive(Debug)]
+pub struct ServedCluster {
+    addr: SocketAddr,
+    token: Option<String>,
+    task: JoinHandle<()>,
+}
+
+impl ServedCluster {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig for this server (context `fake-cluster`, namespace `default`).
+    pub fn kubeconfig(&self) -> String {
+        let user = match &self.token {
+            Some(token) => format!("    token: {token}\n"),
+            None => "    {}\n".to_owned(),
+        };
+        let user = if self.token.is_some() { format!("  user:\n{user}") } else { format!("  user:\n{user}") };
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {}\n  name: fake-cluster\ncontexts:\n- context:\n    cluster: fake-cluster\n    namespace: default\n    user: fake-user\n  name: fake-cluster\ncurrent-context: fake-cluster\npreferences: {{}}\nusers:\n- name: fake-user\n{user}",
+            self.url()
+        )
+    }
+
+    /// Writes [`kubeconfig`](Self::kubeconfig) to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig())
+    }
+
+    /// Stops serving.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for ServedCluster {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) async fn serve(shared: Arc<Shared>, addr: &str) -> std::io::Result<ServedCluster> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    *lock(&shared.server_address) = addr.to_string();
+    let token = shared.token.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+                    let shared = Arc::clone(&shared);
+                    async move {
+                        let (parts, body) = request.into_parts();
+                        let response = match body.collect().await {
+                            Ok(collected) => api::handle(shared, ApiRequest::new(&parts, collected.to_bytes())).await,
+                            Err(err) => api::error_response(&super::ApiError::bad_request(format!("reading the body: {err}"))),
+                        };
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                // A client hanging up mid-stream is normal for watches.
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    Ok(ServedCluster { addr, token, task })
+}

@@ -1,0 +1,349 @@
+//! The object store: objects as JSON, one global resourceVersion counter, a bounded change
+//! history that watches resume from, and the write semantics of the real API server.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::clock::Clock;
+use super::defaults::{apply_defaults, validate};
+use super::resources::ResourceType;
+use super::selectors::{FieldSelector, LabelSelector};
+use super::status::ApiError;
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Created.
+    Added,
+    /// Updated.
+    Modified,
+    /// Deleted.
+    Deleted,
+}
+
+impl ChangeKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as watches see it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The resourceVersion the change produced.
+    pub rv: u64,
+    /// The resource's store key (`apps/deployments`).
+    pub resource: String,
+    /// The object's namespace (empty for cluster-scoped objects).
+    pub namespace: String,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The object after the change (before it, for deletions).
+    pub object: Value,
+}
+
+/// Which part of an object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Everything but status.
+    Main,
+    /// Status (and, as the Deployment controller relies on, annotations).
+    Status,
+}
+
+type Objects = BTreeMap<(String, String), Value>;
+
+/// How many changes watches can resume from.
+const HISTORY: usize = 50_000;
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    rv: u64,
+    uids: u64,
+    names: u64,
+    objects: HashMap<String, Objects>,
+    history: VecDeque<Arc<Change>>,
+    /// Changes at or below this resourceVersion are gone from the history.
+    compacted: u64,
+    pub(crate) changes: broadcast::Sender<Arc<Change>>,
+    pub(crate) clock: Clock,
+}
+
+fn meta(obj: &Value, field: &str) -> Option<String> {
+    obj.get("metadata")?.get(field)?.as_str().map(str::to_owned)
+}
+
+fn set_meta(obj: &mut Value, field: &str, value: Value) {
+    if let Some(map) = obj.as_object_mut() {
+        let metadata = map.entry("metadata").or_insert_with(|| json!({}));
+        if let Some(metadata) = metadata.as_object_mut() {
+            metadata.insert(field.to_owned(), value);
+        }
+    }
+}
+
+/// The generateName suffix alphabet of the API server.
+const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+impl Store {
+    pub(crate) fn new(clock: Clock) -> Self {
+        let (changes, _) = broadcast::channel(16_384);
+        Self {
+            rv: 1,
+            uids: 0,
+            names: 0,
+            objects: HashMap::new(),
+            history: VecDeque::new(),
+            compacted: 0,
+            changes,
+            clock,
+        }
+    }
+
+    pub(crate) fn resource_version(&self) -> u64 {
+        self.rv
+    }
+
+    fn next_uid(&mut self) -> String {
+        self.uids += 1;
+        format!("6b1e0000-{:04x}-4000-8000-{:012x}", (self.uids >> 48) & 0xffff, self.uids & 0xffff_ffff_ffff)
+    }
+
+    /// Five characters for a generated name, deterministic per store.
+    fn name_suffix(&mut self) -> String {
+        self.names += 1;
+        let mut n = self.names.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20;
+        (0..5)
+            .map(|_| {
+                let c = ALPHABET[(n % 27) as usize] as char;
+                n /= 27;
+                c
+            })
+            .collect()
+    }
+
+    fn record(&mut self, rt: &ResourceType, namespace: &str, kind: ChangeKind, object: Value) {
+        let change = Arc::new(Change { rv: self.rv, resource: rt.store_key(), namespace: namespace.to_owned(), kind, object });
+        self.history.push_back(Arc::clone(&change));
+        while self.history.len() > HISTORY {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted = old.rv;
+            }
+        }
+        // No receivers is fine: nobody watches.
+        let _ = self.changes.send(change);
+    }
+
+    /// Forgets the change history: watches from any earlier resourceVersion get 410 Expired.
+    pub(crate) fn compact(&mut self) {
+        self.history.clear();
+        self.compacted = self.rv;
+    }
+
+    /// Changes after `rv` for `resource`, or 410 if they are gone.
+    pub(crate) fn changes_since(&self, resource: &str, rv: u64) -> Result<Vec<Arc<Change>>, ApiError> {
+        if rv < self.compacted {
+            return Err(ApiError::expired(format!("too old resource version: {rv} ({})", self.compacted + 1)));
+        }
+        Ok(self.history.iter().filter(|c| c.rv > rv && c.resource == resource).cloned().collect())
+    }
+
+    pub(crate) fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
+        self.objects
+            .get(&rt.store_key())
+            .and_then(|objects| objects.get(&(namespace.to_owned(), name.to_owned())))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(rt, name))
+    }
+
+    pub(crate) fn list(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> Vec<Value> {
+        let Some(objects) = self.objects.get(&rt.store_key()) else {
+            return Vec::new();
+        };
+        objects
+            .iter()
+            .filter(|((ns, name), _)| namespace.is_none_or(|want| want == ns) && fields.name().is_none_or(|n| n == name))
+            .map(|(_, obj)| obj)
+            .filter(|obj| labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object)) && fields.matches(obj))
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn create(&mut self, rt: &ResourceType, namespace: &str, mut obj: Value, dry_run: bool) -> Result<Value, ApiError> {
+        if !obj.is_object() {
+            return Err(ApiError::bad_request("the body of the request was in an unknown format"));
+        }
+        if meta(&obj, "name").is_none_or(|n| n.is_empty())
+            && let Some(prefix) = meta(&obj, "generateName")
+        {
+            let mut base = prefix;
+            base.truncate(58);
+            let name = format!("{base}{}", self.name_suffix());
+            set_meta(&mut obj, "name", json!(name));
+        }
+        let name = meta(&obj, "name").unwrap_or_default();
+        if let Some(map) = obj.as_object_mut() {
+            map.insert("apiVersion".into(), json!(rt.api_version()));
+            map.insert("kind".into(), json!(rt.kind));
+        }
+        if rt.namespaced {
+            set_meta(&mut obj, "namespace", json!(namespace));
+        }
+        apply_defaults(rt, &mut obj);
+        validate(rt, &obj)?;
+        let key = (if rt.namespaced { namespace.to_owned() } else { String::new() }, name.clone());
+        if self.objects.get(&rt.store_key()).is_some_and(|o| o.contains_key(&key)) {
+            return Err(ApiError::already_exists(rt, &name));
+        }
+        if let Some(map) = obj.as_object_mut() {
+            // A new object's status is the server's, never the client's (except for kinds with
+            // no status subresource, such as events).
+            if rt.subresources.iter().any(|s| s == "status") && map.contains_key("spec") {
+                map.remove("status");
+            }
+        }
+        let uid = self.next_uid();
+        set_meta(&mut obj, "uid", json!(uid));
+        set_meta(&mut obj, "creationTimestamp", json!(self.clock.rfc3339()));
+        if rt.has_generation() {
+            set_meta(&mut obj, "generation", json!(1));
+        }
+        if dry_run {
+            set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
+            return Ok(obj);
+        }
+        self.rv += 1;
+        set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
+        self.objects.entry(rt.store_key()).or_default().insert(key, obj.clone());
+        self.record(rt, namespace, ChangeKind::Added, obj.clone());
+        Ok(obj)
+    }
+
+    /// Replaces an object (PUT, or the result of a PATCH). A `resourceVersion` in `obj` must
+    /// match the stored one; a write that changes nothing changes no resourceVersion.
+    pub(crate) fn update(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        mut obj: Value,
+        part: Part,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let old = self.get(rt, namespace, name)?;
+        if let Some(rv) = meta(&obj, "resourceVersion")
+            && !rv.is_empty()
+            && Some(&rv) != meta(&old, "resourceVersion").as_ref()
+        {
+            return Err(ApiError::conflict(rt, name));
+        }
+        if let Some(body_name) = meta(&obj, "name")
+            && body_name != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let Some(map) = obj.as_object_mut() else {
+            return Err(ApiError::bad_request("the body of the request was in an unknown format"));
+        };
+        map.insert("apiVersion".into(), json!(rt.api_version()));
+        map.insert("kind".into(), json!(rt.kind));
+        // Server-owned metadata comes from the stored object.
+        for field in ["uid", "creationTimestamp", "generation", "namespace", "name", "resourceVersion"] {
+            match old.pointer(&format!("/metadata/{field}")) {
+                Some(value) => set_meta(&mut obj, field, value.clone()),
+                None => {
+                    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.remove(field);
+                    }
+                }
+            }
+        }
+        let has_status = rt.subresources.iter().any(|s| s == "status");
+        match part {
+            Part::Main if has_status => {
+                if let Some(map) = obj.as_object_mut() {
+                    match old.get("status") {
+                        Some(status) => map.insert("status".into(), status.clone()),
+                        None => map.remove("status"),
+                    };
+                }
+            }
+            Part::Status => {
+                // Spec and labels come from the stored object; status and annotations from the
+                // request.
+                let annotations = obj.pointer("/metadata/annotations").cloned();
+                let status = obj.get("status").cloned();
+                let mut merged = old.clone();
+                if let Some(map) = merged.as_object_mut() {
+                    match status {
+                        Some(status) => map.insert("status".into(), status),
+                        None => map.remove("status"),
+                    };
+                }
+                if let Some(annotations) = annotations {
+                    set_meta(&mut merged, "annotations", annotations);
+                }
+                obj = merged;
+            }
+            Part::Main => {}
+        }
+        apply_defaults(rt, &mut obj);
+        validate(rt, &obj)?;
+        if rt.kind == "Deployment" && old.pointer("/spec/selector") != obj.pointer("/spec/selector") {
+            return Err(ApiError::invalid(rt, name, "spec.selector", "Invalid value: field is immutable"));
+        }
+        if obj == old {
+            return Ok(old);
+        }
+        if part == Part::Main && rt.has_generation() {
+            let spec_changed = old.get("spec") != obj.get("spec");
+            let annotations_changed = rt.kind == "Deployment"
+                && old.pointer("/metadata/annotations") != obj.pointer("/metadata/annotations");
+            if spec_changed || annotations_changed {
+                let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                set_meta(&mut obj, "generation", json!(generation + 1));
+            }
+        }
+        if dry_run {
+            return Ok(obj);
+        }
+        self.rv += 1;
+        set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
+        let key = (if rt.namespaced { namespace.to_owned() } else { String::new() }, name.to_owned());
+        self.objects.entry(rt.store_key()).or_default().insert(key, obj.clone());
+        self.record(rt, namespace, ChangeKind::Modified, obj.clone());
+        Ok(obj)
+    }
+
+    pub(crate) fn delete(&mut self, rt: &ResourceType, namespace: &str, name: &str, dry_run: bool) -> Result<Value, ApiError> {
+        let key = (if rt.namespaced { namespace.to_owned() } else { String::new() }, name.to_owned());
+        let Some(objects) = self.objects.get_mut(&rt.store_key()) else {
+            return Err(ApiError::not_found(rt, name));
+        };
+        let Some(mut obj) = (if dry_run { objects.get(&key).cloned() } else { objects.remove(&key) }) else {
+            return Err(ApiError::not_found(rt, name));
+        };
+        if dry_run {
+            return Ok(obj);
+        }
+        self.rv += 1;
+        set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
+        self.record(rt, namespace, ChangeKind::Deleted, obj.clone());
+        Ok(obj)
+    }
+}

@@ -1,0 +1,313 @@
+//! Server-side `Table` responses, so `kubectl get` prints the columns a real server gives it.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::clock::{human_duration, parse_rfc3339};
+use super::resources::ResourceType;
+
+struct Column {
+    name: &'static str,
+    kind: &'static str,
+    priority: u8,
+}
+
+const fn col(name: &'static str, kind: &'static str, priority: u8) -> Column {
+    Column { name, kind, priority }
+}
+
+fn columns(kind: &str) -> Vec<Column> {
+    match kind {
+        "Deployment" => vec![
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Up-to-date", "integer", 0),
+            col("Available", "integer", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
+        ],
+        "ReplicaSet" => vec![
+            col("Name", "string", 0),
+            col("Desired", "integer", 0),
+            col("Current", "integer", 0),
+            col("Ready", "integer", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
+        ],
+        "Pod" => vec![
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Status", "string", 0),
+            col("Restarts", "string", 0),
+            col("Age", "string", 0),
+            col("IP", "string", 1),
+            col("Node", "string", 1),
+            col("Nominated Node", "string", 1),
+            col("Readiness Gates", "string", 1),
+        ],
+        "Service" => vec![
+            col("Name", "string", 0),
+            col("Type", "string", 0),
+            col("Cluster-IP", "string", 0),
+            col("External-IP", "string", 0),
+            col("Port(s)", "string", 0),
+            col("Age", "string", 0),
+            col("Selector", "string", 1),
+        ],
+        "Endpoints" => vec![col("Name", "string", 0), col("Endpoints", "string", 0), col("Age", "string", 0)],
+        "Event" => vec![
+            col("Last Seen", "string", 0),
+            col("Type", "string", 0),
+            col("Reason", "string", 0),
+            col("Object", "string", 0),
+            col("Subobject", "string", 1),
+            col("Source", "string", 1),
+            col("Message", "string", 0),
+            col("First Seen", "string", 1),
+            col("Count", "string", 1),
+            col("Name", "string", 1),
+        ],
+        "ConfigMap" => vec![col("Name", "string", 0), col("Data", "string", 0), col("Age", "string", 0)],
+        "Namespace" => vec![col("Name", "string", 0), col("Status", "string", 0), col("Age", "string", 0)],
+        _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
+    }
+}
+
+fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn int_at(obj: &Value, pointer: &str) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn age(now: SystemTime, obj: &Value, pointer: &str) -> String {
+    match parse_rfc3339(str_at(obj, pointer)) {
+        Some(t) => human_duration(now.duration_since(t).unwrap_or(Duration::ZERO)),
+        None => "<unknown>".into(),
+    }
+}
+
+fn containers(obj: &Value, pointer: &str) -> (String, String) {
+    let list = obj.pointer(pointer).and_then(Value::as_array).cloned().unwrap_or_default();
+    let names: Vec<&str> = list.iter().filter_map(|c| c.get("name").and_then(Value::as_str)).collect();
+    let images: Vec<&str> = list.iter().filter_map(|c| c.get("image").and_then(Value::as_str)).collect();
+    (names.join(","), images.join(","))
+}
+
+fn selector(obj: &Value, pointer: &str) -> String {
+    match obj.pointer(pointer).and_then(Value::as_object) {
+        Some(map) if !map.is_empty() => map.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","),
+        _ => "<none>".into(),
+    }
+}
+
+/// The STATUS cell of a pod, computed as the real printer computes it.
+pub(crate) fn pod_status(pod: &Value) -> String {
+    if pod.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+        return "Terminating".into();
+    }
+    let mut reason = str_at(pod, "/status/reason").to_owned();
+    if reason.is_empty() {
+        reason = str_at(pod, "/status/phase").to_owned();
+    }
+    let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut has_running = false;
+    for status in statuses.iter().rev() {
+        if let Some(waiting) = status.pointer("/state/waiting/reason").and_then(Value::as_str) {
+            reason = waiting.to_owned();
+        } else if let Some(terminated) = status.pointer("/state/terminated") {
+            reason = match terminated.get("reason").and_then(Value::as_str) {
+                Some(r) if !r.is_empty() => r.to_owned(),
+                _ => match terminated.get("signal").and_then(Value::as_i64) {
+                    Some(signal) if signal != 0 => format!("Signal:{signal}"),
+                    _ => format!("ExitCode:{}", int_at(terminated, "/exitCode")),
+                },
+            };
+        } else if status.pointer("/state/running").is_some() && status.get("ready") == Some(&json!(true)) {
+            has_running = true;
+        }
+    }
+    if reason == "Completed" && has_running {
+        reason = "Running".into();
+    }
+    reason
+}
+
+fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
+    let name = json!(str_at(obj, "/metadata/name"));
+    let created = age(now, obj, "/metadata/creationTimestamp");
+    match kind {
+        "Deployment" => {
+            let (names, images) = containers(obj, "/spec/template/spec/containers");
+            vec![
+                name,
+                json!(format!("{}/{}", int_at(obj, "/status/readyReplicas"), int_at(obj, "/spec/replicas"))),
+                json!(int_at(obj, "/status/updatedReplicas")),
+                json!(int_at(obj, "/status/availableReplicas")),
+                json!(created),
+                json!(names),
+                json!(images),
+                json!(selector(obj, "/spec/selector/matchLabels")),
+            ]
+        }
+        "ReplicaSet" => {
+            let (names, images) = containers(obj, "/spec/template/spec/containers");
+            vec![
+                name,
+                json!(int_at(obj, "/spec/replicas")),
+                json!(int_at(obj, "/status/replicas")),
+                json!(int_at(obj, "/status/readyReplicas")),
+                json!(created),
+                json!(names),
+                json!(images),
+                json!(selector(obj, "/spec/selector/matchLabels")),
+            ]
+        }
+        "Pod" => {
+            let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+            let total = obj.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+            let ready = statuses.iter().filter(|s| s.get("ready") == Some(&json!(true))).count();
+            let restarts: i64 = statuses.iter().map(|s| int_at(s, "/restartCount")).sum();
+            let last = statuses
+                .iter()
+                .filter_map(|s| parse_rfc3339(str_at(s, "/lastState/terminated/finishedAt")))
+                .max();
+            let restarts = match last {
+                Some(t) if restarts > 0 => format!("{restarts} ({} ago)", human_duration(now.duration_since(t).unwrap_or(Duration::ZERO))),
+                _ => restarts.to_string(),
+            };
+            let or_none = |s: &str| if s.is_empty() { "<none>".to_owned() } else { s.to_owned() };
+            vec![
+                name,
+                json!(format!("{ready}/{total}")),
+                json!(pod_status(obj)),
+                json!(restarts),
+                json!(created),
+                json!(or_none(str_at(obj, "/status/podIP"))),
+                json!(or_none(str_at(obj, "/spec/nodeName"))),
+                json!("<none>"),
+                json!("<none>"),
+            ]
+        }
+        "Service" => {
+            let ports = obj.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+            let ports: Vec<String> = ports
+                .iter()
+                .map(|p| format!("{}/{}", int_at(p, "/port"), p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")))
+                .collect();
+            let cluster_ip = str_at(obj, "/spec/clusterIP");
+            vec![
+                name,
+                json!(str_at(obj, "/spec/type")),
+                json!(if cluster_ip.is_empty() { "<none>" } else { cluster_ip }),
+                json!("<none>"),
+                json!(if ports.is_empty() { "<none>".to_owned() } else { ports.join(",") }),
+                json!(created),
+                json!(selector(obj, "/spec/selector")),
+            ]
+        }
+        "Endpoints" => {
+            let mut addresses = Vec::new();
+            for subset in obj.get("subsets").and_then(Value::as_array).cloned().unwrap_or_default() {
+                let ports = subset.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+                for address in subset.get("addresses").and_then(Value::as_array).cloned().unwrap_or_default() {
+                    let ip = str_at(&address, "/ip").to_owned();
+                    if ports.is_empty() {
+                        addresses.push(ip.clone());
+                    }
+                    for port in &ports {
+                        addresses.push(format!("{ip}:{}", int_at(port, "/port")));
+                    }
+                }
+            }
+            let shown = if addresses.is_empty() {
+                "<none>".to_owned()
+            } else if addresses.len() > 3 {
+                format!("{} + {} more...", addresses[..3].join(","), addresses.len() - 3)
+            } else {
+                addresses.join(",")
+            };
+            vec![name, json!(shown), json!(created)]
+        }
+        "Event" => {
+            let last_seen = if obj.pointer("/lastTimestamp").is_some_and(|v| !v.is_null()) {
+                age(now, obj, "/lastTimestamp")
+            } else {
+                age(now, obj, "/eventTime")
+            };
+            let object = format!(
+                "{}/{}",
+                str_at(obj, "/involvedObject/kind").to_lowercase(),
+                str_at(obj, "/involvedObject/name")
+            );
+            vec![
+                json!(last_seen),
+                json!(str_at(obj, "/type")),
+                json!(str_at(obj, "/reason")),
+                json!(object),
+                json!(str_at(obj, "/involvedObject/fieldPath")),
+                json!(str_at(obj, "/source/component")),
+                json!(str_at(obj, "/message")),
+                json!(age(now, obj, "/firstTimestamp")),
+                json!(int_at(obj, "/count").to_string()),
+                name,
+            ]
+        }
+        "ConfigMap" => vec![name, json!(obj.get("data").and_then(Value::as_object).map_or(0, |d| d.len()).to_string()), json!(created)],
+        "Namespace" => vec![name, json!(str_at(obj, "/status/phase")), json!(created)],
+        _ => vec![name, json!(created)],
+    }
+}
+
+/// A `meta.k8s.io/v1` Table of `objects`.
+pub(crate) fn table(rt: &ResourceType, objects: &[Value], resource_version: u64, now: SystemTime, include_object: bool) -> Value {
+    let definitions: Vec<Value> = columns(&rt.kind)
+        .iter()
+        .map(|c| {
+            let format = if c.name == "Name" { "name" } else { "" };
+            json!({"name": c.name, "type": c.kind, "format": format, "description": "", "priority": c.priority})
+        })
+        .collect();
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|obj| {
+            let object = if include_object {
+                obj.clone()
+            } else {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
+            };
+            json!({"cells": cells(&rt.kind, obj, now), "object": object})
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version.to_string()},
+        "columnDefinitions": definitions,
+        "rows": rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_status_walks_container_states() {
+        let pod = json!({"status": {"phase": "Pending", "containerStatuses": [
+            {"name": "a", "ready": false, "state": {"waiting": {"reason": "ImagePullBackOff"}}}
+        ]}});
+        assert_eq!(pod_status(&pod), "ImagePullBackOff");
+        let pod = json!({"status": {"phase": "Running", "containerStatuses": [
+            {"name": "a", "ready": false, "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}
+        ]}});
+        assert_eq!(pod_status(&pod), "OOMKilled");
+        assert_eq!(pod_status(&json!({"status": {"phase": "Running"}})), "Running");
+    }
+}
