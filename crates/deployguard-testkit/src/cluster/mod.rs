@@ -25,6 +25,7 @@ mod discovery;
 mod faults;
 mod patch;
 mod resources;
+pub mod scenarios;
 mod selectors;
 mod serve;
 mod status;
@@ -158,10 +159,24 @@ impl FakeCluster {
 
     /// Creates an object from its manifest (`apiVersion`, `kind`, `metadata.namespace` pick the
     /// place), as `kubectl create -f` would. Fails with the API's error.
+    ///
+    /// Unlike a POST, a `status` in the manifest is kept (written through the status
+    /// subresource), so tests and scenarios can seed objects in any state.
     pub fn create(&self, manifest: Value) -> Result<Value, ApiError> {
         let rt = self.type_of(&manifest)?;
         let ns = manifest.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned();
-        lock(&self.shared.store).create(&rt, &ns, manifest, false)
+        let status = manifest.get("status").cloned();
+        let mut store = lock(&self.shared.store);
+        let created = store.create(&rt, &ns, manifest, false)?;
+        match status {
+            Some(status) if created.get("status") != Some(&status) => {
+                let name = created.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+                let mut with_status = created;
+                with_status["status"] = status;
+                store.update(&rt, &ns, &name, with_status, store::Part::Status, false)
+            }
+            _ => Ok(created),
+        }
     }
 
     /// Reads an object by API version, kind, namespace and name.
