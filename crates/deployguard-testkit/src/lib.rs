@@ -31,9 +31,9 @@
 
 #![warn(clippy::unwrap_used)]
 
+pub mod cluster;
 pub mod conformance;
 mod controls;
-pub mod cluster;
 mod fakes;
 
 pub use controls::{Call, Op};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use deployguard_testkit::cluster::{Fault, FakeCluster, ServedCluster, Verb};
+use deployguard_testkit::cluster::{FakeCluster, Fault, ServedCluster, Verb};
 use serde_json::json;
 
 /// The installed `kubectl.1.NN` binaries sit beside the file `kubectl` resolves to.
@@ -35,8 +35,13 @@ struct Output {
 impl Kubectl {
     fn new(minor: u32, served: &ServedCluster) -> Self {
         let home = tempfile::tempdir().unwrap();
-        served.write_kubeconfig(&home.path().join("kubeconfig")).unwrap();
-        Self { binary: kubectl_binary(minor), home }
+        served
+            .write_kubeconfig(&home.path().join("kubeconfig"))
+            .unwrap();
+        Self {
+            binary: kubectl_binary(minor),
+            home,
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -53,7 +58,10 @@ impl Kubectl {
 
     async fn run(&self, args: &[&str]) -> Output {
         let mut command = self.command(args);
-        let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .unwrap();
         Output {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -115,23 +123,62 @@ async fn get_prints_server_side_table_columns_jsonpath_and_yaml() {
     each_version(async |_, kubectl| {
         let table = kubectl.ok(&["get", "deployments"]).await;
         let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-        assert_eq!(header, ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"], "{table}");
+        assert_eq!(
+            header,
+            ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+            "{table}"
+        );
         assert!(table.lines().nth(1).unwrap().starts_with("web"), "{table}");
         assert!(table.contains("0/3"), "{table}");
 
         let wide = kubectl.ok(&["get", "deploy", "-o", "wide"]).await;
-        assert!(wide.contains("CONTAINERS") && wide.contains("nginx:1.3") && wide.contains("app=web"), "{wide}");
+        assert!(
+            wide.contains("CONTAINERS") && wide.contains("nginx:1.3") && wide.contains("app=web"),
+            "{wide}"
+        );
 
         let pods = kubectl.ok(&["get", "pods"]).await;
         let header: Vec<&str> = pods.lines().next().unwrap().split_whitespace().collect();
-        assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{pods}");
-        assert!(pods.contains("ImagePullBackOff") && pods.contains("0/1"), "{pods}");
+        assert_eq!(
+            header,
+            ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+            "{pods}"
+        );
+        assert!(
+            pods.contains("ImagePullBackOff") && pods.contains("0/1"),
+            "{pods}"
+        );
 
-        assert_eq!(kubectl.ok(&["get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"]).await, "3");
-        let names = kubectl.ok(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}"]).await;
+        assert_eq!(
+            kubectl
+                .ok(&[
+                    "get",
+                    "deployment",
+                    "web",
+                    "-o",
+                    "jsonpath={.spec.replicas}"
+                ])
+                .await,
+            "3"
+        );
+        let names = kubectl
+            .ok(&[
+                "get",
+                "pods",
+                "-l",
+                "app=web",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ])
+            .await;
         assert_eq!(names, "web-abc12");
-        let yaml = kubectl.ok(&["get", "deployment", "web", "-o", "yaml"]).await;
-        assert!(yaml.contains("kind: Deployment") && yaml.contains("revisionHistoryLimit: 10"), "{yaml}");
+        let yaml = kubectl
+            .ok(&["get", "deployment", "web", "-o", "yaml"])
+            .await;
+        assert!(
+            yaml.contains("kind: Deployment") && yaml.contains("revisionHistoryLimit: 10"),
+            "{yaml}"
+        );
     })
     .await;
 }
@@ -141,7 +188,10 @@ async fn a_missing_object_is_the_real_not_found_error() {
     each_version(async |_, kubectl| {
         let out = kubectl.run(&["get", "deployment", "x"]).await;
         assert_eq!(out.code, 1);
-        assert_eq!(out.stderr.trim(), "Error from server (NotFound): deployments.apps \"x\" not found");
+        assert_eq!(
+            out.stderr.trim(),
+            "Error from server (NotFound): deployments.apps \"x\" not found"
+        );
     })
     .await;
 }
@@ -152,9 +202,15 @@ async fn describe_shows_the_pod_and_its_events() {
         let pod = kubectl.ok(&["describe", "pod", "web-abc12"]).await;
         assert!(pod.contains("Name:") && pod.contains("web-abc12"), "{pod}");
         assert!(pod.contains("ImagePullBackOff"), "{pod}");
-        assert!(pod.contains("BackOff") && pod.contains("Back-off pulling image"), "events shown: {pod}");
+        assert!(
+            pod.contains("BackOff") && pod.contains("Back-off pulling image"),
+            "events shown: {pod}"
+        );
         let deployment = kubectl.ok(&["describe", "deployment", "web"]).await;
-        assert!(deployment.contains("Replicas:") && deployment.contains("RollingUpdate"), "{deployment}");
+        assert!(
+            deployment.contains("Replicas:") && deployment.contains("RollingUpdate"),
+            "{deployment}"
+        );
     })
     .await;
 }
@@ -194,7 +250,14 @@ async fn patch_scale_annotate_and_delete() {
 async fn get_watch_sees_a_change() {
     each_version(async |_, kubectl| {
         let mut child = kubectl
-            .command(&["get", "deployment", "web", "--watch", "-o", "jsonpath={.spec.replicas}{\"\\n\"}"])
+            .command(&[
+                "get",
+                "deployment",
+                "web",
+                "--watch",
+                "-o",
+                "jsonpath={.spec.replicas}{\"\\n\"}",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -207,8 +270,13 @@ async fn get_watch_sees_a_change() {
             (first, second)
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
-        kubectl.ok(&["scale", "deployment", "web", "--replicas=7"]).await;
-        let (first, second) = tokio::time::timeout(Duration::from_secs(20), reader).await.unwrap().unwrap();
+        kubectl
+            .ok(&["scale", "deployment", "web", "--replicas=7"])
+            .await;
+        let (first, second) = tokio::time::timeout(Duration::from_secs(20), reader)
+            .await
+            .unwrap()
+            .unwrap();
         child.kill().unwrap();
         let _ = child.wait();
         assert_eq!((first.as_str(), second.as_str()), ("3", "7"));
@@ -221,11 +289,25 @@ async fn injected_faults_reach_kubectl() {
     each_version(async |cluster, kubectl| {
         kubectl.ok(&["get", "deployment", "web"]).await; // warm discovery
         cluster.inject(Fault::status(503).on(Verb::Get).resource("deployments"));
-        let out = kubectl.run(&["get", "deployment", "web", "-o", "name"]).await;
+        let out = kubectl
+            .run(&["get", "deployment", "web", "-o", "name"])
+            .await;
         assert_ne!(out.code, 0);
-        assert!(out.stderr.contains("ServiceUnavailable") || out.stderr.contains("503") || out.stderr.contains("injected fault"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("ServiceUnavailable")
+                || out.stderr.contains("503")
+                || out.stderr.contains("injected fault"),
+            "{}",
+            out.stderr
+        );
         cluster.clear_faults();
-        assert_eq!(kubectl.ok(&["get", "deployment", "web", "-o", "name"]).await.trim(), "deployment.apps/web");
+        assert_eq!(
+            kubectl
+                .ok(&["get", "deployment", "web", "-o", "name"])
+                .await
+                .trim(),
+            "deployment.apps/web"
+        );
     })
     .await;
 }

@@ -22,7 +22,12 @@ struct Args {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut args = Args { scenario: "empty".into(), listen: "127.0.0.1:0".into(), kubeconfig: None, list: false };
+    let mut args = Args {
+        scenario: "empty".into(),
+        listen: "127.0.0.1:0".into(),
+        kubeconfig: None,
+        list: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -82,7 +87,11 @@ async fn main() -> ExitCode {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 let requests = cluster.requests();
                 for r in &requests[seen.min(requests.len())..] {
-                    let query = if r.query.is_empty() { String::new() } else { format!("?{}", r.query) };
+                    let query = if r.query.is_empty() {
+                        String::new()
+                    } else {
+                        format!("?{}", r.query)
+                    };
                     eprintln!("{} {}{} {}", r.method, r.path, query, r.status);
                 }
                 seen = requests.len();

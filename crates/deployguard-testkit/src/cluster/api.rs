@@ -41,7 +41,12 @@ pub(crate) struct ApiRequest {
 impl ApiRequest {
     pub(crate) fn new(parts: &http::request::Parts, body: Bytes) -> Self {
         let header = |name: header::HeaderName| {
-            parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
         };
         let raw_query = parts.uri.query().unwrap_or("").to_owned();
         Self {
@@ -51,13 +56,20 @@ impl ApiRequest {
             raw_query,
             accept: header(header::ACCEPT),
             content_type: header(header::CONTENT_TYPE),
-            authorization: parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            authorization: parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             body,
         }
     }
 
     pub(crate) fn param(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn dry_run(&self) -> bool {
@@ -72,15 +84,13 @@ fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -123,24 +133,40 @@ enum Route {
     GroupVersion(String, String),
     Version,
     Health,
-    Resource { rt: ResourceType, namespace: Option<String>, name: Option<String>, sub: Option<String> },
+    Resource {
+        rt: ResourceType,
+        namespace: Option<String>,
+        name: Option<String>,
+        sub: Option<String>,
+    },
     Unknown,
 }
 
 fn route(types: &[ResourceType], path: &str) -> Route {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let (group, version, rest) = match segments.as_slice() {
         ["api"] => return Route::Api,
         ["apis"] => return Route::Apis,
         ["version"] => return Route::Version,
         ["healthz" | "readyz" | "livez", ..] => return Route::Health,
         ["api", version] => return Route::GroupVersion(String::new(), (*version).to_owned()),
-        ["apis", group, version] => return Route::GroupVersion((*group).to_owned(), (*version).to_owned()),
+        ["apis", group, version] => {
+            return Route::GroupVersion((*group).to_owned(), (*version).to_owned());
+        }
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Route::Unknown,
     };
-    let find = |plural: &str| types.iter().find(|t| t.group == group && t.version == version && t.plural == plural).cloned();
+    let find = |plural: &str| {
+        types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
+    };
     let (namespace, rest) = match rest {
         ["namespaces", ns, plural, tail @ ..] if find(plural).is_some_and(|t| t.namespaced) => {
             (Some((*ns).to_owned()), [&[*plural][..], tail].concat())
@@ -191,10 +217,17 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: ApiRequest) -> Response
     for action in actions {
         match action {
             FaultAction::Latency(delay) => tokio::time::sleep(delay).await,
-            FaultAction::Status(code) => injected = Some(ApiError::injected(code, &format!("injected fault: HTTP {code}"))),
+            FaultAction::Status(code) => {
+                injected = Some(ApiError::injected(
+                    code,
+                    &format!("injected fault: HTTP {code}"),
+                ))
+            }
             FaultAction::Conflict if verb.is_write() => {
                 let (rt, name) = match &route {
-                    Route::Resource { rt, name, .. } => (rt.clone(), name.clone().unwrap_or_default()),
+                    Route::Resource { rt, name, .. } => {
+                        (rt.clone(), name.clone().unwrap_or_default())
+                    }
                     _ => (types[0].clone(), String::new()),
                 };
                 injected = Some(ApiError::conflict(&rt, &name));
@@ -224,24 +257,40 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: ApiRequest) -> Response
 fn unauthorized(shared: &Shared, request: &ApiRequest) -> Option<ApiError> {
     let token = shared.token.as_ref()?;
     let expected = format!("Bearer {token}");
-    (request.authorization.as_deref() != Some(expected.as_str())).then(|| ApiError::injected(401, "Unauthorized"))
+    (request.authorization.as_deref() != Some(expected.as_str()))
+        .then(|| ApiError::injected(401, "Unauthorized"))
 }
 
-async fn serve(shared: &Arc<Shared>, types: &[ResourceType], route: Route, request: &ApiRequest, watch: bool, drop_watch: bool) -> Response<Body> {
+async fn serve(
+    shared: &Arc<Shared>,
+    types: &[ResourceType],
+    route: Route,
+    request: &ApiRequest,
+    watch: bool,
+    drop_watch: bool,
+) -> Response<Body> {
     match route {
         Route::Api | Route::Apis => {
             let format = DiscoveryFormat::negotiate(&request.accept);
             let body = match (format, matches!(route, Route::Api)) {
-                (DiscoveryFormat::Legacy, true) => discovery::api_versions(&lock(&shared.server_address)),
+                (DiscoveryFormat::Legacy, true) => {
+                    discovery::api_versions(&lock(&shared.server_address))
+                }
                 (DiscoveryFormat::Legacy, false) => discovery::api_group_list(types),
                 (format, core) => discovery::aggregated(types, core, format),
             };
             json_response(200, &body, format.content_type())
         }
-        Route::GroupVersion(group, version) => match discovery::api_resource_list(types, &group, &version) {
-            Some(list) => json_response(200, &list, "application/json"),
-            None => error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")),
-        },
+        Route::GroupVersion(group, version) => {
+            match discovery::api_resource_list(types, &group, &version) {
+                Some(list) => json_response(200, &list, "application/json"),
+                None => error_response(&ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )),
+            }
+        }
         Route::Version => json_response(
             200,
             &json!({"major": "1", "minor": SERVER_MINOR, "gitVersion": format!("v1.{SERVER_MINOR}.0-deployguard"), "platform": "linux/amd64"}),
@@ -249,12 +298,26 @@ async fn serve(shared: &Arc<Shared>, types: &[ResourceType], route: Route, reque
         ),
         Route::Health => {
             let mut response = Response::new(full("ok"));
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             response
         }
-        Route::Unknown => error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")),
-        Route::Resource { rt, namespace, name, sub } => {
-            let result = resource(shared, &rt, namespace, name, sub, request, watch, drop_watch).await;
+        Route::Unknown => error_response(&ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
+        Route::Resource {
+            rt,
+            namespace,
+            name,
+            sub,
+        } => {
+            let result = resource(
+                shared, &rt, namespace, name, sub, request, watch, drop_watch,
+            )
+            .await;
             let mut response = result.unwrap_or_else(|err| error_response(&err));
             if rt.kind == "Endpoints" && rt.group.is_empty() {
                 response.headers_mut().insert(
@@ -268,7 +331,11 @@ async fn serve(shared: &Arc<Shared>, types: &[ResourceType], route: Route, reque
 }
 
 fn wants_table(request: &ApiRequest) -> bool {
-    request.accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+    request
+        .accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
 }
 
 fn list_kind(rt: &ResourceType) -> String {
@@ -290,10 +357,20 @@ async fn resource(
     let method = request.method.as_str();
     match (method, name, sub) {
         ("GET", None, _) => {
-            let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
-            let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+            let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))
+                .map_err(ApiError::bad_request)?;
+            let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))
+                .map_err(ApiError::bad_request)?;
             if watch {
-                return watch::serve(Arc::clone(shared), rt.clone(), namespace, labels, fields, request, drop_watch);
+                return watch::serve(
+                    Arc::clone(shared),
+                    rt.clone(),
+                    namespace,
+                    labels,
+                    fields,
+                    request,
+                    drop_watch,
+                );
             }
             list(shared, rt, namespace.as_deref(), &labels, &fields, request)
         }
@@ -302,29 +379,50 @@ async fn resource(
             let obj = store.get(rt, &ns, &name)?;
             if wants_table(request) {
                 let now = store.clock.now();
-                return Ok(json_response(200, &table(rt, &[obj], store.resource_version(), now, false), "application/json"));
+                return Ok(json_response(
+                    200,
+                    &table(rt, &[obj], store.resource_version(), now, false),
+                    "application/json",
+                ));
             }
             Ok(json_response(200, &obj, "application/json"))
         }
-        ("GET", Some(name), Some(sub)) if sub == "status" => Ok(json_response(200, &lock(&shared.store).get(rt, &ns, &name)?, "application/json")),
+        ("GET", Some(name), Some(sub)) if sub == "status" => Ok(json_response(
+            200,
+            &lock(&shared.store).get(rt, &ns, &name)?,
+            "application/json",
+        )),
         ("GET", Some(name), Some(sub)) if sub == "scale" && rt.subresources.contains(&sub) => {
-            Ok(json_response(200, &scale_of(&lock(&shared.store).get(rt, &ns, &name)?), "application/json"))
+            Ok(json_response(
+                200,
+                &scale_of(&lock(&shared.store).get(rt, &ns, &name)?),
+                "application/json",
+            ))
         }
         ("GET", Some(name), Some(sub)) if sub == "log" && rt.kind == "Pod" => {
             lock(&shared.store).get(rt, &ns, &name)?;
-            let logs = lock(&shared.logs).get(&(ns.clone(), name.clone())).cloned().unwrap_or_default();
+            let logs = lock(&shared.logs)
+                .get(&(ns.clone(), name.clone()))
+                .cloned()
+                .unwrap_or_default();
             let lines: Vec<&str> = logs.lines().collect();
-            let tail = request.param("tailLines").and_then(|t| t.parse::<usize>().ok()).unwrap_or(lines.len());
+            let tail = request
+                .param("tailLines")
+                .and_then(|t| t.parse::<usize>().ok())
+                .unwrap_or(lines.len());
             let mut text = lines[lines.len().saturating_sub(tail)..].join("\n");
             if !text.is_empty() {
                 text.push('\n');
             }
             let mut response = Response::new(full(text));
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             Ok(response)
         }
         ("POST", None, None) => {
-            let obj: Value = serde_json::from_slice(&request.body).map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))?;
+            let obj: Value = serde_json::from_slice(&request.body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))?;
             let mut store = lock(&shared.store);
             if rt.namespaced && !namespace_exists(&store, &types_namespace(shared), &ns) {
                 return Err(ApiError::not_found(&types_namespace(shared), &ns));
@@ -333,19 +431,44 @@ async fn resource(
             Ok(json_response(201, &created, "application/json"))
         }
         ("PUT", Some(name), sub) => {
-            let obj: Value = serde_json::from_slice(&request.body).map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))?;
+            let obj: Value = serde_json::from_slice(&request.body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))?;
             let mut store = lock(&shared.store);
             match sub.as_deref() {
-                None => Ok(json_response(200, &store.update(rt, &ns, &name, obj, Part::Main, request.dry_run())?, "application/json")),
-                Some("status") => Ok(json_response(200, &store.update(rt, &ns, &name, obj, Part::Status, request.dry_run())?, "application/json")),
+                None => Ok(json_response(
+                    200,
+                    &store.update(rt, &ns, &name, obj, Part::Main, request.dry_run())?,
+                    "application/json",
+                )),
+                Some("status") => Ok(json_response(
+                    200,
+                    &store.update(rt, &ns, &name, obj, Part::Status, request.dry_run())?,
+                    "application/json",
+                )),
                 Some("scale") => {
                     let current = store.get(rt, &ns, &name)?;
-                    let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-                    if !rv.is_empty() && Some(rv) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                    let rv = obj
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    if !rv.is_empty()
+                        && Some(rv)
+                            != current
+                                .pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str)
+                    {
                         return Err(ApiError::conflict(rt, &name));
                     }
                     let replicas = obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-                    let updated = set_replicas(&mut store, rt, &ns, &name, current, replicas, request.dry_run())?;
+                    let updated = set_replicas(
+                        &mut store,
+                        rt,
+                        &ns,
+                        &name,
+                        current,
+                        replicas,
+                        request.dry_run(),
+                    )?;
                     Ok(json_response(200, &scale_of(&updated), "application/json"))
                 }
                 Some(other) => Err(ApiError::method_not_allowed(&format!("update {other}"), rt)),
@@ -356,26 +479,47 @@ async fn resource(
             let mut store = lock(&shared.store);
             let deleted = store.delete(rt, &ns, &name, request.dry_run())?;
             if !request.dry_run() {
-                collect_garbage(&mut store, &types_all(shared), deleted.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or(""));
+                collect_garbage(
+                    &mut store,
+                    &types_all(shared),
+                    deleted
+                        .pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                );
             }
             Ok(json_response(200, &deleted, "application/json"))
         }
         ("DELETE", None, None) => {
-            let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
-            let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+            let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))
+                .map_err(ApiError::bad_request)?;
+            let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))
+                .map_err(ApiError::bad_request)?;
             let mut store = lock(&shared.store);
             let doomed = store.list(rt, namespace.as_deref(), &labels, &fields);
             let mut items = Vec::new();
             for obj in doomed {
-                let obj_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_owned();
-                let obj_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+                let obj_ns = obj
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let obj_name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
                 items.push(store.delete(rt, &obj_ns, &obj_name, request.dry_run())?);
             }
             let rv = store.resource_version();
-            Ok(json_response(200, &json!({"kind": list_kind(rt), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}), "application/json"))
+            Ok(json_response(
+                200,
+                &json!({"kind": list_kind(rt), "apiVersion": rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+                "application/json",
+            ))
         }
         (method, _, sub) => Err(ApiError::method_not_allowed(
-            &format!("{} {}", method.to_lowercase(), sub.unwrap_or_default()).trim().to_owned(),
+            format!("{} {}", method.to_lowercase(), sub.unwrap_or_default()).trim(),
             rt,
         )),
     }
@@ -386,7 +530,11 @@ fn types_all(shared: &Shared) -> Vec<ResourceType> {
 }
 
 fn types_namespace(shared: &Shared) -> ResourceType {
-    lock(&shared.types).iter().find(|t| t.kind == "Namespace").cloned().unwrap_or_else(|| ResourceType::custom("", "v1", "Namespace", "namespaces"))
+    lock(&shared.types)
+        .iter()
+        .find(|t| t.kind == "Namespace")
+        .cloned()
+        .unwrap_or_else(|| ResourceType::custom("", "v1", "Namespace", "namespaces"))
 }
 
 fn namespace_exists(store: &super::store::Store, namespaces: &ResourceType, ns: &str) -> bool {
@@ -405,12 +553,27 @@ fn collect_garbage(store: &mut super::store::Store, types: &[ResourceType], uid:
             let owned = obj
                 .pointer("/metadata/ownerReferences")
                 .and_then(Value::as_array)
-                .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid)));
+                .is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+                });
             if owned {
-                let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_owned();
-                let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+                let ns = obj
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
                 if let Ok(deleted) = store.delete(rt, &ns, &name, false) {
-                    let child = deleted.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_owned();
+                    let child = deleted
+                        .pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned();
                     collect_garbage(store, types, &child);
                 }
             }
@@ -427,7 +590,6 @@ fn list(
     request: &ApiRequest,
 ) -> Result<Response<Body>, ApiError> {
     let store = lock(&shared.store);
-    let mut items = store.list(rt, namespace, labels, fields);
     let rv = store.resource_version();
     // Pagination: `continue` is the offset into this listing, with the resourceVersion it was
     // made at (a real server pins a snapshot; ours lists what is there now, in stable order).
@@ -438,14 +600,22 @@ fn list(
             .ok_or_else(|| ApiError::bad_request(format!("invalid continue token {token:?}")))?,
         _ => 0,
     };
-    let limit = request.param("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
-    let total = items.len();
-    items = items.into_iter().skip(offset).collect();
+    let limit = request
+        .param("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let (items, total) = store.list_page(
+        rt,
+        namespace,
+        labels,
+        fields,
+        offset,
+        limit.unwrap_or(usize::MAX),
+    );
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if let Some(limit) = limit
-        && items.len() > limit
+        && total > offset + limit
     {
-        items.truncate(limit);
         metadata["continue"] = json!(format!("{rv}:{}", offset + limit));
         metadata["remainingItemCount"] = json!(total - offset - limit);
     }
@@ -464,9 +634,18 @@ fn scale_of(obj: &Value) -> Value {
     let selector = obj
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
-    let meta = |field: &str| obj.pointer(&format!("/metadata/{field}")).cloned().unwrap_or(Value::Null);
+    let meta = |field: &str| {
+        obj.pointer(&format!("/metadata/{field}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -491,8 +670,13 @@ fn set_replicas(
     replicas: Value,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
-    if !replicas.as_i64().is_some_and(|r| r >= 0) {
-        return Err(ApiError::invalid(rt, name, "spec.replicas", "Invalid value: must be greater than or equal to 0"));
+    if replicas.as_i64().is_none_or(|r| r < 0) {
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            "spec.replicas",
+            "Invalid value: must be greater than or equal to 0",
+        ));
     }
     if let Some(spec) = current.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("replicas".into(), replicas);
@@ -500,20 +684,35 @@ fn set_replicas(
     store.update(rt, ns, name, current, Part::Main, dry_run)
 }
 
-fn patch(shared: &Shared, rt: &ResourceType, ns: &str, name: &str, sub: Option<&str>, request: &ApiRequest) -> Result<Response<Body>, ApiError> {
+fn patch(
+    shared: &Shared,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    request: &ApiRequest,
+) -> Result<Response<Body>, ApiError> {
     let kind = PatchType::from_content_type(&request.content_type).ok_or_else(|| {
         ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {:?})", request.content_type))
     })?;
     if kind == PatchType::Apply && request.param("fieldManager").is_none_or(str::is_empty) {
         return Err(ApiError {
             details: json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]}),
-            ..ApiError::new(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+            ..ApiError::new(
+                422,
+                "Invalid",
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            )
         });
     }
     if kind != PatchType::Apply && request.param("force").is_some() {
         return Err(ApiError {
             details: json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueForbidden", "message": "Forbidden: may not be specified for non-apply patch", "field": "force"}]}),
-            ..ApiError::new(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch")
+            ..ApiError::new(
+                422,
+                "Invalid",
+                "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
+            )
         });
     }
     let patch_error = |err: PatchError| match err {
@@ -526,7 +725,8 @@ fn patch(shared: &Shared, rt: &ResourceType, ns: &str, name: &str, sub: Option<&
         Ok(current) => current,
         // Server-side apply creates what does not exist.
         Err(err) if kind == PatchType::Apply && err.code == 404 && sub.is_none() => {
-            let obj: Value = serde_json::from_slice(&request.body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let obj: Value = serde_json::from_slice(&request.body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             let created = store.create(rt, ns, obj, dry_run)?;
             return Ok(json_response(201, &created, "application/json"));
         }
@@ -535,10 +735,15 @@ fn patch(shared: &Shared, rt: &ResourceType, ns: &str, name: &str, sub: Option<&
     match sub {
         None | Some("status") => {
             let patched = apply_patch(&current, kind, &request.body).map_err(patch_error)?;
-            let part = if sub == Some("status") { Part::Status } else { Part::Main };
+            let part = if sub == Some("status") {
+                Part::Status
+            } else {
+                Part::Main
+            };
             // A resourceVersion the patch sets is a precondition; one it leaves alone is not.
             let mut candidate = patched;
-            if candidate.pointer("/metadata/resourceVersion") == current.pointer("/metadata/resourceVersion")
+            if candidate.pointer("/metadata/resourceVersion")
+                == current.pointer("/metadata/resourceVersion")
                 && let Some(meta) = candidate.get_mut("metadata").and_then(Value::as_object_mut)
             {
                 meta.remove("resourceVersion");
@@ -549,7 +754,10 @@ fn patch(shared: &Shared, rt: &ResourceType, ns: &str, name: &str, sub: Option<&
         Some("scale") if rt.subresources.iter().any(|s| s == "scale") => {
             let scale = scale_of(&current);
             let patched = apply_patch(&scale, kind, &request.body).map_err(patch_error)?;
-            let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+            let replicas = patched
+                .pointer("/spec/replicas")
+                .cloned()
+                .unwrap_or(json!(0));
             let updated = set_replicas(&mut store, rt, ns, name, current, replicas, dry_run)?;
             Ok(json_response(200, &scale_of(&updated), "application/json"))
         }
@@ -563,5 +771,8 @@ where
     B: http_body::Body,
     B::Error: std::fmt::Display,
 {
-    body.collect().await.map(|c| c.to_bytes()).map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))
+    body.collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))
 }

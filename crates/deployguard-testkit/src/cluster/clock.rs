@@ -13,7 +13,10 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new(epoch: SystemTime) -> Self {
-        Self { epoch, start: Instant::now() }
+        Self {
+            epoch,
+            start: Instant::now(),
+        }
     }
 
     pub(crate) fn now(&self) -> SystemTime {
@@ -27,10 +30,18 @@ impl Clock {
 }
 
 pub(crate) fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs() as i64;
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Parses what [`rfc3339`] writes (and any `…Z` second-precision timestamp).
@@ -76,15 +87,27 @@ pub(crate) fn human_duration(d: Duration) -> String {
     if s < 120 {
         format!("{s}s")
     } else if m < 10 {
-        if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) }
+        if s.is_multiple_of(60) {
+            format!("{m}m")
+        } else {
+            format!("{m}m{}s", s % 60)
+        }
     } else if m < 180 {
         format!("{m}m")
     } else if h < 8 {
-        if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) }
+        if m.is_multiple_of(60) {
+            format!("{h}h")
+        } else {
+            format!("{h}h{}m", m % 60)
+        }
     } else if h < 48 {
         format!("{h}h")
     } else if h < 24 * 8 {
-        if h % 24 == 0 { format!("{days}d") } else { format!("{days}d{}h", h % 24) }
+        if h.is_multiple_of(24) {
+            format!("{days}d")
+        } else {
+            format!("{days}d{}h", h % 24)
+        }
     } else if days < 365 * 2 {
         format!("{days}d")
     } else if days < 365 * 8 {
@@ -108,6 +131,9 @@ mod tests {
             .iter()
             .map(|s| human_duration(Duration::from_secs(*s)))
             .collect();
-        assert_eq!(ages, ["5s", "119s", "2m30s", "10m", "120m", "8h", "2d7h", "23d"]);
+        assert_eq!(
+            ages,
+            ["5s", "119s", "2m30s", "10m", "120m", "8h", "2d7h", "23d"]
+        );
     }
 }

@@ -15,7 +15,9 @@ fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
 
 fn object<'a>(value: &'a mut Value, key: &str) -> Option<&'a mut Map<String, Value>> {
     let map = value.as_object_mut()?;
-    map.entry(key.to_owned()).or_insert_with(|| json!({})).as_object_mut()
+    map.entry(key.to_owned())
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
 }
 
 /// Applies the defaults of `rt` to `obj`.
@@ -94,7 +96,9 @@ pub(crate) fn default_pod_template(template: &mut Value) {
 }
 
 fn default_pod_spec(spec: &mut Value) {
-    let Some(spec) = spec.as_object_mut() else { return };
+    let Some(spec) = spec.as_object_mut() else {
+        return;
+    };
     set_default(spec, "restartPolicy", json!("Always"));
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
     set_default(spec, "dnsPolicy", json!("ClusterFirst"));
@@ -103,12 +107,23 @@ fn default_pod_spec(spec: &mut Value) {
     for list in ["containers", "initContainers"] {
         if let Some(Value::Array(containers)) = spec.get_mut(list) {
             for container in containers.iter_mut().filter_map(Value::as_object_mut) {
-                set_default(container, "terminationMessagePath", json!("/dev/termination-log"));
+                set_default(
+                    container,
+                    "terminationMessagePath",
+                    json!("/dev/termination-log"),
+                );
                 set_default(container, "terminationMessagePolicy", json!("File"));
                 set_default(container, "resources", json!({}));
                 let image = container.get("image").and_then(Value::as_str).unwrap_or("");
-                let tag = image.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/'));
-                let policy = if tag.is_none() || tag == Some("latest") { "Always" } else { "IfNotPresent" };
+                let tag = image
+                    .rsplit_once(':')
+                    .map(|(_, t)| t)
+                    .filter(|t| !t.contains('/'));
+                let policy = if tag.is_none() || tag == Some("latest") {
+                    "Always"
+                } else {
+                    "IfNotPresent"
+                };
                 set_default(container, "imagePullPolicy", json!(policy));
                 if let Some(Value::Array(ports)) = container.get_mut("ports") {
                     for port in ports.iter_mut().filter_map(Value::as_object_mut) {
@@ -122,12 +137,22 @@ fn default_pod_spec(spec: &mut Value) {
 
 /// Validation clients depend on; the first problem found, as a 422.
 pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if name.is_empty() {
-        return Err(ApiError::invalid(rt, name, "metadata.name", "Required value: name or generateName is required"));
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            "metadata.name",
+            "Required value: name or generateName is required",
+        ));
     }
     let valid_name = name.len() <= 253
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     if !valid_name {
@@ -135,26 +160,51 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
             rt,
             name,
             "metadata.name",
-            &format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
+            &format!(
+                "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            ),
         ));
     }
     if matches!(rt.kind.as_str(), "Deployment" | "ReplicaSet") && rt.group == "apps" {
-        let selector = obj.pointer("/spec/selector/matchLabels").and_then(Value::as_object);
+        let selector = obj
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object);
         let Some(selector) = selector else {
-            return Err(ApiError::invalid(rt, name, "spec.selector", "Required value"));
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "spec.selector",
+                "Required value",
+            ));
         };
-        let labels = obj.pointer("/spec/template/metadata/labels").and_then(Value::as_object);
-        let matches = selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+        let labels = obj
+            .pointer("/spec/template/metadata/labels")
+            .and_then(Value::as_object);
+        let matches = selector
+            .iter()
+            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
         if !matches {
             return Err(ApiError::invalid(
                 rt,
                 name,
                 "spec.template.metadata.labels",
-                &format!("Invalid value: {}: `selector` does not match template `labels`", Value::Object(labels.cloned().unwrap_or_default())),
+                &format!(
+                    "Invalid value: {}: `selector` does not match template `labels`",
+                    Value::Object(labels.cloned().unwrap_or_default())
+                ),
             ));
         }
-        if obj.pointer("/spec/replicas").and_then(Value::as_i64).is_some_and(|r| r < 0) {
-            return Err(ApiError::invalid(rt, name, "spec.replicas", "Invalid value: must be greater than or equal to 0"));
+        if obj
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .is_some_and(|r| r < 0)
+        {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "spec.replicas",
+                "Invalid value: must be greater than or equal to 0",
+            ));
         }
     }
     Ok(())

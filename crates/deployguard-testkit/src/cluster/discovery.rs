@@ -21,7 +21,8 @@ impl DiscoveryFormat {
         let offers = |version: &str| {
             accept.split(',').any(|media| {
                 let media = media.replace(' ', "");
-                media.contains("g=apidiscovery.k8s.io") && media.split(';').any(|p| p == format!("v={version}"))
+                media.contains("g=apidiscovery.k8s.io")
+                    && media.split(';').any(|p| p == format!("v={version}"))
             })
         };
         if offers("v2") {
@@ -36,8 +37,12 @@ impl DiscoveryFormat {
     pub(crate) fn content_type(self) -> &'static str {
         match self {
             Self::Legacy => "application/json",
-            Self::AggregatedV2 => "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
-            Self::AggregatedV2Beta1 => "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList",
+            Self::AggregatedV2 => {
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+            }
+            Self::AggregatedV2Beta1 => {
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+            }
         }
     }
 }
@@ -62,7 +67,11 @@ fn subresource_kind(rt: &ResourceType, sub: &str) -> (String, String, String) {
 }
 
 fn sub_verbs(sub: &str) -> Vec<&'static str> {
-    if sub == "log" { vec!["get"] } else { vec!["get", "patch", "update"] }
+    if sub == "log" {
+        vec!["get"]
+    } else {
+        vec!["get", "patch", "update"]
+    }
 }
 
 /// `/api` (legacy).
@@ -77,7 +86,10 @@ pub(crate) fn api_versions(server_address: &str) -> Value {
 /// `/apis` (legacy).
 pub(crate) fn api_group_list(types: &[ResourceType]) -> Value {
     let mut groups: Vec<Value> = Vec::new();
-    for (group, version) in group_versions(types).into_iter().filter(|(g, _)| !g.is_empty()) {
+    for (group, version) in group_versions(types)
+        .into_iter()
+        .filter(|(g, _)| !g.is_empty())
+    {
         let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
         groups.push(json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv}));
     }
@@ -85,8 +97,15 @@ pub(crate) fn api_group_list(types: &[ResourceType]) -> Value {
 }
 
 /// `/api/v1`, `/apis/<group>/<version>` (legacy).
-pub(crate) fn api_resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
-    let members: Vec<&ResourceType> = types.iter().filter(|rt| rt.group == group && rt.version == version).collect();
+pub(crate) fn api_resource_list(
+    types: &[ResourceType],
+    group: &str,
+    version: &str,
+) -> Option<Value> {
+    let members: Vec<&ResourceType> = types
+        .iter()
+        .filter(|rt| rt.group == group && rt.version == version)
+        .collect();
     if members.is_empty() {
         return None;
     }
@@ -116,15 +135,28 @@ pub(crate) fn api_resource_list(types: &[ResourceType], group: &str, version: &s
             resources.push(entry);
         }
     }
-    let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
 }
 
 /// `/api` or `/apis` (aggregated): the core group for `/api`, every other group for `/apis`.
 pub(crate) fn aggregated(types: &[ResourceType], core: bool, format: DiscoveryFormat) -> Value {
-    let version = if format == DiscoveryFormat::AggregatedV2 { "v2" } else { "v2beta1" };
+    let version = if format == DiscoveryFormat::AggregatedV2 {
+        "v2"
+    } else {
+        "v2beta1"
+    };
     let mut items = Vec::new();
-    for (group, gv_version) in group_versions(types).into_iter().filter(|(g, _)| g.is_empty() == core) {
+    for (group, gv_version) in group_versions(types)
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == core)
+    {
         let resources: Vec<Value> = types
             .iter()
             .filter(|rt| rt.group == group && rt.version == gv_version)
@@ -148,7 +180,11 @@ pub(crate) fn aggregated(types: &[ResourceType], core: bool, format: DiscoveryFo
                 })
             })
             .collect();
-        let metadata = if core { json!({"creationTimestamp": null}) } else { json!({"name": group, "creationTimestamp": null}) };
+        let metadata = if core {
+            json!({"creationTimestamp": null})
+        } else {
+            json!({"name": group, "creationTimestamp": null})
+        };
         items.push(json!({"metadata": metadata, "versions": [{"version": gv_version, "resources": resources, "freshness": "Current"}]}));
     }
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items})
@@ -162,8 +198,17 @@ mod tests {
     fn negotiation_follows_what_each_kubectl_offers() {
         let v127 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
         let v133 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-        assert_eq!(DiscoveryFormat::negotiate(v127), DiscoveryFormat::AggregatedV2Beta1);
-        assert_eq!(DiscoveryFormat::negotiate(v133), DiscoveryFormat::AggregatedV2);
-        assert_eq!(DiscoveryFormat::negotiate("application/json, */*"), DiscoveryFormat::Legacy);
+        assert_eq!(
+            DiscoveryFormat::negotiate(v127),
+            DiscoveryFormat::AggregatedV2Beta1
+        );
+        assert_eq!(
+            DiscoveryFormat::negotiate(v133),
+            DiscoveryFormat::AggregatedV2
+        );
+        assert_eq!(
+            DiscoveryFormat::negotiate("application/json, */*"),
+            DiscoveryFormat::Legacy
+        );
     }
 }

@@ -29,7 +29,10 @@ pub enum Verb {
 impl Verb {
     /// Whether the verb writes.
     pub fn is_write(self) -> bool {
-        matches!(self, Self::Create | Self::Update | Self::Patch | Self::Delete | Self::DeleteCollection)
+        matches!(
+            self,
+            Self::Create | Self::Update | Self::Patch | Self::Delete | Self::DeleteCollection
+        )
     }
 }
 
@@ -53,7 +56,10 @@ enum Budget {
     Always,
     Times(u32),
     /// Fires on a deterministic share of matching requests (0.25 → every fourth).
-    Rate { rate: f64, credit: f64 },
+    Rate {
+        rate: f64,
+        credit: f64,
+    },
 }
 
 /// One injected fault: which requests it matches, what it does, how often.
@@ -94,7 +100,12 @@ impl Fault {
     }
 
     fn new(action: FaultAction) -> Self {
-        Self { verb: None, resource: None, action, budget: Budget::Always }
+        Self {
+            verb: None,
+            resource: None,
+            action,
+            budget: Budget::Always,
+        }
     }
 
     /// Only requests of this verb.
@@ -117,12 +128,16 @@ impl Fault {
 
     /// Fires on this share of matching requests, deterministically spread.
     pub fn rate(mut self, rate: f64) -> Self {
-        self.budget = Budget::Rate { rate: rate.clamp(0.0, 1.0), credit: 0.0 };
+        self.budget = Budget::Rate {
+            rate: rate.clamp(0.0, 1.0),
+            credit: 0.0,
+        };
         self
     }
 
     fn matches(&self, verb: Verb, resource: Option<&str>) -> bool {
-        self.verb.is_none_or(|v| v == verb) && self.resource.as_deref().is_none_or(|r| Some(r) == resource)
+        self.verb.is_none_or(|v| v == verb)
+            && self.resource.as_deref().is_none_or(|r| Some(r) == resource)
     }
 
     /// Spends one firing if the budget allows.
@@ -148,7 +163,11 @@ impl Fault {
 }
 
 /// The faults that fire for one request.
-pub(crate) fn firing(faults: &mut Vec<Fault>, verb: Verb, resource: Option<&str>) -> Vec<FaultAction> {
+pub(crate) fn firing(
+    faults: &mut Vec<Fault>,
+    verb: Verb,
+    resource: Option<&str>,
+) -> Vec<FaultAction> {
     let fired: Vec<FaultAction> = faults
         .iter_mut()
         .filter(|f| f.matches(verb, resource))

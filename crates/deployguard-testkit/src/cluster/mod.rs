@@ -153,7 +153,11 @@ impl FakeCluster {
     /// Registers a custom resource type (as installing its CRD would).
     pub fn register(&self, resource: ResourceType) {
         let mut types = lock(&self.shared.types);
-        types.retain(|t| !(t.group == resource.group && t.version == resource.version && t.plural == resource.plural));
+        types.retain(|t| {
+            !(t.group == resource.group
+                && t.version == resource.version
+                && t.plural == resource.plural)
+        });
         types.push(resource);
     }
 
@@ -164,13 +168,21 @@ impl FakeCluster {
     /// subresource), so tests and scenarios can seed objects in any state.
     pub fn create(&self, manifest: Value) -> Result<Value, ApiError> {
         let rt = self.type_of(&manifest)?;
-        let ns = manifest.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned();
+        let ns = manifest
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_owned();
         let status = manifest.get("status").cloned();
         let mut store = lock(&self.shared.store);
         let created = store.create(&rt, &ns, manifest, false)?;
         match status {
             Some(status) if created.get("status") != Some(&status) => {
-                let name = created.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+                let name = created
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
                 let mut with_status = created;
                 with_status["status"] = status;
                 store.update(&rt, &ns, &name, with_status, store::Part::Status, false)
@@ -180,20 +192,33 @@ impl FakeCluster {
     }
 
     /// Reads an object by API version, kind, namespace and name.
-    pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Result<Value, ApiError> {
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         let rt = self.type_of(&json!({"apiVersion": api_version, "kind": kind}))?;
         lock(&self.shared.store).get(&rt, if rt.namespaced { namespace } else { "" }, name)
     }
 
     fn type_of(&self, manifest: &Value) -> Result<ResourceType, ApiError> {
-        let api_version = manifest.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let api_version = manifest
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or("");
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         lock(&self.shared.types)
             .iter()
             .find(|t| t.group == group && t.version == version && t.kind == kind)
             .cloned()
-            .ok_or_else(|| ApiError::bad_request(format!("no kind \"{kind}\" is registered for version \"{api_version}\"")))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "no kind \"{kind}\" is registered for version \"{api_version}\""
+                ))
+            })
     }
 
     /// Sets the log text of a pod (`kubectl logs` and `pods/log` read it).

@@ -33,24 +33,34 @@ pub(crate) enum PatchError {
 }
 
 /// Applies `body` of `kind` to `original`.
-pub(crate) fn apply_patch(original: &Value, kind: PatchType, body: &[u8]) -> Result<Value, PatchError> {
-    let patch: Value = serde_json::from_slice(body).map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))?;
+pub(crate) fn apply_patch(
+    original: &Value,
+    kind: PatchType,
+    body: &[u8],
+) -> Result<Value, PatchError> {
+    let patch: Value = serde_json::from_slice(body)
+        .map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))?;
     let mut doc = original.clone();
     match kind {
         PatchType::Json => {
-            let ops: json_patch::Patch =
-                serde_json::from_value(patch).map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))?;
-            json_patch::patch(&mut doc, &ops).map_err(|e| PatchError::Unprocessable(e.to_string()))?;
+            let ops: json_patch::Patch = serde_json::from_value(patch)
+                .map_err(|e| PatchError::BadRequest(format!("error decoding patch: {e}")))?;
+            json_patch::patch(&mut doc, &ops)
+                .map_err(|e| PatchError::Unprocessable(e.to_string()))?;
         }
         PatchType::Merge => {
             if !patch.is_object() {
-                return Err(PatchError::BadRequest("error decoding patch: a merge patch must be a JSON object".into()));
+                return Err(PatchError::BadRequest(
+                    "error decoding patch: a merge patch must be a JSON object".into(),
+                ));
             }
             json_patch::merge(&mut doc, &patch);
         }
         PatchType::Strategic | PatchType::Apply => {
             if !patch.is_object() {
-                return Err(PatchError::BadRequest("error decoding patch: a strategic merge patch must be a JSON object".into()));
+                return Err(PatchError::BadRequest(
+                    "error decoding patch: a strategic merge patch must be a JSON object".into(),
+                ));
             }
             strategic_merge(&mut doc, &patch, &[]);
         }
@@ -62,9 +72,17 @@ pub(crate) fn apply_patch(original: &Value, kind: PatchType, body: &[u8]) -> Res
 fn merge_key(path: &[String], field: &str) -> Option<&'static str> {
     let parent = path.last().map(String::as_str);
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "imagePullSecrets" | "volumes" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "imagePullSecrets"
+        | "volumes" => Some("name"),
         // Container ports merge by containerPort; Service ports by port.
-        "ports" if matches!(parent, Some(p) if p.ends_with("ontainers")) || path.iter().any(|p| p.ends_with("ontainers")) => {
+        "ports"
+            if matches!(parent, Some(p) if p.ends_with("ontainers"))
+                || path.iter().any(|p| p.ends_with("ontainers")) =>
+        {
             Some("containerPort")
         }
         "ports" => Some("port"),
@@ -93,7 +111,9 @@ pub(crate) fn strategic_merge(doc: &mut Value, patch: &Value, path: &[String]) {
     if !doc.is_object() {
         *doc = Value::Object(Map::new());
     }
-    let Some(doc_map) = doc.as_object_mut() else { return };
+    let Some(doc_map) = doc.as_object_mut() else {
+        return;
+    };
     for (key, value) in patch_map {
         if key.starts_with('$') {
             continue;
@@ -110,8 +130,14 @@ pub(crate) fn strategic_merge(doc: &mut Value, patch: &Value, path: &[String]) {
             }
             Value::Array(items) => {
                 let merged = match (merge_key(path, key), doc_map.get(key)) {
-                    (Some(merge_key), Some(Value::Array(existing))) => merge_list(existing, items, merge_key, &child_path),
-                    (Some(_), _) => items.iter().filter(|i| i.get("$patch").is_none()).cloned().collect(),
+                    (Some(merge_key), Some(Value::Array(existing))) => {
+                        merge_list(existing, items, merge_key, &child_path)
+                    }
+                    (Some(_), _) => items
+                        .iter()
+                        .filter(|i| i.get("$patch").is_none())
+                        .cloned()
+                        .collect(),
                     (None, _) => items.clone(),
                 };
                 doc_map.insert(key.clone(), Value::Array(merged));
@@ -123,19 +149,26 @@ pub(crate) fn strategic_merge(doc: &mut Value, patch: &Value, path: &[String]) {
     }
     for (key, value) in patch_map {
         if let Some(list) = key.strip_prefix("$setElementOrder/") {
-            if let (Some(Value::Array(order)), Some(merge_key)) = (doc_map.get(list).cloned(), merge_key(path, list)) {
+            if let (Some(Value::Array(order)), Some(merge_key)) =
+                (doc_map.get(list).cloned(), merge_key(path, list))
+            {
                 let wanted: Vec<Value> = value.as_array().cloned().unwrap_or_default();
-                doc_map.insert(list.to_owned(), Value::Array(reorder(order, &wanted, merge_key)));
+                doc_map.insert(
+                    list.to_owned(),
+                    Value::Array(reorder(order, &wanted, merge_key)),
+                );
             }
         } else if let Some(list) = key.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(items)), Some(remove)) = (doc_map.get_mut(list), value.as_array()) {
+            if let (Some(Value::Array(items)), Some(remove)) =
+                (doc_map.get_mut(list), value.as_array())
+            {
                 items.retain(|item| !remove.contains(item));
             }
-        } else if key == "$retainKeys" {
-            if let Some(keep) = value.as_array() {
-                let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
-                doc_map.retain(|k, _| keep.contains(&k.as_str()));
-            }
+        } else if key == "$retainKeys"
+            && let Some(keep) = value.as_array()
+        {
+            let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
+            doc_map.retain(|k, _| keep.contains(&k.as_str()));
         }
     }
 }
@@ -177,7 +210,11 @@ fn reorder(items: Vec<Value>, wanted: &[Value], merge_key: &str) -> Vec<Value> {
             .position(|w| w.get(merge_key).is_some() && w.get(merge_key) == item.get(merge_key))
             .unwrap_or(usize::MAX)
     };
-    let mut ranked: Vec<(usize, usize, Value)> = items.into_iter().enumerate().map(|(i, v)| (rank(&v), i, v)).collect();
+    let mut ranked: Vec<(usize, usize, Value)> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (rank(&v), i, v))
+        .collect();
     ranked.sort_by_key(|(r, i, _)| (*r, *i));
     ranked.into_iter().map(|(_, _, v)| v).collect()
 }
@@ -203,9 +240,18 @@ mod tests {
             "containers": [{"image": "nginx:1.4", "name": "web"}]
         }}}});
         let out = smp(doc, patch);
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.4");
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 80);
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][1]["name"], "sidecar");
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:1.4"
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+            80
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][1]["name"],
+            "sidecar"
+        );
     }
 
     #[test]
@@ -213,20 +259,35 @@ mod tests {
         let doc = json!({"spec": {"paused": true, "replicas": 3}, "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]});
         let out = smp(doc.clone(), json!({"spec": {"paused": null}}));
         assert_eq!(out["spec"], json!({"replicas": 3}));
-        let out = smp(json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "env": [{"name": "A", "value": "1"}, {"name": "B"}]}]}}}}),
-            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "env": [{"name": "B", "$patch": "delete"}]}]}}}}));
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["env"], json!([{"name": "A", "value": "1"}]));
-        let out = smp(json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}),
-            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}));
+        let out = smp(
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "env": [{"name": "A", "value": "1"}, {"name": "B"}]}]}}}}),
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "env": [{"name": "B", "$patch": "delete"}]}]}}}}),
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["env"],
+            json!([{"name": "A", "value": "1"}])
+        );
+        let out = smp(
+            json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}),
+            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}),
+        );
         assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
     }
 
     #[test]
     fn service_ports_merge_by_port_and_json_patch_test_op_fails_with_422() {
-        let out = smp(json!({"spec": {"ports": [{"port": 80, "name": "http"}]}}), json!({"spec": {"ports": [{"port": 443, "name": "https"}]}}));
+        let out = smp(
+            json!({"spec": {"ports": [{"port": 80, "name": "http"}]}}),
+            json!({"spec": {"ports": [{"port": 443, "name": "https"}]}}),
+        );
         assert_eq!(out["spec"]["ports"].as_array().unwrap().len(), 2);
         let ops = json!([{"op": "test", "path": "/spec/replicas", "value": 5}, {"op": "replace", "path": "/spec/replicas", "value": 1}]);
-        let err = apply_patch(&json!({"spec": {"replicas": 3}}), PatchType::Json, ops.to_string().as_bytes()).unwrap_err();
+        let err = apply_patch(
+            &json!({"spec": {"replicas": 3}}),
+            PatchType::Json,
+            ops.to_string().as_bytes(),
+        )
+        .unwrap_err();
         assert!(matches!(err, PatchError::Unprocessable(_)), "{err:?}");
         let err = apply_patch(&json!({}), PatchType::Merge, b"{not json").unwrap_err();
         assert!(matches!(err, PatchError::BadRequest(_)));

@@ -70,16 +70,41 @@ impl ResourceType {
     pub(crate) fn has_generation(&self) -> bool {
         !matches!(
             self.kind.as_str(),
-            "Pod" | "Event" | "ConfigMap" | "Secret" | "Endpoints" | "EndpointSlice" | "Namespace" | "Lease" | "Service"
+            "Pod"
+                | "Event"
+                | "ConfigMap"
+                | "Secret"
+                | "Endpoints"
+                | "EndpointSlice"
+                | "Namespace"
+                | "Lease"
+                | "Service"
         )
     }
 
     pub(crate) fn verbs(&self) -> Vec<&'static str> {
-        vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
     }
 }
 
-fn builtin(group: &str, version: &str, kind: &str, plural: &str, short: &[&str], namespaced: bool, sub: &[&str]) -> ResourceType {
+fn builtin(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    short: &[&str],
+    namespaced: bool,
+    sub: &[&str],
+) -> ResourceType {
     ResourceType {
         group: group.into(),
         version: version.into(),
@@ -101,11 +126,51 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
         builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, &[]),
         builtin("", "v1", "Secret", "secrets", &[], true, &[]),
         builtin("", "v1", "Event", "events", &["ev"], true, &[]),
-        builtin("", "v1", "Namespace", "namespaces", &["ns"], false, &["status"]),
-        builtin("apps", "v1", "Deployment", "deployments", &["deploy"], true, &["status", "scale"]),
-        builtin("apps", "v1", "ReplicaSet", "replicasets", &["rs"], true, &["status", "scale"]),
+        builtin(
+            "",
+            "v1",
+            "Namespace",
+            "namespaces",
+            &["ns"],
+            false,
+            &["status"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            &["deploy"],
+            true,
+            &["status", "scale"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            &["rs"],
+            true,
+            &["status", "scale"],
+        ),
         builtin("batch", "v1", "Job", "jobs", &[], true, &["status"]),
-        builtin("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", &[], true, &[]),
-        builtin("coordination.k8s.io", "v1", "Lease", "leases", &[], true, &[]),
+        builtin(
+            "discovery.k8s.io",
+            "v1",
+            "EndpointSlice",
+            "endpointslices",
+            &[],
+            true,
+            &[],
+        ),
+        builtin(
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            &[],
+            true,
+            &[],
+        ),
     ]
 }

@@ -8,7 +8,10 @@ use super::{ApiError, FakeCluster};
 pub fn list() -> Vec<(&'static str, &'static str)> {
     vec![
         ("empty", "the default namespaces and nothing else"),
-        ("static-web", "Deployment web (3 replicas of nginx:1.3), one pod stuck in ImagePullBackOff with its event; no controllers run"),
+        (
+            "static-web",
+            "Deployment web (3 replicas of nginx:1.3), one pod stuck in ImagePullBackOff with its event; no controllers run",
+        ),
     ]
 }
 
@@ -19,7 +22,11 @@ pub fn load(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
         "static-web" => static_web(cluster),
         other => Err(ApiError::bad_request(format!(
             "unknown scenario {other:?}; known: {}",
-            list().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            list()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }

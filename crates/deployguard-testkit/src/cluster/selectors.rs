@@ -65,8 +65,16 @@ fn split_top_level(text: &str) -> Vec<&str> {
 fn valid_key(key: &str) -> Result<String, String> {
     let ok = !key.is_empty()
         && key.len() <= 316
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
-    if ok { Ok(key.to_owned()) } else { Err(format!("unable to parse requirement: invalid label key \"{key}\"")) }
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+    if ok {
+        Ok(key.to_owned())
+    } else {
+        Err(format!(
+            "unable to parse requirement: invalid label key \"{key}\""
+        ))
+    }
 }
 
 fn parse_requirement(term: &str) -> Result<Requirement, String> {
@@ -80,16 +88,30 @@ fn parse_requirement(term: &str) -> Result<Requirement, String> {
             let inner = rest
                 .strip_prefix('(')
                 .and_then(|r| r.strip_suffix(')'))
-                .ok_or_else(|| format!("unable to parse requirement: found '{rest}', expected: '('"))?;
-            let values = inner.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect();
-            return Ok(if not { Requirement::NotIn(key, values) } else { Requirement::In(key, values) });
+                .ok_or_else(|| {
+                    format!("unable to parse requirement: found '{rest}', expected: '('")
+                })?;
+            let values = inner
+                .split(',')
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect();
+            return Ok(if not {
+                Requirement::NotIn(key, values)
+            } else {
+                Requirement::In(key, values)
+            });
         }
     }
     for (op, not) in [("!=", true), ("==", false), ("=", false)] {
         if let Some(pos) = term.find(op) {
             let key = valid_key(term[..pos].trim())?;
             let value = term[pos + op.len()..].trim().to_owned();
-            return Ok(if not { Requirement::NotEquals(key, value) } else { Requirement::Equals(key, value) });
+            return Ok(if not {
+                Requirement::NotEquals(key, value)
+            } else {
+                Requirement::Equals(key, value)
+            });
         }
     }
     Ok(Requirement::Exists(valid_key(term)?))
@@ -110,7 +132,9 @@ impl FieldSelector {
             } else if let Some((p, v)) = term.split_once('=') {
                 (p, v, false)
             } else {
-                return Err(format!("invalid selector: '{text}'; can't understand '{term}'"));
+                return Err(format!(
+                    "invalid selector: '{text}'; can't understand '{term}'"
+                ));
             };
             terms.push((path.trim().to_owned(), value.trim().to_owned(), negated));
         }
@@ -120,7 +144,10 @@ impl FieldSelector {
     /// The name this selector pins, if it has a `metadata.name=` term (list and watch use it to
     /// skip work).
     pub(crate) fn name(&self) -> Option<&str> {
-        self.0.iter().find(|(p, _, n)| p == "metadata.name" && !n).map(|(_, v, _)| v.as_str())
+        self.0
+            .iter()
+            .find(|(p, _, n)| p == "metadata.name" && !n)
+            .map(|(_, v, _)| v.as_str())
     }
 
     pub(crate) fn matches(&self, object: &Value) -> bool {
@@ -162,7 +189,11 @@ mod tests {
             ("app=app-deployment", false),
         ];
         for (selector, expected) in cases {
-            assert_eq!(LabelSelector::parse(selector).unwrap().matches(labels), expected, "{selector}");
+            assert_eq!(
+                LabelSelector::parse(selector).unwrap().matches(labels),
+                expected,
+                "{selector}"
+            );
         }
         assert!(LabelSelector::parse("a b").is_err());
     }
@@ -170,10 +201,22 @@ mod tests {
     #[test]
     fn field_selector_reads_paths() {
         let event = json!({"metadata": {"name": "e1"}, "involvedObject": {"name": "web", "kind": "Pod", "uid": "u1"}});
-        let selector = FieldSelector::parse("involvedObject.name=web,involvedObject.kind=Pod").unwrap();
+        let selector =
+            FieldSelector::parse("involvedObject.name=web,involvedObject.kind=Pod").unwrap();
         assert!(selector.matches(&event));
-        assert!(!FieldSelector::parse("involvedObject.uid=u2").unwrap().matches(&event));
-        assert!(FieldSelector::parse("metadata.name!=e2").unwrap().matches(&event));
-        assert_eq!(FieldSelector::parse("metadata.name=e1").unwrap().name(), Some("e1"));
+        assert!(
+            !FieldSelector::parse("involvedObject.uid=u2")
+                .unwrap()
+                .matches(&event)
+        );
+        assert!(
+            FieldSelector::parse("metadata.name!=e2")
+                .unwrap()
+                .matches(&event)
+        );
+        assert_eq!(
+            FieldSelector::parse("metadata.name=e1").unwrap().name(),
+            Some("e1")
+        );
     }
 }

@@ -34,11 +34,11 @@ impl ServedCluster {
 
     /// A kubeconfig for this server (context `fake-cluster`, namespace `default`).
     pub fn kubeconfig(&self) -> String {
+        // `user: {}` is valid YAML for a user with no credentials.
         let user = match &self.token {
-            Some(token) => format!("    token: {token}\n"),
-            None => "    {}\n".to_owned(),
+            Some(token) => format!("  user:\n    token: {token}\n"),
+            None => "  user: {}\n".to_owned(),
         };
-        let user = if self.token.is_some() { format!("  user:\n{user}") } else { format!("  user:\n{user}") };
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: {}\n  name: fake-cluster\ncontexts:\n- context:\n    cluster: fake-cluster\n    namespace: default\n    user: fake-user\n  name: fake-cluster\ncurrent-context: fake-cluster\npreferences: {{}}\nusers:\n- name: fake-user\n{user}",
             self.url()
@@ -69,22 +69,35 @@ pub(crate) async fn serve(shared: Arc<Shared>, addr: &str) -> std::io::Result<Se
     let token = shared.token.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let shared = Arc::clone(&shared);
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-                    let shared = Arc::clone(&shared);
-                    async move {
-                        let (parts, body) = request.into_parts();
-                        let response = match body.collect().await {
-                            Ok(collected) => api::handle(shared, ApiRequest::new(&parts, collected.to_bytes())).await,
-                            Err(err) => api::error_response(&super::ApiError::bad_request(format!("reading the body: {err}"))),
-                        };
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
+                let service =
+                    hyper::service::service_fn(move |request: http::Request<Incoming>| {
+                        let shared = Arc::clone(&shared);
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let response = match body.collect().await {
+                                Ok(collected) => {
+                                    api::handle(
+                                        shared,
+                                        ApiRequest::new(&parts, collected.to_bytes()),
+                                    )
+                                    .await
+                                }
+                                Err(err) => api::error_response(&super::ApiError::bad_request(
+                                    format!("reading the body: {err}"),
+                                )),
+                            };
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    });
                 // A client hanging up mid-stream is normal for watches.
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });

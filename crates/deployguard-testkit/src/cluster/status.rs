@@ -18,7 +18,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub(crate) fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        Self { code, reason: reason.into(), message: message.into(), details: Value::Null }
+        Self {
+            code,
+            reason: reason.into(),
+            message: message.into(),
+            details: Value::Null,
+        }
     }
 
     fn named(code: u16, reason: &str, message: String, rt: &ResourceType, name: &str) -> Self {
@@ -29,11 +34,23 @@ impl ApiError {
     }
 
     pub(crate) fn not_found(rt: &ResourceType, name: &str) -> Self {
-        Self::named(404, "NotFound", format!("{} \"{name}\" not found", rt.qualified()), rt, name)
+        Self::named(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", rt.qualified()),
+            rt,
+            name,
+        )
     }
 
     pub(crate) fn already_exists(rt: &ResourceType, name: &str) -> Self {
-        Self::named(409, "AlreadyExists", format!("{} \"{name}\" already exists", rt.qualified()), rt, name)
+        Self::named(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", rt.qualified()),
+            rt,
+            name,
+        )
     }
 
     pub(crate) fn conflict(rt: &ResourceType, name: &str) -> Self {
@@ -51,11 +68,19 @@ impl ApiError {
 
     /// 422 Invalid: `Deployment.apps "web" is invalid: spec.selector: Required value`.
     pub(crate) fn invalid(rt: &ResourceType, name: &str, field: &str, problem: &str) -> Self {
-        let kind = if rt.group.is_empty() { rt.kind.clone() } else { format!("{}.{}", rt.kind, rt.group) };
+        let kind = if rt.group.is_empty() {
+            rt.kind.clone()
+        } else {
+            format!("{}.{}", rt.kind, rt.group)
+        };
         Self {
             details: json!({"name": name, "group": rt.group, "kind": rt.kind,
                 "causes": [{"reason": "FieldValueInvalid", "message": problem, "field": field}]}),
-            ..Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {field}: {problem}"))
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind} \"{name}\" is invalid: {field}: {problem}"),
+            )
         }
     }
 
@@ -70,7 +95,14 @@ impl ApiError {
     pub(crate) fn method_not_allowed(action: &str, rt: &ResourceType) -> Self {
         Self {
             details: json!({"group": rt.group, "kind": rt.plural}),
-            ..Self::new(405, "MethodNotAllowed", format!("{action} is not supported on resources of kind \"{}\"", rt.qualified()))
+            ..Self::new(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "{action} is not supported on resources of kind \"{}\"",
+                    rt.qualified()
+                ),
+            )
         }
     }
 

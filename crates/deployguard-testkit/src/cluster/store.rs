@@ -113,7 +113,11 @@ impl Store {
 
     fn next_uid(&mut self) -> String {
         self.uids += 1;
-        format!("6b1e0000-{:04x}-4000-8000-{:012x}", (self.uids >> 48) & 0xffff, self.uids & 0xffff_ffff_ffff)
+        format!(
+            "6b1e0000-{:04x}-4000-8000-{:012x}",
+            (self.uids >> 48) & 0xffff,
+            self.uids & 0xffff_ffff_ffff
+        )
     }
 
     /// Five characters for a generated name, deterministic per store.
@@ -130,7 +134,13 @@ impl Store {
     }
 
     fn record(&mut self, rt: &ResourceType, namespace: &str, kind: ChangeKind, object: Value) {
-        let change = Arc::new(Change { rv: self.rv, resource: rt.store_key(), namespace: namespace.to_owned(), kind, object });
+        let change = Arc::new(Change {
+            rv: self.rv,
+            resource: rt.store_key(),
+            namespace: namespace.to_owned(),
+            kind,
+            object,
+        });
         self.history.push_back(Arc::clone(&change));
         while self.history.len() > HISTORY {
             if let Some(old) = self.history.pop_front() {
@@ -148,14 +158,31 @@ impl Store {
     }
 
     /// Changes after `rv` for `resource`, or 410 if they are gone.
-    pub(crate) fn changes_since(&self, resource: &str, rv: u64) -> Result<Vec<Arc<Change>>, ApiError> {
+    pub(crate) fn changes_since(
+        &self,
+        resource: &str,
+        rv: u64,
+    ) -> Result<Vec<Arc<Change>>, ApiError> {
         if rv < self.compacted {
-            return Err(ApiError::expired(format!("too old resource version: {rv} ({})", self.compacted + 1)));
+            return Err(ApiError::expired(format!(
+                "too old resource version: {rv} ({})",
+                self.compacted + 1
+            )));
         }
-        Ok(self.history.iter().filter(|c| c.rv > rv && c.resource == resource).cloned().collect())
+        Ok(self
+            .history
+            .iter()
+            .filter(|c| c.rv > rv && c.resource == resource)
+            .cloned()
+            .collect())
     }
 
-    pub(crate) fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
+    pub(crate) fn get(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         self.objects
             .get(&rt.store_key())
             .and_then(|objects| objects.get(&(namespace.to_owned(), name.to_owned())))
@@ -170,21 +197,56 @@ impl Store {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Vec<Value> {
-        let Some(objects) = self.objects.get(&rt.store_key()) else {
-            return Vec::new();
-        };
-        objects
-            .iter()
-            .filter(|((ns, name), _)| namespace.is_none_or(|want| want == ns) && fields.name().is_none_or(|n| n == name))
-            .map(|(_, obj)| obj)
-            .filter(|obj| labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object)) && fields.matches(obj))
-            .cloned()
-            .collect()
+        self.list_page(rt, namespace, labels, fields, 0, usize::MAX)
+            .0
     }
 
-    pub(crate) fn create(&mut self, rt: &ResourceType, namespace: &str, mut obj: Value, dry_run: bool) -> Result<Value, ApiError> {
+    /// One page of a listing, in stable (namespace, name) order, and how many objects match in
+    /// all. Only the page is copied.
+    pub(crate) fn list_page(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<Value>, usize) {
+        let Some(objects) = self.objects.get(&rt.store_key()) else {
+            return (Vec::new(), 0);
+        };
+        let mut total = 0;
+        let mut page = Vec::new();
+        let matching = objects
+            .iter()
+            .filter(|((ns, name), _)| {
+                namespace.is_none_or(|want| want == ns) && fields.name().is_none_or(|n| n == name)
+            })
+            .map(|(_, obj)| obj)
+            .filter(|obj| {
+                labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
+                    && fields.matches(obj)
+            });
+        for obj in matching {
+            if total >= offset && page.len() < limit {
+                page.push(obj.clone());
+            }
+            total += 1;
+        }
+        (page, total)
+    }
+
+    pub(crate) fn create(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request was in an unknown format"));
+            return Err(ApiError::bad_request(
+                "the body of the request was in an unknown format",
+            ));
         }
         if meta(&obj, "name").is_none_or(|n| n.is_empty())
             && let Some(prefix) = meta(&obj, "generateName")
@@ -204,8 +266,19 @@ impl Store {
         }
         apply_defaults(rt, &mut obj);
         validate(rt, &obj)?;
-        let key = (if rt.namespaced { namespace.to_owned() } else { String::new() }, name.clone());
-        if self.objects.get(&rt.store_key()).is_some_and(|o| o.contains_key(&key)) {
+        let key = (
+            if rt.namespaced {
+                namespace.to_owned()
+            } else {
+                String::new()
+            },
+            name.clone(),
+        );
+        if self
+            .objects
+            .get(&rt.store_key())
+            .is_some_and(|o| o.contains_key(&key))
+        {
             return Err(ApiError::already_exists(rt, &name));
         }
         if let Some(map) = obj.as_object_mut() {
@@ -227,7 +300,10 @@ impl Store {
         }
         self.rv += 1;
         set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
-        self.objects.entry(rt.store_key()).or_default().insert(key, obj.clone());
+        self.objects
+            .entry(rt.store_key())
+            .or_default()
+            .insert(key, obj.clone());
         self.record(rt, namespace, ChangeKind::Added, obj.clone());
         Ok(obj)
     }
@@ -258,12 +334,21 @@ impl Store {
             )));
         }
         let Some(map) = obj.as_object_mut() else {
-            return Err(ApiError::bad_request("the body of the request was in an unknown format"));
+            return Err(ApiError::bad_request(
+                "the body of the request was in an unknown format",
+            ));
         };
         map.insert("apiVersion".into(), json!(rt.api_version()));
         map.insert("kind".into(), json!(rt.kind));
         // Server-owned metadata comes from the stored object.
-        for field in ["uid", "creationTimestamp", "generation", "namespace", "name", "resourceVersion"] {
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "namespace",
+            "name",
+            "resourceVersion",
+        ] {
             match old.pointer(&format!("/metadata/{field}")) {
                 Some(value) => set_meta(&mut obj, field, value.clone()),
                 None => {
@@ -304,8 +389,14 @@ impl Store {
         }
         apply_defaults(rt, &mut obj);
         validate(rt, &obj)?;
-        if rt.kind == "Deployment" && old.pointer("/spec/selector") != obj.pointer("/spec/selector") {
-            return Err(ApiError::invalid(rt, name, "spec.selector", "Invalid value: field is immutable"));
+        if rt.kind == "Deployment" && old.pointer("/spec/selector") != obj.pointer("/spec/selector")
+        {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "spec.selector",
+                "Invalid value: field is immutable",
+            ));
         }
         if obj == old {
             return Ok(old);
@@ -315,7 +406,10 @@ impl Store {
             let annotations_changed = rt.kind == "Deployment"
                 && old.pointer("/metadata/annotations") != obj.pointer("/metadata/annotations");
             if spec_changed || annotations_changed {
-                let generation = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                let generation = old
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
                 set_meta(&mut obj, "generation", json!(generation + 1));
             }
         }
@@ -324,18 +418,45 @@ impl Store {
         }
         self.rv += 1;
         set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
-        let key = (if rt.namespaced { namespace.to_owned() } else { String::new() }, name.to_owned());
-        self.objects.entry(rt.store_key()).or_default().insert(key, obj.clone());
+        let key = (
+            if rt.namespaced {
+                namespace.to_owned()
+            } else {
+                String::new()
+            },
+            name.to_owned(),
+        );
+        self.objects
+            .entry(rt.store_key())
+            .or_default()
+            .insert(key, obj.clone());
         self.record(rt, namespace, ChangeKind::Modified, obj.clone());
         Ok(obj)
     }
 
-    pub(crate) fn delete(&mut self, rt: &ResourceType, namespace: &str, name: &str, dry_run: bool) -> Result<Value, ApiError> {
-        let key = (if rt.namespaced { namespace.to_owned() } else { String::new() }, name.to_owned());
+    pub(crate) fn delete(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let key = (
+            if rt.namespaced {
+                namespace.to_owned()
+            } else {
+                String::new()
+            },
+            name.to_owned(),
+        );
         let Some(objects) = self.objects.get_mut(&rt.store_key()) else {
             return Err(ApiError::not_found(rt, name));
         };
-        let Some(mut obj) = (if dry_run { objects.get(&key).cloned() } else { objects.remove(&key) }) else {
+        let Some(mut obj) = (if dry_run {
+            objects.get(&key).cloned()
+        } else {
+            objects.remove(&key)
+        }) else {
             return Err(ApiError::not_found(rt, name));
         };
         if dry_run {

@@ -14,7 +14,11 @@ struct Column {
 }
 
 const fn col(name: &'static str, kind: &'static str, priority: u8) -> Column {
-    Column { name, kind, priority }
+    Column {
+        name,
+        kind,
+        priority,
+    }
 }
 
 fn columns(kind: &str) -> Vec<Column> {
@@ -59,7 +63,11 @@ fn columns(kind: &str) -> Vec<Column> {
             col("Age", "string", 0),
             col("Selector", "string", 1),
         ],
-        "Endpoints" => vec![col("Name", "string", 0), col("Endpoints", "string", 0), col("Age", "string", 0)],
+        "Endpoints" => vec![
+            col("Name", "string", 0),
+            col("Endpoints", "string", 0),
+            col("Age", "string", 0),
+        ],
         "Event" => vec![
             col("Last Seen", "string", 0),
             col("Type", "string", 0),
@@ -72,8 +80,16 @@ fn columns(kind: &str) -> Vec<Column> {
             col("Count", "string", 1),
             col("Name", "string", 1),
         ],
-        "ConfigMap" => vec![col("Name", "string", 0), col("Data", "string", 0), col("Age", "string", 0)],
-        "Namespace" => vec![col("Name", "string", 0), col("Status", "string", 0), col("Age", "string", 0)],
+        "ConfigMap" => vec![
+            col("Name", "string", 0),
+            col("Data", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "Namespace" => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Age", "string", 0),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
 }
@@ -94,32 +110,56 @@ fn age(now: SystemTime, obj: &Value, pointer: &str) -> String {
 }
 
 fn containers(obj: &Value, pointer: &str) -> (String, String) {
-    let list = obj.pointer(pointer).and_then(Value::as_array).cloned().unwrap_or_default();
-    let names: Vec<&str> = list.iter().filter_map(|c| c.get("name").and_then(Value::as_str)).collect();
-    let images: Vec<&str> = list.iter().filter_map(|c| c.get("image").and_then(Value::as_str)).collect();
+    let list = obj
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = list
+        .iter()
+        .filter_map(|c| c.get("name").and_then(Value::as_str))
+        .collect();
+    let images: Vec<&str> = list
+        .iter()
+        .filter_map(|c| c.get("image").and_then(Value::as_str))
+        .collect();
     (names.join(","), images.join(","))
 }
 
 fn selector(obj: &Value, pointer: &str) -> String {
     match obj.pointer(pointer).and_then(Value::as_object) {
-        Some(map) if !map.is_empty() => map.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","),
+        Some(map) if !map.is_empty() => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(","),
         _ => "<none>".into(),
     }
 }
 
 /// The STATUS cell of a pod, computed as the real printer computes it.
 pub(crate) fn pod_status(pod: &Value) -> String {
-    if pod.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+    if pod
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
         return "Terminating".into();
     }
     let mut reason = str_at(pod, "/status/reason").to_owned();
     if reason.is_empty() {
         reason = str_at(pod, "/status/phase").to_owned();
     }
-    let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut has_running = false;
     for status in statuses.iter().rev() {
-        if let Some(waiting) = status.pointer("/state/waiting/reason").and_then(Value::as_str) {
+        if let Some(waiting) = status
+            .pointer("/state/waiting/reason")
+            .and_then(Value::as_str)
+        {
             reason = waiting.to_owned();
         } else if let Some(terminated) = status.pointer("/state/terminated") {
             reason = match terminated.get("reason").and_then(Value::as_str) {
@@ -129,7 +169,9 @@ pub(crate) fn pod_status(pod: &Value) -> String {
                     _ => format!("ExitCode:{}", int_at(terminated, "/exitCode")),
                 },
             };
-        } else if status.pointer("/state/running").is_some() && status.get("ready") == Some(&json!(true)) {
+        } else if status.pointer("/state/running").is_some()
+            && status.get("ready") == Some(&json!(true))
+        {
             has_running = true;
         }
     }
@@ -147,7 +189,11 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
             let (names, images) = containers(obj, "/spec/template/spec/containers");
             vec![
                 name,
-                json!(format!("{}/{}", int_at(obj, "/status/readyReplicas"), int_at(obj, "/spec/replicas"))),
+                json!(format!(
+                    "{}/{}",
+                    int_at(obj, "/status/readyReplicas"),
+                    int_at(obj, "/spec/replicas")
+                )),
                 json!(int_at(obj, "/status/updatedReplicas")),
                 json!(int_at(obj, "/status/availableReplicas")),
                 json!(created),
@@ -170,19 +216,38 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
             ]
         }
         "Pod" => {
-            let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-            let total = obj.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-            let ready = statuses.iter().filter(|s| s.get("ready") == Some(&json!(true))).count();
+            let statuses = obj
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let total = obj
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let ready = statuses
+                .iter()
+                .filter(|s| s.get("ready") == Some(&json!(true)))
+                .count();
             let restarts: i64 = statuses.iter().map(|s| int_at(s, "/restartCount")).sum();
             let last = statuses
                 .iter()
                 .filter_map(|s| parse_rfc3339(str_at(s, "/lastState/terminated/finishedAt")))
                 .max();
             let restarts = match last {
-                Some(t) if restarts > 0 => format!("{restarts} ({} ago)", human_duration(now.duration_since(t).unwrap_or(Duration::ZERO))),
+                Some(t) if restarts > 0 => format!(
+                    "{restarts} ({} ago)",
+                    human_duration(now.duration_since(t).unwrap_or(Duration::ZERO))
+                ),
                 _ => restarts.to_string(),
             };
-            let or_none = |s: &str| if s.is_empty() { "<none>".to_owned() } else { s.to_owned() };
+            let or_none = |s: &str| {
+                if s.is_empty() {
+                    "<none>".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            };
             vec![
                 name,
                 json!(format!("{ready}/{total}")),
@@ -196,27 +261,59 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
             ]
         }
         "Service" => {
-            let ports = obj.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+            let ports = obj
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let ports: Vec<String> = ports
                 .iter()
-                .map(|p| format!("{}/{}", int_at(p, "/port"), p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")))
+                .map(|p| {
+                    format!(
+                        "{}/{}",
+                        int_at(p, "/port"),
+                        p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
+                    )
+                })
                 .collect();
             let cluster_ip = str_at(obj, "/spec/clusterIP");
             vec![
                 name,
                 json!(str_at(obj, "/spec/type")),
-                json!(if cluster_ip.is_empty() { "<none>" } else { cluster_ip }),
+                json!(if cluster_ip.is_empty() {
+                    "<none>"
+                } else {
+                    cluster_ip
+                }),
                 json!("<none>"),
-                json!(if ports.is_empty() { "<none>".to_owned() } else { ports.join(",") }),
+                json!(if ports.is_empty() {
+                    "<none>".to_owned()
+                } else {
+                    ports.join(",")
+                }),
                 json!(created),
                 json!(selector(obj, "/spec/selector")),
             ]
         }
         "Endpoints" => {
             let mut addresses = Vec::new();
-            for subset in obj.get("subsets").and_then(Value::as_array).cloned().unwrap_or_default() {
-                let ports = subset.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
-                for address in subset.get("addresses").and_then(Value::as_array).cloned().unwrap_or_default() {
+            for subset in obj
+                .get("subsets")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                let ports = subset
+                    .get("ports")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for address in subset
+                    .get("addresses")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     let ip = str_at(&address, "/ip").to_owned();
                     if ports.is_empty() {
                         addresses.push(ip.clone());
@@ -229,7 +326,11 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
             let shown = if addresses.is_empty() {
                 "<none>".to_owned()
             } else if addresses.len() > 3 {
-                format!("{} + {} more...", addresses[..3].join(","), addresses.len() - 3)
+                format!(
+                    "{} + {} more...",
+                    addresses[..3].join(","),
+                    addresses.len() - 3
+                )
             } else {
                 addresses.join(",")
             };
@@ -259,14 +360,29 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
                 name,
             ]
         }
-        "ConfigMap" => vec![name, json!(obj.get("data").and_then(Value::as_object).map_or(0, |d| d.len()).to_string()), json!(created)],
+        "ConfigMap" => vec![
+            name,
+            json!(
+                obj.get("data")
+                    .and_then(Value::as_object)
+                    .map_or(0, |d| d.len())
+                    .to_string()
+            ),
+            json!(created),
+        ],
         "Namespace" => vec![name, json!(str_at(obj, "/status/phase")), json!(created)],
         _ => vec![name, json!(created)],
     }
 }
 
 /// A `meta.k8s.io/v1` Table of `objects`.
-pub(crate) fn table(rt: &ResourceType, objects: &[Value], resource_version: u64, now: SystemTime, include_object: bool) -> Value {
+pub(crate) fn table(
+    rt: &ResourceType,
+    objects: &[Value],
+    resource_version: u64,
+    now: SystemTime,
+    include_object: bool,
+) -> Value {
     let definitions: Vec<Value> = columns(&rt.kind)
         .iter()
         .map(|c| {
@@ -308,6 +424,9 @@ mod tests {
             {"name": "a", "ready": false, "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}
         ]}});
         assert_eq!(pod_status(&pod), "OOMKilled");
-        assert_eq!(pod_status(&json!({"status": {"phase": "Running"}})), "Running");
+        assert_eq!(
+            pod_status(&json!({"status": {"phase": "Running"}})),
+            "Running"
+        );
     }
 }

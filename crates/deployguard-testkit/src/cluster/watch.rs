@@ -32,8 +32,16 @@ struct Filter {
 impl Filter {
     fn matches(&self, change: &Change) -> bool {
         change.resource == self.resource
-            && self.namespace.as_deref().is_none_or(|ns| ns == change.namespace)
-            && self.labels.matches(change.object.pointer("/metadata/labels").and_then(Value::as_object))
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| ns == change.namespace)
+            && self.labels.matches(
+                change
+                    .object
+                    .pointer("/metadata/labels")
+                    .and_then(Value::as_object),
+            )
             && self.fields.matches(&change.object)
     }
 }
@@ -49,7 +57,10 @@ fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Bytes {
     if initial_end {
         metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    line("BOOKMARK", &json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": metadata}))
+    line(
+        "BOOKMARK",
+        &json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": metadata}),
+    )
 }
 
 /// Starts a watch and returns its streaming response.
@@ -62,14 +73,22 @@ pub(crate) fn serve(
     request: &ApiRequest,
     drop_at_once: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let filter = Filter { resource: rt.store_key(), namespace, labels, fields };
+    let filter = Filter {
+        resource: rt.store_key(),
+        namespace,
+        labels,
+        fields,
+    };
     let bookmarks = request.param("allowWatchBookmarks") == Some("true");
     let send_initial = request.param("sendInitialEvents") == Some("true");
     let timeout = request
         .param("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs);
-    let requested_rv = request.param("resourceVersion").filter(|rv| !rv.is_empty()).map(str::to_owned);
+    let requested_rv = request
+        .param("resourceVersion")
+        .filter(|rv| !rv.is_empty())
+        .map(str::to_owned);
 
     let (tx, rx) = mpsc::channel::<Bytes>(1024);
     let (initial, live, start_rv) = {
@@ -81,15 +100,26 @@ pub(crate) fn serve(
         let initial: Result<Vec<Bytes>, ApiError> = match requested_rv.as_deref() {
             // No resourceVersion, "0", or a streaming list: the current state as ADDED events.
             rv if rv.is_none_or(|rv| rv == "0") || send_initial => Ok(store
-                .list(&rt, filter.namespace.as_deref(), &filter.labels, &filter.fields)
+                .list(
+                    &rt,
+                    filter.namespace.as_deref(),
+                    &filter.labels,
+                    &filter.fields,
+                )
                 .iter()
                 .map(|obj| line("ADDED", obj))
                 .collect()),
             rv => {
                 let rv = rv.unwrap_or_default();
-                let rv: u64 = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?;
+                let rv: u64 = rv.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resource version {rv:?}"))
+                })?;
                 store.changes_since(&filter.resource, rv).map(|changes| {
-                    changes.iter().filter(|c| filter.matches(c)).map(|c| line(c.kind.as_str(), &c.object)).collect()
+                    changes
+                        .iter()
+                        .filter(|c| filter.matches(c))
+                        .map(|c| line(c.kind.as_str(), &c.object))
+                        .collect()
                 })
             }
         };
@@ -120,10 +150,15 @@ pub(crate) fn serve(
     });
 
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|bytes| (Ok::<_, std::convert::Infallible>(Frame::data(bytes)), rx))
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, std::convert::Infallible>(Frame::data(bytes)), rx))
     });
     let mut response = Response::new(StreamBody::new(stream).boxed_unsync());
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }
 

@@ -1,0 +1,132 @@
+//! Round-trip times of the simulated cluster, in process and over loopback HTTP, and the time to
+//! list 10,000 pods. Prints numbers; asserts nothing about speed.
+//!
+//! `cargo bench -p deployguard-testkit --bench cluster` runs the full measurement; under
+//! `cargo test` (no `--bench` argument) it runs a few iterations as a smoke test.
+
+use std::time::{Duration, Instant};
+
+use deployguard_testkit::cluster::FakeCluster;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+fn seed(cluster: &FakeCluster, pods: usize) {
+    cluster
+        .create(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.3"}]}}}
+        }))
+        .expect("seed deployment");
+    for i in 0..pods {
+        cluster
+            .create(json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("web-{i:05}"), "namespace": "default", "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.3"}]},
+                "status": {"phase": "Running"}
+            }))
+            .expect("seed pod");
+    }
+}
+
+fn report(what: &str, samples: &mut [Duration]) {
+    samples.sort();
+    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "{what:<40} n={:<6} p50={:>9.1?} p99={:>9.1?} max={:>9.1?}",
+        samples.len(),
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    );
+}
+
+async fn round_trips(label: &str, client: kube::Client, iterations: usize) {
+    let api: Api<Deployment> = Api::namespaced(client, "default");
+    let mut gets = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        api.get("web").await.expect("get");
+        gets.push(started.elapsed());
+    }
+    report(&format!("{label} get deployment"), &mut gets);
+    let mut patches = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let started = Instant::now();
+        let patch = json!({"metadata": {"annotations": {"bench": i.to_string()}}});
+        api.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patch");
+        patches.push(started.elapsed());
+    }
+    report(&format!("{label} patch deployment (merge)"), &mut patches);
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (iterations, pods) = if full { (2_000, 10_000) } else { (20, 100) };
+
+    let cluster = FakeCluster::new();
+    seed(&cluster, 0);
+    round_trips("in-process", cluster.client(), iterations).await;
+
+    let served = cluster.serve().await.expect("serve");
+    let config = kube::Config::new(served.url().parse().expect("url"));
+    let http = kube::Client::try_from(config).expect("client");
+    round_trips("loopback HTTP", http.clone(), iterations).await;
+
+    let big = FakeCluster::new();
+    let started = Instant::now();
+    seed(&big, pods);
+    println!(
+        "{:<40} {:>9.1?}",
+        format!("seed {pods} pods"),
+        started.elapsed()
+    );
+    for (label, client) in [
+        ("in-process", big.client()),
+        ("loopback HTTP", {
+            let served = big.serve().await.expect("serve");
+            let client =
+                kube::Client::try_from(kube::Config::new(served.url().parse().expect("url")))
+                    .expect("client");
+            std::mem::forget(served);
+            client
+        }),
+    ] {
+        let api: Api<Pod> = Api::namespaced(client, "default");
+        let mut samples = Vec::new();
+        for _ in 0..if full { 5 } else { 2 } {
+            let started = Instant::now();
+            let list = api.list(&ListParams::default()).await.expect("list");
+            assert_eq!(list.items.len(), pods);
+            samples.push(started.elapsed());
+        }
+        report(
+            &format!("{label} list {pods} pods (one page)"),
+            &mut samples,
+        );
+        let started = Instant::now();
+        let mut count = 0;
+        let mut params = ListParams::default().limit(500);
+        loop {
+            let page = api.list(&params).await.expect("list page");
+            count += page.items.len();
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                _ => break,
+            }
+        }
+        assert_eq!(count, pods);
+        println!(
+            "{:<40} {:>9.1?}",
+            format!("{label} list {pods} pods (pages of 500)"),
+            started.elapsed()
+        );
+    }
+}
