@@ -20,6 +20,7 @@
 
 mod api;
 mod clock;
+mod controllers;
 mod defaults;
 mod discovery;
 mod faults;
@@ -40,6 +41,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
+pub use controllers::ImageBehaviour;
 pub use faults::{Fault, FaultAction, RequestRecord, Verb};
 pub use resources::ResourceType;
 pub use serve::ServedCluster;
@@ -63,6 +65,16 @@ pub(crate) struct Shared {
     pub(crate) logs: Mutex<HashMap<(String, String), String>>,
     pub(crate) server_address: Mutex<String>,
     pub(crate) token: Option<String>,
+    pub(crate) behaviours: Mutex<controllers::Behaviours>,
+    pub(crate) controller: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.controller).take() {
+            task.abort();
+        }
+    }
 }
 
 /// A simulated Kubernetes API server. Clones share one cluster.
@@ -76,6 +88,7 @@ pub struct FakeCluster {
 pub struct FakeClusterBuilder {
     token: Option<String>,
     epoch: Option<SystemTime>,
+    controllers: bool,
 }
 
 impl FakeClusterBuilder {
@@ -92,6 +105,14 @@ impl FakeClusterBuilder {
         self
     }
 
+    /// Runs the simulated controllers (Deployment, ReplicaSet, scheduler and kubelet,
+    /// Endpoints, Jobs). Without them the cluster is an API server only. Needs a tokio runtime
+    /// at `build()`.
+    pub fn controllers(mut self, run: bool) -> Self {
+        self.controllers = run;
+        self
+    }
+
     /// The cluster, with the namespaces a new cluster has.
     pub fn build(self) -> FakeCluster {
         let clock = Clock::new(self.epoch.unwrap_or_else(SystemTime::now));
@@ -104,6 +125,8 @@ impl FakeClusterBuilder {
                 logs: Mutex::new(HashMap::new()),
                 server_address: Mutex::new("127.0.0.1:0".into()),
                 token: self.token,
+                behaviours: Mutex::new(controllers::Behaviours::default()),
+                controller: Mutex::new(None),
             }),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -111,6 +134,9 @@ impl FakeClusterBuilder {
             if let Err(err) = cluster.create(namespace) {
                 tracing::error!("creating namespace {ns}: {}", err.message);
             }
+        }
+        if self.controllers {
+            *lock(&cluster.shared.controller) = Some(controllers::start(&cluster.shared));
         }
         cluster
     }
@@ -219,6 +245,23 @@ impl FakeCluster {
                     "no kind \"{kind}\" is registered for version \"{api_version}\""
                 ))
             })
+    }
+
+    /// A cluster whose controllers run: deployments roll out, pods start and fail.
+    pub fn with_controllers() -> Self {
+        Self::builder().controllers(true).build()
+    }
+
+    /// How containers of `image` behave from now on (default: ready after 2 s).
+    pub fn set_image_behaviour(&self, image: &str, behaviour: ImageBehaviour) {
+        lock(&self.shared.behaviours).set(image, behaviour);
+        // Wake the controllers: nothing in the store changed, so nudge them with a no-op pass.
+        controllers::pass(&self.shared);
+    }
+
+    /// Runs one controller pass now (tests that drive time by hand use it).
+    pub fn reconcile(&self) {
+        controllers::pass(&self.shared);
     }
 
     /// Sets the log text of a pod (`kubectl logs` and `pods/log` read it).

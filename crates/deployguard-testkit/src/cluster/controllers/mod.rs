@@ -1,0 +1,89 @@
+//! Simulated controllers: Deployment, ReplicaSet, scheduler and kubelet, Endpoints and
+//! EndpointSlices, Jobs. One task runs them in passes: after every change and whenever a
+//! controller asked to be woken (a pod becoming ready, a progress deadline), on tokio's clock.
+
+mod behaviour;
+pub(crate) mod deployment;
+mod endpoints;
+mod jobs;
+mod kubelet;
+mod replicaset;
+mod util;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+pub(crate) use behaviour::Behaviours;
+pub use behaviour::ImageBehaviour;
+
+use super::{Shared, lock};
+use util::Ctx;
+
+/// Passes per trigger before the loop yields (each pass converges one step further).
+const MAX_SUB_PASSES: usize = 16;
+
+/// Runs every controller until nothing changes; returns the cluster time to run again at.
+pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
+    let types = lock(&shared.types).clone();
+    let behaviours = lock(&shared.behaviours).clone();
+    let mut store = lock(&shared.store);
+    let mut logs = lock(&shared.logs);
+    let mut wake = None;
+    for _ in 0..MAX_SUB_PASSES {
+        let before = store.resource_version();
+        let mut ctx = Ctx {
+            store: &mut store,
+            types: &types,
+            behaviours: &behaviours,
+            logs: &mut logs,
+            wake: None,
+        };
+        deployment::reconcile(&mut ctx);
+        replicaset::reconcile(&mut ctx);
+        kubelet::reconcile(&mut ctx);
+        jobs::reconcile(&mut ctx);
+        endpoints::reconcile(&mut ctx);
+        wake = ctx.wake;
+        if store.resource_version() == before {
+            break;
+        }
+    }
+    (wake, store.resource_version())
+}
+
+/// The controller task. Holds the cluster weakly: it ends when the last handle is dropped.
+pub(crate) async fn run(weak: Weak<Shared>) {
+    let mut changes = match weak.upgrade() {
+        Some(shared) => lock(&shared.store).changes.subscribe(),
+        None => return,
+    };
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        let (wake, seen) = pass(&shared);
+        let delay = wake
+            .map(|at| {
+                at.duration_since(lock(&shared.store).clock.now())
+                    .unwrap_or(Duration::ZERO)
+            })
+            .unwrap_or(Duration::from_secs(3600));
+        drop(shared);
+        let sleep = tokio::time::sleep(delay.max(Duration::from_millis(1)));
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    // Our own writes come back here; only what came after the pass counts.
+                    Ok(change) if change.rv <= seen => continue,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                () = &mut sleep => break,
+            }
+        }
+    }
+}
+
+/// Starts the controller task for `shared`.
+pub(crate) fn start(shared: &Arc<Shared>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(Arc::downgrade(shared)))
+}

@@ -1,0 +1,239 @@
+//! What every controller shares: typed access to the store, object field helpers, events.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::super::clock::{parse_rfc3339, rfc3339};
+use super::super::resources::ResourceType;
+use super::super::selectors::{FieldSelector, LabelSelector};
+use super::super::status::ApiError;
+use super::super::store::{Part, Store};
+use super::behaviour::Behaviours;
+
+/// A controller pass's view of the cluster.
+pub(crate) struct Ctx<'a> {
+    pub(crate) store: &'a mut Store,
+    pub(crate) types: &'a [ResourceType],
+    pub(crate) behaviours: &'a Behaviours,
+    pub(crate) logs: &'a mut HashMap<(String, String), String>,
+    /// The earliest time a controller wants to run again.
+    pub(crate) wake: Option<SystemTime>,
+}
+
+pub(crate) fn s<'v>(obj: &'v Value, pointer: &str) -> &'v str {
+    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+pub(crate) fn i(obj: &Value, pointer: &str) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+pub(crate) fn name(obj: &Value) -> String {
+    s(obj, "/metadata/name").to_owned()
+}
+
+pub(crate) fn namespace(obj: &Value) -> String {
+    s(obj, "/metadata/namespace").to_owned()
+}
+
+pub(crate) fn uid(obj: &Value) -> String {
+    s(obj, "/metadata/uid").to_owned()
+}
+
+pub(crate) fn annotation(obj: &Value, key: &str) -> Option<String> {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+pub(crate) fn set_annotation(obj: &mut Value, key: &str, value: &str) {
+    if obj
+        .pointer("/metadata/annotations")
+        .is_none_or(|a| !a.is_object())
+    {
+        obj["metadata"]["annotations"] = json!({});
+    }
+    obj["metadata"]["annotations"][key] = json!(value);
+}
+
+pub(crate) fn owned_by(obj: &Value, owner_uid: &str) -> bool {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter().any(|r| {
+                r.get("uid").and_then(Value::as_str) == Some(owner_uid)
+                    && r.get("controller") == Some(&json!(true))
+            })
+        })
+}
+
+pub(crate) fn owner_reference(owner: &Value) -> Value {
+    json!({
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
+
+pub(crate) fn time_at(obj: &Value, pointer: &str) -> Option<SystemTime> {
+    parse_rfc3339(s(obj, pointer))
+}
+
+impl Ctx<'_> {
+    pub(crate) fn rt(&self, group: &str, kind: &str) -> ResourceType {
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.kind == kind)
+            .cloned()
+            .unwrap_or_else(|| {
+                ResourceType::custom(group, "v1", kind, &format!("{}s", kind.to_lowercase()))
+            })
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.store.clock.now()
+    }
+
+    pub(crate) fn now_text(&self) -> String {
+        rfc3339(self.now())
+    }
+
+    /// Asks for another pass at `at`.
+    pub(crate) fn wake_at(&mut self, at: SystemTime) {
+        self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
+
+    pub(crate) fn wake_in(&mut self, after: Duration) {
+        let at = self.now() + after;
+        self.wake_at(at);
+    }
+
+    pub(crate) fn all(&self, group: &str, kind: &str) -> Vec<Value> {
+        let rt = self.rt(group, kind);
+        self.store.list(
+            &rt,
+            None,
+            &LabelSelector::default(),
+            &FieldSelector::default(),
+        )
+    }
+
+    pub(crate) fn in_namespace(&self, group: &str, kind: &str, ns: &str) -> Vec<Value> {
+        let rt = self.rt(group, kind);
+        self.store.list(
+            &rt,
+            Some(ns),
+            &LabelSelector::default(),
+            &FieldSelector::default(),
+        )
+    }
+
+    pub(crate) fn create(
+        &mut self,
+        group: &str,
+        kind: &str,
+        ns: &str,
+        obj: Value,
+    ) -> Result<Value, ApiError> {
+        let rt = self.rt(group, kind);
+        self.store.create(&rt, ns, obj, false)
+    }
+
+    pub(crate) fn update(
+        &mut self,
+        group: &str,
+        kind: &str,
+        obj: Value,
+    ) -> Result<Value, ApiError> {
+        let rt = self.rt(group, kind);
+        let (ns, name) = (namespace(&obj), name(&obj));
+        self.store.update(&rt, &ns, &name, obj, Part::Main, false)
+    }
+
+    pub(crate) fn update_status(
+        &mut self,
+        group: &str,
+        kind: &str,
+        obj: Value,
+    ) -> Result<Value, ApiError> {
+        let rt = self.rt(group, kind);
+        let (ns, name) = (namespace(&obj), name(&obj));
+        self.store.update(&rt, &ns, &name, obj, Part::Status, false)
+    }
+
+    pub(crate) fn delete(
+        &mut self,
+        group: &str,
+        kind: &str,
+        obj: &Value,
+    ) -> Result<Value, ApiError> {
+        let rt = self.rt(group, kind);
+        self.store.delete(&rt, &namespace(obj), &name(obj), false)
+    }
+
+    /// Records an event about `involved`, aggregating repeats as the real event recorder does
+    /// (same object, reason and message: count and lastTimestamp go up).
+    pub(crate) fn event(
+        &mut self,
+        involved: &Value,
+        kind: &str,
+        reason: &str,
+        message: &str,
+        component: &str,
+        field_path: Option<&str>,
+    ) {
+        let ns = namespace(involved);
+        let now = self.now_text();
+        let object_uid = uid(involved);
+        let existing = self.in_namespace("", "Event", &ns).into_iter().find(|e| {
+            s(e, "/involvedObject/uid") == object_uid
+                && s(e, "/reason") == reason
+                && s(e, "/message") == message
+        });
+        if let Some(mut event) = existing {
+            event["count"] = json!(i(&event, "/count") + 1);
+            event["lastTimestamp"] = json!(now);
+            let _ = self.update("", "Event", event);
+            return;
+        }
+        let suffix = format!(
+            "{:016x}",
+            self.store
+                .resource_version()
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        );
+        let mut involved_object = json!({
+            "kind": involved["kind"],
+            "namespace": ns,
+            "name": involved["metadata"]["name"],
+            "uid": object_uid,
+            "apiVersion": involved["apiVersion"],
+            "resourceVersion": involved["metadata"]["resourceVersion"],
+        });
+        if let Some(path) = field_path {
+            involved_object["fieldPath"] = json!(path);
+        }
+        let event = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": format!("{}.{suffix}", name(involved)), "namespace": ns},
+            "involvedObject": involved_object,
+            "reason": reason,
+            "message": message,
+            "type": kind,
+            "count": 1,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": "",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+        });
+        let _ = self.create("", "Event", &ns, event);
+    }
+}

@@ -1,0 +1,375 @@
+//! The simulated controllers under a paused clock: rolling-update math step by step, revisions,
+//! and each pod failure shape with its events.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use deployguard_testkit::cluster::{FakeCluster, ImageBehaviour};
+use expect_test::{Expect, expect};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use serde_json::{Value, json};
+
+fn deployment(name: &str, replicas: u32, image: &str) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "myapp"}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "myapp"}},
+            "template": {"metadata": {"labels": {"app": "myapp"}},
+                "spec": {"containers": [{"name": "app", "image": image}]}}}
+    })
+}
+
+async fn wait_complete(api: &Api<Deployment>, name: &str) -> Deployment {
+    for _ in 0..600 {
+        let d = api.get(name).await.unwrap();
+        let (spec, status) = (
+            d.spec.clone().unwrap(),
+            d.status.clone().unwrap_or_default(),
+        );
+        let want = spec.replicas.unwrap_or(1);
+        if status.observed_generation >= d.metadata.generation
+            && status.updated_replicas.unwrap_or(0) == want
+            && status.replicas.unwrap_or(0) == want
+            && status.available_replicas.unwrap_or(0) == want
+        {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("deployment {name} did not complete");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_six_replica_rolling_update_steps_like_the_real_controller() {
+    let cluster = FakeCluster::with_controllers();
+    cluster.set_image_behaviour("app:v2.4.0", ImageBehaviour::ready_after(10));
+    cluster
+        .create(deployment("app-deployment", 6, "app:v2.3.1"))
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
+    let done = wait_complete(&deployments, "app-deployment").await;
+    assert_eq!(
+        done.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"],
+        "1"
+    );
+
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(cluster.client(), "default");
+    let rv = cluster.resource_version().to_string();
+    let mut watch = replica_sets
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let set_image = json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "app"}], "containers": [{"name": "app", "image": "app:v2.4.0"}]}}}});
+    deployments
+        .patch(
+            "app-deployment",
+            &PatchParams::default(),
+            &Patch::Strategic(&set_image),
+        )
+        .await
+        .unwrap();
+    let completion = {
+        let deployments = deployments.clone();
+        tokio::spawn(async move { wait_complete(&deployments, "app-deployment").await })
+    };
+    let mut counts: Vec<(i32, i32)> = vec![(6, 0)];
+    let (mut old, mut new) = (6, 0);
+    while counts.last() != Some(&(0, 6)) {
+        let Some(Ok(WatchEvent::Added(rs) | WatchEvent::Modified(rs))) = watch.next().await else {
+            continue;
+        };
+        let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        let image = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.as_ref())
+            .and_then(|t| t.spec.as_ref())
+            .map(|s| s.containers[0].image.clone().unwrap_or_default());
+        if image.as_deref() == Some("app:v2.4.0") {
+            new = replicas
+        } else {
+            old = replicas
+        }
+        if counts.last() != Some(&(old, new)) {
+            counts.push((old, new));
+        }
+    }
+    // maxSurge 2 (25% of 6, rounded up), maxUnavailable 1 (rounded down).
+    assert_eq!(
+        counts,
+        [(6, 0), (6, 2), (5, 2), (5, 3), (2, 3), (2, 6), (0, 6)]
+    );
+    let done = completion.await.unwrap();
+    assert_eq!(
+        done.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    let conditions: Vec<String> = done
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {}",
+                c.type_,
+                c.status,
+                c.reason.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        conditions,
+        [
+            "Available True MinimumReplicasAvailable",
+            "Progressing True NewReplicaSetAvailable"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_rollout_exceeds_its_progress_deadline_with_old_pods_serving() {
+    let cluster = FakeCluster::with_controllers();
+    cluster.set_image_behaviour("app:v2.4.0", ImageBehaviour::never_ready());
+    cluster
+        .create(deployment("app-deployment", 6, "app:v2.3.1"))
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
+    wait_complete(&deployments, "app-deployment").await;
+    deployments
+        .patch("app-deployment", &PatchParams::default(), &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2.4.0"}]}}}})))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let status = deployments
+        .get("app-deployment")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(
+        (
+            status.replicas,
+            status.updated_replicas,
+            status.ready_replicas,
+            status.available_replicas
+        ),
+        (Some(8), Some(3), Some(5), Some(5))
+    );
+    let progressing = |d: &Deployment| {
+        d.status
+            .clone()
+            .unwrap()
+            .conditions
+            .unwrap()
+            .into_iter()
+            .find(|c| c.type_ == "Progressing")
+            .unwrap()
+    };
+    assert_eq!(
+        progressing(&deployments.get("app-deployment").await.unwrap())
+            .reason
+            .as_deref(),
+        Some("ReplicaSetUpdated")
+    );
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let stalled = progressing(&deployments.get("app-deployment").await.unwrap());
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_deref()),
+        ("False", Some("ProgressDeadlineExceeded"))
+    );
+    assert!(
+        stalled
+            .message
+            .unwrap()
+            .ends_with("has timed out progressing.")
+    );
+}
+
+/// Renders the one pod of a 1-replica deployment of `image` after a minute, and its events.
+async fn check_failure(
+    image: &str,
+    behaviour: Option<ImageBehaviour>,
+    container: Value,
+    expect: Expect,
+) {
+    let cluster = FakeCluster::with_controllers();
+    if let Some(behaviour) = behaviour {
+        cluster.set_image_behaviour(image, behaviour);
+    }
+    let mut manifest = deployment("web", 1, image);
+    manifest["spec"]["template"]["spec"]["containers"][0] = container;
+    cluster.create(manifest).unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), "default");
+    let pod = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let status = pod.status.clone().unwrap();
+    let mut out = String::new();
+    writeln!(out, "phase {}", status.phase.unwrap_or_default()).unwrap();
+    for c in status
+        .conditions
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c.status != "True")
+    {
+        writeln!(
+            out,
+            "condition {} {} {} {}",
+            c.type_,
+            c.status,
+            c.reason.clone().unwrap_or_default(),
+            c.message.clone().unwrap_or_default()
+        )
+        .unwrap();
+    }
+    for c in status.container_statuses.unwrap_or_default() {
+        let state = c.state.unwrap_or_default();
+        let waiting = state.waiting.map(|w| {
+            format!(
+                "waiting {} {}",
+                w.reason.unwrap_or_default(),
+                w.message.unwrap_or_default()
+            )
+        });
+        let last = c.last_state.and_then(|l| l.terminated).map(|t| {
+            format!(
+                " last terminated {} {}",
+                t.reason.unwrap_or_default(),
+                t.exit_code
+            )
+        });
+        writeln!(
+            out,
+            "container ready={} restarts={} {}{}",
+            c.ready,
+            c.restart_count,
+            waiting.unwrap_or_else(|| "running".into()),
+            last.unwrap_or_default()
+        )
+        .unwrap();
+    }
+    let events: Api<Event> = Api::namespaced(cluster.client(), "default");
+    let uid = pod.metadata.uid.unwrap();
+    let mut seen: Vec<String> = events
+        .list(&ListParams::default().fields(&format!("involvedObject.uid={uid}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| {
+            format!(
+                "event {} {} {}",
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.message.unwrap_or_default()
+            )
+        })
+        .collect();
+    seen.sort();
+    for line in seen {
+        let line = line
+            .replace(&uid, "UID")
+            .replace(pod.metadata.name.as_deref().unwrap(), "POD");
+        writeln!(out, "{line}").unwrap();
+    }
+    expect.assert_eq(&out);
+}
+
+fn container(image: &str) -> Value {
+    json!({"name": "app", "image": image})
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_failure_shape_has_its_status_and_events() {
+    check_failure(
+        "app:ok",
+        None,
+        container("app:ok"),
+        expect![[r#"
+        phase Running
+        container ready=true restarts=0 running
+        event Normal Created Created container app
+        event Normal Pulled Container image "app:ok" already present on machine
+        event Normal Scheduled Successfully assigned default/POD to node-2
+        event Normal Started Started container app
+    "#]],
+    )
+    .await;
+    check_failure(
+        "app:unready",
+        Some(ImageBehaviour::never_ready()),
+        container("app:unready"),
+        expect![[r#"
+        phase Running
+        condition Ready False ContainersNotReady containers with unready status: [app]
+        condition ContainersReady False ContainersNotReady containers with unready status: [app]
+        container ready=false restarts=0 running
+        event Normal Created Created container app
+        event Normal Pulled Container image "app:unready" already present on machine
+        event Normal Scheduled Successfully assigned default/POD to node-2
+        event Normal Started Started container app
+        event Warning Unhealthy Readiness probe failed: HTTP probe failed with statuscode: 503
+    "#]],
+    )
+    .await;
+    check_failure("app:crash", Some(ImageBehaviour::crash_loop("panic: DATABASE_URL not set")), container("app:crash"), expect![[r#"
+        phase Running
+        condition Ready False ContainersNotReady containers with unready status: [app]
+        condition ContainersReady False ContainersNotReady containers with unready status: [app]
+        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-7dcd869b76-lkxtb_default(6b1e0000-0000-4000-8000-000000000008) last terminated Error 1
+        event Normal Created Created container app
+        event Normal Pulled Container image "app:crash" already present on machine
+        event Normal Scheduled Successfully assigned default/POD to node-2
+        event Normal Started Started container app
+        event Warning BackOff Back-off restarting failed container app in pod POD_default(UID)
+    "#]]).await;
+    check_failure("app:gone", Some(ImageBehaviour::pull_fails("app:gone")), container("app:gone"), expect![[r#"
+        phase Pending
+        condition Ready False ContainersNotReady containers with unready status: [app]
+        condition ContainersReady False ContainersNotReady containers with unready status: [app]
+        container ready=false restarts=0 waiting ImagePullBackOff Back-off pulling image "app:gone"
+        event Normal BackOff Back-off pulling image "app:gone"
+        event Normal Pulling Pulling image "app:gone"
+        event Normal Scheduled Successfully assigned default/POD to node-2
+        event Warning Failed Error: ErrImagePull
+        event Warning Failed Error: ImagePullBackOff
+        event Warning Failed Failed to pull image "app:gone": rpc error: code = NotFound desc = failed to pull and unpack image "app:gone": not found
+    "#]]).await;
+    check_failure("app:oom", Some(ImageBehaviour::OomKilled), container("app:oom"), expect![[r#"
+        phase Running
+        condition Ready False ContainersNotReady containers with unready status: [app]
+        condition ContainersReady False ContainersNotReady containers with unready status: [app]
+        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-55d6ffcd5d-lkxtb_default(6b1e0000-0000-4000-8000-000000000008) last terminated OOMKilled 137
+        event Normal Created Created container app
+        event Normal Pulled Container image "app:oom" already present on machine
+        event Normal Scheduled Successfully assigned default/POD to node-2
+        event Normal Started Started container app
+        event Warning BackOff Back-off restarting failed container app in pod POD_default(UID)
+    "#]]).await;
+    let needs_config = json!({"name": "app", "image": "app:cfg", "envFrom": [{"configMapRef": {"name": "app-config"}}]});
+    check_failure("app:cfg", None, needs_config, expect![[r#"
+        phase Pending
+        condition Ready False ContainersNotReady containers with unready status: [app]
+        condition ContainersReady False ContainersNotReady containers with unready status: [app]
+        container ready=false restarts=0 waiting CreateContainerConfigError configmap "app-config" not found
+        event Normal Scheduled Successfully assigned default/POD to node-2
+        event Warning Failed Error: configmap "app-config" not found
+    "#]]).await;
+    let too_big =
+        json!({"name": "app", "image": "app:big", "resources": {"requests": {"cpu": "8"}}});
+    check_failure("app:big", None, too_big, expect![[r#"
+        phase Pending
+        condition PodScheduled False Unschedulable 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
+        event Warning FailedScheduling 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
+    "#]]).await;
+}
