@@ -60,8 +60,9 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let cluster = FakeCluster::new();
-    if let Err(err) = scenarios::load(&cluster, &args.scenario) {
+    let controllers = args.scenario != "static-web";
+    let cluster = FakeCluster::builder().controllers(controllers).build();
+    if let Err(err) = scenarios::load(&cluster, &args.scenario).await {
         eprintln!("fake-cluster: {err}");
         return ExitCode::from(2);
     }

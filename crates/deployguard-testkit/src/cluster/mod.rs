@@ -217,6 +217,15 @@ impl FakeCluster {
         }
     }
 
+    /// Replaces an object with `manifest` (as a PUT would, conditional on a resourceVersion in
+    /// it).
+    pub fn replace(&self, manifest: Value) -> Result<Value, ApiError> {
+        let rt = self.type_of(&manifest)?;
+        let ns = manifest.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned();
+        let name = manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+        lock(&self.shared.store).update(&rt, &ns, &name, manifest, store::Part::Main, false)
+    }
+
     /// Reads an object by API version, kind, namespace and name.
     pub fn get(
         &self,

@@ -1,34 +1,148 @@
-//! Named, reproducible cluster contents.
+//! Named, reproducible incidents. Each one needs a cluster whose controllers run
+//! ([`FakeCluster::with_controllers`]); loading waits (on tokio's clock) until the stable version
+//! has rolled out, then starts what goes wrong.
 
-use serde_json::json;
+use std::time::Duration;
 
-use super::{ApiError, FakeCluster};
+use serde_json::{Value, json};
+
+use super::{ApiError, FakeCluster, ImageBehaviour};
 
 /// Every scenario: name and what it holds.
 pub fn list() -> Vec<(&'static str, &'static str)> {
     vec![
         ("empty", "the default namespaces and nothing else"),
-        (
-            "static-web",
-            "Deployment web (3 replicas of nginx:1.3), one pod stuck in ImagePullBackOff with its event; no controllers run",
-        ),
+        ("static-web", "Deployment web and one pod stuck in ImagePullBackOff, written directly (no rollout)"),
+        ("seed-rolling-failure", "app-deployment: 6 replicas, app:v2.3.1 -> app:v2.4.0 whose pods never become ready; the rollout stalls with old pods serving"),
+        ("seed-blue-green", "myapp-blue (v2.3.1) and myapp-green (v2.4.0, readiness flapping) behind myapp-service, which selects blue"),
+        ("healthy-rollout", "app-deployment: app:v2.3.1 -> app:v2.4.0, both healthy; the rollout completes"),
+        ("image-pull-failure", "app-deployment: the new image cannot be pulled"),
+        ("crash-loop", "app-deployment: the new version crashes on start (CrashLoopBackOff)"),
+        ("missing-config", "app-deployment: the new version needs ConfigMap app-config-v2, which does not exist"),
+        ("unschedulable", "app-deployment: the new version requests more cpu than any node has"),
+        ("migration-job-failed", "app-deployment: app:v2.4.0 failing after migration Job db-migrate-43 failed; schema at 43, dirty"),
     ]
 }
 
 /// Loads scenario `name` into `cluster`.
-pub fn load(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
+pub async fn load(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
     match name {
         "empty" => Ok(()),
         "static-web" => static_web(cluster),
+        "seed-rolling-failure" => rolling(cluster, ImageBehaviour::never_ready(), json!({})).await,
+        "healthy-rollout" => rolling(cluster, ImageBehaviour::ready_after(5), json!({})).await,
+        "image-pull-failure" => rolling(cluster, ImageBehaviour::pull_fails(NEW), json!({})).await,
+        "crash-loop" => {
+            rolling(cluster, ImageBehaviour::crash_loop("panic: failed to connect to database: DATABASE_URL not set"), json!({})).await
+        }
+        "missing-config" => rolling(cluster, ImageBehaviour::ready_after(5), json!({"envFrom": [{"configMapRef": {"name": "app-config-v2"}}]})).await,
+        "unschedulable" => rolling(cluster, ImageBehaviour::ready_after(5), json!({"resources": {"requests": {"cpu": "6"}}})).await,
+        "migration-job-failed" => migration_job_failed(cluster).await,
+        "seed-blue-green" => blue_green(cluster).await,
         other => Err(ApiError::bad_request(format!(
             "unknown scenario {other:?}; known: {}",
-            list()
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
+            list().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
         ))),
     }
+}
+
+const OLD: &str = "app:v2.3.1";
+const NEW: &str = "app:v2.4.0";
+
+fn app_deployment(name: &str, labels: Value, image: &str, replicas: u32) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default", "labels": labels.clone(),
+            "annotations": {"kubernetes.io/change-cause": format!("deploy {image}")}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels.clone()},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080, "name": "http"}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 5}}]}
+            }
+        }
+    })
+}
+
+fn service(name: &str, selector: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+        "spec": {"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
+}
+
+/// Waits until deployment `name` has rolled out completely.
+async fn rolled_out(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
+    for _ in 0..600 {
+        let d = cluster.get("apps/v1", "Deployment", "default", name)?;
+        let want = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let status = |k: &str| d.pointer(&format!("/status/{k}")).and_then(Value::as_i64).unwrap_or(0);
+        let observed = status("observedGeneration") >= d.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        if observed && status("updatedReplicas") == want && status("replicas") == want && status("availableReplicas") == want {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(ApiError::new(504, "Timeout", format!("deployment {name} did not roll out")))
+}
+
+/// Sets the image (and extra container fields) of deployment `name`, as `kubectl set image`
+/// would, with a change-cause.
+fn set_image(cluster: &FakeCluster, name: &str, image: &str, extra: &Value) -> Result<(), ApiError> {
+    let mut d = cluster.get("apps/v1", "Deployment", "default", name)?;
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        d["spec"]["template"]["spec"]["containers"][0][k] = v.clone();
+    }
+    d["metadata"]["annotations"]["kubernetes.io/change-cause"] = json!(format!("deploy {image}"));
+    cluster.replace(d).map(drop)
+}
+
+async fn rolling(cluster: &FakeCluster, new_behaviour: ImageBehaviour, extra: Value) -> Result<(), ApiError> {
+    cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
+    cluster.set_image_behaviour(NEW, new_behaviour);
+    cluster.create(service("myapp-service", json!({"app": "myapp"})))?;
+    cluster.create(app_deployment("app-deployment", json!({"app": "myapp"}), OLD, 6))?;
+    rolled_out(cluster, "app-deployment").await?;
+    set_image(cluster, "app-deployment", NEW, &extra)
+}
+
+async fn migration_job_failed(cluster: &FakeCluster) -> Result<(), ApiError> {
+    cluster.set_image_behaviour(
+        "app-migrate:v2.4.0",
+        ImageBehaviour::Completes {
+            after: Duration::from_secs(3),
+            exit_code: 1,
+            logs: vec![
+                "applying migration 43_drop_legacy_price".into(),
+                "ERROR: column \"legacy_price\" is referenced by view \"order_totals\"".into(),
+                "migration 43 failed; schema marked dirty".into(),
+            ],
+        },
+    );
+    cluster.create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "schema-version", "namespace": "default"},
+        "data": {"version": "43", "dirty": "true", "previous": "42"}}))?;
+    rolling(cluster, ImageBehaviour::never_ready(), json!({})).await?;
+    let mut d = cluster.get("apps/v1", "Deployment", "default", "app-deployment")?;
+    d["spec"]["template"]["metadata"]["annotations"] = json!({"deployguard.io/requires-schema": "43"});
+    cluster.replace(d)?;
+    cluster.create(json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "db-migrate-43", "namespace": "default", "labels": {"app": "myapp", "deployguard.io/migration": "true"},
+            "annotations": {"deployguard.io/schema-version": "43"}},
+        "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {"app": "myapp-migrate"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "app-migrate:v2.4.0"}]}}}
+    }))?;
+    Ok(())
+}
+
+async fn blue_green(cluster: &FakeCluster) -> Result<(), ApiError> {
+    cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
+    cluster.set_image_behaviour(NEW, ImageBehaviour::Flapping { period: Duration::from_secs(20) });
+    cluster.create(app_deployment("myapp-blue", json!({"app": "myapp", "version": "blue"}), OLD, 6))?;
+    cluster.create(app_deployment("myapp-green", json!({"app": "myapp", "version": "green"}), NEW, 6))?;
+    cluster.create(service("myapp-service", json!({"app": "myapp", "version": "blue"})))?;
+    rolled_out(cluster, "myapp-blue").await
 }
 
 fn static_web(cluster: &FakeCluster) -> Result<(), ApiError> {
