@@ -221,8 +221,16 @@ impl FakeCluster {
     /// it).
     pub fn replace(&self, manifest: Value) -> Result<Value, ApiError> {
         let rt = self.type_of(&manifest)?;
-        let ns = manifest.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned();
-        let name = manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+        let ns = manifest
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_owned();
+        let name = manifest
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         lock(&self.shared.store).update(&rt, &ns, &name, manifest, store::Part::Main, false)
     }
 

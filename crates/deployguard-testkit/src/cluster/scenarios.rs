@@ -12,15 +12,42 @@ use super::{ApiError, FakeCluster, ImageBehaviour};
 pub fn list() -> Vec<(&'static str, &'static str)> {
     vec![
         ("empty", "the default namespaces and nothing else"),
-        ("static-web", "Deployment web and one pod stuck in ImagePullBackOff, written directly (no rollout)"),
-        ("seed-rolling-failure", "app-deployment: 6 replicas, app:v2.3.1 -> app:v2.4.0 whose pods never become ready; the rollout stalls with old pods serving"),
-        ("seed-blue-green", "myapp-blue (v2.3.1) and myapp-green (v2.4.0, readiness flapping) behind myapp-service, which selects blue"),
-        ("healthy-rollout", "app-deployment: app:v2.3.1 -> app:v2.4.0, both healthy; the rollout completes"),
-        ("image-pull-failure", "app-deployment: the new image cannot be pulled"),
-        ("crash-loop", "app-deployment: the new version crashes on start (CrashLoopBackOff)"),
-        ("missing-config", "app-deployment: the new version needs ConfigMap app-config-v2, which does not exist"),
-        ("unschedulable", "app-deployment: the new version requests more cpu than any node has"),
-        ("migration-job-failed", "app-deployment: app:v2.4.0 failing after migration Job db-migrate-43 failed; schema at 43, dirty"),
+        (
+            "static-web",
+            "Deployment web and one pod stuck in ImagePullBackOff, written directly (no rollout)",
+        ),
+        (
+            "seed-rolling-failure",
+            "app-deployment: 6 replicas, app:v2.3.1 -> app:v2.4.0 whose pods never become ready; the rollout stalls with old pods serving",
+        ),
+        (
+            "seed-blue-green",
+            "myapp-blue (v2.3.1) and myapp-green (v2.4.0, readiness flapping) behind myapp-service, which selects blue",
+        ),
+        (
+            "healthy-rollout",
+            "app-deployment: app:v2.3.1 -> app:v2.4.0, both healthy; the rollout completes",
+        ),
+        (
+            "image-pull-failure",
+            "app-deployment: the new image cannot be pulled",
+        ),
+        (
+            "crash-loop",
+            "app-deployment: the new version crashes on start (CrashLoopBackOff)",
+        ),
+        (
+            "missing-config",
+            "app-deployment: the new version needs ConfigMap app-config-v2, which does not exist",
+        ),
+        (
+            "unschedulable",
+            "app-deployment: the new version requests more cpu than any node has",
+        ),
+        (
+            "migration-job-failed",
+            "app-deployment: app:v2.4.0 failing after migration Job db-migrate-43 failed; schema at 43, dirty",
+        ),
     ]
 }
 
@@ -33,15 +60,40 @@ pub async fn load(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
         "healthy-rollout" => rolling(cluster, ImageBehaviour::ready_after(5), json!({})).await,
         "image-pull-failure" => rolling(cluster, ImageBehaviour::pull_fails(NEW), json!({})).await,
         "crash-loop" => {
-            rolling(cluster, ImageBehaviour::crash_loop("panic: failed to connect to database: DATABASE_URL not set"), json!({})).await
+            rolling(
+                cluster,
+                ImageBehaviour::crash_loop(
+                    "panic: failed to connect to database: DATABASE_URL not set",
+                ),
+                json!({}),
+            )
+            .await
         }
-        "missing-config" => rolling(cluster, ImageBehaviour::ready_after(5), json!({"envFrom": [{"configMapRef": {"name": "app-config-v2"}}]})).await,
-        "unschedulable" => rolling(cluster, ImageBehaviour::ready_after(5), json!({"resources": {"requests": {"cpu": "6"}}})).await,
+        "missing-config" => {
+            rolling(
+                cluster,
+                ImageBehaviour::ready_after(5),
+                json!({"envFrom": [{"configMapRef": {"name": "app-config-v2"}}]}),
+            )
+            .await
+        }
+        "unschedulable" => {
+            rolling(
+                cluster,
+                ImageBehaviour::ready_after(5),
+                json!({"resources": {"requests": {"cpu": "6"}}}),
+            )
+            .await
+        }
         "migration-job-failed" => migration_job_failed(cluster).await,
         "seed-blue-green" => blue_green(cluster).await,
         other => Err(ApiError::bad_request(format!(
             "unknown scenario {other:?}; known: {}",
-            list().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            list()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -75,20 +127,43 @@ fn service(name: &str, selector: Value) -> Value {
 async fn rolled_out(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
     for _ in 0..600 {
         let d = cluster.get("apps/v1", "Deployment", "default", name)?;
-        let want = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-        let status = |k: &str| d.pointer(&format!("/status/{k}")).and_then(Value::as_i64).unwrap_or(0);
-        let observed = status("observedGeneration") >= d.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
-        if observed && status("updatedReplicas") == want && status("replicas") == want && status("availableReplicas") == want {
+        let want = d
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let status = |k: &str| {
+            d.pointer(&format!("/status/{k}"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        };
+        let observed = status("observedGeneration")
+            >= d.pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+        if observed
+            && status("updatedReplicas") == want
+            && status("replicas") == want
+            && status("availableReplicas") == want
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Err(ApiError::new(504, "Timeout", format!("deployment {name} did not roll out")))
+    Err(ApiError::new(
+        504,
+        "Timeout",
+        format!("deployment {name} did not roll out"),
+    ))
 }
 
 /// Sets the image (and extra container fields) of deployment `name`, as `kubectl set image`
 /// would, with a change-cause.
-fn set_image(cluster: &FakeCluster, name: &str, image: &str, extra: &Value) -> Result<(), ApiError> {
+fn set_image(
+    cluster: &FakeCluster,
+    name: &str,
+    image: &str,
+    extra: &Value,
+) -> Result<(), ApiError> {
     let mut d = cluster.get("apps/v1", "Deployment", "default", name)?;
     d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
     for (k, v) in extra.as_object().into_iter().flatten() {
@@ -98,11 +173,20 @@ fn set_image(cluster: &FakeCluster, name: &str, image: &str, extra: &Value) -> R
     cluster.replace(d).map(drop)
 }
 
-async fn rolling(cluster: &FakeCluster, new_behaviour: ImageBehaviour, extra: Value) -> Result<(), ApiError> {
+async fn rolling(
+    cluster: &FakeCluster,
+    new_behaviour: ImageBehaviour,
+    extra: Value,
+) -> Result<(), ApiError> {
     cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
     cluster.set_image_behaviour(NEW, new_behaviour);
     cluster.create(service("myapp-service", json!({"app": "myapp"})))?;
-    cluster.create(app_deployment("app-deployment", json!({"app": "myapp"}), OLD, 6))?;
+    cluster.create(app_deployment(
+        "app-deployment",
+        json!({"app": "myapp"}),
+        OLD,
+        6,
+    ))?;
     rolled_out(cluster, "app-deployment").await?;
     set_image(cluster, "app-deployment", NEW, &extra)
 }
@@ -124,7 +208,8 @@ async fn migration_job_failed(cluster: &FakeCluster) -> Result<(), ApiError> {
         "data": {"version": "43", "dirty": "true", "previous": "42"}}))?;
     rolling(cluster, ImageBehaviour::never_ready(), json!({})).await?;
     let mut d = cluster.get("apps/v1", "Deployment", "default", "app-deployment")?;
-    d["spec"]["template"]["metadata"]["annotations"] = json!({"deployguard.io/requires-schema": "43"});
+    d["spec"]["template"]["metadata"]["annotations"] =
+        json!({"deployguard.io/requires-schema": "43"});
     cluster.replace(d)?;
     cluster.create(json!({
         "apiVersion": "batch/v1", "kind": "Job",
@@ -138,10 +223,28 @@ async fn migration_job_failed(cluster: &FakeCluster) -> Result<(), ApiError> {
 
 async fn blue_green(cluster: &FakeCluster) -> Result<(), ApiError> {
     cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
-    cluster.set_image_behaviour(NEW, ImageBehaviour::Flapping { period: Duration::from_secs(20) });
-    cluster.create(app_deployment("myapp-blue", json!({"app": "myapp", "version": "blue"}), OLD, 6))?;
-    cluster.create(app_deployment("myapp-green", json!({"app": "myapp", "version": "green"}), NEW, 6))?;
-    cluster.create(service("myapp-service", json!({"app": "myapp", "version": "blue"})))?;
+    cluster.set_image_behaviour(
+        NEW,
+        ImageBehaviour::Flapping {
+            period: Duration::from_secs(20),
+        },
+    );
+    cluster.create(app_deployment(
+        "myapp-blue",
+        json!({"app": "myapp", "version": "blue"}),
+        OLD,
+        6,
+    ))?;
+    cluster.create(app_deployment(
+        "myapp-green",
+        json!({"app": "myapp", "version": "green"}),
+        NEW,
+        6,
+    ))?;
+    cluster.create(service(
+        "myapp-service",
+        json!({"app": "myapp", "version": "blue"}),
+    ))?;
     rolled_out(cluster, "myapp-blue").await
 }
 

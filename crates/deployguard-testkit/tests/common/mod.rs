@@ -73,4 +73,3 @@ impl Kubectl {
         out.stdout
     }
 }
-

@@ -1,0 +1,348 @@
+//! kubectl 1.27 and 1.33 `rollout` commands, `set image` and `describe` against the served
+//! cluster with its controllers running (real time: kubectl is a real process), and the seed's
+//! emergency-rollback script doing what it would do against a real cluster.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::Kubectl;
+use deployguard_testkit::cluster::{FakeCluster, ServedCluster, scenarios};
+
+async fn cluster(scenario: &str) -> (FakeCluster, ServedCluster) {
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, scenario).await.unwrap();
+    let served = cluster.serve().await.unwrap();
+    (cluster, served)
+}
+
+async fn each_version(scenario: &str, test: impl AsyncFn(&FakeCluster, &Kubectl)) {
+    for minor in [27, 33] {
+        let (cluster, served) = cluster(scenario).await;
+        let kubectl = Kubectl::new(minor, &served);
+        test(&cluster, &kubectl).await;
+    }
+}
+
+fn revisions(history: &str) -> Vec<String> {
+    history
+        .lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_status_success_and_failure_paths() {
+    each_version("healthy-rollout", async |_, kubectl| {
+        let out = kubectl
+            .run(&[
+                "rollout",
+                "status",
+                "deployment/app-deployment",
+                "--timeout=60s",
+            ])
+            .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(
+            out.stdout.lines().last(),
+            Some("deployment \"app-deployment\" successfully rolled out"),
+            "{}",
+            out.stdout
+        );
+    })
+    .await;
+    each_version("seed-rolling-failure", async |_, kubectl| {
+        let out = kubectl.run(&["rollout", "status", "deployment/app-deployment", "--timeout=2s"]).await;
+        assert_eq!(out.code, 1);
+        assert_eq!(
+            out.stdout.lines().next(),
+            Some("Waiting for deployment \"app-deployment\" rollout to finish: 3 out of 6 new replicas have been updated...")
+        );
+        assert_eq!(out.stderr.trim(), "error: timed out waiting for the condition");
+        // With a short progress deadline the controller gives up, and so does kubectl.
+        kubectl.ok(&["patch", "deployment", "app-deployment", "-p", r#"{"spec":{"progressDeadlineSeconds":2}}"#]).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let out = kubectl.run(&["rollout", "status", "deployment/app-deployment", "--timeout=10s"]).await;
+        assert_eq!(out.code, 1, "{}", out.stdout);
+        assert_eq!(out.stderr.trim(), "error: deployment \"app-deployment\" exceeded its progress deadline");
+        let missing = kubectl.run(&["rollout", "status", "deployment/nope"]).await;
+        assert_eq!((missing.code, missing.stderr.trim()), (1, "Error from server (NotFound): deployments.apps \"nope\" not found"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_undo_renumbers_and_skips_a_matching_template() {
+    each_version("seed-rolling-failure", async |_, kubectl| {
+        let history = kubectl.ok(&["rollout", "history", "deployment/app-deployment"]).await;
+        assert_eq!(revisions(&history), ["1 deploy app:v2.3.1", "2 deploy app:v2.4.0"]);
+        let detail = kubectl.ok(&["rollout", "history", "deployment/app-deployment", "--revision=2"]).await;
+        assert!(detail.contains("app:v2.4.0") && detail.contains("revision #2"), "{detail}");
+
+        let undo = kubectl.ok(&["rollout", "undo", "deployment/app-deployment"]).await;
+        assert_eq!(undo.trim(), "deployment.apps/app-deployment rolled back");
+        let status = kubectl.run(&["rollout", "status", "deployment/app-deployment", "--timeout=60s"]).await;
+        assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+        // Revision 1 came back as 3.
+        let history = kubectl.ok(&["rollout", "history", "deployment/app-deployment"]).await;
+        assert_eq!(revisions(&history), ["2 deploy app:v2.4.0", "3 deploy app:v2.3.1"]);
+        let image = kubectl.ok(&["get", "deployment", "app-deployment", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]).await;
+        assert_eq!(image, "app:v2.3.1");
+
+        let skipped = kubectl.ok(&["rollout", "undo", "deployment/app-deployment", "--to-revision=3"]).await;
+        assert_eq!(skipped.trim(), "deployment.apps/app-deployment skipped rollback (current template already matches revision 3)");
+        let missing = kubectl.run(&["rollout", "undo", "deployment/app-deployment", "--to-revision=1"]).await;
+        assert_eq!((missing.code, missing.stderr.trim()), (1, "error: unable to find specified revision 1 in history"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_restart_and_set_image() {
+    each_version("healthy-rollout", async |_, kubectl| {
+        kubectl
+            .ok(&[
+                "rollout",
+                "status",
+                "deployment/app-deployment",
+                "--timeout=60s",
+            ])
+            .await;
+        assert_eq!(
+            kubectl
+                .ok(&["rollout", "pause", "deployment/app-deployment"])
+                .await
+                .trim(),
+            "deployment.apps/app-deployment paused"
+        );
+        let again = kubectl
+            .run(&["rollout", "pause", "deployment/app-deployment"])
+            .await;
+        assert_eq!(
+            (again.code, again.stderr.trim()),
+            (
+                1,
+                "error: deployments.apps \"app-deployment\" is already paused"
+            )
+        );
+        let undo = kubectl
+            .run(&["rollout", "undo", "deployment/app-deployment"])
+            .await;
+        assert_eq!(undo.code, 1);
+        assert!(
+            undo.stderr
+                .contains("you cannot rollback a paused deployment"),
+            "{}",
+            undo.stderr
+        );
+        // A paused deployment does not start a rollout for a new image.
+        let set = kubectl
+            .ok(&[
+                "set",
+                "image",
+                "deployment/app-deployment",
+                "app=app:v2.5.0",
+            ])
+            .await;
+        assert_eq!(set.trim(), "deployment.apps/app-deployment image updated");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let sets = kubectl.ok(&["get", "rs", "-o", "name"]).await;
+        assert_eq!(sets.lines().count(), 2, "{sets}");
+
+        assert_eq!(
+            kubectl
+                .ok(&["rollout", "resume", "deployment/app-deployment"])
+                .await
+                .trim(),
+            "deployment.apps/app-deployment resumed"
+        );
+        let status = kubectl
+            .run(&[
+                "rollout",
+                "status",
+                "deployment/app-deployment",
+                "--timeout=60s",
+            ])
+            .await;
+        assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+        assert_eq!(
+            kubectl
+                .ok(&["get", "rs", "-o", "name"])
+                .await
+                .lines()
+                .count(),
+            3
+        );
+
+        assert_eq!(
+            kubectl
+                .ok(&["rollout", "restart", "deployment/app-deployment"])
+                .await
+                .trim(),
+            "deployment.apps/app-deployment restarted"
+        );
+        let status = kubectl
+            .run(&[
+                "rollout",
+                "status",
+                "deployment/app-deployment",
+                "--timeout=60s",
+            ])
+            .await;
+        assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+        let history = kubectl
+            .ok(&["rollout", "history", "deployment/app-deployment"])
+            .await;
+        assert_eq!(revisions(&history).len(), 4, "{history}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_pod_shows_the_failure_events() {
+    each_version("image-pull-failure", async |_, kubectl| {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let pods = kubectl.ok(&["get", "pods", "-o", "name"]).await;
+        let new_pods: Vec<&str> = pods.lines().collect();
+        let described = kubectl.ok(&["describe", "pods"]).await;
+        assert!(new_pods.len() >= 6, "{pods}");
+        assert!(described.contains("ImagePullBackOff"), "{described}");
+        assert!(
+            described.contains("Failed to pull image \"app:v2.4.0\""),
+            "{described}"
+        );
+        assert!(
+            described.contains("Back-off pulling image \"app:v2.4.0\""),
+            "{described}"
+        );
+    })
+    .await;
+}
+
+fn seed_script() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = manifest.join("../../../shared/seed/emergency_rollback.sh");
+    assert!(script.is_file(), "{} is missing", script.display());
+    script
+}
+
+fn rollback_logs() -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/var/log")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("deployment_rollback_"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_script_dies_on_its_own_bugs_as_it_would_on_a_real_cluster() {
+    let (cluster, served) = cluster("seed-rolling-failure").await;
+    let kubectl = Kubectl::new(33, &served);
+    let before = rollback_logs();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new("bash");
+        command
+            .arg(seed_script())
+            .args(args)
+            .env("KUBECONFIG", kubectl.home.path().join("kubeconfig"))
+            .env("HOME", kubectl.home.path());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command
+    };
+
+    // Bug: positional arguments are ignored; only DEPLOYMENT_NAME is read.
+    let mut positional = run(&["app-deployment"], &[]);
+    let out = tokio::task::spawn_blocking(move || positional.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Usage:"));
+
+    // Bug: pods are looked up by `app=<deployment>`; the seed's pods are labelled `app: myapp`,
+    // so none are found and the health percentage divides by zero. The script exits there,
+    // before any rollback — against a real cluster it would do exactly the same.
+    cluster.clear_requests();
+    let mut by_env = run(&[], &[("DEPLOYMENT_NAME", "app-deployment")]);
+    let out = tokio::task::spawn_blocking(move || by_env.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Deployment status: 5/6 ready, 3 updated"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✗ Deployment is not stable: Waiting for deployment \"app-deployment\" rollout to finish: 3 out of 6 new replicas have been updated..."), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("Checking deployment health for app-deployment"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("division by 0"), "{stderr}");
+    let pod_queries: Vec<String> = cluster
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/pods"))
+        .map(|r| r.query.clone())
+        .collect();
+    assert!(
+        pod_queries
+            .iter()
+            .any(|q| q.contains("labelSelector=app%3Dapp-deployment")),
+        "{pod_queries:?}"
+    );
+    let writes = cluster
+        .requests()
+        .iter()
+        .filter(|r| r.verb.is_write())
+        .count();
+    assert_eq!(writes, 0, "nothing was rolled back");
+    let image = kubectl
+        .ok(&[
+            "get",
+            "deployment",
+            "app-deployment",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(image, "app:v2.4.0");
+
+    // Bug: the log goes to /var/log, which needs root; as root it is written there.
+    let created: Vec<_> = rollback_logs()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    if nix_is_root() {
+        assert_eq!(created.len(), 1, "{created:?}");
+    }
+    for path in created {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
