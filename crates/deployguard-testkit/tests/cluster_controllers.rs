@@ -373,3 +373,196 @@ async fn each_failure_shape_has_its_status_and_events() {
         event Warning FailedScheduling 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
     "#]]).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_seed_incident_shows_in_the_traffic_and_recovers_after_a_rollback() {
+    use deployguard_core::HealthProbe;
+    use deployguard_testkit::cluster::scenarios;
+
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, "seed-rolling-failure")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
+    let sample = probe.sample().await.unwrap();
+    let value = |name: &str| sample.get(name).and_then(|m| m.value).unwrap();
+    // Five pods serve what six served: 15% of requests fail and p99 hits 5.2 s.
+    assert!((value("error_rate") - 0.153).abs() < 0.005, "{sample:?}");
+    assert_eq!(value("p99_latency_seconds"), 5.2);
+    assert_eq!(value("requests_per_second"), 118.0);
+
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
+    let back = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2.3.1"}]}}}});
+    deployments
+        .patch(
+            "app-deployment",
+            &PatchParams::default(),
+            &Patch::Strategic(&back),
+        )
+        .await
+        .unwrap();
+    wait_complete(&deployments, "app-deployment").await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let sample = probe.sample().await.unwrap();
+    assert!(
+        sample.get("error_rate").and_then(|m| m.value).unwrap() < 0.01,
+        "{sample:?}"
+    );
+    let metrics = cluster.traffic_metrics();
+    assert!(
+        metrics.contains(
+            "deployguard_sim_requests_total{namespace=\"default\",service=\"myapp-service\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("quantile=\"0.99\""), "{metrics}");
+    let history: Vec<String> = cluster
+        .traffic_window("default", "myapp-service", Duration::from_secs(3600))
+        .iter()
+        .map(|s| format!("{:.3}", s.errors / s.requests))
+        .collect();
+    assert!(history.len() > 40, "{}", history.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_migration_job_has_its_status_logs_and_events() {
+    use deployguard_testkit::cluster::scenarios;
+    use k8s_openapi::api::batch::v1::Job;
+    use kube::api::LogParams;
+
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, "migration-job-failed")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let jobs: Api<Job> = Api::namespaced(cluster.client(), "default");
+    let job = jobs.get("db-migrate-43").await.unwrap();
+    let status = job.status.unwrap();
+    assert_eq!(status.failed, Some(1));
+    let failed = status
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Failed")
+        .unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.reason.as_deref()),
+        ("True", Some("BackoffLimitExceeded"))
+    );
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), "default");
+    let pod = pods
+        .list(&ListParams::default().labels("job-name=db-migrate-43"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Failed"));
+    let logs = pods
+        .logs(
+            pod.metadata.name.as_deref().unwrap(),
+            &LogParams {
+                tail_lines: Some(1),
+                ..LogParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(logs, "migration 43 failed; schema marked dirty\n");
+}
+
+#[tokio::test(start_paused = true)]
+async fn endpoints_and_slices_follow_pod_readiness() {
+    use deployguard_testkit::cluster::scenarios;
+    use k8s_openapi::api::core::v1::Endpoints;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, "seed-rolling-failure")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let endpoints: Api<Endpoints> = Api::namespaced(cluster.client(), "default");
+    let subset = endpoints
+        .get("myapp-service")
+        .await
+        .unwrap()
+        .subsets
+        .unwrap()
+        .remove(0);
+    assert_eq!(subset.addresses.unwrap_or_default().len(), 5);
+    assert_eq!(subset.not_ready_addresses.unwrap_or_default().len(), 3);
+    assert_eq!(
+        subset.ports.unwrap()[0].port,
+        8080,
+        "the named target port resolved"
+    );
+    let slices: Api<EndpointSlice> = Api::namespaced(cluster.client(), "default");
+    let slice = slices
+        .list(&ListParams::default().labels("kubernetes.io/service-name=myapp-service"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let ready = slice
+        .endpoints
+        .iter()
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+        .count();
+    assert_eq!((slice.endpoints.len(), ready), (8, 5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn recreate_stops_old_pods_first_and_history_is_trimmed() {
+    let cluster = FakeCluster::with_controllers();
+    let mut manifest = deployment("web", 3, "web:1");
+    manifest["spec"]["strategy"] = json!({"type": "Recreate"});
+    manifest["spec"]["revisionHistoryLimit"] = json!(1);
+    cluster.create(manifest).unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
+    wait_complete(&deployments, "web").await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), "default");
+    for image in ["web:2", "web:3"] {
+        let rv = cluster.resource_version().to_string();
+        let mut watch = pods
+            .watch(&WatchParams::default(), &rv)
+            .await
+            .unwrap()
+            .boxed();
+        deployments
+            .patch("web", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})))
+            .await
+            .unwrap();
+        // Every old pod is deleted before the first new one is created.
+        let mut deleted = 0;
+        loop {
+            match watch.next().await {
+                Some(Ok(WatchEvent::Deleted(_))) => deleted += 1,
+                Some(Ok(WatchEvent::Added(pod))) => {
+                    assert_eq!(deleted, 3, "a {image} pod was created while old pods ran");
+                    assert_eq!(
+                        pod.spec.unwrap().containers[0].image.as_deref(),
+                        Some(image)
+                    );
+                    break;
+                }
+                _ => {}
+            }
+        }
+        wait_complete(&deployments, "web").await;
+    }
+    // revisionHistoryLimit 1: the current ReplicaSet and one old one.
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(cluster.client(), "default");
+    let mut revisions: Vec<String> = replica_sets
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|rs| {
+            rs.metadata.annotations.clone().unwrap()["deployment.kubernetes.io/revision"].clone()
+        })
+        .collect();
+    revisions.sort();
+    assert_eq!(revisions, ["2", "3"]);
+}

@@ -1,7 +1,7 @@
 //! `fake-cluster`: serves the simulated Kubernetes cluster on loopback until interrupted.
 //!
 //! ```text
-//! fake-cluster [--scenario NAME] [--listen 127.0.0.1:0] [--kubeconfig PATH]
+//! fake-cluster [--scenario NAME] [--listen 127.0.0.1:0] [--kubeconfig PATH] [--time-scale N]
 //! fake-cluster --list-scenarios
 //! ```
 //!
@@ -10,7 +10,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use deployguard_testkit::cluster::{FakeCluster, scenarios};
 
@@ -19,6 +18,7 @@ struct Args {
     listen: String,
     kubeconfig: Option<PathBuf>,
     list: bool,
+    time_scale: f64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -27,6 +27,7 @@ fn parse() -> Result<Args, String> {
         listen: "127.0.0.1:0".into(),
         kubeconfig: None,
         list: false,
+        time_scale: 1.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -36,8 +37,16 @@ fn parse() -> Result<Args, String> {
             "--listen" => args.listen = value("--listen")?,
             "--kubeconfig" => args.kubeconfig = Some(PathBuf::from(value("--kubeconfig")?)),
             "--list-scenarios" => args.list = true,
+            "--time-scale" => {
+                let text = value("--time-scale")?;
+                args.time_scale = text
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0 && s.is_finite())
+                    .ok_or_else(|| format!("--time-scale: {text:?} is not a positive number"))?;
+            }
             "-h" | "--help" => {
-                return Err("usage: fake-cluster [--scenario NAME] [--listen ADDR] [--kubeconfig PATH] | --list-scenarios".into());
+                return Err("usage: fake-cluster [--scenario NAME] [--listen ADDR] [--kubeconfig PATH] [--time-scale N] | --list-scenarios".into());
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -61,7 +70,11 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let controllers = args.scenario != "static-web";
-    let cluster = FakeCluster::builder().controllers(controllers).build();
+    let cluster = FakeCluster::builder()
+        .controllers(controllers)
+        .time_scale(args.time_scale)
+        .log_requests(true)
+        .build();
     if let Err(err) = scenarios::load(&cluster, &args.scenario).await {
         eprintln!("fake-cluster: {err}");
         return ExitCode::from(2);
@@ -80,26 +93,6 @@ async fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     println!("listening on {}", served.url());
-    let logger = {
-        let cluster = cluster.clone();
-        tokio::spawn(async move {
-            let mut seen = 0;
-            loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let requests = cluster.requests();
-                for r in &requests[seen.min(requests.len())..] {
-                    let query = if r.query.is_empty() {
-                        String::new()
-                    } else {
-                        format!("?{}", r.query)
-                    };
-                    eprintln!("{} {}{} {}", r.method, r.path, query, r.status);
-                }
-                seen = requests.len();
-            }
-        })
-    };
     let _ = tokio::signal::ctrl_c().await;
-    logger.abort();
     ExitCode::SUCCESS
 }

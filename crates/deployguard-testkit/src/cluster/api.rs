@@ -133,6 +133,7 @@ enum Route {
     GroupVersion(String, String),
     Version,
     Health,
+    TrafficMetrics,
     Resource {
         rt: ResourceType,
         namespace: Option<String>,
@@ -153,6 +154,7 @@ fn route(types: &[ResourceType], path: &str) -> Route {
         ["apis"] => return Route::Apis,
         ["version"] => return Route::Version,
         ["healthz" | "readyz" | "livez", ..] => return Route::Health,
+        ["metrics", "traffic"] => return Route::TrafficMetrics,
         ["api", version] => return Route::GroupVersion(String::new(), (*version).to_owned()),
         ["apis", group, version] => {
             return Route::GroupVersion((*group).to_owned(), (*version).to_owned());
@@ -243,6 +245,20 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: ApiRequest) -> Response
     } else {
         serve(&shared, &types, route, &request, watch, drop_watch).await
     };
+    if shared.log_requests {
+        let query = if request.raw_query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", request.raw_query)
+        };
+        eprintln!(
+            "{} {}{} {}",
+            request.method,
+            request.path,
+            query,
+            response.status().as_u16()
+        );
+    }
     lock(&shared.requests).push(RequestRecord {
         method: request.method.to_string(),
         path: request.path.clone(),
@@ -301,6 +317,16 @@ async fn serve(
             response
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            response
+        }
+        Route::TrafficMetrics => {
+            super::traffic::tick(shared);
+            let text = lock(&shared.traffic).prometheus();
+            let mut response = Response::new(full(text));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
             response
         }
         Route::Unknown => error_response(&ApiError::new(

@@ -9,18 +9,26 @@ use tokio::time::Instant;
 pub(crate) struct Clock {
     epoch: SystemTime,
     start: Instant,
+    scale: f64,
 }
 
 impl Clock {
-    pub(crate) fn new(epoch: SystemTime) -> Self {
+    /// Cluster time starts at `epoch` and runs `scale` times as fast as tokio's clock.
+    pub(crate) fn new(epoch: SystemTime, scale: f64) -> Self {
         Self {
             epoch,
             start: Instant::now(),
+            scale,
         }
     }
 
     pub(crate) fn now(&self) -> SystemTime {
-        self.epoch + self.start.elapsed()
+        self.epoch + self.start.elapsed().mul_f64(self.scale)
+    }
+
+    /// How long tokio's clock takes to cover `cluster_time`.
+    pub(crate) fn to_real(&self, cluster_time: Duration) -> Duration {
+        cluster_time.div_f64(self.scale)
     }
 
     /// RFC 3339 with second precision (`2026-11-26T06:23:59Z`), as Kubernetes writes timestamps.

@@ -32,6 +32,7 @@ mod serve;
 mod status;
 mod store;
 mod table;
+mod traffic;
 mod watch;
 
 use std::collections::HashMap;
@@ -47,6 +48,7 @@ pub use resources::ResourceType;
 pub use serve::ServedCluster;
 pub use status::ApiError;
 pub use store::{Change, ChangeKind};
+pub use traffic::{TrafficConfig, TrafficProbe, TrafficSecond};
 
 use clock::Clock;
 use store::Store;
@@ -66,6 +68,8 @@ pub(crate) struct Shared {
     pub(crate) server_address: Mutex<String>,
     pub(crate) token: Option<String>,
     pub(crate) behaviours: Mutex<controllers::Behaviours>,
+    pub(crate) traffic: Mutex<traffic::Traffic>,
+    pub(crate) log_requests: bool,
     pub(crate) controller: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -89,6 +93,8 @@ pub struct FakeClusterBuilder {
     token: Option<String>,
     epoch: Option<SystemTime>,
     controllers: bool,
+    time_scale: Option<f64>,
+    log_requests: bool,
 }
 
 impl FakeClusterBuilder {
@@ -105,6 +111,19 @@ impl FakeClusterBuilder {
         self
     }
 
+    /// Runs cluster time `scale` times as fast as tokio's clock (pods start, back-offs and
+    /// progress deadlines pass sooner), for demos over HTTP. Values ≤ 0 are ignored.
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.time_scale = Some(scale).filter(|s| *s > 0.0 && s.is_finite());
+        self
+    }
+
+    /// Prints each request served as one line on stderr: `METHOD PATH[?QUERY] STATUS`.
+    pub fn log_requests(mut self, log: bool) -> Self {
+        self.log_requests = log;
+        self
+    }
+
     /// Runs the simulated controllers (Deployment, ReplicaSet, scheduler and kubelet,
     /// Endpoints, Jobs). Without them the cluster is an API server only. Needs a tokio runtime
     /// at `build()`.
@@ -115,7 +134,10 @@ impl FakeClusterBuilder {
 
     /// The cluster, with the namespaces a new cluster has.
     pub fn build(self) -> FakeCluster {
-        let clock = Clock::new(self.epoch.unwrap_or_else(SystemTime::now));
+        let clock = Clock::new(
+            self.epoch.unwrap_or_else(SystemTime::now),
+            self.time_scale.unwrap_or(1.0),
+        );
         let cluster = FakeCluster {
             shared: Arc::new(Shared {
                 store: Mutex::new(Store::new(clock)),
@@ -126,6 +148,8 @@ impl FakeClusterBuilder {
                 server_address: Mutex::new("127.0.0.1:0".into()),
                 token: self.token,
                 behaviours: Mutex::new(controllers::Behaviours::default()),
+                traffic: Mutex::new(traffic::Traffic::default()),
+                log_requests: self.log_requests,
                 controller: Mutex::new(None),
             }),
         };
@@ -274,6 +298,41 @@ impl FakeCluster {
         lock(&self.shared.behaviours).set(image, behaviour);
         // Wake the controllers: nothing in the store changed, so nudge them with a no-op pass.
         controllers::pass(&self.shared);
+    }
+
+    /// Sends simulated traffic to Service `namespace/service` from now on (needs the
+    /// controllers, which advance it second by second).
+    pub fn enable_traffic(&self, namespace: &str, service: &str, config: TrafficConfig) {
+        let now = lock(&self.shared.store).clock.now();
+        lock(&self.shared.traffic).enable(namespace, service, config, now);
+    }
+
+    /// The simulated seconds of a Service's traffic within the last `window`.
+    pub fn traffic_window(
+        &self,
+        namespace: &str,
+        service: &str,
+        window: std::time::Duration,
+    ) -> Vec<TrafficSecond> {
+        let now = lock(&self.shared.store).clock.now();
+        traffic::tick(&self.shared);
+        lock(&self.shared.traffic).window(namespace, service, now - window)
+    }
+
+    /// A health probe over a Service's simulated traffic.
+    pub fn traffic_probe(
+        &self,
+        namespace: &str,
+        service: &str,
+        window: std::time::Duration,
+    ) -> TrafficProbe {
+        TrafficProbe::new(self, namespace, service, window)
+    }
+
+    /// The traffic metrics in Prometheus text format (also served at `/metrics/traffic`).
+    pub fn traffic_metrics(&self) -> String {
+        traffic::tick(&self.shared);
+        lock(&self.shared.traffic).prometheus()
     }
 
     /// Runs one controller pass now (tests that drive time by hand use it).

@@ -6,7 +6,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{ApiError, FakeCluster, ImageBehaviour};
+use super::{ApiError, FakeCluster, ImageBehaviour, TrafficConfig};
+
+/// The seed incident's load: six pods serve it, five cannot (15% errors, p99 5.2 s).
+pub const SEED_TRAFFIC: TrafficConfig = TrafficConfig {
+    requests_per_second: 118.0,
+    capacity_per_pod: 20.0,
+};
 
 /// Every scenario: name and what it holds.
 pub fn list() -> Vec<(&'static str, &'static str)> {
@@ -188,6 +194,7 @@ async fn rolling(
         6,
     ))?;
     rolled_out(cluster, "app-deployment").await?;
+    cluster.enable_traffic("default", "myapp-service", SEED_TRAFFIC);
     set_image(cluster, "app-deployment", NEW, &extra)
 }
 
@@ -245,7 +252,9 @@ async fn blue_green(cluster: &FakeCluster) -> Result<(), ApiError> {
         "myapp-service",
         json!({"app": "myapp", "version": "blue"}),
     ))?;
-    rolled_out(cluster, "myapp-blue").await
+    rolled_out(cluster, "myapp-blue").await?;
+    cluster.enable_traffic("default", "myapp-service", SEED_TRAFFIC);
+    Ok(())
 }
 
 fn static_web(cluster: &FakeCluster) -> Result<(), ApiError> {

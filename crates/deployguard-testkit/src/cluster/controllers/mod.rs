@@ -60,12 +60,21 @@ pub(crate) async fn run(weak: Weak<Shared>) {
     loop {
         let Some(shared) = weak.upgrade() else { return };
         let (wake, seen) = pass(&shared);
+        super::traffic::tick(&shared);
+        let traffic_active = lock(&shared.traffic).is_active();
         let delay = wake
             .map(|at| {
                 at.duration_since(lock(&shared.store).clock.now())
                     .unwrap_or(Duration::ZERO)
             })
             .unwrap_or(Duration::from_secs(3600));
+        // Simulated traffic advances second by second.
+        let second = lock(&shared.store).clock.to_real(Duration::from_secs(1));
+        let delay = if traffic_active {
+            delay.min(second)
+        } else {
+            delay
+        };
         drop(shared);
         let sleep = tokio::time::sleep(delay.max(Duration::from_millis(1)));
         tokio::pin!(sleep);
