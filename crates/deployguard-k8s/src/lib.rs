@@ -1,9 +1,15 @@
 //! The Kubernetes backend of deployguard.
 //!
-//! This crate will hold `KubeDeployment` (a [`DeploymentBackend`](deployguard_core::DeploymentBackend)
-//! for apps/v1 Deployments), pod-readiness probing and failure diagnosis, the Service-selector
-//! router, the migration-Job inspector and the RBAC rules they need. Today it holds the names of
-//! the annotations those pieces share, so that every crate and test spells them the same way.
+//! [`KubeDeployment`] is a [`DeploymentBackend`](deployguard_core::DeploymentBackend) for an
+//! apps/v1 Deployment with `kubectl rollout undo` semantics and conditional writes; failure
+//! diagnosis runs over what it observes (`deployguard_core::engine::diagnose`). The
+//! Service-selector router, the migration-Job inspector, the pod-readiness probe and the RBAC
+//! rules land with the rest of their issue.
+
+mod deployment;
+mod error;
+
+pub use deployment::KubeDeployment;
 
 /// The names of the annotations the Deployment controller and deployguard write.
 pub mod annotations {

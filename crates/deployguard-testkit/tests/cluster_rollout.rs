@@ -230,7 +230,11 @@ fn seed_script() -> std::path::PathBuf {
     let vendored = manifest.join("tests/fixtures/emergency_rollback.sh");
     let shared = manifest.join("../../../shared/seed/emergency_rollback.sh");
     if shared.is_file() {
-        assert_eq!(std::fs::read(&shared).unwrap(), std::fs::read(&vendored).unwrap(), "the vendored seed script differs from shared/");
+        assert_eq!(
+            std::fs::read(&shared).unwrap(),
+            std::fs::read(&vendored).unwrap(),
+            "the vendored seed script differs from shared/"
+        );
     }
     vendored
 }

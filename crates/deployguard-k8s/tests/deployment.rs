@@ -1,0 +1,328 @@
+//! KubeDeployment against the simulated cluster: conformance, kubectl-equivalent rollbacks,
+//! conflicts, diagnosis of every failure scenario, and how many requests each call takes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deployguard_core::engine::diagnose;
+use deployguard_core::{
+    DeploymentBackend, DeploymentBackendExt, ErrorKind, RevisionId, RollbackOptions,
+    RollbackOutcome,
+};
+use deployguard_k8s::KubeDeployment;
+use deployguard_testkit::cluster::{FakeCluster, Fault, Verb, scenarios};
+use deployguard_testkit::conformance;
+use expect_test::{Expect, expect};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+async fn scenario(name: &str) -> FakeCluster {
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, name).await.unwrap();
+    cluster
+}
+
+async fn settle(backend: &KubeDeployment) {
+    backend
+        .wait_until_complete(Duration::from_secs(300), Duration::from_secs(1))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_backend_conformance_suite_passes_concretely_and_through_dyn() {
+    for boxed in [false, true] {
+        let cluster = scenario("healthy-rollout").await;
+        let backend = KubeDeployment::new(cluster.client(), "default", "app-deployment");
+        settle(&backend).await;
+        if boxed {
+            let dynamic: Box<dyn DeploymentBackend> = Box::new(backend);
+            conformance::backend_suite(&dynamic).await.unwrap();
+        } else {
+            conformance::backend_suite(&backend).await.unwrap();
+        }
+    }
+}
+
+fn set_image(image: &str) -> serde_json::Value {
+    json!({"metadata": {"annotations": {"kubernetes.io/change-cause": format!("deploy {image}")}},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_after_two_rollbacks_restores_the_right_template() {
+    let cluster = scenario("healthy-rollout").await;
+    let backend = KubeDeployment::new(cluster.client(), "default", "app-deployment");
+    settle(&backend).await;
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
+    deployments
+        .patch(
+            "app-deployment",
+            &PatchParams::default(),
+            &Patch::Strategic(set_image("app:v2.5.0")),
+        )
+        .await
+        .unwrap();
+    settle(&backend).await;
+    // 1 v2.3.1, 2 v2.4.0, 3 v2.5.0. Roll back to 1 (→ 4), then to 2 (→ 5).
+    for (to, expect) in [(1, "app:v2.3.1"), (2, "app:v2.4.0")] {
+        let outcome = backend
+            .rollback_to(RevisionId(to), RollbackOptions::default())
+            .await
+            .unwrap();
+        assert!(matches!(outcome, RollbackOutcome::RolledBack { .. }));
+        settle(&backend).await;
+        assert_eq!(
+            backend.current_revision().await.unwrap().unwrap().images,
+            [expect]
+        );
+    }
+    let ids: Vec<u64> = backend
+        .history()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id.0)
+        .collect();
+    assert_eq!(ids, [3, 4, 5]);
+    // Revision 3 sits between renumbered ones: rolling back to it restores v2.5.0, never
+    // "current - 1" (which would be 4, v2.3.1).
+    let outcome = backend
+        .rollback_to(RevisionId(3), RollbackOptions::default())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RollbackOutcome::RolledBack { .. }));
+    settle(&backend).await;
+    let current = backend.current_revision().await.unwrap().unwrap();
+    assert_eq!(
+        (current.id, current.images.clone()),
+        (RevisionId(6), vec!["app:v2.5.0".to_owned()])
+    );
+    assert_eq!(current.previous_ids, [RevisionId(3)]);
+
+    // kubectl agrees.
+    let served = cluster.serve().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("dg-k8s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    served.write_kubeconfig(&dir.join("kc")).unwrap();
+    let history = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("kubectl")
+            .args([
+                "rollout",
+                "history",
+                "deployment/app-deployment",
+                "--cache-dir",
+            ])
+            .arg(dir.join("cache"))
+            .env("KUBECONFIG", dir.join("kc"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&history.stdout);
+    let rows: Vec<String> = text
+        .lines()
+        .skip(2)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "4 deploy app:v2.3.1",
+            "5 deploy app:v2.4.0",
+            "6 deploy app:v2.5.0"
+        ],
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_edit_between_read_and_write_is_a_conflict_and_survives() {
+    let cluster = scenario("seed-rolling-failure").await;
+    let backend = Arc::new(KubeDeployment::new(
+        cluster.client(),
+        "default",
+        "app-deployment",
+    ));
+    // The backend's ReplicaSet listing is slow; meanwhile a human edits the deployment.
+    cluster.inject(
+        Fault::latency(Duration::from_secs(2))
+            .on(Verb::List)
+            .resource("replicasets")
+            .times(1),
+    );
+    let rollback = {
+        let backend = Arc::clone(&backend);
+        tokio::spawn(async move {
+            backend
+                .rollback_to(RevisionId(1), RollbackOptions::default())
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
+    deployments
+        .patch(
+            "app-deployment",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"oncall": "alice"}}})),
+        )
+        .await
+        .unwrap();
+    let err = rollback.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(err.is_retryable());
+    let now = deployments.get("app-deployment").await.unwrap();
+    assert_eq!(now.metadata.annotations.unwrap()["oncall"], "alice");
+    let image = now.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone();
+    assert_eq!(
+        image.as_deref(),
+        Some("app:v2.4.0"),
+        "nothing was rolled back"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_deployment_is_refused_unless_resumed_and_a_missing_revision_writes_nothing() {
+    let cluster = scenario("seed-rolling-failure").await;
+    let backend = KubeDeployment::new(cluster.client(), "default", "app-deployment");
+    backend.set_paused(true).await.unwrap();
+    let err = backend
+        .rollback_to(RevisionId(1), RollbackOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Refused);
+    cluster.clear_requests();
+    let err = backend
+        .rollback_to(RevisionId(9), RollbackOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not found: unable to find specified revision 9 in history (rollback_to on deployment default/app-deployment)"
+    );
+    assert!(cluster.requests().iter().all(|r| !r.verb.is_write()));
+    let outcome = backend
+        .rollback_to(
+            RevisionId(1),
+            RollbackOptions::default().with_resume_if_paused(true),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, RollbackOutcome::RolledBack { .. }));
+    assert!(!backend.observe().await.unwrap().paused);
+    settle(&backend).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn request_counts_on_the_six_replica_seed_scenario() {
+    let cluster = scenario("seed-rolling-failure").await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let backend = KubeDeployment::new(cluster.client(), "default", "app-deployment");
+    let mut counts = Vec::new();
+    for (what, run) in [("observe", 0), ("history", 1), ("rollback", 2)] {
+        cluster.clear_requests();
+        match run {
+            0 => drop(backend.observe().await.unwrap()),
+            1 => drop(backend.history().await.unwrap()),
+            _ => drop(
+                backend
+                    .rollback_to(RevisionId(1), RollbackOptions::default())
+                    .await
+                    .unwrap(),
+            ),
+        }
+        let requests: Vec<String> = cluster
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        println!("{what}: {} requests: {requests:?}", requests.len());
+        counts.push(requests.len());
+    }
+    // observe: deployment, replicasets, pods, events; history: deployment, replicasets;
+    // rollback: deployment, replicasets, one conditional PATCH.
+    assert_eq!(counts, [4, 2, 3]);
+    assert!(counts[2] <= 5);
+}
+
+async fn check_diagnosis(name: &str, expect: Expect) {
+    let cluster = scenario(name).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let backend = KubeDeployment::new(cluster.client(), "default", "app-deployment");
+    let snapshot = backend.observe().await.unwrap();
+    let rendered: String = diagnose(&snapshot)
+        .iter()
+        .map(|d| {
+            let scrub = |line: &str| -> String {
+                line.split_whitespace()
+                    .map(|w| {
+                        if w.contains("app-deployment-") {
+                            if w.starts_with("pod/") {
+                                "pod/POD:"
+                            } else {
+                                "POD"
+                            }
+                        } else {
+                            w
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let mut evidence: Vec<String> = d.evidence.iter().map(|e| scrub(e)).collect();
+            evidence.dedup();
+            evidence.truncate(3);
+            format!("{:?}\n  {}\n", d.mode, evidence.join("\n  "))
+        })
+        .collect();
+    expect.assert_eq(&rendered);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_failure_scenario_is_diagnosed_with_evidence() {
+    check_diagnosis(
+        "seed-rolling-failure",
+        expect![[r#"
+        ReadinessFailing
+          3 of 3 pods of the current revision run but are not ready
+          pod/POD: Readiness probe failed: HTTP probe failed with statuscode: 503
+    "#]],
+    )
+    .await;
+    check_diagnosis(
+        "image-pull-failure",
+        expect![[r#"
+        ImagePull { image: "app:v2.4.0" }
+          pod POD ImagePullBackOff: Back-off pulling image "app:v2.4.0"
+    "#]],
+    )
+    .await;
+    check_diagnosis(
+        "crash-loop",
+        expect![[r#"
+        CrashLoop { restarts: 3 }
+          pod POD CrashLoopBackOff, 3 restarts
+          pod POD log: panic: failed to connect to database: DATABASE_URL not set
+          pod POD CrashLoopBackOff, 3 restarts
+    "#]],
+    )
+    .await;
+    check_diagnosis(
+        "missing-config",
+        expect![[r#"
+        ConfigError { missing: "configmap \"app-config-v2\"" }
+          pod POD CreateContainerConfigError: configmap "app-config-v2" not found
+    "#]],
+    )
+    .await;
+    check_diagnosis("unschedulable", expect![[r#"
+        Unschedulable { resource: Some("cpu") }
+          pod/POD: FailedScheduling: 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
+    "#]]).await;
+}
