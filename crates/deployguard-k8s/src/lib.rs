@@ -1,15 +1,24 @@
 //! The Kubernetes backend of deployguard.
 //!
-//! [`KubeDeployment`] is a [`DeploymentBackend`](deployguard_core::DeploymentBackend) for an
-//! apps/v1 Deployment with `kubectl rollout undo` semantics and conditional writes; failure
-//! diagnosis runs over what it observes (`deployguard_core::engine::diagnose`). The
-//! Service-selector router, the migration-Job inspector, the pod-readiness probe and the RBAC
-//! rules land with the rest of their issue.
+//! - [`KubeDeployment`]: a [`DeploymentBackend`](deployguard_core::DeploymentBackend) for an
+//!   apps/v1 Deployment with `kubectl rollout undo` semantics and conditional writes; failure
+//!   diagnosis runs over what it observes (`deployguard_core::engine::diagnose`).
+//! - [`PodReadinessProbe`]: ready fraction per revision.
+//! - [`ServiceSelectorRouter`]: all-or-nothing blue/green by one Service selector key.
+//! - [`JobMigrationInspector`]: the schema's state from migration Jobs and a ConfigMap.
+//! - [`rbac`]: the Role rules all of them need.
 
 mod deployment;
 mod error;
+mod migrations;
+mod probe;
+pub mod rbac;
+mod router;
 
 pub use deployment::KubeDeployment;
+pub use migrations::JobMigrationInspector;
+pub use probe::PodReadinessProbe;
+pub use router::ServiceSelectorRouter;
 
 /// The names of the annotations the Deployment controller and deployguard write.
 pub mod annotations {

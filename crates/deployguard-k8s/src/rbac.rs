@@ -1,0 +1,59 @@
+//! The exact Role rules the Kubernetes backend needs, as data and as YAML.
+
+use k8s_openapi::api::rbac::v1::PolicyRule;
+
+fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![group.to_owned()]),
+        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+        ..PolicyRule::default()
+    }
+}
+
+/// The rules `KubeDeployment`, `PodReadinessProbe`, `ServiceSelectorRouter` and
+/// `JobMigrationInspector` need, nothing more.
+pub fn rules() -> Vec<PolicyRule> {
+    vec![
+        // observe, history, rollback_to (JSON patch), set_paused, scale, markers.
+        rule("apps", &["deployments"], &["get", "list", "watch", "patch"]),
+        // history; mark_verified annotates a ReplicaSet.
+        rule("apps", &["replicasets"], &["get", "list", "watch", "patch"]),
+        rule("", &["pods"], &["get", "list", "watch"]),
+        rule("", &["pods/log"], &["get"]),
+        rule("", &["events"], &["list", "watch"]),
+        // ServiceSelectorRouter.
+        rule("", &["services"], &["get", "list", "watch", "patch"]),
+        rule(
+            "discovery.k8s.io",
+            &["endpointslices"],
+            &["get", "list", "watch"],
+        ),
+        // JobMigrationInspector.
+        rule("batch", &["jobs"], &["get", "list", "watch"]),
+        rule("", &["configmaps"], &["get", "list", "watch"]),
+    ]
+}
+
+/// A `Role` named `name` in `namespace` with [`rules`], as YAML for `kubectl apply -f`.
+pub fn role_yaml(namespace: &str, name: &str) -> String {
+    let mut yaml = format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: {name}\n  namespace: {namespace}\nrules:\n"
+    );
+    for rule in rules() {
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .map(|i| format!("\"{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        yaml.push_str(&format!(
+            "- apiGroups: [{}]\n  resources: [{}]\n  verbs: [{}]\n",
+            list(rule.api_groups.as_deref().unwrap_or_default()),
+            list(rule.resources.as_deref().unwrap_or_default()),
+            list(&rule.verbs)
+        ));
+    }
+    yaml
+}
