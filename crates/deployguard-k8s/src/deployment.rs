@@ -68,7 +68,7 @@ impl std::fmt::Debug for KubeDeployment {
 }
 
 /// What one read of the deployment found.
-struct Read {
+pub(crate) struct Read {
     deployment: Deployment,
     /// ReplicaSets the deployment controls, oldest revision first.
     owned: Vec<ReplicaSet>,
@@ -152,7 +152,7 @@ fn fingerprint_of(rs: &ReplicaSet) -> Fingerprint {
     Fingerprint::new(hash.unwrap_or_else(|| rs.metadata.name.clone().unwrap_or_default()))
 }
 
-fn to_revision(rs: &ReplicaSet) -> Option<Revision> {
+pub(crate) fn to_revision(rs: &ReplicaSet) -> Option<Revision> {
     let id = revision_of(rs)?;
     let previous = annotation(&rs.metadata, REVISION_HISTORY)
         .map(|h| {
@@ -321,59 +321,181 @@ impl KubeDeployment {
         }
     }
 
-    fn pod_state(&self, pod: &Pod, revision: Option<RevisionId>) -> PodState {
-        let status = pod.status.clone().unwrap_or_default();
-        let containers = status.container_statuses.unwrap_or_default();
-        let ready = status
-            .conditions
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        let mut state = PodState::default();
-        state.name = pod.metadata.name.clone().unwrap_or_default();
-        state.revision = revision;
-        state.phase = status.phase.unwrap_or_default();
-        state.ready = ready;
-        state.restarts = containers
-            .iter()
-            .map(|c| u32::try_from(c.restart_count).unwrap_or(0))
-            .sum();
-        if let Some(waiting) = containers
-            .iter()
-            .find_map(|c| c.state.as_ref().and_then(|s| s.waiting.clone()))
-        {
-            state.waiting_reason = waiting.reason;
-            state.message = waiting.message;
+    /// Attaches the last log lines of up to three crashing pods: the evidence diagnosis quotes.
+    pub(crate) async fn attach_logs(&self, snapshot: &mut RolloutSnapshot) {
+        let crashing: Vec<usize> = (0..snapshot.pods.len())
+            .filter(|i| !snapshot.pods[*i].ready && snapshot.pods[*i].restarts > 0)
+            .take(3)
+            .collect();
+        for index in crashing {
+            let name = snapshot.pods[index].name.clone();
+            let params = LogParams {
+                tail_lines: Some(self.log_lines),
+                ..LogParams::default()
+            };
+            if let Ok(text) = self.pods.logs(&name, &params).await {
+                snapshot.pods[index].log_tail = text.lines().map(str::to_owned).collect();
+            }
         }
-        state.last_termination_reason = containers
-            .iter()
-            .find_map(|c| {
-                c.last_state
+    }
+}
+
+/// Whether a snapshot shows trouble worth collecting events and logs for.
+pub(crate) fn needs_evidence(snapshot: &RolloutSnapshot) -> bool {
+    snapshot.progress_deadline_exceeded || snapshot.pods.iter().any(|p| !p.ready)
+}
+
+/// The snapshot of `deployment` from its owned ReplicaSets, the pods they own, and `events`
+/// (only those about these pods or the deployment are kept). Pure: the fleet cache and the
+/// direct backend share it.
+pub(crate) fn snapshot_of(
+    deployment: &Deployment,
+    owned: &[ReplicaSet],
+    pods: &[Pod],
+    events: &[Event],
+) -> RolloutSnapshot {
+    let read = Read {
+        deployment: deployment.clone(),
+        owned: owned.to_vec(),
+    };
+    let spec = deployment.spec.clone().unwrap_or_default();
+    let status = deployment.status.clone().unwrap_or_default();
+    let count = |v: Option<i32>| u32::try_from(v.unwrap_or(0)).unwrap_or(0);
+    let mut snapshot = RolloutSnapshot::new(count(spec.replicas.or(Some(1))));
+    snapshot.total = count(status.replicas);
+    snapshot.updated = count(status.updated_replicas);
+    snapshot.ready = count(status.ready_replicas);
+    snapshot.available = count(status.available_replicas);
+    snapshot.paused = read.paused();
+    snapshot.generation_observed = status.observed_generation >= deployment.metadata.generation;
+    let conditions = status.conditions.unwrap_or_default();
+    snapshot.progress_deadline_exceeded = conditions.iter().any(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    snapshot.conditions = conditions
+        .iter()
+        .map(|c| {
+            Condition::new(
+                c.type_.clone(),
+                c.status.clone(),
+                c.reason.clone().unwrap_or_default(),
+                c.message.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    if let Some(current) = read.current() {
+        snapshot.current_revision = revision_of(current);
+        snapshot.current_fingerprint = Some(fingerprint_of(current));
+    }
+    let revisions: BTreeMap<String, Option<RevisionId>> = owned
+        .iter()
+        .map(|rs| (rs.metadata.uid.clone().unwrap_or_default(), revision_of(rs)))
+        .collect();
+    let mut uids: HashSet<String> = HashSet::new();
+    uids.insert(deployment.metadata.uid.clone().unwrap_or_default());
+    for pod in pods {
+        let owner = pod
+            .metadata
+            .owner_references
+            .as_ref()
+            .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)))
+            .map(|r| r.uid.clone());
+        let Some(revision) = owner.and_then(|uid| revisions.get(&uid).copied()) else {
+            continue;
+        };
+        uids.insert(pod.metadata.uid.clone().unwrap_or_default());
+        snapshot.pods.push(pod_state(pod, revision));
+    }
+    let mut records: Vec<(String, EventRecord)> = events
+        .iter()
+        .filter(|e| {
+            e.involved_object
+                .uid
+                .as_ref()
+                .is_some_and(|u| uids.contains(u))
+        })
+        .map(|e| {
+            let object = format!(
+                "{}/{}",
+                e.involved_object
+                    .kind
+                    .clone()
+                    .unwrap_or_default()
+                    .to_lowercase(),
+                e.involved_object.name.clone().unwrap_or_default()
+            );
+            let mut record = EventRecord::warning(
+                object,
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default(),
+            );
+            record.kind = e.type_.clone().unwrap_or_default();
+            record.count = u32::try_from(e.count.unwrap_or(1)).unwrap_or(1);
+            let at = e
+                .last_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default();
+            (at, record)
+        })
+        .collect();
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    snapshot.events = records.into_iter().map(|(_, r)| r).collect();
+    snapshot
+}
+
+fn pod_state(pod: &Pod, revision: Option<RevisionId>) -> PodState {
+    let status = pod.status.clone().unwrap_or_default();
+    let containers = status.container_statuses.unwrap_or_default();
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let mut state = PodState::default();
+    state.name = pod.metadata.name.clone().unwrap_or_default();
+    state.revision = revision;
+    state.phase = status.phase.unwrap_or_default();
+    state.ready = ready;
+    state.restarts = containers
+        .iter()
+        .map(|c| u32::try_from(c.restart_count).unwrap_or(0))
+        .sum();
+    if let Some(waiting) = containers
+        .iter()
+        .find_map(|c| c.state.as_ref().and_then(|s| s.waiting.clone()))
+    {
+        state.waiting_reason = waiting.reason;
+        state.message = waiting.message;
+    }
+    state.last_termination_reason = containers
+        .iter()
+        .find_map(|c| {
+            c.last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .and_then(|t| t.reason.clone())
+        })
+        .or_else(|| {
+            containers.iter().find_map(|c| {
+                c.state
                     .as_ref()
                     .and_then(|s| s.terminated.as_ref())
                     .and_then(|t| t.reason.clone())
             })
-            .or_else(|| {
-                containers.iter().find_map(|c| {
-                    c.state
-                        .as_ref()
-                        .and_then(|s| s.terminated.as_ref())
-                        .and_then(|t| t.reason.clone())
-                })
-            });
-        if state.message.is_none() && !ready {
-            state.message = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|cs| {
-                    cs.iter()
-                        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-                })
-                .and_then(|c| c.message.clone());
-        }
-        state
+        });
+    if state.message.is_none() && !ready {
+        state.message = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+            })
+            .and_then(|c| c.message.clone());
     }
+    state
 }
 
 #[async_trait]
@@ -388,126 +510,20 @@ impl DeploymentBackend for KubeDeployment {
 
     async fn observe(&self) -> Result<RolloutSnapshot> {
         let read = self.read("observe").await?;
-        let spec = read.deployment.spec.clone().unwrap_or_default();
-        let status = read.deployment.status.clone().unwrap_or_default();
-        let count = |v: Option<i32>| u32::try_from(v.unwrap_or(0)).unwrap_or(0);
-        let mut snapshot = RolloutSnapshot::new(count(spec.replicas.or(Some(1))));
-        snapshot.total = count(status.replicas);
-        snapshot.updated = count(status.updated_replicas);
-        snapshot.ready = count(status.ready_replicas);
-        snapshot.available = count(status.available_replicas);
-        snapshot.paused = read.paused();
-        snapshot.generation_observed =
-            status.observed_generation >= read.deployment.metadata.generation;
-        let conditions = status.conditions.unwrap_or_default();
-        snapshot.progress_deadline_exceeded = conditions.iter().any(|c| {
-            c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-        });
-        snapshot.conditions = conditions
-            .iter()
-            .map(|c| {
-                Condition::new(
-                    c.type_.clone(),
-                    c.status.clone(),
-                    c.reason.clone().unwrap_or_default(),
-                    c.message.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
-        if let Some(current) = read.current() {
-            snapshot.current_revision = revision_of(current);
-            snapshot.current_fingerprint = Some(fingerprint_of(current));
-        }
-
-        let revisions: BTreeMap<String, Option<RevisionId>> = read
-            .owned
-            .iter()
-            .map(|rs| (rs.metadata.uid.clone().unwrap_or_default(), revision_of(rs)))
-            .collect();
         let pods = self
             .pods
             .list(&ListParams::default().labels(&Self::selector(&read.deployment)))
             .await
             .map_err(self.err("observe"))?;
-        let mut failing = Vec::new();
-        let mut uids = HashSet::new();
-        for pod in &pods.items {
-            let owner = pod
-                .metadata
-                .owner_references
-                .as_ref()
-                .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)))
-                .map(|r| r.uid.clone());
-            let Some(revision) = owner.and_then(|uid| revisions.get(&uid).copied()) else {
-                continue;
-            };
-            let state = self.pod_state(pod, revision);
-            uids.insert(pod.metadata.uid.clone().unwrap_or_default());
-            if !state.ready {
-                failing.push(snapshot.pods.len());
-            }
-            snapshot.pods.push(state);
-        }
-        if !failing.is_empty() || snapshot.progress_deadline_exceeded {
-            uids.insert(read.deployment.metadata.uid.clone().unwrap_or_default());
+        let mut snapshot = snapshot_of(&read.deployment, &read.owned, &pods.items, &[]);
+        if needs_evidence(&snapshot) {
             let events = self
                 .events
                 .list(&ListParams::default())
                 .await
                 .map_err(self.err("observe"))?;
-            let mut records: Vec<(String, EventRecord)> = events
-                .items
-                .into_iter()
-                .filter(|e| {
-                    e.involved_object
-                        .uid
-                        .as_ref()
-                        .is_some_and(|u| uids.contains(u))
-                })
-                .map(|e| {
-                    let object = format!(
-                        "{}/{}",
-                        e.involved_object
-                            .kind
-                            .clone()
-                            .unwrap_or_default()
-                            .to_lowercase(),
-                        e.involved_object.name.clone().unwrap_or_default()
-                    );
-                    let mut record = EventRecord::warning(
-                        object,
-                        e.reason.clone().unwrap_or_default(),
-                        e.message.clone().unwrap_or_default(),
-                    );
-                    record.kind = e.type_.clone().unwrap_or_default();
-                    record.count = u32::try_from(e.count.unwrap_or(1)).unwrap_or(1);
-                    let at = e
-                        .last_timestamp
-                        .as_ref()
-                        .map(|t| t.0.to_string())
-                        .unwrap_or_default();
-                    (at, record)
-                })
-                .collect();
-            records.sort_by(|a, b| a.0.cmp(&b.0));
-            snapshot.events = records.into_iter().map(|(_, r)| r).collect();
-            // Log tails of crashing pods: the evidence diagnosis quotes.
-            let crashing: Vec<usize> = failing
-                .into_iter()
-                .filter(|i| snapshot.pods[*i].restarts > 0)
-                .take(3)
-                .collect();
-            for index in crashing {
-                let name = snapshot.pods[index].name.clone();
-                let params = LogParams {
-                    tail_lines: Some(self.log_lines),
-                    previous: false,
-                    ..LogParams::default()
-                };
-                if let Ok(text) = self.pods.logs(&name, &params).await {
-                    snapshot.pods[index].log_tail = text.lines().map(str::to_owned).collect();
-                }
-            }
+            snapshot = snapshot_of(&read.deployment, &read.owned, &pods.items, &events.items);
+            self.attach_logs(&mut snapshot).await;
         }
         Ok(snapshot)
     }

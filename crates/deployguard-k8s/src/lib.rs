@@ -6,16 +6,19 @@
 //! - [`PodReadinessProbe`]: ready fraction per revision.
 //! - [`ServiceSelectorRouter`]: all-or-nothing blue/green by one Service selector key.
 //! - [`JobMigrationInspector`]: the schema's state from migration Jobs and a ConfigMap.
+//! - [`Fleet`]: many deployments read from one watch-backed cache per resource kind.
 //! - [`rbac`]: the Role rules all of them need.
 
 mod deployment;
 mod error;
+mod fleet;
 mod migrations;
 mod probe;
 pub mod rbac;
 mod router;
 
 pub use deployment::KubeDeployment;
+pub use fleet::{Fleet, FleetDeployment};
 pub use migrations::JobMigrationInspector;
 pub use probe::PodReadinessProbe;
 pub use router::ServiceSelectorRouter;

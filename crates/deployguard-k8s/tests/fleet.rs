@@ -1,0 +1,66 @@
+//! Fleet mode: twenty deployments observed from shared caches, not twenty sets of requests.
+
+use std::time::Duration;
+
+use deployguard_core::DeploymentBackend;
+use deployguard_k8s::{Fleet, KubeDeployment};
+use deployguard_testkit::cluster::{FakeCluster, Verb, scenarios};
+use deployguard_testkit::conformance;
+use serde_json::json;
+
+#[tokio::test(start_paused = true)]
+async fn twenty_deployments_share_one_watch_per_kind() {
+    let cluster = FakeCluster::with_controllers();
+    for i in 0..20 {
+        let labels = json!({"app": format!("svc-{i}")});
+        cluster
+            .create(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": format!("svc-{i}"), "namespace": "default"},
+                "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": "app:1"}]}}}}))
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let fleet = Fleet::start(cluster.client(), "default").await.unwrap();
+    assert_eq!(fleet.len(), 20);
+
+    cluster.clear_requests();
+    for i in 0..20 {
+        let snapshot = fleet
+            .deployment(&format!("svc-{i}"))
+            .observe()
+            .await
+            .unwrap();
+        assert_eq!(
+            (snapshot.desired, snapshot.ready, snapshot.pods.len()),
+            (2, 2, 2)
+        );
+    }
+    let fleet_requests = cluster
+        .requests()
+        .iter()
+        .filter(|r| r.verb != Verb::Watch)
+        .count();
+    cluster.clear_requests();
+    for i in 0..20 {
+        KubeDeployment::new(cluster.client(), "default", &format!("svc-{i}"))
+            .observe()
+            .await
+            .unwrap();
+    }
+    let direct_requests = cluster.requests().len();
+    println!("20 observes: fleet {fleet_requests} requests, direct {direct_requests}");
+    assert_eq!(fleet_requests, 0);
+    assert_eq!(direct_requests, 60);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fleet_deployment_passes_the_backend_conformance_suite() {
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, "healthy-rollout").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let fleet = Fleet::start(cluster.client(), "default").await.unwrap();
+    conformance::backend_suite(&fleet.deployment("app-deployment"))
+        .await
+        .unwrap();
+}
