@@ -78,6 +78,17 @@ impl Threshold {
     }
 }
 
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.min, self.max) {
+            (Some(min), Some(max)) => write!(f, "between {min} and {max}"),
+            (None, Some(max)) => write!(f, "at most {max}"),
+            (Some(min), None) => write!(f, "at least {min}"),
+            (None, None) => f.write_str("unbounded"),
+        }
+    }
+}
+
 /// What a check does when a measurement has no data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -85,7 +85,12 @@ impl CheckRun {
             MeasurementOutcome::Failed(value) => {
                 self.count_failure(
                     check,
-                    format!("{} = {value} is outside {:?}", check.metric, check.success),
+                    format!(
+                        "{} = {} is not {}",
+                        check.metric,
+                        round(value),
+                        check.success
+                    ),
                 );
             }
             MeasurementOutcome::Inconclusive(value) => {
@@ -94,8 +99,11 @@ impl CheckRun {
                 self.consecutive_successes = 0;
                 if self.inconclusive > check.inconclusive_limit {
                     self.status = CheckStatus::Inconclusive(format!(
-                        "{} = {value} is neither passing nor failing ({} inconclusive, limit {})",
-                        check.metric, self.inconclusive, check.inconclusive_limit
+                        "{} = {} is neither passing nor failing ({} inconclusive, limit {})",
+                        check.metric,
+                        round(value),
+                        self.inconclusive,
+                        check.inconclusive_limit
                     ));
                 }
             }
@@ -132,4 +140,9 @@ impl CheckRun {
             ));
         }
     }
+}
+
+/// A measured value rounded for messages: four decimals are plenty for a verdict.
+fn round(value: f64) -> f64 {
+    (value * 10_000.0).round() / 10_000.0
 }

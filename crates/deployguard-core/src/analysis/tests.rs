@@ -32,10 +32,10 @@ fn failure_limit_zero_fails_on_the_first_failure() {
         base(),
         &[Successful(0.0), Failed(0.2), Successful(0.0)],
         expect![[r#"
-        Successful(0.0) -> Running
-        Failed(0.2) -> Failed("error_rate = 0.2 is outside Threshold { min: None, max: Some(0.01) } (1 failed, limit 0)")
-        Successful(0.0) -> Failed("error_rate = 0.2 is outside Threshold { min: None, max: Some(0.01) } (1 failed, limit 0)")
-    "#]],
+            Successful(0.0) -> Running
+            Failed(0.2) -> Failed("error_rate = 0.2 is not at most 0.01 (1 failed, limit 0)")
+            Successful(0.0) -> Failed("error_rate = 0.2 is not at most 0.01 (1 failed, limit 0)")
+        "#]],
     );
 }
 
@@ -45,9 +45,9 @@ fn failure_limit_tolerates_that_many_failures() {
         base().failure_limit(1),
         &[Failed(0.2), Failed(0.3)],
         expect![[r#"
-        Failed(0.2) -> Running
-        Failed(0.3) -> Failed("error_rate = 0.3 is outside Threshold { min: None, max: Some(0.01) } (2 failed, limit 1)")
-    "#]],
+            Failed(0.2) -> Running
+            Failed(0.3) -> Failed("error_rate = 0.3 is not at most 0.01 (2 failed, limit 1)")
+        "#]],
     );
 }
 

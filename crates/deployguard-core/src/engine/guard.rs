@@ -323,7 +323,11 @@ impl GuardBuilder {
                 ));
             }
         }
-        let name = self.backend.target();
+        // The ladder names the deployment as kubectl does: the last word of the target, after
+        // any namespace ("deployment default/web" → "web").
+        let target = self.backend.target();
+        let last_word = target.rsplit(' ').next().unwrap_or(&target);
+        let name = last_word.rsplit('/').next().unwrap_or(last_word).to_owned();
         Ok(Guard {
             strategy: self.strategy,
             platform: Platform {

@@ -1,0 +1,40 @@
+//! `emergency-rollback`: the seed runbook's emergency rollback script, done right.
+//!
+//! ```text
+//! cargo run --example emergency-rollback -- DEPLOYMENT [--namespace NS] \
+//!     [--strategy auto|manual|blue-green] [--max-rollback-time 600s] [--dry-run] [--yes] [--json]
+//! ```
+//!
+//! Uses the current kubeconfig. Exit codes: 0 recovered or nothing to do, 1 failed, 2 usage,
+//! 3 refused (migration gate, or no confirmation).
+
+use std::process::ExitCode;
+
+use deployguard_examples::emergency::{self, Exit, Terminal, USAGE};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let options = match emergency::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(problem) => {
+            eprintln!("emergency-rollback: {problem}\n{USAGE}");
+            return ExitCode::from(Exit::Usage as u8);
+        }
+    };
+    let client = match emergency::client().await {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("emergency-rollback: {err}");
+            return ExitCode::from(Exit::Usage as u8);
+        }
+    };
+    let exit = emergency::run(
+        client,
+        &options,
+        &mut Terminal,
+        &mut std::io::stdout(),
+        Box::new(std::io::stderr()),
+    )
+    .await;
+    ExitCode::from(exit as u8)
+}
