@@ -183,10 +183,14 @@ pub fn render(scenario: &str, horizon: Duration, unguarded: &Run, guarded: &Run)
         "deployguard incident replay: scenario {scenario} ({} min of simulated time)\n",
         horizon.as_secs() / 60
     );
-    let _ = writeln!(
-        out,
-        "{:<22} {:<40} {}",
-        "", "unguarded (Kubernetes alone)", "guarded by deployguard"
+    let row = |out: &mut String, label: &str, unguarded: &str, guarded: &str| {
+        let _ = writeln!(out, "{label:<22} {unguarded:<40} {guarded}");
+    };
+    row(
+        &mut out,
+        "",
+        "unguarded (Kubernetes alone)",
+        "guarded by deployguard",
     );
     let detect = |r: &Run| {
         r.detected.as_ref().map_or("never".to_owned(), |(at, how)| {
@@ -202,7 +206,7 @@ pub fn render(scenario: &str, horizon: Duration, unguarded: &Run, guarded: &Run)
         };
         format!("{:.0} of {:.0} ({share:.1}%)", r.failed, r.requests)
     };
-    let _ = writeln!(out, "{:<22} {:<40} {}", "fault onset", "0s", "0s");
+    row(&mut out, "fault onset", "0s", "0s");
     let _ = writeln!(
         out,
         "{:<22} {:<40} {}",
