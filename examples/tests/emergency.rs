@@ -15,6 +15,17 @@ impl Confirm for Nobody {
     }
 }
 
+/// Waits (real time: the cluster is served to real clients) until `ready` holds, up to 30 s.
+async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
 async fn served(scenario: &str) -> (FakeCluster, ServedCluster, kube::Client, tempfile::TempDir) {
     let cluster = FakeCluster::with_controllers();
     scenarios::load(&cluster, scenario).await.unwrap();
@@ -110,7 +121,12 @@ async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_migration_refuses_the_rollback_and_says_why() {
     let (cluster, _served, client, _dir) = served("migration-job-failed").await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    until("the migration Job to fail", || {
+        cluster
+            .get("batch/v1", "Job", "default", "db-migrate-43")
+            .is_ok_and(|j| j["status"]["failed"] == 1)
+    })
+    .await;
     cluster.clear_requests();
     let (exit, out) = run(client, &["app-deployment"]).await;
     assert_eq!(exit, Exit::Refused, "{out}");
@@ -172,7 +188,15 @@ async fn manual_mode_refuses_without_a_terminal_and_zero_pods_divide_nothing() {
     d["spec"]["replicas"] = json!(0);
     d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("app:v2.3.1");
     cluster.replace(d).unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    until("the deployment to scale to zero", || {
+        cluster
+            .get("apps/v1", "Deployment", "default", "app-deployment")
+            .is_ok_and(|d| {
+                d["status"].get("replicas").is_none()
+                    && d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            })
+    })
+    .await;
     let (exit, out) = run(client, &["app-deployment", "--json"]).await;
     assert_eq!(exit, Exit::Ok, "{out}");
     let report: Value = serde_json::from_str(&out).unwrap();
@@ -208,7 +232,12 @@ async fn blue_green_switches_the_selector_back_to_a_ready_stable_side() {
         .unwrap();
     service["spec"]["selector"]["version"] = json!("green");
     cluster.replace(service).unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    until("the endpoints to follow the green selector", || {
+        cluster
+            .get("v1", "Endpoints", "default", "myapp-service")
+            .is_ok_and(|e| e.to_string().contains("myapp-green"))
+    })
+    .await;
     let (exit, out) = run(client, &args).await;
     assert_eq!(exit, Exit::Ok, "{out}");
     let service = cluster

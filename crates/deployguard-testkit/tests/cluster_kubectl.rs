@@ -182,7 +182,7 @@ async fn patch_scale_annotate_and_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_watch_sees_a_change() {
-    each_version(async |_, kubectl| {
+    each_version(async |cluster, kubectl| {
         let mut child = kubectl
             .command(&[
                 "get",
@@ -203,7 +203,13 @@ async fn get_watch_sees_a_change() {
             let second = lines.next().unwrap().unwrap();
             (first, second)
         });
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        common::until("kubectl to start watching", || {
+            cluster
+                .requests()
+                .iter()
+                .any(|r| r.path.ends_with("/deployments") && r.query.contains("watch=true"))
+        })
+        .await;
         kubectl
             .ok(&["scale", "deployment", "web", "--replicas=7"])
             .await;

@@ -5,9 +5,8 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
-use common::Kubectl;
+use common::{Kubectl, until};
 use deployguard_testkit::cluster::{FakeCluster, ServedCluster, scenarios};
 
 async fn cluster(scenario: &str) -> (FakeCluster, ServedCluster) {
@@ -55,7 +54,7 @@ async fn rollout_status_success_and_failure_paths() {
         );
     })
     .await;
-    each_version("seed-rolling-failure", async |_, kubectl| {
+    each_version("seed-rolling-failure", async |cluster, kubectl| {
         let out = kubectl.run(&["rollout", "status", "deployment/app-deployment", "--timeout=2s"]).await;
         assert_eq!(out.code, 1);
         assert_eq!(
@@ -65,7 +64,10 @@ async fn rollout_status_success_and_failure_paths() {
         assert_eq!(out.stderr.trim(), "error: timed out waiting for the condition");
         // With a short progress deadline the controller gives up, and so does kubectl.
         kubectl.ok(&["patch", "deployment", "app-deployment", "-p", r#"{"spec":{"progressDeadlineSeconds":2}}"#]).await;
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        until("the progress deadline to pass", || {
+            cluster.get("apps/v1", "Deployment", "default", "app-deployment").is_ok_and(|d| d.to_string().contains("ProgressDeadlineExceeded"))
+        })
+        .await;
         let out = kubectl.run(&["rollout", "status", "deployment/app-deployment", "--timeout=10s"]).await;
         assert_eq!(out.code, 1, "{}", out.stdout);
         assert_eq!(out.stderr.trim(), "error: deployment \"app-deployment\" exceeded its progress deadline");
@@ -103,7 +105,7 @@ async fn history_undo_renumbers_and_skips_a_matching_template() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_resume_restart_and_set_image() {
-    each_version("healthy-rollout", async |_, kubectl| {
+    each_version("healthy-rollout", async |cluster, kubectl| {
         kubectl
             .ok(&[
                 "rollout",
@@ -149,7 +151,14 @@ async fn pause_resume_restart_and_set_image() {
             ])
             .await;
         assert_eq!(set.trim(), "deployment.apps/app-deployment image updated");
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Once the controller has observed the new template, a paused deployment still has
+        // only its two ReplicaSets.
+        until("the controller to observe the new template", || {
+            cluster
+                .get("apps/v1", "Deployment", "default", "app-deployment")
+                .is_ok_and(|d| d["status"]["observedGeneration"] == d["metadata"]["generation"])
+        })
+        .await;
         let sets = kubectl.ok(&["get", "rs", "-o", "name"]).await;
         assert_eq!(sets.lines().count(), 2, "{sets}");
 
@@ -204,8 +213,8 @@ async fn pause_resume_restart_and_set_image() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_pod_shows_the_failure_events() {
-    each_version("image-pull-failure", async |_, kubectl| {
-        tokio::time::sleep(Duration::from_secs(7)).await;
+    each_version("image-pull-failure", async |cluster, kubectl| {
+        until("pods in ImagePullBackOff", || pods_backing_off(cluster)).await;
         let pods = kubectl.ok(&["get", "pods", "-o", "name"]).await;
         let new_pods: Vec<&str> = pods.lines().collect();
         let described = kubectl.ok(&["describe", "pods"]).await;
@@ -354,4 +363,13 @@ fn nix_is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Whether a pod of the new version waits in ImagePullBackOff, with its BackOff event recorded.
+fn pods_backing_off(cluster: &FakeCluster) -> bool {
+    let pods = cluster.list("v1", "Pod", "default");
+    let events = cluster.list("v1", "Event", "default");
+    pods.iter()
+        .any(|p| p.to_string().contains("ImagePullBackOff"))
+        && events.iter().any(|e| e["reason"] == "BackOff")
 }

@@ -4,7 +4,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 #[test]
 fn a_new_user_sees_the_stalled_rollout_with_kubectl() {
@@ -25,9 +24,31 @@ fn a_new_user_sees_the_stalled_rollout_with_kubectl() {
         "{first}"
     );
 
-    // Pods of the new version start within a few seconds.
-    std::thread::sleep(Duration::from_secs(4));
+    // The stall takes shape within seconds: kubectl itself waits for it, by watching.
     let kubectl = common::kubectl_binary(33);
+    for condition in [
+        "jsonpath={.status.updatedReplicas}=3",
+        "jsonpath={.status.readyReplicas}=5",
+    ] {
+        let waited = Command::new(&kubectl)
+            .args([
+                "wait",
+                "deployment/app-deployment",
+                "--timeout=60s",
+                "--for",
+                condition,
+                "--cache-dir",
+            ])
+            .arg(dir.path().join("cache"))
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap();
+        assert!(
+            waited.status.success(),
+            "{}",
+            String::from_utf8_lossy(&waited.stderr)
+        );
+    }
     let out = Command::new(kubectl)
         .args(["get", "deploy,rs,pods", "--cache-dir"])
         .arg(dir.path().join("cache"))

@@ -270,6 +270,20 @@ impl FakeCluster {
         lock(&self.shared.store).get(&rt, if rt.namespaced { namespace } else { "" }, name)
     }
 
+    /// Every object of an API version and kind in `namespace` (all namespaces when empty).
+    pub fn list(&self, api_version: &str, kind: &str, namespace: &str) -> Vec<Value> {
+        let Ok(rt) = self.type_of(&json!({"apiVersion": api_version, "kind": kind})) else {
+            return Vec::new();
+        };
+        let ns = (!namespace.is_empty()).then_some(namespace);
+        lock(&self.shared.store).list(
+            &rt,
+            ns,
+            &selectors::LabelSelector::default(),
+            &selectors::FieldSelector::default(),
+        )
+    }
+
     fn type_of(&self, manifest: &Value) -> Result<ResourceType, ApiError> {
         let api_version = manifest
             .get("apiVersion")

@@ -50,6 +50,20 @@ impl ServedCluster {
         std::fs::write(path, self.kubeconfig())
     }
 
+    /// A `kube::Client` that reaches this server over HTTP, built from its kubeconfig the way
+    /// an operator's tooling builds one.
+    pub async fn kube_client(
+        &self,
+    ) -> Result<kube::Client, Box<dyn std::error::Error + Send + Sync>> {
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&self.kubeconfig())?;
+        let config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
     /// Stops serving.
     pub fn stop(self) {
         self.task.abort();

@@ -73,3 +73,14 @@ impl Kubectl {
         out.stdout
     }
 }
+
+/// Waits (real time: real clients talk to a served cluster) until `ready` holds, up to 60 s.
+pub async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -151,9 +151,7 @@ impl Ctx<'_> {
         kind: &str,
         obj: Value,
     ) -> Result<Value, ApiError> {
-        let rt = self.rt(group, kind);
-        let (ns, name) = (namespace(&obj), name(&obj));
-        self.store.update(&rt, &ns, &name, obj, Part::Main, false)
+        self.write(group, kind, obj, Part::Main)
     }
 
     pub(crate) fn update_status(
@@ -162,9 +160,19 @@ impl Ctx<'_> {
         kind: &str,
         obj: Value,
     ) -> Result<Value, ApiError> {
+        self.write(group, kind, obj, Part::Status)
+    }
+
+    fn write(
+        &mut self,
+        group: &str,
+        kind: &str,
+        obj: Value,
+        part: Part,
+    ) -> Result<Value, ApiError> {
         let rt = self.rt(group, kind);
         let (ns, name) = (namespace(&obj), name(&obj));
-        self.store.update(&rt, &ns, &name, obj, Part::Status, false)
+        self.store.update(&rt, &ns, &name, obj, part, false)
     }
 
     pub(crate) fn delete(
