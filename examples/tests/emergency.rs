@@ -26,6 +26,26 @@ async fn until(what: &str, mut ready: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Read-modify-write, again on a conflict: the controllers write status concurrently.
+fn edit(
+    cluster: &FakeCluster,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    change: impl Fn(&mut Value),
+) {
+    for _ in 0..20 {
+        let mut object = cluster.get(api_version, kind, "default", name).unwrap();
+        change(&mut object);
+        match cluster.replace(object) {
+            Ok(_) => return,
+            Err(err) if err.code == 409 => continue,
+            Err(err) => panic!("{err}"),
+        }
+    }
+    panic!("{kind} {name} kept changing");
+}
+
 async fn served(scenario: &str) -> (FakeCluster, ServedCluster, kube::Client, tempfile::TempDir) {
     let cluster = FakeCluster::with_controllers();
     scenarios::load(&cluster, scenario).await.unwrap();
@@ -182,12 +202,10 @@ async fn manual_mode_refuses_without_a_terminal_and_zero_pods_divide_nothing() {
     );
     assert_eq!(writes(&cluster), Vec::<String>::new());
 
-    let mut d = cluster
-        .get("apps/v1", "Deployment", "default", "app-deployment")
-        .unwrap();
-    d["spec"]["replicas"] = json!(0);
-    d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("app:v2.3.1");
-    cluster.replace(d).unwrap();
+    edit(&cluster, "apps/v1", "Deployment", "app-deployment", |d| {
+        d["spec"]["replicas"] = json!(0);
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("app:v2.3.1");
+    });
     until("the deployment to scale to zero", || {
         cluster
             .get("apps/v1", "Deployment", "default", "app-deployment")
@@ -227,11 +245,9 @@ async fn blue_green_switches_the_selector_back_to_a_ready_stable_side() {
         )
     );
     // A bad cutover to green; then the emergency switch back.
-    let mut service = cluster
-        .get("v1", "Service", "default", "myapp-service")
-        .unwrap();
-    service["spec"]["selector"]["version"] = json!("green");
-    cluster.replace(service).unwrap();
+    edit(&cluster, "v1", "Service", "myapp-service", |s| {
+        s["spec"]["selector"]["version"] = json!("green");
+    });
     until("the endpoints to follow the green selector", || {
         cluster
             .get("v1", "Endpoints", "default", "myapp-service")

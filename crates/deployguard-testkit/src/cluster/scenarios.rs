@@ -169,20 +169,50 @@ fn set_image(
     name: &str,
     image: &str,
     extra: &Value,
+    template_annotations: &Value,
 ) -> Result<(), ApiError> {
-    let mut d = cluster.get("apps/v1", "Deployment", "default", name)?;
-    d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
-    for (k, v) in extra.as_object().into_iter().flatten() {
-        d["spec"]["template"]["spec"]["containers"][0][k] = v.clone();
+    // Read-modify-write, again on a conflict: the controllers write the deployment's status
+    // concurrently, as they would on a real cluster.
+    for _ in 0..20 {
+        let mut d = cluster.get("apps/v1", "Deployment", "default", name)?;
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            d["spec"]["template"]["spec"]["containers"][0][k] = v.clone();
+        }
+        if template_annotations
+            .as_object()
+            .is_some_and(|a| !a.is_empty())
+        {
+            d["spec"]["template"]["metadata"]["annotations"] = template_annotations.clone();
+        }
+        d["metadata"]["annotations"]["kubernetes.io/change-cause"] =
+            json!(format!("deploy {image}"));
+        match cluster.replace(d) {
+            Ok(_) => return Ok(()),
+            Err(err) if err.code == 409 => continue,
+            Err(err) => return Err(err),
+        }
     }
-    d["metadata"]["annotations"]["kubernetes.io/change-cause"] = json!(format!("deploy {image}"));
-    cluster.replace(d).map(drop)
+    Err(ApiError::new(
+        409,
+        "Conflict",
+        format!("deployment {name} kept changing"),
+    ))
 }
 
 async fn rolling(
     cluster: &FakeCluster,
     new_behaviour: ImageBehaviour,
     extra: Value,
+) -> Result<(), ApiError> {
+    rolling_with(cluster, new_behaviour, extra, json!({})).await
+}
+
+async fn rolling_with(
+    cluster: &FakeCluster,
+    new_behaviour: ImageBehaviour,
+    extra: Value,
+    template_annotations: Value,
 ) -> Result<(), ApiError> {
     cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
     cluster.set_image_behaviour(NEW, new_behaviour);
@@ -195,7 +225,13 @@ async fn rolling(
     ))?;
     rolled_out(cluster, "app-deployment").await?;
     cluster.enable_traffic("default", "myapp-service", SEED_TRAFFIC);
-    set_image(cluster, "app-deployment", NEW, &extra)
+    set_image(
+        cluster,
+        "app-deployment",
+        NEW,
+        &extra,
+        &template_annotations,
+    )
 }
 
 async fn migration_job_failed(cluster: &FakeCluster) -> Result<(), ApiError> {
@@ -213,11 +249,13 @@ async fn migration_job_failed(cluster: &FakeCluster) -> Result<(), ApiError> {
     );
     cluster.create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "schema-version", "namespace": "default"},
         "data": {"version": "43", "dirty": "true", "previous": "42"}}))?;
-    rolling(cluster, ImageBehaviour::never_ready(), json!({})).await?;
-    let mut d = cluster.get("apps/v1", "Deployment", "default", "app-deployment")?;
-    d["spec"]["template"]["metadata"]["annotations"] =
-        json!({"deployguard.io/requires-schema": "43"});
-    cluster.replace(d)?;
+    rolling_with(
+        cluster,
+        ImageBehaviour::never_ready(),
+        json!({}),
+        json!({"deployguard.io/requires-schema": "43"}),
+    )
+    .await?;
     cluster.create(json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": "db-migrate-43", "namespace": "default", "labels": {"app": "myapp", "deployguard.io/migration": "true"},
