@@ -32,8 +32,9 @@ const ROLLBACK_SKIP: [&str; 6] = [
 ///
 /// Pods are found through the deployment's own ReplicaSets by owner reference, never by an
 /// assumed `app=<name>` label. Every write is a JSON patch whose first operation tests the
-/// resourceVersion that was read, so a concurrent edit is a [`ErrorKind::Conflict`] and nothing
-/// is clobbered. Rollback does what `kubectl rollout undo` does.
+/// generation that was read, so a concurrent edit of spec or annotations is a
+/// [`ErrorKind::Conflict`] and nothing is clobbered, while status updates by the controller
+/// (constant during a rollout) do not get in the way. Rollback does what `kubectl rollout undo` does.
 ///
 /// ```no_run
 /// use deployguard_core::DeploymentBackend;
@@ -75,12 +76,11 @@ pub(crate) struct Read {
 }
 
 impl Read {
-    fn resource_version(&self) -> String {
-        self.deployment
-            .metadata
-            .resource_version
-            .clone()
-            .unwrap_or_default()
+    /// The generation read: what the write is conditional on. Unlike the resourceVersion it
+    /// moves only when spec or annotations change — what a decision was made from — not when a
+    /// controller writes status, which it does all through a rollout.
+    fn generation(&self) -> i64 {
+        self.deployment.metadata.generation.unwrap_or(0)
     }
 
     fn template(&self) -> Option<&PodTemplateSpec> {
@@ -200,13 +200,41 @@ fn owned_by(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, u
     })
 }
 
-/// A JSON patch from `ops`, first testing that the object is still at `resource_version`.
-fn conditional_patch(resource_version: &str, ops: Vec<Value>) -> Result<json_patch::Patch> {
-    let mut all =
-        vec![json!({"op": "test", "path": "/metadata/resourceVersion", "value": resource_version})];
+/// A JSON patch from `ops`, first testing that the object is still at `generation`.
+fn conditional_patch(generation: i64, ops: Vec<Value>) -> Result<json_patch::Patch> {
+    let mut all = vec![json!({"op": "test", "path": "/metadata/generation", "value": generation})];
     all.extend(ops);
     serde_json::from_value(Value::Array(all))
         .map_err(|e| Error::new(ErrorKind::Unexpected, format!("building a JSON patch: {e}")))
+}
+
+/// The JSON-pointer form of an annotation key (`/` and `~` escaped).
+fn annotation_path(key: &str) -> String {
+    format!(
+        "/metadata/annotations/{}",
+        key.replace('~', "~0").replace('/', "~1")
+    )
+}
+
+/// Operations setting (`Some`) or removing (`None`) annotation `key` on an object whose
+/// annotations are `current`.
+fn annotation_ops(
+    current: Option<&BTreeMap<String, String>>,
+    key: &str,
+    value: Option<&str>,
+) -> Vec<Value> {
+    match (current, value) {
+        (None, Some(value)) => {
+            vec![json!({"op": "add", "path": "/metadata/annotations", "value": {key: value}})]
+        }
+        (Some(_), Some(value)) => {
+            vec![json!({"op": "add", "path": annotation_path(key), "value": value})]
+        }
+        (Some(map), None) if map.contains_key(key) => {
+            vec![json!({"op": "remove", "path": annotation_path(key)})]
+        }
+        _ => Vec::new(),
+    }
 }
 
 impl KubeDeployment {
@@ -280,7 +308,7 @@ impl KubeDeployment {
         read: &Read,
         ops: Vec<Value>,
     ) -> Result<Deployment> {
-        let patch = conditional_patch(&read.resource_version(), ops)?;
+        let patch = conditional_patch(read.generation(), ops)?;
         match self
             .deployments
             .patch(
@@ -292,20 +320,18 @@ impl KubeDeployment {
         {
             Ok(updated) => Ok(updated),
             Err(kube::Error::Api(status)) if status.code == 422 => {
-                // Either our resourceVersion test failed (someone wrote in between) or the
-                // patch itself was refused; a fresh read tells which.
+                // Either our generation test failed (someone changed spec or annotations in
+                // between) or the patch itself was refused; a fresh read tells which.
                 let now = self
                     .deployments
                     .get(&self.name)
                     .await
                     .map_err(self.err(operation))?;
-                if now.metadata.resource_version.as_deref()
-                    != Some(read.resource_version().as_str())
-                {
+                if now.metadata.generation.unwrap_or(0) != read.generation() {
                     Err(Error::conflict(format!(
-                        "the deployment changed since it was read (resourceVersion {} is now {})",
-                        read.resource_version(),
-                        now.metadata.resource_version.unwrap_or_default()
+                        "the deployment changed since it was read (generation {} is now {})",
+                        read.generation(),
+                        now.metadata.generation.unwrap_or(0)
                     ))
                     .with_operation(operation)
                     .with_object(self.object()))
@@ -665,10 +691,10 @@ impl DeploymentBackend for KubeDeployment {
             return Ok(());
         }
         let name = rs.metadata.name.clone().unwrap_or_default();
-        // The resourceVersion in a merge patch is a precondition.
-        let patch = json!({"metadata": {"resourceVersion": rs.metadata.resource_version, "annotations": {VERIFIED: "true"}}});
+        let ops = annotation_ops(rs.metadata.annotations.as_ref(), VERIFIED, Some("true"));
+        let patch = conditional_patch(rs.metadata.generation.unwrap_or(0), ops)?;
         self.replica_sets
-            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
             .await
             .map(drop)
             .map_err(|e| {
@@ -707,15 +733,20 @@ impl DeploymentBackend for KubeDeployment {
             .get(&self.name)
             .await
             .map_err(self.err("set_marker"))?;
-        let current = annotation(&deployment.metadata, key);
-        if current == value {
+        if annotation(&deployment.metadata, key) == value {
             return Ok(());
         }
-        let patch = json!({"metadata": {"resourceVersion": deployment.metadata.resource_version, "annotations": {key: value}}});
-        self.deployments
-            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+        let ops = annotation_ops(
+            deployment.metadata.annotations.as_ref(),
+            key,
+            value.as_deref(),
+        );
+        let read = Read {
+            deployment,
+            owned: Vec::new(),
+        };
+        self.patch_deployment("set_marker", &read, ops)
             .await
             .map(drop)
-            .map_err(self.err("set_marker"))
     }
 }

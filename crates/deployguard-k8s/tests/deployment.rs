@@ -326,3 +326,40 @@ async fn each_failure_scenario_is_diagnosed_with_evidence() {
           pod/POD: FailedScheduling: 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
     "#]]).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_status_update_between_read_and_write_is_no_conflict() {
+    let cluster = scenario("seed-rolling-failure").await;
+    let backend = Arc::new(KubeDeployment::new(
+        cluster.client(),
+        "default",
+        "app-deployment",
+    ));
+    cluster.inject(
+        Fault::latency(Duration::from_secs(2))
+            .on(Verb::List)
+            .resource("replicasets")
+            .times(1),
+    );
+    let rollback = {
+        let backend = Arc::clone(&backend);
+        tokio::spawn(async move {
+            backend
+                .rollback_to(RevisionId(1), RollbackOptions::default())
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // What the Deployment controller does all through a rollout.
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
+    deployments
+        .patch_status(
+            "app-deployment",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"collisionCount": 0}})),
+        )
+        .await
+        .unwrap();
+    let outcome = rollback.await.unwrap().unwrap();
+    assert!(matches!(outcome, RollbackOutcome::RolledBack { .. }));
+}

@@ -300,13 +300,19 @@ impl Platform {
                 rollback.expected_current = *expected_current;
                 match self.backend.rollback_to(*to, rollback).await {
                     Ok(_) => Ok(()),
-                    // After a conflict the retry must decide afresh: if what we wanted already
-                    // runs, the step is done; otherwise the conflict stands.
+                    // After a conflict, decide afresh: if what we wanted already runs, the step is
+                    // done; if the deployment still runs what the plan was made against, someone
+                    // touched it without changing what runs — re-read and try again; otherwise a
+                    // human or another guard changed what runs, and the plan no longer holds.
                     Err(err) if err.kind() == ErrorKind::Conflict => {
                         let target = self.backend.revision(*to).await?;
                         let snapshot = self.backend.observe().await?;
                         if snapshot.current_fingerprint == Some(target.fingerprint) {
                             Ok(())
+                        } else if expected_current.is_none()
+                            || snapshot.current_revision == *expected_current
+                        {
+                            Err(err.with_retryable(true))
                         } else {
                             Err(err.with_retryable(false))
                         }
