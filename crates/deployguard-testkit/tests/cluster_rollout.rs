@@ -55,6 +55,7 @@ async fn rollout_status_success_and_failure_paths() {
     })
     .await;
     each_version("seed-rolling-failure", async |cluster, kubectl| {
+        until("the rollout to stall", || stalled(cluster)).await;
         let out = kubectl.run(&["rollout", "status", "deployment/app-deployment", "--timeout=2s"]).await;
         assert_eq!(out.code, 1);
         assert_eq!(
@@ -79,7 +80,8 @@ async fn rollout_status_success_and_failure_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_undo_renumbers_and_skips_a_matching_template() {
-    each_version("seed-rolling-failure", async |_, kubectl| {
+    each_version("seed-rolling-failure", async |cluster, kubectl| {
+        until("the rollout to stall", || stalled(cluster)).await;
         let history = kubectl.ok(&["rollout", "history", "deployment/app-deployment"]).await;
         assert_eq!(revisions(&history), ["1 deploy app:v2.3.1", "2 deploy app:v2.4.0"]);
         let detail = kubectl.ok(&["rollout", "history", "deployment/app-deployment", "--revision=2"]).await;
@@ -266,6 +268,7 @@ fn rollback_logs() -> Vec<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_script_dies_on_its_own_bugs_as_it_would_on_a_real_cluster() {
     let (cluster, served) = cluster("seed-rolling-failure").await;
+    until("the rollout to stall", || stalled(&cluster)).await;
     let kubectl = Kubectl::new(33, &served);
     let before = rollback_logs();
     let run = |args: &[&str], env: &[(&str, &str)]| {
@@ -372,4 +375,15 @@ fn pods_backing_off(cluster: &FakeCluster) -> bool {
     pods.iter()
         .any(|p| p.to_string().contains("ImagePullBackOff"))
         && events.iter().any(|e| e["reason"] == "BackOff")
+}
+
+/// Whether the seed's rollout has reached its stall: 3 new pods, 5 old ones serving.
+fn stalled(cluster: &FakeCluster) -> bool {
+    cluster
+        .get("apps/v1", "Deployment", "default", "app-deployment")
+        .is_ok_and(|d| {
+            d["status"]["updatedReplicas"] == 3
+                && d["status"]["readyReplicas"] == 5
+                && d["status"]["observedGeneration"] == d["metadata"]["generation"]
+        })
 }
