@@ -350,7 +350,13 @@ pub async fn run(
     };
 
     if options.mode == Mode::BlueGreen {
-        return blue_green(client, options, out, &finish_text(options)).await;
+        return blue_green(
+            client,
+            options,
+            out,
+            &format!("{}/{}", options.namespace, options.deployment),
+        )
+        .await;
     }
     let healthy = !assessment.is_failing() && matches!(assessment.status, RolloutStatus::Done(_));
     if healthy {
@@ -429,10 +435,6 @@ pub async fn run(
         Err(err) => format!("rolled back; final observation failed: {err}"),
     };
     finish(out, &summary, Some(&plan), Some(&report), Exit::Ok)
-}
-
-fn finish_text(options: &Options) -> String {
-    format!("{}/{}", options.namespace, options.deployment)
 }
 
 async fn blue_green(

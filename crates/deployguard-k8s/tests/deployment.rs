@@ -139,15 +139,17 @@ async fn a_rollback_after_two_rollbacks_restores_the_right_template() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_concurrent_edit_between_read_and_write_is_a_conflict_and_survives() {
+/// Rolls the seed back to revision 1 while `concurrent` writes the deployment between the
+/// backend's read and its write (its ReplicaSet listing is slowed down to make room).
+async fn rollback_racing(
+    concurrent: impl AsyncFnOnce(&Api<Deployment>),
+) -> (FakeCluster, deployguard_core::Result<RollbackOutcome>) {
     let cluster = scenario("seed-rolling-failure").await;
     let backend = Arc::new(KubeDeployment::new(
         cluster.client(),
         "default",
         "app-deployment",
     ));
-    // The backend's ReplicaSet listing is slow; meanwhile a human edits the deployment.
     cluster.inject(
         Fault::latency(Duration::from_secs(2))
             .on(Verb::List)
@@ -164,17 +166,28 @@ async fn a_concurrent_edit_between_read_and_write_is_a_conflict_and_survives() {
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
-    deployments
-        .patch(
-            "app-deployment",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"oncall": "alice"}}})),
-        )
-        .await
-        .unwrap();
-    let err = rollback.await.unwrap().unwrap_err();
+    concurrent(&deployments).await;
+    (cluster, rollback.await.unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_edit_between_read_and_write_is_a_conflict_and_survives() {
+    let (cluster, result) = rollback_racing(async |deployments| {
+        let edit = json!({"metadata": {"annotations": {"oncall": "alice"}}});
+        deployments
+            .patch(
+                "app-deployment",
+                &PatchParams::default(),
+                &Patch::Merge(edit),
+            )
+            .await
+            .unwrap();
+    })
+    .await;
+    let err = result.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert!(err.is_retryable());
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
     let now = deployments.get("app-deployment").await.unwrap();
     assert_eq!(now.metadata.annotations.unwrap()["oncall"], "alice");
     let image = now.spec.unwrap().template.spec.unwrap().containers[0]
@@ -329,37 +342,21 @@ async fn each_failure_scenario_is_diagnosed_with_evidence() {
 
 #[tokio::test(start_paused = true)]
 async fn a_status_update_between_read_and_write_is_no_conflict() {
-    let cluster = scenario("seed-rolling-failure").await;
-    let backend = Arc::new(KubeDeployment::new(
-        cluster.client(),
-        "default",
-        "app-deployment",
-    ));
-    cluster.inject(
-        Fault::latency(Duration::from_secs(2))
-            .on(Verb::List)
-            .resource("replicasets")
-            .times(1),
-    );
-    let rollback = {
-        let backend = Arc::clone(&backend);
-        tokio::spawn(async move {
-            backend
-                .rollback_to(RevisionId(1), RollbackOptions::default())
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_secs(1)).await;
     // What the Deployment controller does all through a rollout.
-    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
-    deployments
-        .patch_status(
-            "app-deployment",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"collisionCount": 0}})),
-        )
-        .await
-        .unwrap();
-    let outcome = rollback.await.unwrap().unwrap();
-    assert!(matches!(outcome, RollbackOutcome::RolledBack { .. }));
+    let (_, result) = rollback_racing(async |deployments| {
+        let status = json!({"status": {"collisionCount": 0}});
+        deployments
+            .patch_status(
+                "app-deployment",
+                &PatchParams::default(),
+                &Patch::Merge(status),
+            )
+            .await
+            .unwrap();
+    })
+    .await;
+    assert!(matches!(
+        result.unwrap(),
+        RollbackOutcome::RolledBack { .. }
+    ));
 }

@@ -67,6 +67,17 @@ async fn custom_resources_registered_at_run_time_are_served_and_discovered() {
 async fn a_bearer_token_is_required_when_configured() {
     let cluster = FakeCluster::builder().bearer_token("s3cret").build();
     let served = cluster.serve().await.unwrap();
+    // Debug output never shows the credential.
+    for shown in [
+        format!("{cluster:?}"),
+        format!("{served:?}"),
+        format!("{:?}", FakeCluster::builder().bearer_token("s3cret")),
+    ] {
+        assert!(
+            !shown.contains("s3cret") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+    }
     let anonymous =
         kube::Client::try_from(kube::Config::new(served.url().parse().unwrap())).unwrap();
     let err = Api::<ConfigMap>::namespaced(anonymous, "default")

@@ -228,7 +228,7 @@ impl Platform {
                 let record =
                     markers::Recovery::in_progress(failing.clone(), *target, reason.clone());
                 self.backend
-                    .set_marker(markers::RECOVERY, Some(record.encode()))
+                    .set_marker(markers::RECOVERY, Some(markers::encode(&record)))
                     .await
             }
             Step::Freeze => self.backend.set_paused(true).await,
@@ -354,7 +354,7 @@ impl Platform {
             Step::RecordOutcome { failing, restored } => {
                 let record = markers::Recovery::done(failing.clone(), restored.clone());
                 self.backend
-                    .set_marker(markers::RECOVERY, Some(record.encode()))
+                    .set_marker(markers::RECOVERY, Some(markers::encode(&record)))
                     .await?;
                 self.backend.set_marker(markers::ROLLOUT, None).await?;
                 self.backend.set_marker(markers::PROMOTE, None).await

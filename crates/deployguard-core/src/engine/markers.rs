@@ -74,9 +74,3 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> String {
 pub(crate) fn decode<T: for<'de> Deserialize<'de>>(value: Option<&String>) -> Option<T> {
     value.and_then(|v| serde_json::from_str(v).ok())
 }
-
-impl Recovery {
-    pub(crate) fn encode(&self) -> String {
-        encode(self)
-    }
-}

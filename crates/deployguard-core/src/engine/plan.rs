@@ -80,19 +80,6 @@ pub enum Step {
     },
 }
 
-impl Step {
-    /// Whether the step writes to the platform (dry runs skip these; reads still happen).
-    pub fn writes(&self) -> bool {
-        !matches!(
-            self,
-            Self::VerifyTraffic { .. }
-                | Self::GateMigrations { .. }
-                | Self::AwaitAvailable
-                | Self::Validate { .. }
-        )
-    }
-}
-
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

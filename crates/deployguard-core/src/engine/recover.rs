@@ -10,7 +10,7 @@ use super::gate::{GateVerdict, migration_gate};
 use super::guard::{Guard, GuardOutcome, GuardReport};
 use super::journal::{EventKind, JournalEvent};
 use super::plan::{Plan, RecoveryContext, plan_recovery};
-use super::strategy::{Strategy, StrategyKind};
+use super::strategy::StrategyKind;
 use super::target::rollback_target;
 use crate::analysis::{RolloutStatus, rollout_status};
 use crate::error::Result;
@@ -268,12 +268,5 @@ impl Guard {
             plan: Some(plan),
             execution: Some(execution),
         })
-    }
-}
-
-impl Strategy {
-    /// Whether this strategy's recovery depends on a router.
-    pub fn needs_router(&self) -> bool {
-        matches!(self, Self::BlueGreen(_) | Self::Canary(_))
     }
 }

@@ -58,7 +58,6 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// What every handle to one cluster shares.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) store: Mutex<Store>,
     pub(crate) types: Mutex<Vec<ResourceType>>,
@@ -71,6 +70,17 @@ pub(crate) struct Shared {
     pub(crate) traffic: Mutex<traffic::Traffic>,
     pub(crate) log_requests: bool,
     pub(crate) controller: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    // The bearer token is a credential: Debug never prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("resource_version", &lock(&self.store).resource_version())
+            .field("server_address", &*lock(&self.server_address))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for Shared {
@@ -88,13 +98,23 @@ pub struct FakeCluster {
 }
 
 /// Builds a [`FakeCluster`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct FakeClusterBuilder {
     token: Option<String>,
     epoch: Option<SystemTime>,
     controllers: bool,
     time_scale: Option<f64>,
     log_requests: bool,
+}
+
+impl std::fmt::Debug for FakeClusterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeClusterBuilder")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("controllers", &self.controllers)
+            .field("time_scale", &self.time_scale)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FakeClusterBuilder {

@@ -14,11 +14,20 @@ use super::api::{self, ApiRequest};
 use super::{Shared, lock};
 
 /// A cluster served over HTTP. Dropping it stops the server.
-#[derive(Debug)]
 pub struct ServedCluster {
     addr: SocketAddr,
     token: Option<String>,
     task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ServedCluster {
+    // The bearer token is a credential: Debug says whether there is one, never what it is.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedCluster")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServedCluster {

@@ -89,6 +89,12 @@ fn set_meta(obj: &mut Value, field: &str, value: Value) {
     }
 }
 
+/// Where an object is stored: cluster-scoped objects have no namespace.
+fn object_key(rt: &ResourceType, namespace: &str, name: &str) -> (String, String) {
+    let namespace = if rt.namespaced { namespace } else { "" };
+    (namespace.to_owned(), name.to_owned())
+}
+
 /// The generateName suffix alphabet of the API server.
 const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
@@ -149,6 +155,28 @@ impl Store {
         }
         // No receivers is fine: nobody watches.
         let _ = self.changes.send(change);
+    }
+
+    /// Makes a change visible: a new resourceVersion, the stored object (removed for a
+    /// deletion, already gone from the map), and the change for watches.
+    fn commit(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        key: (String, String),
+        mut obj: Value,
+        kind: ChangeKind,
+    ) -> Value {
+        self.rv += 1;
+        set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
+        if kind != ChangeKind::Deleted {
+            self.objects
+                .entry(rt.store_key())
+                .or_default()
+                .insert(key, obj.clone());
+        }
+        self.record(rt, namespace, kind, obj.clone());
+        obj
     }
 
     /// Forgets the change history: watches from any earlier resourceVersion get 410 Expired.
@@ -266,14 +294,7 @@ impl Store {
         }
         apply_defaults(rt, &mut obj);
         validate(rt, &obj)?;
-        let key = (
-            if rt.namespaced {
-                namespace.to_owned()
-            } else {
-                String::new()
-            },
-            name.clone(),
-        );
+        let key = object_key(rt, namespace, &name);
         if self
             .objects
             .get(&rt.store_key())
@@ -298,14 +319,7 @@ impl Store {
             set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
             return Ok(obj);
         }
-        self.rv += 1;
-        set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
-        self.objects
-            .entry(rt.store_key())
-            .or_default()
-            .insert(key, obj.clone());
-        self.record(rt, namespace, ChangeKind::Added, obj.clone());
-        Ok(obj)
+        Ok(self.commit(rt, namespace, key, obj, ChangeKind::Added))
     }
 
     /// Replaces an object (PUT, or the result of a PATCH). A `resourceVersion` in `obj` must
@@ -416,22 +430,8 @@ impl Store {
         if dry_run {
             return Ok(obj);
         }
-        self.rv += 1;
-        set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
-        let key = (
-            if rt.namespaced {
-                namespace.to_owned()
-            } else {
-                String::new()
-            },
-            name.to_owned(),
-        );
-        self.objects
-            .entry(rt.store_key())
-            .or_default()
-            .insert(key, obj.clone());
-        self.record(rt, namespace, ChangeKind::Modified, obj.clone());
-        Ok(obj)
+        let key = object_key(rt, namespace, name);
+        Ok(self.commit(rt, namespace, key, obj, ChangeKind::Modified))
     }
 
     pub(crate) fn delete(
@@ -441,18 +441,11 @@ impl Store {
         name: &str,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
-        let key = (
-            if rt.namespaced {
-                namespace.to_owned()
-            } else {
-                String::new()
-            },
-            name.to_owned(),
-        );
+        let key = object_key(rt, namespace, name);
         let Some(objects) = self.objects.get_mut(&rt.store_key()) else {
             return Err(ApiError::not_found(rt, name));
         };
-        let Some(mut obj) = (if dry_run {
+        let Some(obj) = (if dry_run {
             objects.get(&key).cloned()
         } else {
             objects.remove(&key)
@@ -462,9 +455,6 @@ impl Store {
         if dry_run {
             return Ok(obj);
         }
-        self.rv += 1;
-        set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
-        self.record(rt, namespace, ChangeKind::Deleted, obj.clone());
-        Ok(obj)
+        Ok(self.commit(rt, namespace, key, obj, ChangeKind::Deleted))
     }
 }
