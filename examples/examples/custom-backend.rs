@@ -9,8 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use deployguard_core::{
-    BackendCapabilities, DeploymentBackend, Error, ErrorKind, Fingerprint, Result, Revision,
-    RevisionId, RollbackOptions, RollbackOutcome, RolloutSnapshot,
+    BackendCapabilities, DeploymentBackend, Error, ErrorKind, Fingerprint, MARKER_PREFIX, Result,
+    Revision, RevisionId, RollbackOptions, RollbackOutcome, RolloutSnapshot,
 };
 use deployguard_testkit::conformance;
 
@@ -82,6 +82,10 @@ fn answers_to(release: &Release, id: RevisionId) -> bool {
 impl DeploymentBackend for Shipyard {
     fn target(&self) -> String {
         format!("shipyard app {}", self.name)
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
     }
 
     fn capabilities(&self) -> BackendCapabilities {
@@ -189,10 +193,14 @@ impl DeploymentBackend for Shipyard {
     }
 
     async fn markers(&self) -> Result<BTreeMap<String, String>> {
-        Ok(self.app().labels.clone())
+        let app = self.app();
+        let markers = app.labels.iter().filter(|(key, _)| key.starts_with(MARKER_PREFIX));
+        Ok(markers.map(|(key, value)| (key.clone(), value.clone())).collect())
     }
 
     async fn set_marker(&self, key: &str, value: Option<String>) -> Result<()> {
+        // The same key rule on every backend, so guards find their markers anywhere.
+        deployguard_core::check_marker_key(key)?;
         let mut app = self.app();
         match value {
             Some(value) => app.labels.insert(key.to_owned(), value),

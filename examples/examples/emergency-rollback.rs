@@ -10,16 +10,14 @@
 
 use std::process::ExitCode;
 
-use deployguard_examples::emergency::{self, Exit, Terminal, USAGE};
+use deployguard_examples::emergency::{self, Exit, Terminal};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let options = match emergency::parse(std::env::args().skip(1)) {
         Ok(options) => options,
-        Err(problem) => {
-            eprintln!("emergency-rollback: {problem}\n{USAGE}");
-            return ExitCode::from(Exit::Usage as u8);
-        }
+        // --help and --version print and exit 0; mistakes print the usage and exit 2.
+        Err(err) => err.exit(),
     };
     let client = match emergency::client().await {
         Ok(client) => client,

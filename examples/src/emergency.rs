@@ -29,40 +29,69 @@ use deployguard_k8s::{JobMigrationInspector, KubeDeployment, ServiceSelectorRout
 use serde_json::json;
 
 /// Which recovery to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
-    /// Roll back when the deployment is failing.
+    /// Roll back only when the deployment is failing.
     Auto,
-    /// Ask before rolling back (a terminal, or `--yes`).
+    /// Roll back even a deployment that looks healthy (after confirmation).
     Manual,
     /// Switch a Service selector back to the stable side.
+    #[value(name = "blue-green")]
     BlueGreen,
 }
 
-/// Parsed command line.
-#[derive(Debug, Clone, PartialEq)]
+/// The command line.
+#[derive(Debug, Clone, PartialEq, clap::Parser)]
+#[command(
+    name = "emergency-rollback",
+    about = "Roll a failing Kubernetes Deployment back to its last good revision, safely.",
+    long_about = "Roll a failing Kubernetes Deployment back to its last good revision, safely.\n\n\
+        Uses the current kubeconfig (KUBECONFIG, or ~/.kube/config) and its current context. \
+        The command first assesses the rollout and prints what it found and the recovery plan. \
+        On a terminal it asks before writing anything; without a terminal it writes nothing \
+        unless --yes is given. A rollback the database schema cannot take (a failed or \
+        incompatible migration) is refused.",
+    after_help = "Exit codes: 0 recovered or nothing to do, 1 recovery failed, 2 bad usage or \
+        no such deployment, 3 refused (migration gate, no consent).\n\n\
+        Examples:\n  emergency-rollback app-deployment --dry-run\n  \
+        emergency-rollback app-deployment -n shop --yes --max-rollback-time 5m\n  \
+        emergency-rollback myapp-green --strategy blue-green --service myapp-service \
+        --stable blue --candidate green"
+)]
 pub struct Options {
-    /// The deployment to recover.
+    /// The Deployment to recover (a DNS-1123 name, as Kubernetes requires).
+    #[arg(value_parser = parse_name)]
     pub deployment: String,
     /// Its namespace.
+    #[arg(short, long, default_value = "default", value_parser = parse_name)]
     pub namespace: String,
-    /// The recovery mode.
+    /// auto: roll back only a failing rollout; manual: roll back even a healthy one;
+    /// blue-green: switch a Service selector back to the stable side.
+    #[arg(long = "strategy", value_enum, default_value = "auto")]
     pub mode: Mode,
-    /// The whole recovery's deadline.
+    /// The whole recovery's deadline, assessment included (e.g. 90s, 10m, 1h; at most 24h).
+    #[arg(long, default_value = "600s", value_parser = parse_deadline)]
     pub max_rollback_time: Duration,
-    /// Show the plan, write nothing.
+    /// Assess and print the plan; write nothing.
+    #[arg(long)]
     pub dry_run: bool,
-    /// Do not ask.
+    /// Act without asking (needed when there is no terminal to ask on).
+    #[arg(short, long)]
     pub yes: bool,
-    /// Print the report as JSON.
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
     pub json: bool,
-    /// Blue-green: the Service, its selector key and the stable and candidate values.
+    /// blue-green: the Service whose selector picks the live side.
+    #[arg(long, value_parser = parse_name, required_if_eq("mode", "blue-green"))]
     pub service: Option<String>,
-    /// Blue-green: the selector key (default `version`).
+    /// blue-green: the selector key that tells the sides apart.
+    #[arg(long, default_value = "version")]
     pub selector_key: String,
-    /// Blue-green: the stable side's label value.
+    /// blue-green: the stable side's value of the selector key.
+    #[arg(long, required_if_eq("mode", "blue-green"))]
     pub stable: Option<String>,
-    /// Blue-green: the candidate side's label value.
+    /// blue-green: the candidate side's value of the selector key.
+    #[arg(long, required_if_eq("mode", "blue-green"))]
     pub candidate: Option<String>,
 }
 
@@ -73,99 +102,54 @@ pub enum Exit {
     Ok = 0,
     /// Recovery failed.
     Failed = 1,
-    /// Bad usage.
+    /// Bad usage, or no such deployment.
     Usage = 2,
-    /// Refused: the migration gate, or no confirmation.
+    /// Refused: the migration gate, or no consent to write.
     Refused = 3,
 }
 
-/// The usage text.
-pub const USAGE: &str = "usage: emergency-rollback DEPLOYMENT [--namespace NS] [--strategy auto|manual|blue-green] \
-[--max-rollback-time 600s] [--dry-run] [--yes] [--json] [--service SVC --selector-key KEY --stable VALUE --candidate VALUE]";
+/// The longest deadline accepted: an emergency command that may run for days is a mistake.
+const MAX_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 
-fn duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "s"), |i| text.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("--max-rollback-time: {text:?} is not a duration like 600s or 10m"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => {
-            return Err(format!(
-                "--max-rollback-time: unknown unit {unit:?} (s, m, h)"
-            ));
-        }
-    };
-    if seconds == 0 {
-        return Err("--max-rollback-time: must be greater than zero".into());
+/// A DNS-1123 label, as Kubernetes validates Deployment, Namespace and Service names: at most 63
+/// lowercase letters, digits and '-', starting and ending with a letter or digit.
+pub fn parse_name(text: &str) -> Result<String, String> {
+    let valid_chars = text
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let valid_ends = text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if text.is_empty() || text.len() > 63 || !valid_chars || !valid_ends {
+        return Err(format!(
+            "{text:?} is not a valid name: a lowercase RFC 1123 label must consist of lower case \
+             alphanumeric characters or '-', start and end with an alphanumeric character, and be \
+             at most 63 characters"
+        ));
     }
-    Ok(Duration::from_secs(seconds))
+    Ok(text.to_owned())
 }
 
-/// Parses the arguments after the program name.
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
-    let mut options = Options {
-        deployment: String::new(),
-        namespace: "default".into(),
-        mode: Mode::Auto,
-        max_rollback_time: Duration::from_secs(600),
-        dry_run: false,
-        yes: false,
-        json: false,
-        service: None,
-        selector_key: "version".into(),
-        stable: None,
-        candidate: None,
-    };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--namespace" | "-n" => options.namespace = value("--namespace")?,
-            "--strategy" => {
-                options.mode = match value("--strategy")?.as_str() {
-                    "auto" => Mode::Auto,
-                    "manual" => Mode::Manual,
-                    "blue-green" => Mode::BlueGreen,
-                    other => {
-                        return Err(format!(
-                            "--strategy: {other:?} is not auto, manual or blue-green"
-                        ));
-                    }
-                }
-            }
-            "--max-rollback-time" => {
-                options.max_rollback_time = duration(&value("--max-rollback-time")?)?
-            }
-            "--dry-run" => options.dry_run = true,
-            "--yes" | "-y" => options.yes = true,
-            "--json" => options.json = true,
-            "--service" => options.service = Some(value("--service")?),
-            "--selector-key" => options.selector_key = value("--selector-key")?,
-            "--stable" => options.stable = Some(value("--stable")?),
-            "--candidate" => options.candidate = Some(value("--candidate")?),
-            flag if flag.starts_with('-') => return Err(format!("unknown option {flag:?}")),
-            name if options.deployment.is_empty() => options.deployment = name.to_owned(),
-            extra => {
-                return Err(format!(
-                    "unexpected argument {extra:?}: one DEPLOYMENT only"
-                ));
-            }
-        }
+/// A duration as humantime reads it (`90s`, `10m`, `1h 30m`), greater than zero and at most 24 h.
+pub fn parse_deadline(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|err| format!("{text:?} is not a duration like 90s, 10m or 1h ({err})"))?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
     }
-    if options.deployment.is_empty() {
-        return Err("DEPLOYMENT is required".into());
+    if duration > MAX_DEADLINE {
+        return Err(format!(
+            "{} is longer than the 24h this command accepts",
+            humantime::format_duration(duration)
+        ));
     }
-    if options.mode == Mode::BlueGreen
-        && (options.service.is_none() || options.stable.is_none() || options.candidate.is_none())
-    {
-        return Err("--strategy blue-green needs --service, --stable and --candidate".into());
-    }
-    Ok(options)
+    Ok(duration)
+}
+
+/// Parses the arguments after the program name; the error is clap's, worded for a person.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
+    <Options as clap::Parser>::try_parse_from(
+        std::iter::once("emergency-rollback".to_owned()).chain(args),
+    )
 }
 
 /// Prints each plan step as it runs, on the progress stream.
@@ -234,7 +218,7 @@ fn describe(assessment: &Assessment) -> Vec<String> {
     let mut lines = Vec::new();
     let status = match &assessment.status {
         RolloutStatus::Waiting(m) | RolloutStatus::Done(m) | RolloutStatus::Failed(m) => m.clone(),
-        other => format!("{other:?}"),
+        _ => "unknown".to_owned(),
     };
     lines.push(format!("status: {status}"));
     let s = &assessment.snapshot;
@@ -270,11 +254,10 @@ fn describe(assessment: &Assessment) -> Vec<String> {
         _ => {}
     }
     if let Some(state) = &assessment.migrations {
-        lines.push(format!(
-            "schema: {:?}, {:?}",
-            state.current.map(|v| v.0),
-            state.status
-        ));
+        let version = state
+            .current
+            .map_or("unknown version".to_owned(), |v| format!("version {}", v.0));
+        lines.push(format!("schema: {version}, {}", state.status));
     }
     lines
 }
@@ -353,6 +336,7 @@ pub async fn run(
         return blue_green(
             client,
             options,
+            confirm,
             out,
             &format!("{}/{}", options.namespace, options.deployment),
         )
@@ -401,14 +385,17 @@ pub async fn run(
             Exit::Ok,
         );
     }
-    if options.mode == Mode::Manual && !options.yes {
-        match confirm.confirm(&format!("Run this plan?\n{plan}")) {
+    if !options.yes {
+        match confirm.confirm(&format!(
+            "Recovery plan for {}/{}:\n{plan}Run this plan?",
+            options.namespace, options.deployment
+        )) {
             Some(true) => {}
-            Some(false) => return finish(out, "cancelled", Some(&plan), None, Exit::Refused),
+            Some(false) => return finish(out, "cancelled; nothing was written", Some(&plan), None, Exit::Refused),
             None => {
                 return finish(
                     out,
-                    "refusing: --strategy manual needs a terminal to confirm on, or --yes",
+                    "refusing to write: there is no terminal to confirm on; run again with --yes to execute this plan (or --dry-run to only show it)",
                     Some(&plan),
                     None,
                     Exit::Refused,
@@ -440,6 +427,7 @@ pub async fn run(
 async fn blue_green(
     client: kube::Client,
     options: &Options,
+    confirm: &mut dyn Confirm,
     out: &mut dyn Write,
     what: &str,
 ) -> Exit {
@@ -493,6 +481,27 @@ async fn blue_green(
             options.selector_key
         );
         return Exit::Ok;
+    }
+    if !options.yes {
+        let question = format!(
+            "Switch Service {service} back to {}={stable}?",
+            options.selector_key
+        );
+        match confirm.confirm(&question) {
+            Some(true) => {}
+            Some(false) => {
+                let _ = writeln!(out, "cancelled; nothing was written");
+                return Exit::Refused;
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "refusing to write: there is no terminal to confirm on; run again with --yes to switch {service} to {}={stable}",
+                    options.selector_key
+                );
+                return Exit::Refused;
+            }
+        }
     }
     match router.apply_verified(&wanted).await {
         Ok(_) => {

@@ -26,16 +26,6 @@ async fn until(what: &str, mut ready: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// Whether the seed's rollout has reached its stall: 3 new pods, 5 old ones serving.
-fn stalled(cluster: &FakeCluster) -> bool {
-    cluster
-        .get("apps/v1", "Deployment", "default", "app-deployment")
-        .is_ok_and(|d| {
-            d["status"]["updatedReplicas"] == 3
-                && d["status"]["readyReplicas"] == 5
-                && d["status"]["observedGeneration"] == d["metadata"]["generation"]
-        })
-}
 
 /// Read-modify-write, again on a conflict: the controllers write status concurrently.
 fn edit(
@@ -101,7 +91,7 @@ fn writes(cluster: &FakeCluster) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees() {
     let (cluster, served, client, dir) = served("seed-rolling-failure").await;
-    until("the rollout to stall", || stalled(&cluster)).await;
+    until("the rollout to stall", || scenarios::seed_has_stalled(&cluster)).await;
     cluster.clear_requests();
     let (exit, out) = run(
         client,
@@ -173,7 +163,7 @@ async fn a_failed_migration_refuses_the_rollback_and_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_writes_nothing_and_shows_the_plan_as_json() {
     let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
-    until("the rollout to stall", || stalled(&cluster)).await;
+    until("the rollout to stall", || scenarios::seed_has_stalled(&cluster)).await;
     cluster.clear_requests();
     let (exit, out) = run(client, &["app-deployment", "--dry-run", "--json"]).await;
     assert_eq!(exit, Exit::Ok);
@@ -206,7 +196,7 @@ async fn a_dry_run_writes_nothing_and_shows_the_plan_as_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_mode_refuses_without_a_terminal_and_zero_pods_divide_nothing() {
     let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
-    until("the rollout to stall", || stalled(&cluster)).await;
+    until("the rollout to stall", || scenarios::seed_has_stalled(&cluster)).await;
     cluster.clear_requests();
     let (exit, out) = run(client.clone(), &["app-deployment", "--strategy", "manual"]).await;
     assert_eq!(exit, Exit::Refused);

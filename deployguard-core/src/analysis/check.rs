@@ -1,0 +1,330 @@
+//! [`AnalysisCheck`]: what to measure, how often, and what counts as passing.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Sample;
+
+/// An inclusive range a value must fall in; either bound may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// The lowest accepted value.
+    pub min: Option<f64>,
+    /// The highest accepted value.
+    pub max: Option<f64>,
+}
+
+impl Threshold {
+    /// At most `max` (an error rate, a latency).
+    pub fn at_most(max: f64) -> Self {
+        Self {
+            min: None,
+            max: Some(max),
+        }
+    }
+
+    /// At least `min` (a success rate, a ready fraction).
+    pub fn at_least(min: f64) -> Self {
+        Self {
+            min: Some(min),
+            max: None,
+        }
+    }
+
+    /// Between `min` and `max`.
+    pub fn between(min: f64, max: f64) -> Self {
+        Self {
+            min: Some(min),
+            max: Some(max),
+        }
+    }
+
+    /// Whether `value` is in range.
+    pub fn contains(&self, value: f64) -> bool {
+        self.min.is_none_or(|min| value >= min) && self.max.is_none_or(|max| value <= max)
+    }
+
+    fn validate(&self, field: &str) -> Result<()> {
+        for (bound, value) in [("min", self.min), ("max", self.max)] {
+            if let Some(value) = value {
+                if !value.is_finite() {
+                    return Err(Error::invalid_input(
+                        &format!("{field}.{bound}"),
+                        format!("{value} is not a finite number"),
+                    ));
+                }
+                if value < 0.0 {
+                    return Err(Error::invalid_input(
+                        &format!("{field}.{bound}"),
+                        format!("{value} is negative"),
+                    ));
+                }
+            }
+        }
+        if let (Some(min), Some(max)) = (self.min, self.max)
+            && min > max
+        {
+            return Err(Error::invalid_input(
+                field,
+                format!("min {min} is greater than max {max}"),
+            ));
+        }
+        if self.min.is_none() && self.max.is_none() {
+            return Err(Error::invalid_input(field, "has neither min nor max"));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.min, self.max) {
+            (Some(min), Some(max)) => write!(f, "between {min} and {max}"),
+            (None, Some(max)) => write!(f, "at most {max}"),
+            (Some(min), None) => write!(f, "at least {min}"),
+            (None, None) => f.write_str("unbounded"),
+        }
+    }
+}
+
+/// What a check does when a measurement has no data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum NoDataPolicy {
+    /// Count it as a failed measurement.
+    Fail,
+    /// Stop and wait for a human: no data is inconclusive.
+    #[default]
+    Pause,
+    /// Skip it: it counts neither way.
+    Ignore,
+}
+
+/// How one measurement came out.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "value", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MeasurementOutcome {
+    /// In the success range.
+    Successful(f64),
+    /// Outside the failure range (or the success range, without a failure range).
+    Failed(f64),
+    /// Outside the success range, inside the failure range.
+    Inconclusive(f64),
+    /// The probe reported no data.
+    NoData,
+    /// The probe could not be read; not a failure.
+    Error,
+}
+
+/// One analysis check: a metric of a probe, its ranges, its cadence and its limits.
+///
+/// Defaults follow Argo Rollouts: failure limit 0, consecutive-error limit 4, inconclusive
+/// limit 0, consecutive-success limit 0 (off).
+///
+/// ```
+/// use std::time::Duration;
+/// use deployguard_core::analysis::{AnalysisCheck, Threshold};
+///
+/// let check = AnalysisCheck::builder("error-rate", "http", "error_rate")
+///     .success(Threshold::at_most(0.01))
+///     .failure(Threshold::at_most(0.05))
+///     .interval(Duration::from_secs(10))
+///     .count(6)
+///     .build()?;
+/// assert_eq!(check.failure_limit, 0);
+///
+/// let err = AnalysisCheck::builder("error-rate", "http", "error_rate")
+///     .success(Threshold::between(0.5, 0.1))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(err.to_string(), "invalid input: check error-rate: success: min 0.5 is greater than max 0.1");
+/// # Ok::<(), deployguard_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AnalysisCheck {
+    /// The check's name, unique within a guard.
+    pub name: String,
+    /// The name of the probe it reads.
+    pub probe: String,
+    /// The measurement it reads from each sample.
+    pub metric: String,
+    /// Values here pass.
+    pub success: Threshold,
+    /// Values outside `success` but here are inconclusive; outside both, failed. Without it,
+    /// everything outside `success` fails.
+    pub failure: Option<Threshold>,
+    /// Time between measurements.
+    pub interval: Duration,
+    /// Measurements to take; `None` runs until the rollout ends.
+    pub count: Option<u32>,
+    /// Wait before the first measurement.
+    pub initial_delay: Duration,
+    /// Failed measurements tolerated; one more fails the check.
+    pub failure_limit: u32,
+    /// Consecutive probe errors tolerated; one more errors the check.
+    pub consecutive_error_limit: u32,
+    /// Inconclusive measurements tolerated; one more pauses for a human.
+    pub inconclusive_limit: u32,
+    /// Consecutive successes that pass the check early; 0 is off.
+    pub consecutive_success_limit: u32,
+    /// What no data means.
+    pub no_data: NoDataPolicy,
+    /// Evaluate and journal, never act.
+    pub dry_run: bool,
+}
+
+impl AnalysisCheck {
+    /// Starts a check called `name` reading `metric` from `probe` (the probe itself, or its
+    /// name: see [`ProbeRef`](crate::ProbeRef)).
+    pub fn builder<P: crate::ProbeRef + ?Sized>(
+        name: &str,
+        probe: &P,
+        metric: &str,
+    ) -> AnalysisCheckBuilder {
+        AnalysisCheckBuilder {
+            check: Self {
+                name: name.into(),
+                probe: probe.probe_name(),
+                metric: metric.into(),
+                success: Threshold {
+                    min: None,
+                    max: None,
+                },
+                failure: None,
+                interval: Duration::from_secs(60),
+                count: None,
+                initial_delay: Duration::ZERO,
+                failure_limit: 0,
+                consecutive_error_limit: 4,
+                inconclusive_limit: 0,
+                consecutive_success_limit: 0,
+                no_data: NoDataPolicy::default(),
+                dry_run: false,
+            },
+        }
+    }
+
+    /// Classifies one probe answer.
+    pub fn classify(&self, sample: Result<&Sample, &Error>) -> MeasurementOutcome {
+        let Ok(sample) = sample else {
+            return MeasurementOutcome::Error;
+        };
+        let Some(value) = sample
+            .get(&self.metric)
+            .and_then(|m| m.value)
+            .filter(|v| v.is_finite())
+        else {
+            return MeasurementOutcome::NoData;
+        };
+        if self.success.contains(value) {
+            MeasurementOutcome::Successful(value)
+        } else if self.failure.is_some_and(|failure| failure.contains(value)) {
+            MeasurementOutcome::Inconclusive(value)
+        } else {
+            MeasurementOutcome::Failed(value)
+        }
+    }
+}
+
+/// Builds an [`AnalysisCheck`]; [`build`](Self::build) validates.
+#[derive(Debug, Clone)]
+pub struct AnalysisCheckBuilder {
+    check: AnalysisCheck,
+}
+
+impl AnalysisCheckBuilder {
+    /// The success range (required).
+    pub fn success(mut self, range: Threshold) -> Self {
+        self.check.success = range;
+        self
+    }
+    /// The failure range, making the band between the two inconclusive.
+    pub fn failure(mut self, range: Threshold) -> Self {
+        self.check.failure = Some(range);
+        self
+    }
+    /// Time between measurements (default 60 s).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.check.interval = interval;
+        self
+    }
+    /// Measurements to take.
+    pub fn count(mut self, count: u32) -> Self {
+        self.check.count = Some(count);
+        self
+    }
+    /// Wait before the first measurement.
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
+        self.check.initial_delay = delay;
+        self
+    }
+    /// Failed measurements tolerated (default 0).
+    pub fn failure_limit(mut self, limit: u32) -> Self {
+        self.check.failure_limit = limit;
+        self
+    }
+    /// Consecutive probe errors tolerated (default 4).
+    pub fn consecutive_error_limit(mut self, limit: u32) -> Self {
+        self.check.consecutive_error_limit = limit;
+        self
+    }
+    /// Inconclusive measurements tolerated (default 0).
+    pub fn inconclusive_limit(mut self, limit: u32) -> Self {
+        self.check.inconclusive_limit = limit;
+        self
+    }
+    /// Consecutive successes that pass the check early (default 0: off).
+    pub fn consecutive_success_limit(mut self, limit: u32) -> Self {
+        self.check.consecutive_success_limit = limit;
+        self
+    }
+    /// What no data means (default: pause).
+    pub fn no_data(mut self, policy: NoDataPolicy) -> Self {
+        self.check.no_data = policy;
+        self
+    }
+    /// Evaluate and journal, never act.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.check.dry_run = dry_run;
+        self
+    }
+
+    /// The check, or `InvalidInput` naming the field that is wrong.
+    pub fn build(self) -> Result<AnalysisCheck> {
+        self.check.validate()?;
+        Ok(self.check)
+    }
+}
+
+impl AnalysisCheck {
+    /// Checks every field; the guard calls this again at its own `build()`, since fields are
+    /// public.
+    pub fn validate(&self) -> Result<()> {
+        let check = self;
+        let field = |name: &str| format!("check {}: {name}", check.name);
+        if check.name.trim().is_empty() {
+            return Err(Error::invalid_input("check name", "is empty"));
+        }
+        if check.metric.trim().is_empty() {
+            return Err(Error::invalid_input(&field("metric"), "is empty"));
+        }
+        check.success.validate(&field("success"))?;
+        if let Some(failure) = &check.failure {
+            failure.validate(&field("failure"))?;
+        }
+        if check.interval.is_zero() {
+            return Err(Error::invalid_input(
+                &field("interval"),
+                "must be greater than zero",
+            ));
+        }
+        if check.count == Some(0) {
+            return Err(Error::invalid_input(&field("count"), "must be at least 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! Analysis: measurements in, verdicts out. Pure; nothing here does I/O.
+//!
+//! An [`AnalysisCheck`] classifies each probe answer ([`MeasurementOutcome`]); a [`CheckRun`]
+//! counts outcomes against the check's limits; [`Verdict::combine`] folds the checks that are not
+//! dry-run into one verdict the decision reads. [`rollout_status`] is the kubectl ladder, the
+//! check every rollout gets for free.
+
+mod check;
+mod ladder;
+mod run;
+mod schedule;
+
+use serde::{Deserialize, Serialize};
+
+pub use check::{AnalysisCheck, AnalysisCheckBuilder, MeasurementOutcome, NoDataPolicy, Threshold};
+pub use ladder::{RolloutStatus, rollout_status};
+pub use run::{CheckRun, CheckStatus};
+pub(crate) use schedule::CheckSchedule;
+
+/// What all checks together say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Some check still measures, none failed.
+    Running,
+    /// Every check passed.
+    Successful,
+    /// A check failed or errored: abort.
+    Failed(String),
+    /// A check is inconclusive: pause for a human.
+    Inconclusive(String),
+}
+
+impl Verdict {
+    /// Folds check statuses into one verdict; dry-run checks are left out. Failure wins over
+    /// inconclusive, inconclusive over running.
+    pub fn combine<'a>(
+        checks: impl IntoIterator<Item = (&'a AnalysisCheck, &'a CheckRun)>,
+    ) -> Self {
+        let mut verdict = Self::Successful;
+        for (check, run) in checks {
+            if check.dry_run {
+                continue;
+            }
+            let next = match &run.status {
+                CheckStatus::Failed(why) | CheckStatus::Errored(why) => {
+                    return Self::Failed(format!("check {}: {why}", check.name));
+                }
+                CheckStatus::Inconclusive(why) => {
+                    Self::Inconclusive(format!("check {}: {why}", check.name))
+                }
+                CheckStatus::Running => Self::Running,
+                CheckStatus::Successful => Self::Successful,
+            };
+            verdict = match (verdict, next) {
+                (Self::Inconclusive(why), _) | (_, Self::Inconclusive(why)) => {
+                    Self::Inconclusive(why)
+                }
+                (Self::Running, _) | (_, Self::Running) => Self::Running,
+                _ => Self::Successful,
+            };
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests;

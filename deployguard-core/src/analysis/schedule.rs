@@ -1,0 +1,58 @@
+//! [`CheckSchedule`]: which check is due when, and what the checks of one phase say together.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{AnalysisCheck, CheckRun, CheckStatus, Verdict};
+
+/// The analysis state of the checks that apply in one phase: each check's run so far and when
+/// it is next due.
+pub(crate) struct CheckSchedule {
+    pub(crate) checks: Vec<AnalysisCheck>,
+    pub(crate) runs: Vec<CheckRun>,
+    pub(crate) due: Vec<Instant>,
+}
+
+impl CheckSchedule {
+    pub(crate) fn new(checks: Vec<AnalysisCheck>) -> Self {
+        let now = Instant::now();
+        let due = checks.iter().map(|c| now + c.initial_delay).collect();
+        let runs = vec![CheckRun::default(); checks.len()];
+        Self { checks, runs, due }
+    }
+
+    pub(crate) fn verdict(&self) -> Verdict {
+        Verdict::combine(self.checks.iter().zip(&self.runs))
+    }
+
+    /// Whether every acting check is satisfied: finished and passed, or — for a check that runs
+    /// until the rollout ends — evaluated at least once, without failing, by the time the
+    /// rollout is done (a no-data answer under the ignore policy counts as evaluated).
+    pub(crate) fn satisfied(&self, rolled_out: bool) -> bool {
+        self.checks
+            .iter()
+            .zip(&self.runs)
+            .filter(|(c, _)| !c.dry_run)
+            .all(|(check, run)| match run.status {
+                CheckStatus::Successful => true,
+                CheckStatus::Running => {
+                    check.count.is_none()
+                        && check.consecutive_success_limit == 0
+                        && rolled_out
+                        && run.evaluations > 0
+                }
+                _ => false,
+            })
+    }
+
+    pub(crate) fn next_wake(&self, poll: Duration) -> Instant {
+        let pending = self
+            .runs
+            .iter()
+            .zip(&self.due)
+            .filter(|(r, _)| !r.status.is_terminal())
+            .map(|(_, d)| *d);
+        pending.fold(Instant::now() + poll, Instant::min)
+    }
+}

@@ -1,0 +1,53 @@
+//! [`GuardConfig`]: the settings a guard runs with.
+
+use std::time::Duration;
+
+use super::gate::MigrationPolicy;
+use crate::error::{Error, Result};
+
+/// Settings of a guard, as its builder set them (read them with [`Guard::config`](super::Guard::config)).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct GuardConfig {
+    /// The whole recovery's deadline (default 600 s, the seed runbook's MAX_ROLLBACK_TIME).
+    pub recovery_deadline: Duration,
+    /// One step's timeout (default 300 s, never past the recovery deadline).
+    pub step_timeout: Duration,
+    /// How often the rollout is observed (default 5 s).
+    pub poll_interval: Duration,
+    /// What the migration gate does (default: block).
+    pub migration_policy: MigrationPolicy,
+    /// Observe, analyse and plan; write nothing.
+    pub dry_run: bool,
+    /// Consecutive observation errors tolerated before the guard gives up (default 4).
+    pub observe_error_limit: u32,
+}
+
+impl GuardConfig {
+    /// `InvalidInput` naming the first setting that cannot work.
+    pub(crate) fn validate(&self) -> Result<()> {
+        for (field, value) in [
+            ("recovery_deadline", self.recovery_deadline),
+            ("step_timeout", self.step_timeout),
+            ("poll_interval", self.poll_interval),
+        ] {
+            if value.is_zero() {
+                return Err(Error::invalid_input(field, "must be greater than zero"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            recovery_deadline: Duration::from_secs(600),
+            step_timeout: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(5),
+            migration_policy: MigrationPolicy::Block,
+            dry_run: false,
+            observe_error_limit: 4,
+        }
+    }
+}

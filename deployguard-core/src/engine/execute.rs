@@ -1,0 +1,372 @@
+//! Executing a plan: each step through the traits, with retries inside a whole-recovery deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::gate::{GateVerdict, MigrationPolicy, migration_gate};
+use super::journal::{EventKind, JournalEvent, JournalSink};
+use super::markers;
+use super::plan::{Plan, Step};
+use crate::analysis::{RolloutStatus, rollout_status};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::Verification;
+use crate::traits::{
+    DeploymentBackend, DeploymentBackendExt, MigrationInspector, RollbackOptions, TrafficRouter,
+};
+
+/// What a plan runs against.
+#[derive(Debug, Clone)]
+pub(crate) struct Platform {
+    pub(crate) backend: Arc<dyn DeploymentBackend>,
+    pub(crate) stable: Option<Arc<dyn DeploymentBackend>>,
+    pub(crate) router: Option<Arc<dyn TrafficRouter>>,
+    pub(crate) migrations: Option<Arc<dyn MigrationInspector>>,
+}
+
+/// How to execute.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecuteOptions {
+    pub(crate) deadline: Instant,
+    pub(crate) step_timeout: Duration,
+    pub(crate) poll: Duration,
+    pub(crate) dry_run: bool,
+    pub(crate) migration_policy: MigrationPolicy,
+    pub(crate) started: Instant,
+}
+
+/// How one step went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "detail", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StepStatus {
+    /// Done.
+    Done,
+    /// Shown, not run (dry run).
+    Planned,
+    /// Failed; the message says why.
+    Failed(String),
+    /// Not reached.
+    NotRun,
+}
+
+/// One step of a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StepReport {
+    /// The step.
+    pub step: Step,
+    /// How it went.
+    pub status: StepStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Time taken, in milliseconds when serialized.
+    pub took_ms: u64,
+}
+
+/// How a plan's execution ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ExecutionOutcome {
+    /// Every step done (or, in a dry run, shown).
+    Completed,
+    /// Step `step` failed.
+    Failed {
+        /// Index of the failed step.
+        step: usize,
+        /// The error's kind.
+        kind: ErrorKind,
+        /// The error.
+        error: String,
+    },
+    /// The whole-recovery deadline passed during step `step`.
+    DeadlineExceeded {
+        /// Index of the step that was running.
+        step: usize,
+    },
+}
+
+/// What executing a plan did, step by step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// Every step of the plan, with how it went.
+    pub steps: Vec<StepReport>,
+    /// How it ended.
+    pub outcome: ExecutionOutcome,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+}
+
+impl Report {
+    /// Whether every step was done.
+    pub fn is_complete(&self) -> bool {
+        self.outcome == ExecutionOutcome::Completed
+    }
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Platform {
+    pub(crate) async fn execute(
+        &self,
+        plan: &Plan,
+        options: &ExecuteOptions,
+        journal: &dyn JournalSink,
+    ) -> Report {
+        let mut steps: Vec<StepReport> = plan
+            .steps
+            .iter()
+            .map(|step| StepReport {
+                step: step.clone(),
+                status: StepStatus::NotRun,
+                attempts: 0,
+                took_ms: 0,
+            })
+            .collect();
+        let emit = |kind| {
+            journal.record(&JournalEvent {
+                at: options.started.elapsed(),
+                kind,
+            })
+        };
+        for (index, step) in plan.steps.iter().enumerate() {
+            if options.dry_run {
+                steps[index].status = StepStatus::Planned;
+                continue;
+            }
+            emit(EventKind::StepStarted {
+                index,
+                step: step.clone(),
+            });
+            let began = Instant::now();
+            let step_deadline = options.deadline.min(began + options.step_timeout);
+            let mut backoff = Duration::from_secs(1);
+            let mut attempts = 0;
+            let result = loop {
+                attempts += 1;
+                let attempt =
+                    tokio::time::timeout_at(step_deadline, self.run(step, options, step_deadline))
+                        .await;
+                match attempt {
+                    Ok(Ok(())) => break Ok(()),
+                    Ok(Err(err))
+                        if err.is_retryable() && Instant::now() + backoff < step_deadline =>
+                    {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                    Ok(Err(err)) => break Err(err),
+                    Err(_) => {
+                        break Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!("step did not finish in {:?}", step_deadline - began),
+                        ));
+                    }
+                }
+            };
+            steps[index].attempts = attempts;
+            steps[index].took_ms = began.elapsed().as_millis() as u64;
+            match result {
+                Ok(()) => {
+                    steps[index].status = StepStatus::Done;
+                    emit(EventKind::StepFinished {
+                        index,
+                        took: began.elapsed(),
+                        attempts,
+                    });
+                }
+                Err(err) => {
+                    steps[index].status = StepStatus::Failed(err.to_string());
+                    emit(EventKind::StepFailed {
+                        index,
+                        error: err.to_string(),
+                    });
+                    // A step that timed out against the recovery's own deadline (not its
+                    // step timeout) ran out of the whole recovery's time.
+                    let out_of_time = Instant::now() >= options.deadline
+                        || (err.kind() == ErrorKind::Timeout && step_deadline == options.deadline);
+                    let outcome = if out_of_time {
+                        ExecutionOutcome::DeadlineExceeded { step: index }
+                    } else {
+                        ExecutionOutcome::Failed {
+                            step: index,
+                            kind: err.kind(),
+                            error: err.to_string(),
+                        }
+                    };
+                    return Report {
+                        steps,
+                        outcome,
+                        dry_run: false,
+                    };
+                }
+            }
+        }
+        Report {
+            steps,
+            outcome: ExecutionOutcome::Completed,
+            dry_run: options.dry_run,
+        }
+    }
+
+    async fn run(
+        &self,
+        step: &Step,
+        options: &ExecuteOptions,
+        step_deadline: Instant,
+    ) -> Result<()> {
+        match step {
+            Step::RecordIntent {
+                failing,
+                target,
+                reason,
+            } => {
+                let record =
+                    markers::RecoveryMarker::in_progress(failing.clone(), *target, reason.clone());
+                self.backend
+                    .set_marker(markers::RECOVERY, Some(markers::encode(&record)))
+                    .await
+            }
+            Step::Freeze => self.backend.set_paused(true).await,
+            Step::EnsureStableReady { replicas } => {
+                let stable = self
+                    .stable
+                    .as_ref()
+                    .ok_or_else(|| missing("a stable deployment"))?;
+                stable.scale(*replicas).await?;
+                let wait = step_deadline.saturating_duration_since(Instant::now());
+                stable
+                    .wait_until_complete(wait, options.poll)
+                    .await
+                    .map(drop)
+            }
+            Step::ShiftTraffic { split } => {
+                let router = self
+                    .router
+                    .as_ref()
+                    .ok_or_else(|| missing("a traffic router"))?;
+                // The write is conditional on this read: a concurrent change is a Conflict,
+                // and the retry reads again before deciding to write.
+                let current = router.current().await?;
+                if current == *split {
+                    return Ok(());
+                }
+                router.apply(split).await
+            }
+            Step::VerifyTraffic { split } => {
+                let router = self
+                    .router
+                    .as_ref()
+                    .ok_or_else(|| missing("a traffic router"))?;
+                loop {
+                    match router.verify(split).await? {
+                        Verification::Matches => return Ok(()),
+                        other if Instant::now() + options.poll >= step_deadline => {
+                            return Err(Error::new(
+                                ErrorKind::Timeout,
+                                format!("traffic is not {split}: {other:?}"),
+                            ));
+                        }
+                        _ => tokio::time::sleep(options.poll).await,
+                    }
+                }
+            }
+            Step::GateMigrations { target } => {
+                let Some(migrations) = &self.migrations else {
+                    return Ok(());
+                };
+                let state = migrations.inspect().await?;
+                match migration_gate(target, &state, options.migration_policy) {
+                    GateVerdict::Block(why) => Err(Error::new(
+                        ErrorKind::Refused,
+                        format!("migration gate: {why}"),
+                    )),
+                    GateVerdict::Warn(why) => {
+                        tracing::warn!(target: "deployguard", "migration gate (warn policy): {why}");
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Step::RollBack {
+                to,
+                expected_current,
+            } => {
+                let mut rollback = RollbackOptions::default().with_resume_if_paused(true);
+                rollback.expected_current = *expected_current;
+                match self.backend.rollback_to(*to, rollback).await {
+                    Ok(_) => Ok(()),
+                    // After a conflict, decide afresh: if what we wanted already runs, the step is
+                    // done; if the deployment still runs what the plan was made against, someone
+                    // touched it without changing what runs — re-read and try again; otherwise a
+                    // human or another guard changed what runs, and the plan no longer holds.
+                    Err(err) if err.kind() == ErrorKind::Conflict => {
+                        let target = self.backend.revision(*to).await?;
+                        let snapshot = self.backend.observe().await?;
+                        if snapshot.current_fingerprint == Some(target.fingerprint) {
+                            Ok(())
+                        } else if expected_current.is_none()
+                            || snapshot.current_revision == *expected_current
+                        {
+                            Err(err.with_retryable(true))
+                        } else {
+                            Err(err.with_retryable(false))
+                        }
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            Step::AwaitAvailable => {
+                let wait = step_deadline.saturating_duration_since(Instant::now());
+                self.backend
+                    .wait_until_complete(wait, options.poll)
+                    .await
+                    .map(drop)
+            }
+            Step::Validate { fingerprint } => {
+                let snapshot = self.backend.observe().await?;
+                if snapshot.current_fingerprint.as_ref() != Some(fingerprint) {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "expected {fingerprint} to run, found {:?}",
+                            snapshot.current_fingerprint
+                        ),
+                    )
+                    .with_retryable(false));
+                }
+                match rollout_status(&self.backend.target(), &snapshot) {
+                    RolloutStatus::Done(_) => Ok(()),
+                    other => Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("not rolled out: {other:?}"),
+                    )),
+                }
+            }
+            Step::ScaleDownCandidate { replicas, after } => {
+                tokio::time::sleep(*after).await;
+                self.backend.scale(*replicas).await
+            }
+            Step::RecordOutcome { failing, restored } => {
+                let record = markers::RecoveryMarker::done(failing.clone(), restored.clone());
+                self.backend
+                    .set_marker(markers::RECOVERY, Some(markers::encode(&record)))
+                    .await?;
+                self.backend.set_marker(markers::ROLLOUT, None).await?;
+                self.backend.set_marker(markers::PROMOTE, None).await
+            }
+        }
+    }
+}
+
+fn missing(what: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!("the plan needs {what}, and the guard has none"),
+    )
+    .with_retryable(false)
+}

@@ -1,0 +1,429 @@
+//! [`Guard`]: observe → analyse → decide → act, until the rollout is promoted or recovered.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::builder::GuardBuilder;
+use super::config::GuardConfig;
+use super::decide::{Decision, DecisionInput, Phase, decide};
+use super::execute::Report;
+use super::journal::{EventKind, JournalEvent};
+use super::markers::{self, RecoveryMarker, RecoveryState, Rollout};
+use super::outcome::{GuardOutcome, GuardReport};
+use super::plan::Plan;
+use super::recover::{Assessment, Recovery};
+use super::strategy::{CanaryStep, Strategy};
+use crate::analysis::{AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, rollout_status};
+use crate::error::{Error, Result};
+use crate::model::{Fingerprint, RolloutSnapshot, TrafficSplit};
+use crate::traits::{DeploymentBackend, HealthProbe};
+
+/// Guards one rollout.
+///
+/// A guard keeps no progress in memory that it cannot find again: its phase, the split before the
+/// rollout and any recovery in progress are markers on the deployment. A guard restarted at any
+/// point re-assesses from what it observes plus those markers and finishes the job.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use deployguard_core::analysis::{AnalysisCheck, Threshold};
+/// use deployguard_core::engine::{Guard, GuardOutcome, Strategy};
+/// use deployguard_testkit::{Behaviour, FakeDeployment, ScriptedProbe};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> deployguard_core::Result<()> {
+/// let (backend, handle) = FakeDeployment::builder("web")
+///     .replicas(6)
+///     .verified_revision(["app:v2.3.1"], Behaviour::healthy())
+///     .revision(["app:v2.4.0"], Behaviour::failing_readiness())
+///     .build();
+/// let (probe, _) = ScriptedProbe::new("http").value("error_rate", 0.15).build();
+/// let guard = Guard::builder(Strategy::Rolling, Arc::new(backend))
+///     .probe(Arc::new(probe))
+///     .check(
+///         AnalysisCheck::builder("error-rate", "http", "error_rate")
+///             .success(Threshold::at_most(0.01))
+///             .interval(Duration::from_secs(10))
+///             .build()?,
+///     )
+///     .build()?;
+/// let report = guard.run().await;
+/// assert!(matches!(report.outcome, GuardOutcome::RolledBack { .. }));
+/// assert_eq!(handle.current_images(), ["app:v2.3.1"]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Guard {
+    pub(crate) recovery: Recovery,
+    pub(crate) probes: Vec<Arc<dyn HealthProbe>>,
+    pub(crate) checks: Vec<AnalysisCheck>,
+}
+
+impl Guard {
+    /// Starts building a guard of `backend` (the candidate's deployment) under `strategy`.
+    pub fn builder(strategy: Strategy, backend: Arc<dyn DeploymentBackend>) -> GuardBuilder {
+        GuardBuilder::new(strategy, backend)
+    }
+
+    /// Asks a guard paused at a manual gate to promote: a marker on the deployment, read by the
+    /// next [`run`](Self::run), whichever process runs it.
+    pub async fn promote(&self) -> Result<()> {
+        self.recovery
+            .platform
+            .backend
+            .set_marker(markers::PROMOTE, Some("true".into()))
+            .await
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &GuardConfig {
+        &self.recovery.config
+    }
+
+    /// What assesses and recovers this guard's deployment, without the analysis: what an
+    /// emergency command uses.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Observes the rollout and says what is wrong and where a rollback would go. Reads only.
+    pub async fn assess(&self) -> Result<Assessment> {
+        self.recovery.assess().await
+    }
+
+    /// The recovery plan for `assessment`.
+    pub async fn plan(&self, assessment: &Assessment) -> Result<Plan> {
+        self.recovery.plan(assessment).await
+    }
+
+    /// Executes `plan` within `deadline` from now (nothing is written in a dry run).
+    pub async fn execute(&self, plan: &Plan, deadline: Duration) -> Report {
+        self.recovery.execute(plan, deadline).await
+    }
+}
+
+impl Guard {
+    fn emit(&self, started: Instant, kind: EventKind) {
+        self.recovery.journal.record(&JournalEvent {
+            at: started.elapsed(),
+            kind,
+        });
+    }
+
+    fn checks_for(&self, phase: Phase) -> Vec<AnalysisCheck> {
+        let mut checks = self.checks.clone();
+        if let Strategy::BlueGreen(bg) = &self.recovery.strategy {
+            match phase {
+                Phase::PrePromotion => checks.extend(bg.pre_promotion.iter().cloned()),
+                Phase::PostPromotion => checks.extend(bg.post_promotion.iter().cloned()),
+                _ => {}
+            }
+        }
+        checks
+    }
+
+    fn probe(&self, name: &str) -> Option<&Arc<dyn HealthProbe>> {
+        self.probes.iter().find(|p| p.name() == name)
+    }
+
+    async fn write_marker(&self, key: &str, value: Option<String>) -> Result<()> {
+        if self.recovery.config.dry_run {
+            return Ok(());
+        }
+        self.recovery.platform.backend.set_marker(key, value).await
+    }
+
+    /// Runs the guard to its end: promoted, rolled back, paused or failed.
+    pub async fn run(&self) -> GuardReport {
+        let started = Instant::now();
+        let report = self.run_inner(started).await.unwrap_or_else(|err| {
+            self.recovery.report(GuardOutcome::Failed {
+                reason: err.to_string(),
+            })
+        });
+        let outcome = match &report.outcome {
+            GuardOutcome::Promoted { .. } => "promoted".to_owned(),
+            GuardOutcome::RolledBack { reason, .. } => format!("rolled back: {reason}"),
+            GuardOutcome::Paused { reason } => format!("paused: {reason}"),
+            GuardOutcome::Failed { reason } => format!("failed: {reason}"),
+        };
+        self.emit(started, EventKind::Finished { outcome });
+        report
+    }
+
+    async fn observe(&self, errors: &mut u32) -> Result<Option<RolloutSnapshot>> {
+        match self.recovery.platform.backend.observe().await {
+            Ok(snapshot) => {
+                *errors = 0;
+                Ok(Some(snapshot))
+            }
+            Err(err)
+                if err.is_retryable() && *errors < self.recovery.config.observe_error_limit =>
+            {
+                *errors += 1;
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn run_inner(&self, started: Instant) -> Result<GuardReport> {
+        let marks: BTreeMap<String, String> = self.recovery.platform.backend.markers().await?;
+        let snapshot = self.recovery.platform.backend.observe().await?;
+        let current = snapshot
+            .current_fingerprint
+            .clone()
+            .unwrap_or_else(|| Fingerprint::new(""));
+        let rollout: Option<Rollout> = markers::decode(marks.get(markers::ROLLOUT));
+        if let Some(recovery) = markers::decode::<RecoveryMarker>(marks.get(markers::RECOVERY)) {
+            match recovery.state {
+                RecoveryState::Done if recovery.failing != current => {
+                    return Ok(self.recovery.report(GuardOutcome::RolledBack {
+                        failing: recovery.failing,
+                        restored: recovery.restored,
+                        reason: "recovered by an earlier run".into(),
+                    }));
+                }
+                RecoveryState::InProgress => {
+                    let phase = rollout
+                        .as_ref()
+                        .map_or(Phase::initial(&self.recovery.strategy), |r| r.phase);
+                    let split = rollout.and_then(|r| r.original_split);
+                    return self
+                        .recovery
+                        .recover(
+                            started,
+                            recovery.reason,
+                            phase,
+                            split,
+                            recovery.failing,
+                            recovery.target,
+                        )
+                        .await;
+                }
+                RecoveryState::Done => {}
+            }
+        }
+        let resumed = rollout.filter(|r| r.fingerprint == current);
+        let (mut phase, original_split) = match resumed {
+            Some(r) => (r.phase, r.original_split),
+            None => {
+                let split = match &self.recovery.platform.router {
+                    Some(router) => Some(router.current().await?),
+                    None => None,
+                };
+                let phase = Phase::initial(&self.recovery.strategy);
+                let marker = Rollout {
+                    fingerprint: current.clone(),
+                    phase,
+                    original_split: split.clone(),
+                };
+                self.write_marker(markers::ROLLOUT, Some(markers::encode(&marker)))
+                    .await?;
+                (phase, split)
+            }
+        };
+        let mut analysis = CheckSchedule::new(self.checks_for(phase));
+        let mut phase_started = Instant::now();
+        let mut last_status = String::new();
+        let mut last_verdict = Verdict::Running;
+        let mut observe_errors = 0;
+        loop {
+            let Some(snapshot) = self.observe(&mut observe_errors).await? else {
+                tokio::time::sleep(self.recovery.config.poll_interval).await;
+                continue;
+            };
+            let status = rollout_status(&self.recovery.name, &snapshot);
+            let status_text = format!("{status:?}");
+            if status_text != last_status {
+                let message = match &status {
+                    RolloutStatus::Waiting(m)
+                    | RolloutStatus::Done(m)
+                    | RolloutStatus::Failed(m) => m.clone(),
+                };
+                self.emit(
+                    started,
+                    EventKind::Observed {
+                        status: message,
+                        healthy_fraction: snapshot.healthy_fraction(),
+                    },
+                );
+                last_status = status_text;
+            }
+            self.measure(started, &mut analysis).await;
+            let verdict = analysis.verdict();
+            if verdict != last_verdict {
+                self.emit(
+                    started,
+                    EventKind::Verdict {
+                        verdict: verdict.clone(),
+                    },
+                );
+                last_verdict = verdict.clone();
+            }
+            let rolled_out = matches!(status, RolloutStatus::Done(_));
+            let mut input = DecisionInput {
+                strategy: &self.recovery.strategy,
+                phase,
+                rollout: &status,
+                verdict: &verdict,
+                checks_satisfied: analysis.satisfied(rolled_out),
+                phase_elapsed: phase_started.elapsed(),
+                promote_requested: false,
+            };
+            let mut decision = decide(&input);
+            if matches!(decision, Decision::Pause(_)) && verdict != Verdict::Running {
+                let marks = self.recovery.platform.backend.markers().await?;
+                input.promote_requested = marks.get(markers::PROMOTE).is_some_and(|v| v == "true");
+                decision = decide(&input);
+            }
+            if decision != Decision::Wait {
+                self.emit(
+                    started,
+                    EventKind::Decision {
+                        decision: format!("{decision:?} in {phase:?}"),
+                    },
+                );
+            }
+            match decision {
+                Decision::Wait => {
+                    tokio::time::sleep_until(analysis.next_wake(self.recovery.config.poll_interval))
+                        .await
+                }
+                Decision::Advance => {
+                    phase = self.advance(phase).await?;
+                    let marker = Rollout {
+                        fingerprint: current.clone(),
+                        phase,
+                        original_split: original_split.clone(),
+                    };
+                    self.write_marker(markers::ROLLOUT, Some(markers::encode(&marker)))
+                        .await?;
+                    if self.starts_new_analysis(phase) {
+                        analysis = CheckSchedule::new(self.checks_for(phase));
+                    }
+                    phase_started = Instant::now();
+                }
+                Decision::Promote => return self.promote_rollout(&snapshot).await,
+                Decision::Abort(reason) => {
+                    return self
+                        .recovery
+                        .recover(started, reason, phase, original_split, current, None)
+                        .await;
+                }
+                Decision::Pause(reason) => {
+                    return Ok(self.recovery.report(GuardOutcome::Paused { reason }));
+                }
+            }
+        }
+    }
+
+    /// Whether entering `phase` starts a fresh analysis (a canary analysis step, blue-green
+    /// post-promotion).
+    fn starts_new_analysis(&self, phase: Phase) -> bool {
+        match (&self.recovery.strategy, phase) {
+            (Strategy::Canary(c), Phase::CanaryStep(i)) => {
+                matches!(c.steps.get(i), Some(CanaryStep::Analysis))
+            }
+            (Strategy::BlueGreen(_), Phase::PostPromotion) => true,
+            _ => false,
+        }
+    }
+
+    async fn measure(&self, started: Instant, analysis: &mut CheckSchedule) {
+        let now = Instant::now();
+        for index in 0..analysis.checks.len() {
+            if analysis.runs[index].status.is_terminal() || analysis.due[index] > now {
+                continue;
+            }
+            let check = &analysis.checks[index];
+            let sample = match self.probe(&check.probe) {
+                Some(probe) => probe.sample().await,
+                None => Err(Error::not_found(format!("probe {}", check.probe))),
+            };
+            let outcome = check.classify(sample.as_ref());
+            analysis.runs[index].record(check, outcome);
+            self.emit(
+                started,
+                EventKind::Measured {
+                    check: check.name.clone(),
+                    outcome,
+                    dry_run: check.dry_run,
+                },
+            );
+            analysis.due[index] = now + check.interval;
+        }
+    }
+
+    /// Acts on an Advance decision: applies a canary weight, or switches blue-green traffic.
+    async fn advance(&self, phase: Phase) -> Result<Phase> {
+        match (&self.recovery.strategy, phase) {
+            (Strategy::Canary(canary), Phase::CanaryStep(index)) => {
+                if let Some(CanaryStep::SetWeight(weight)) = canary.steps.get(index) {
+                    let split = TrafficSplit::two_way(&canary.stable, &canary.canary, *weight)?;
+                    self.shift(&split).await?;
+                }
+                Ok(Phase::CanaryStep(index + 1))
+            }
+            (Strategy::BlueGreen(bg), Phase::PrePromotion) => {
+                // The preview rolled out completely (the decision waited for it): it is ready
+                // before it gets traffic.
+                let split = TrafficSplit::all_to(&bg.preview, &[&bg.active])?;
+                self.shift(&split).await?;
+                Ok(Phase::PostPromotion)
+            }
+            _ => Ok(phase),
+        }
+    }
+
+    async fn shift(&self, split: &TrafficSplit) -> Result<()> {
+        if self.recovery.config.dry_run {
+            return Ok(());
+        }
+        let router = self
+            .recovery
+            .platform
+            .router
+            .as_ref()
+            .ok_or_else(|| Error::invalid_input("router", "missing"))?;
+        router.current().await?;
+        router.apply(split).await
+    }
+
+    async fn promote_rollout(&self, snapshot: &RolloutSnapshot) -> Result<GuardReport> {
+        if !self.recovery.config.dry_run {
+            if let Some(revision) = snapshot.current_revision {
+                self.recovery
+                    .platform
+                    .backend
+                    .mark_verified(revision)
+                    .await?;
+            }
+            if let (Strategy::BlueGreen(bg), Some(stable)) =
+                (&self.recovery.strategy, &self.recovery.platform.stable)
+            {
+                tokio::time::sleep(bg.scale_down_delay).await;
+                stable.scale(0).await?;
+            }
+            self.recovery
+                .platform
+                .backend
+                .set_marker(markers::ROLLOUT, None)
+                .await?;
+            self.recovery
+                .platform
+                .backend
+                .set_marker(markers::PROMOTE, None)
+                .await?;
+        }
+        Ok(self.recovery.report(GuardOutcome::Promoted {
+            fingerprint: snapshot.current_fingerprint.clone(),
+        }))
+    }
+}

@@ -1,0 +1,312 @@
+//! Assessment and recovery: what is wrong, what to do, doing it.
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::decide::Phase;
+use super::diagnose::diagnose;
+use super::execute::ExecutionOutcome;
+use super::gate::{GateVerdict, migration_gate};
+use std::sync::Arc;
+
+use super::config::GuardConfig;
+use super::execute::{ExecuteOptions, Platform};
+use super::journal::JournalSink;
+use super::journal::{EventKind, JournalEvent};
+use super::outcome::{GuardOutcome, GuardReport};
+use super::plan::{Plan, RecoveryContext, plan_recovery};
+use super::strategy::Strategy;
+use super::strategy::StrategyKind;
+use super::target::rollback_target;
+use crate::analysis::{RolloutStatus, rollout_status};
+use crate::error::Result;
+use crate::model::{
+    Diagnosis, Fingerprint, MigrationState, Revision, RevisionId, RolloutSnapshot, RoutingMode,
+    TrafficSplit,
+};
+
+/// What is wrong with a rollout, and what recovery would do about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Assessment {
+    /// The guard's strategy.
+    pub strategy: StrategyKind,
+    /// What the router suggests the strategy is: all-or-nothing is blue-green, weighted is
+    /// canary, no router is rolling.
+    pub detected_strategy: StrategyKind,
+    /// The observation.
+    pub snapshot: RolloutSnapshot,
+    /// The kubectl ladder's reading of it.
+    pub status: RolloutStatus,
+    /// Ready over desired; `None` when nothing is desired.
+    pub healthy_fraction: Option<f64>,
+    /// Failure modes with evidence.
+    pub failure_modes: Vec<Diagnosis>,
+    /// The revision running now.
+    pub current: Option<Revision>,
+    /// Where a rollback would go.
+    pub rollback_target: Option<Revision>,
+    /// Why there is no rollback target, when there is none.
+    pub no_target_reason: Option<String>,
+    /// The schema's state, when a migration inspector is set.
+    pub migrations: Option<MigrationState>,
+    /// The migration gate's verdict on the rollback target.
+    pub gate: GateVerdict,
+    /// The router's split, when a router is set.
+    pub traffic: Option<TrafficSplit>,
+}
+
+impl Assessment {
+    /// Whether the rollout looks broken: failure modes were found or the ladder says failed.
+    pub fn is_failing(&self) -> bool {
+        !self.failure_modes.is_empty() || matches!(self.status, RolloutStatus::Failed(_))
+    }
+
+    /// A one-line summary of why it fails.
+    pub fn reason(&self) -> String {
+        if self.failure_modes.is_empty() {
+            return match &self.status {
+                RolloutStatus::Failed(m) | RolloutStatus::Waiting(m) | RolloutStatus::Done(m) => {
+                    m.clone()
+                }
+            };
+        }
+        let names: Vec<&str> = self.failure_modes.iter().map(|d| d.mode.name()).collect();
+        names.join(", ")
+    }
+}
+
+/// Assesses a deployment and recovers it: everything of a guard but the analysis. A
+/// [`Guard`](super::Guard) holds one (see [`Guard::recovery`](super::Guard::recovery)); the
+/// emergency command uses it alone.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    pub(crate) strategy: Strategy,
+    pub(crate) platform: Platform,
+    pub(crate) config: GuardConfig,
+    pub(crate) journal: Arc<dyn JournalSink>,
+    /// The deployment's name, as the kubectl ladder prints it.
+    pub(crate) name: String,
+}
+
+impl Recovery {
+    pub(crate) fn report(&self, outcome: GuardOutcome) -> GuardReport {
+        GuardReport {
+            outcome,
+            dry_run: self.config.dry_run,
+            plan: None,
+            execution: None,
+        }
+    }
+
+    /// The options a plan of this guard executes with, from now.
+    pub(crate) fn execute_options(&self, started: Instant) -> ExecuteOptions {
+        ExecuteOptions {
+            deadline: Instant::now() + self.config.recovery_deadline,
+            step_timeout: self.config.step_timeout,
+            poll: self.config.poll_interval,
+            dry_run: self.config.dry_run,
+            migration_policy: self.config.migration_policy,
+            started,
+        }
+    }
+
+    /// Observes the rollout and says what is wrong and where a rollback would go. Reads only.
+    pub async fn assess(&self) -> Result<Assessment> {
+        let snapshot = self.platform.backend.observe().await?;
+        let history = self.platform.backend.history().await?;
+        let current = snapshot
+            .current_fingerprint
+            .as_ref()
+            .and_then(|fp| history.iter().find(|r| &r.fingerprint == fp))
+            .cloned();
+        let failing = snapshot
+            .current_fingerprint
+            .clone()
+            .unwrap_or_else(|| Fingerprint::new(""));
+        let (rollback_target, no_target_reason) = match rollback_target(&history, &failing) {
+            Ok(target) => (Some(target.clone()), None),
+            Err(err) => (None, Some(err.to_string())),
+        };
+        let migrations = match &self.platform.migrations {
+            Some(inspector) => Some(inspector.inspect().await?),
+            None => None,
+        };
+        let gate = match (&rollback_target, &migrations) {
+            (Some(target), Some(state)) => {
+                migration_gate(target, state, self.config.migration_policy)
+            }
+            _ => GateVerdict::Pass,
+        };
+        let traffic = match &self.platform.router {
+            Some(router) => Some(router.current().await?),
+            None => None,
+        };
+        let detected_strategy = match self.platform.router.as_ref().map(|r| r.capabilities().mode) {
+            Some(RoutingMode::AllOrNothing) => StrategyKind::BlueGreen,
+            Some(_) => StrategyKind::Canary,
+            None => StrategyKind::Rolling,
+        };
+        Ok(Assessment {
+            strategy: self.strategy.kind(),
+            detected_strategy,
+            status: rollout_status(&self.name, &snapshot),
+            healthy_fraction: snapshot.healthy_fraction(),
+            failure_modes: diagnose(&snapshot),
+            snapshot,
+            current,
+            rollback_target,
+            no_target_reason,
+            migrations,
+            gate,
+            traffic,
+        })
+    }
+
+    /// The recovery plan for `assessment`. Pure apart from reading the stable side's state.
+    pub async fn plan(&self, assessment: &Assessment) -> Result<Plan> {
+        let failing = assessment
+            .snapshot
+            .current_fingerprint
+            .clone()
+            .unwrap_or_else(|| Fingerprint::new(""));
+        let ctx = self
+            .context(
+                Phase::initial(&self.strategy),
+                assessment.reason(),
+                failing,
+                assessment,
+                None,
+            )
+            .await?;
+        plan_recovery(&ctx)
+    }
+
+    /// Executes `plan` within `deadline` from now (nothing is written in a dry run).
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        deadline: std::time::Duration,
+    ) -> super::execute::Report {
+        let started = Instant::now();
+        let mut options = self.execute_options(started);
+        options.deadline = started + deadline;
+        self.platform
+            .execute(plan, &options, self.journal.as_ref())
+            .await
+    }
+
+    async fn context(
+        &self,
+        phase: Phase,
+        reason: String,
+        failing: Fingerprint,
+        assessment: &Assessment,
+        original_split: Option<TrafficSplit>,
+    ) -> Result<RecoveryContext> {
+        let mut ctx = RecoveryContext::new(self.strategy.clone(), phase, failing, reason);
+        ctx.current = assessment
+            .snapshot
+            .current_revision
+            .zip(assessment.snapshot.current_fingerprint.clone());
+        ctx.target = assessment.rollback_target.clone();
+        ctx.gate = assessment.gate.clone();
+        ctx.original_split = original_split;
+        if let Some(stable) = &self.platform.stable {
+            let snapshot = stable.observe().await?;
+            let replicas = if snapshot.desired > 0 {
+                snapshot.desired
+            } else {
+                assessment.snapshot.desired
+            };
+            ctx.stable = Some((replicas, snapshot.desired > 0 && snapshot.is_complete()));
+            if !self.strategy.recovers_by_rollback()
+                && let (Some(state), Some(fp)) =
+                    (&assessment.migrations, &snapshot.current_fingerprint)
+            {
+                // Traffic goes back to the stable side's code: gate on what it runs.
+                let history = stable.history().await?;
+                if let Some(revision) = history.iter().find(|r| &r.fingerprint == fp) {
+                    ctx.gate = migration_gate(revision, state, self.config.migration_policy);
+                }
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// Plans and executes recovery from `failing`, journaling both. `target` pins the rollback
+    /// target a previous run chose (after renumbering, recomputing it would find another).
+    pub(crate) async fn recover(
+        &self,
+        started: Instant,
+        reason: String,
+        phase: Phase,
+        original_split: Option<TrafficSplit>,
+        failing: Fingerprint,
+        target: Option<RevisionId>,
+    ) -> Result<GuardReport> {
+        let mut assessment = self.assess().await?;
+        if let Some(target) = target {
+            let history = self.platform.backend.history().await?;
+            assessment.rollback_target = history.into_iter().find(|r| r.answers_to(target));
+            if let (Some(target), Some(state)) =
+                (&assessment.rollback_target, &assessment.migrations)
+            {
+                assessment.gate = migration_gate(target, state, self.config.migration_policy);
+            }
+        } else if assessment.snapshot.current_fingerprint.as_ref() != Some(&failing) {
+            // What runs is not what failed (a human rolled back under us): recompute from the
+            // failing revision, not from what runs now.
+            let history = self.platform.backend.history().await?;
+            assessment.rollback_target = rollback_target(&history, &failing).ok().cloned();
+        }
+        let ctx = self
+            .context(
+                phase,
+                reason.clone(),
+                failing.clone(),
+                &assessment,
+                original_split,
+            )
+            .await?;
+        let plan = plan_recovery(&ctx)?;
+        self.journal.record(&JournalEvent {
+            at: started.elapsed(),
+            kind: EventKind::Planned {
+                steps: plan.steps.clone(),
+                dry_run: self.config.dry_run,
+            },
+        });
+        let execution = self
+            .platform
+            .execute(&plan, &self.execute_options(started), self.journal.as_ref())
+            .await;
+        let outcome = match (&plan.blocked, &execution.outcome) {
+            (Some(why), ExecutionOutcome::Completed) => GuardOutcome::Paused {
+                reason: why.clone(),
+            },
+            (None, ExecutionOutcome::Completed) => GuardOutcome::RolledBack {
+                failing,
+                restored: ctx.target.map(|t| t.fingerprint),
+                reason,
+            },
+            (_, ExecutionOutcome::DeadlineExceeded { step }) => GuardOutcome::Failed {
+                reason: format!(
+                    "recovery deadline of {:?} exceeded at step {}: {}",
+                    self.config.recovery_deadline,
+                    step + 1,
+                    plan.steps[*step]
+                ),
+            },
+            (_, ExecutionOutcome::Failed { step, error, .. }) => GuardOutcome::Failed {
+                reason: format!("step {} ({}) failed: {error}", step + 1, plan.steps[*step]),
+            },
+        };
+        Ok(GuardReport {
+            outcome,
+            dry_run: self.config.dry_run,
+            plan: Some(plan),
+            execution: Some(execution),
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! The four traits a platform implements.
+
+mod backend;
+mod migrations;
+mod probe;
+mod router;
+
+pub use backend::{
+    BackendCapabilities, DeploymentBackend, DeploymentBackendExt, MARKER_PREFIX, RollbackOptions,
+    RollbackOutcome, check_marker_key,
+};
+pub use migrations::MigrationInspector;
+pub use probe::{HealthProbe, ProbeRef};
+pub use router::{TrafficRouter, TrafficRouterExt};
+
+#[cfg(feature = "mock")]
+pub use backend::MockDeploymentBackend;
+#[cfg(feature = "mock")]
+pub use migrations::MockMigrationInspector;
+#[cfg(feature = "mock")]
+pub use probe::MockHealthProbe;
+#[cfg(feature = "mock")]
+pub use router::MockTrafficRouter;

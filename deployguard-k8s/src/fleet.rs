@@ -1,0 +1,341 @@
+//! Fleet mode: many guarded deployments share one watch-backed cache per resource kind instead
+//! of each polling the API.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use deployguard_core::{
+    BackendCapabilities, DeploymentBackend, Error, ErrorKind, Result, Revision, RevisionId,
+    RollbackOptions, RollbackOutcome, RolloutSnapshot,
+};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::task::JoinHandle;
+
+use crate::KubeDeployment;
+use crate::annotations::MARKER_PREFIX;
+use crate::deployment::{needs_evidence, snapshot_of};
+
+struct Caches {
+    client: kube::Client,
+    deployments: Store<Deployment>,
+    replica_sets: Store<ReplicaSet>,
+    pods: Store<Pod>,
+    events: Store<Event>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches")
+            .field("deployments", &self.deployments.state().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Caches {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// One watch per kind (Deployments, ReplicaSets, Pods, Events) in a namespace, shared by every
+/// [`FleetDeployment`] made from it. Reads come from the caches; writes go to the API, each
+/// conditional on a fresh read, exactly as [`KubeDeployment`] makes them.
+///
+/// ```no_run
+/// use deployguard_core::DeploymentBackend;
+/// use deployguard_k8s::Fleet;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let fleet = Fleet::start(kube::Client::try_default().await?, "shop").await?;
+/// for name in ["cart", "checkout", "search"] {
+///     let snapshot = fleet.deployment(name).observe().await?; // no API request
+///     println!("{name}: {}/{} ready", snapshot.ready, snapshot.desired);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    namespace: String,
+    caches: Arc<Caches>,
+}
+
+fn spawn_reflector<K>(api: Api<K>) -> (Store<K>, JoinHandle<()>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while stream.next().await.is_some() {}
+    });
+    (reader, task)
+}
+
+impl Fleet {
+    /// Starts the watches for `namespace` and waits until every cache has its first listing.
+    pub async fn start(client: kube::Client, namespace: &str) -> Result<Self> {
+        let (deployments, t1) =
+            spawn_reflector(Api::<Deployment>::namespaced(client.clone(), namespace));
+        let (replica_sets, t2) =
+            spawn_reflector(Api::<ReplicaSet>::namespaced(client.clone(), namespace));
+        let (pods, t3) = spawn_reflector(Api::<Pod>::namespaced(client.clone(), namespace));
+        let (events, t4) = spawn_reflector(Api::<Event>::namespaced(client.clone(), namespace));
+        let caches = Caches {
+            client,
+            deployments,
+            replica_sets,
+            pods,
+            events,
+            tasks: vec![t1, t2, t3, t4],
+        };
+        let not_ready = |e: reflector::store::WriterDropped| {
+            Error::new(ErrorKind::Unavailable, format!("a fleet watch ended: {e}"))
+        };
+        caches
+            .deployments
+            .wait_until_ready()
+            .await
+            .map_err(not_ready)?;
+        caches
+            .replica_sets
+            .wait_until_ready()
+            .await
+            .map_err(not_ready)?;
+        caches.pods.wait_until_ready().await.map_err(not_ready)?;
+        caches.events.wait_until_ready().await.map_err(not_ready)?;
+        Ok(Self {
+            namespace: namespace.into(),
+            caches: Arc::new(caches),
+        })
+    }
+
+    /// A backend for deployment `name` that reads from the fleet's caches.
+    pub fn deployment(&self, name: &str) -> FleetDeployment {
+        FleetDeployment {
+            fleet: self.clone(),
+            name: name.into(),
+            direct: KubeDeployment::new(self.caches.client.clone(), &self.namespace, name),
+        }
+    }
+
+    /// How many deployments the cache holds.
+    pub fn len(&self) -> usize {
+        self.caches.deployments.state().len()
+    }
+
+    /// Whether the cache holds no deployment.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A [`DeploymentBackend`] reading from a [`Fleet`]'s caches and writing through the API.
+#[derive(Debug, Clone)]
+pub struct FleetDeployment {
+    fleet: Fleet,
+    name: String,
+    direct: KubeDeployment,
+}
+
+impl FleetDeployment {
+    fn cached(&self) -> Result<(Deployment, Vec<ReplicaSet>)> {
+        let caches = &self.fleet.caches;
+        let deployment = caches
+            .deployments
+            .get(&ObjectRef::new(&self.name).within(&self.fleet.namespace))
+            .map(|d| (*d).clone())
+            .ok_or_else(|| {
+                Error::not_found(format!("deployments.apps \"{}\" not found", self.name))
+                    .with_operation("observe")
+                    .with_object(self.direct.target())
+            })?;
+        let uid = deployment.metadata.uid.clone().unwrap_or_default();
+        let owned: Vec<ReplicaSet> = caches
+            .replica_sets
+            .state()
+            .into_iter()
+            .filter(|rs| {
+                rs.metadata.owner_references.as_ref().is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| r.uid == uid && r.controller == Some(true))
+                })
+            })
+            .map(|rs| (*rs).clone())
+            .collect();
+        Ok((deployment, owned))
+    }
+}
+
+impl FleetDeployment {
+    fn cached_resource_version(&self) -> Option<String> {
+        self.cached()
+            .ok()
+            .and_then(|(d, _)| d.metadata.resource_version)
+    }
+
+    /// Waits (up to 5 s) until the cache has seen a write that moved the deployment past
+    /// `before`, so a caller reads its own writes.
+    async fn catch_up(&self, before: Option<String>) {
+        for _ in 0..500 {
+            if self.cached_resource_version() != before {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs a write of the deployment, then waits for the cache to see it.
+    async fn write<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T>>,
+        changed: impl Fn(&T) -> bool,
+    ) -> Result<T> {
+        let before = self.cached_resource_version();
+        let result = write.await?;
+        if changed(&result) {
+            self.catch_up(before).await;
+        }
+        Ok(result)
+    }
+}
+
+#[async_trait]
+impl DeploymentBackend for FleetDeployment {
+    fn target(&self) -> String {
+        self.direct.target()
+    }
+
+    fn name(&self) -> String {
+        self.direct.name()
+    }
+
+    fn capabilities(&self) -> BackendCapabilities {
+        self.direct.capabilities()
+    }
+
+    async fn observe(&self) -> Result<RolloutSnapshot> {
+        let (deployment, owned) = self.cached()?;
+        let rs_uids: Vec<String> = owned
+            .iter()
+            .filter_map(|rs| rs.metadata.uid.clone())
+            .collect();
+        let pods: Vec<Pod> = self
+            .fleet
+            .caches
+            .pods
+            .state()
+            .into_iter()
+            .filter(|p| {
+                p.metadata
+                    .owner_references
+                    .as_ref()
+                    .is_some_and(|refs| refs.iter().any(|r| rs_uids.contains(&r.uid)))
+            })
+            .map(|p| (*p).clone())
+            .collect();
+        let mut snapshot = snapshot_of(&deployment, &owned, &pods, &[]);
+        if needs_evidence(&snapshot) {
+            let events: Vec<Event> = self
+                .fleet
+                .caches
+                .events
+                .state()
+                .into_iter()
+                .map(|e| (*e).clone())
+                .collect();
+            snapshot = snapshot_of(&deployment, &owned, &pods, &events);
+            self.direct.attach_logs(&mut snapshot).await;
+        }
+        Ok(snapshot)
+    }
+
+    async fn history(&self) -> Result<Vec<Revision>> {
+        let (_, owned) = self.cached()?;
+        let mut revisions: Vec<Revision> = owned
+            .iter()
+            .filter_map(crate::deployment::to_revision)
+            .collect();
+        revisions.sort_by_key(|r| r.id);
+        Ok(revisions)
+    }
+
+    async fn rollback_to(
+        &self,
+        revision: RevisionId,
+        options: RollbackOptions,
+    ) -> Result<RollbackOutcome> {
+        self.write(self.direct.rollback_to(revision, options), |o| {
+            matches!(o, RollbackOutcome::RolledBack { .. })
+        })
+        .await
+    }
+
+    async fn set_paused(&self, paused: bool) -> Result<()> {
+        let changed = self
+            .cached()
+            .is_ok_and(|(d, _)| d.spec.and_then(|s| s.paused).unwrap_or(false) != paused);
+        self.write(self.direct.set_paused(paused), |_| changed)
+            .await
+    }
+
+    async fn scale(&self, replicas: u32) -> Result<()> {
+        let changed = self
+            .cached()
+            .is_ok_and(|(d, _)| d.spec.and_then(|s| s.replicas) != i32::try_from(replicas).ok());
+        self.write(self.direct.scale(replicas), |_| changed).await
+    }
+
+    async fn mark_verified(&self, revision: RevisionId) -> Result<()> {
+        self.direct.mark_verified(revision).await?;
+        // Wait for the ReplicaSet cache to show the marker.
+        for _ in 0..500 {
+            if self
+                .history()
+                .await?
+                .iter()
+                .any(|r| r.answers_to(revision) && r.verified)
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
+    async fn markers(&self) -> Result<BTreeMap<String, String>> {
+        let (deployment, _) = self.cached()?;
+        Ok(deployment
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(MARKER_PREFIX))
+            .collect())
+    }
+
+    async fn set_marker(&self, key: &str, value: Option<String>) -> Result<()> {
+        let changed = self.markers().await?.get(key) != value.as_ref();
+        self.write(self.direct.set_marker(key, value), |_| changed)
+            .await
+    }
+}

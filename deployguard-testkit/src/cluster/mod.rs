@@ -1,0 +1,434 @@
+//! The simulated Kubernetes cluster: an in-memory API server that kube-rs and the real `kubectl`
+//! accept, in process (no socket, works under tokio's paused clock) or over HTTP on loopback.
+//!
+//! ```
+//! use deployguard_testkit::cluster::FakeCluster;
+//! use deployguard_testkit::cluster::k8s_openapi::api::core::v1::ConfigMap;
+//! use deployguard_testkit::cluster::kube::{self, api::{Api, PostParams}};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), kube::Error> {
+//! let cluster = FakeCluster::new();
+//! let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
+//! let mut cm = ConfigMap::default();
+//! cm.metadata.name = Some("app-config".into());
+//! config_maps.create(&PostParams::default(), &cm).await?;
+//! assert!(config_maps.get("app-config").await?.metadata.uid.is_some());
+//! // Typed access without a client, for assertions:
+//! let read: ConfigMap = cluster.object("default", "app-config").unwrap();
+//! assert_eq!(read.metadata.name.as_deref(), Some("app-config"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Tests against outside processes wait with [`wait::until`] and run the real kubectl through
+//! [`kubectl::Kubectl`], each with its own temporary kubeconfig and cache.
+
+mod api;
+mod clock;
+mod controllers;
+mod defaults;
+mod discovery;
+mod faults;
+pub mod kubectl;
+mod patch;
+mod resources;
+pub mod scenarios;
+mod selectors;
+mod serve;
+mod status;
+mod store;
+mod table;
+mod traffic;
+mod typed;
+pub mod wait;
+mod watch;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+/// The kube-rs and k8s-openapi this crate speaks, so a test needs no version of its own.
+pub use {k8s_openapi, kube};
+
+pub use controllers::ImageBehaviour;
+pub use faults::{Fault, FaultAction, RequestRecord, Verb};
+pub use resources::ResourceType;
+pub use serve::ServedCluster;
+pub use status::ApiError;
+pub use store::{Change, ChangeKind};
+pub use traffic::{TrafficConfig, TrafficProbe, TrafficSecond};
+
+use clock::Clock;
+use store::Store;
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What every handle to one cluster shares.
+pub(crate) struct Shared {
+    pub(crate) store: Mutex<Store>,
+    pub(crate) types: Mutex<Vec<ResourceType>>,
+    pub(crate) faults: Mutex<Vec<Fault>>,
+    pub(crate) requests: Mutex<Vec<RequestRecord>>,
+    pub(crate) logs: Mutex<HashMap<(String, String), String>>,
+    pub(crate) server_address: Mutex<String>,
+    pub(crate) token: Option<String>,
+    pub(crate) behaviours: Mutex<controllers::Behaviours>,
+    pub(crate) traffic: Mutex<traffic::Traffic>,
+    pub(crate) log_requests: bool,
+    pub(crate) controller: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    // The bearer token is a credential: Debug never prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("resource_version", &lock(&self.store).resource_version())
+            .field("server_address", &*lock(&self.server_address))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.controller).take() {
+            task.abort();
+        }
+    }
+}
+
+/// A simulated Kubernetes API server. Clones share one cluster.
+#[derive(Debug, Clone)]
+pub struct FakeCluster {
+    shared: Arc<Shared>,
+}
+
+/// Builds a [`FakeCluster`].
+#[derive(Default)]
+pub struct FakeClusterBuilder {
+    token: Option<String>,
+    epoch: Option<SystemTime>,
+    controllers: bool,
+    time_scale: Option<f64>,
+    log_requests: bool,
+}
+
+impl std::fmt::Debug for FakeClusterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeClusterBuilder")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("controllers", &self.controllers)
+            .field("time_scale", &self.time_scale)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeClusterBuilder {
+    /// Requires `Authorization: Bearer <token>` on every request (the kubeconfig carries it).
+    pub fn bearer_token(mut self, token: &str) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The wall-clock time the cluster starts at (default: now). Cluster time then advances with
+    /// tokio's clock.
+    pub fn epoch(mut self, epoch: SystemTime) -> Self {
+        self.epoch = Some(epoch);
+        self
+    }
+
+    /// Runs cluster time `scale` times as fast as tokio's clock (pods start, back-offs and
+    /// progress deadlines pass sooner), for demos over HTTP. Values ≤ 0 are ignored.
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.time_scale = Some(scale).filter(|s| *s > 0.0 && s.is_finite());
+        self
+    }
+
+    /// Prints each request served as one line on stderr: `METHOD PATH[?QUERY] STATUS`.
+    pub fn log_requests(mut self, log: bool) -> Self {
+        self.log_requests = log;
+        self
+    }
+
+    /// Runs the simulated controllers (Deployment, ReplicaSet, scheduler and kubelet,
+    /// Endpoints, Jobs). Without them the cluster is an API server only. Needs a tokio runtime
+    /// at `build()`.
+    pub fn controllers(mut self, run: bool) -> Self {
+        self.controllers = run;
+        self
+    }
+
+    /// The cluster, with the namespaces a new cluster has.
+    pub fn build(self) -> FakeCluster {
+        let clock = Clock::new(
+            self.epoch.unwrap_or_else(SystemTime::now),
+            self.time_scale.unwrap_or(1.0),
+        );
+        let cluster = FakeCluster {
+            shared: Arc::new(Shared {
+                store: Mutex::new(Store::new(clock)),
+                types: Mutex::new(resources::builtins()),
+                faults: Mutex::new(Vec::new()),
+                requests: Mutex::new(Vec::new()),
+                logs: Mutex::new(HashMap::new()),
+                server_address: Mutex::new("127.0.0.1:0".into()),
+                token: self.token,
+                behaviours: Mutex::new(controllers::Behaviours::default()),
+                traffic: Mutex::new(traffic::Traffic::default()),
+                log_requests: self.log_requests,
+                controller: Mutex::new(None),
+            }),
+        };
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            if let Err(err) = cluster.create(namespace) {
+                tracing::error!("creating namespace {ns}: {}", err.message);
+            }
+        }
+        if self.controllers {
+            *lock(&cluster.shared.controller) = Some(controllers::start(&cluster.shared));
+        }
+        cluster
+    }
+}
+
+impl Default for FakeCluster {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeCluster {
+    /// A cluster with the default namespaces and no authentication.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Starts building a cluster.
+    pub fn builder() -> FakeClusterBuilder {
+        FakeClusterBuilder::default()
+    }
+
+    /// An in-process `kube::Client` (no socket) whose default namespace is `default`.
+    pub fn client(&self) -> kube::Client {
+        let shared = Arc::clone(&self.shared);
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let shared = Arc::clone(&shared);
+            async move {
+                let (parts, body) = request.into_parts();
+                let response = match api::collect(body).await {
+                    Ok(bytes) => api::handle(shared, api::ApiRequest::new(&parts, bytes)).await,
+                    Err(err) => api::error_response(&err),
+                };
+                Ok::<_, Infallible>(response)
+            }
+        });
+        kube::Client::new(service, "default")
+    }
+
+    /// Registers a custom resource type (as installing its CRD would).
+    pub fn register(&self, resource: ResourceType) {
+        let mut types = lock(&self.shared.types);
+        types.retain(|t| {
+            !(t.group == resource.group
+                && t.version == resource.version
+                && t.plural == resource.plural)
+        });
+        types.push(resource);
+    }
+
+    /// Creates an object from its manifest (`apiVersion`, `kind`, `metadata.namespace` pick the
+    /// place), as `kubectl create -f` would. Fails with the API's error.
+    ///
+    /// Unlike a POST, a `status` in the manifest is kept (written through the status
+    /// subresource), so tests and scenarios can seed objects in any state.
+    pub fn create(&self, manifest: Value) -> Result<Value, ApiError> {
+        let rt = self.type_of(&manifest)?;
+        let ns = manifest
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_owned();
+        let status = manifest.get("status").cloned();
+        let mut store = lock(&self.shared.store);
+        let created = store.create(&rt, &ns, manifest, false)?;
+        match status {
+            Some(status) if created.get("status") != Some(&status) => {
+                let name = created
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let mut with_status = created;
+                with_status["status"] = status;
+                store.update(&rt, &ns, &name, with_status, store::Part::Status, false)
+            }
+            _ => Ok(created),
+        }
+    }
+
+    /// Replaces an object with `manifest` (as a PUT would, conditional on a resourceVersion in
+    /// it).
+    pub fn replace(&self, manifest: Value) -> Result<Value, ApiError> {
+        let rt = self.type_of(&manifest)?;
+        let ns = manifest
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_owned();
+        let name = manifest
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        lock(&self.shared.store).update(&rt, &ns, &name, manifest, store::Part::Main, false)
+    }
+
+    /// Reads an object by API version, kind, namespace and name.
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let rt = self.type_of(&json!({"apiVersion": api_version, "kind": kind}))?;
+        lock(&self.shared.store).get(&rt, if rt.namespaced { namespace } else { "" }, name)
+    }
+
+    /// Every object of an API version and kind in `namespace` (all namespaces when empty).
+    pub fn list(&self, api_version: &str, kind: &str, namespace: &str) -> Vec<Value> {
+        let Ok(rt) = self.type_of(&json!({"apiVersion": api_version, "kind": kind})) else {
+            return Vec::new();
+        };
+        let ns = (!namespace.is_empty()).then_some(namespace);
+        lock(&self.shared.store).list(
+            &rt,
+            ns,
+            &selectors::LabelSelector::default(),
+            &selectors::FieldSelector::default(),
+        )
+    }
+
+    fn type_of(&self, manifest: &Value) -> Result<ResourceType, ApiError> {
+        let api_version = manifest
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or("");
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        lock(&self.shared.types)
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.kind == kind)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "no kind \"{kind}\" is registered for version \"{api_version}\""
+                ))
+            })
+    }
+
+    /// A cluster whose controllers run: deployments roll out, pods start and fail.
+    pub fn with_controllers() -> Self {
+        Self::builder().controllers(true).build()
+    }
+
+    /// How containers of `image` behave from now on (default: ready after 2 s).
+    pub fn set_image_behaviour(&self, image: &str, behaviour: ImageBehaviour) {
+        lock(&self.shared.behaviours).set(image, behaviour);
+        // Wake the controllers: nothing in the store changed, so nudge them with a no-op pass.
+        controllers::pass(&self.shared);
+    }
+
+    /// Sends simulated traffic to Service `namespace/service` from now on (needs the
+    /// controllers, which advance it second by second).
+    pub fn enable_traffic(&self, namespace: &str, service: &str, config: TrafficConfig) {
+        let now = lock(&self.shared.store).clock.now();
+        lock(&self.shared.traffic).enable(namespace, service, config, now);
+    }
+
+    /// The simulated seconds of a Service's traffic within the last `window`.
+    pub fn traffic_window(
+        &self,
+        namespace: &str,
+        service: &str,
+        window: std::time::Duration,
+    ) -> Vec<TrafficSecond> {
+        let now = lock(&self.shared.store).clock.now();
+        traffic::tick(&self.shared);
+        lock(&self.shared.traffic).window(namespace, service, now - window)
+    }
+
+    /// A health probe over a Service's simulated traffic.
+    pub fn traffic_probe(
+        &self,
+        namespace: &str,
+        service: &str,
+        window: std::time::Duration,
+    ) -> TrafficProbe {
+        TrafficProbe::new(self, namespace, service, window)
+    }
+
+    /// The traffic metrics in Prometheus text format (also served at `/metrics/traffic`).
+    pub fn traffic_metrics(&self) -> String {
+        traffic::tick(&self.shared);
+        lock(&self.shared.traffic).prometheus()
+    }
+
+    /// Runs one controller pass now (tests that drive time by hand use it).
+    pub fn reconcile(&self) {
+        controllers::pass(&self.shared);
+    }
+
+    /// Sets the log text of a pod (`kubectl logs` and `pods/log` read it).
+    pub fn set_pod_log(&self, namespace: &str, pod: &str, text: &str) {
+        lock(&self.shared.logs).insert((namespace.into(), pod.into()), text.into());
+    }
+
+    /// Adds a fault.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).push(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Every request served so far.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// Forgets the change history, as etcd compaction does: a watch from any earlier
+    /// resourceVersion is answered with 410 Expired.
+    pub fn compact(&self) {
+        lock(&self.shared.store).compact();
+    }
+
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.store).resource_version()
+    }
+
+    /// Serves the cluster over HTTP on `127.0.0.1:0`.
+    pub async fn serve(&self) -> std::io::Result<ServedCluster> {
+        serve::serve(Arc::clone(&self.shared), "127.0.0.1:0").await
+    }
+
+    /// Serves the cluster over HTTP on `addr`.
+    pub async fn serve_on(&self, addr: &str) -> std::io::Result<ServedCluster> {
+        serve::serve(Arc::clone(&self.shared), addr).await
+    }
+}

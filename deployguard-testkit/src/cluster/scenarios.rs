@@ -1,0 +1,340 @@
+//! Named, reproducible incidents. Each one needs a cluster whose controllers run
+//! ([`FakeCluster::with_controllers`]); loading waits (on tokio's clock) until the stable version
+//! has rolled out, then starts what goes wrong.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{ApiError, FakeCluster, ImageBehaviour, TrafficConfig};
+
+/// The seed incident's load: six pods serve it, five cannot (15% errors, p99 5.2 s).
+pub const SEED_TRAFFIC: TrafficConfig = TrafficConfig {
+    requests_per_second: 118.0,
+    capacity_per_pod: 20.0,
+};
+
+/// Every scenario: name and what it holds.
+pub fn list() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("empty", "the default namespaces and nothing else"),
+        (
+            "static-web",
+            "Deployment web and one pod stuck in ImagePullBackOff, written directly (no rollout)",
+        ),
+        (
+            "seed-rolling-failure",
+            "app-deployment: 6 replicas, app:v2.3.1 -> app:v2.4.0 whose pods never become ready; the rollout stalls with old pods serving",
+        ),
+        (
+            "seed-blue-green",
+            "myapp-blue (v2.3.1) and myapp-green (v2.4.0, readiness flapping) behind myapp-service, which selects blue",
+        ),
+        (
+            "healthy-rollout",
+            "app-deployment: app:v2.3.1 -> app:v2.4.0, both healthy; the rollout completes",
+        ),
+        (
+            "image-pull-failure",
+            "app-deployment: the new image cannot be pulled",
+        ),
+        (
+            "crash-loop",
+            "app-deployment: the new version crashes on start (CrashLoopBackOff)",
+        ),
+        (
+            "missing-config",
+            "app-deployment: the new version needs ConfigMap app-config-v2, which does not exist",
+        ),
+        (
+            "unschedulable",
+            "app-deployment: the new version requests more cpu than any node has",
+        ),
+        (
+            "migration-job-failed",
+            "app-deployment: app:v2.4.0 failing after migration Job db-migrate-43 failed; schema at 43, dirty",
+        ),
+    ]
+}
+
+/// Loads scenario `name` into `cluster`.
+pub async fn load(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
+    match name {
+        "empty" => Ok(()),
+        "static-web" => static_web(cluster),
+        "seed-rolling-failure" => rolling(cluster, ImageBehaviour::never_ready(), json!({})).await,
+        "healthy-rollout" => rolling(cluster, ImageBehaviour::ready_after(5), json!({})).await,
+        "image-pull-failure" => rolling(cluster, ImageBehaviour::pull_fails(NEW), json!({})).await,
+        "crash-loop" => {
+            rolling(
+                cluster,
+                ImageBehaviour::crash_loop(
+                    "panic: failed to connect to database: DATABASE_URL not set",
+                ),
+                json!({}),
+            )
+            .await
+        }
+        "missing-config" => {
+            rolling(
+                cluster,
+                ImageBehaviour::ready_after(5),
+                json!({"envFrom": [{"configMapRef": {"name": "app-config-v2"}}]}),
+            )
+            .await
+        }
+        "unschedulable" => {
+            rolling(
+                cluster,
+                ImageBehaviour::ready_after(5),
+                json!({"resources": {"requests": {"cpu": "6"}}}),
+            )
+            .await
+        }
+        "migration-job-failed" => migration_job_failed(cluster).await,
+        "seed-blue-green" => blue_green(cluster).await,
+        other => Err(ApiError::bad_request(format!(
+            "unknown scenario {other:?}; known: {}",
+            list()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+const OLD: &str = "app:v2.3.1";
+const NEW: &str = "app:v2.4.0";
+
+fn app_deployment(name: &str, labels: Value, image: &str, replicas: u32) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default", "labels": labels.clone(),
+            "annotations": {"kubernetes.io/change-cause": format!("deploy {image}")}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels.clone()},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080, "name": "http"}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 5}}]}
+            }
+        }
+    })
+}
+
+fn service(name: &str, selector: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+        "spec": {"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})
+}
+
+/// Waits until deployment `name` has rolled out completely.
+async fn rolled_out(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
+    for _ in 0..600 {
+        let d = cluster.get("apps/v1", "Deployment", "default", name)?;
+        let want = d
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let status = |k: &str| {
+            d.pointer(&format!("/status/{k}"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        };
+        let observed = status("observedGeneration")
+            >= d.pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+        if observed
+            && status("updatedReplicas") == want
+            && status("replicas") == want
+            && status("availableReplicas") == want
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(ApiError::new(
+        504,
+        "Timeout",
+        format!("deployment {name} did not roll out"),
+    ))
+}
+
+/// Sets the image (and extra container fields) of deployment `name`, as `kubectl set image`
+/// would, with a change-cause.
+fn set_image(
+    cluster: &FakeCluster,
+    name: &str,
+    image: &str,
+    extra: &Value,
+    template_annotations: &Value,
+) -> Result<(), ApiError> {
+    // Read-modify-write, again on a conflict: the controllers write the deployment's status
+    // concurrently, as they would on a real cluster.
+    for _ in 0..20 {
+        let mut d = cluster.get("apps/v1", "Deployment", "default", name)?;
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            d["spec"]["template"]["spec"]["containers"][0][k] = v.clone();
+        }
+        if template_annotations
+            .as_object()
+            .is_some_and(|a| !a.is_empty())
+        {
+            d["spec"]["template"]["metadata"]["annotations"] = template_annotations.clone();
+        }
+        d["metadata"]["annotations"]["kubernetes.io/change-cause"] =
+            json!(format!("deploy {image}"));
+        match cluster.replace(d) {
+            Ok(_) => return Ok(()),
+            Err(err) if err.code == 409 => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(ApiError::new(
+        409,
+        "Conflict",
+        format!("deployment {name} kept changing"),
+    ))
+}
+
+async fn rolling(
+    cluster: &FakeCluster,
+    new_behaviour: ImageBehaviour,
+    extra: Value,
+) -> Result<(), ApiError> {
+    rolling_with(cluster, new_behaviour, extra, json!({})).await
+}
+
+async fn rolling_with(
+    cluster: &FakeCluster,
+    new_behaviour: ImageBehaviour,
+    extra: Value,
+    template_annotations: Value,
+) -> Result<(), ApiError> {
+    cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
+    cluster.set_image_behaviour(NEW, new_behaviour);
+    cluster.create(service("myapp-service", json!({"app": "myapp"})))?;
+    cluster.create(app_deployment(
+        "app-deployment",
+        json!({"app": "myapp"}),
+        OLD,
+        6,
+    ))?;
+    rolled_out(cluster, "app-deployment").await?;
+    cluster.enable_traffic("default", "myapp-service", SEED_TRAFFIC);
+    set_image(
+        cluster,
+        "app-deployment",
+        NEW,
+        &extra,
+        &template_annotations,
+    )
+}
+
+async fn migration_job_failed(cluster: &FakeCluster) -> Result<(), ApiError> {
+    cluster.set_image_behaviour(
+        "app-migrate:v2.4.0",
+        ImageBehaviour::Completes {
+            after: Duration::from_secs(3),
+            exit_code: 1,
+            logs: vec![
+                "applying migration 43_drop_legacy_price".into(),
+                "ERROR: column \"legacy_price\" is referenced by view \"order_totals\"".into(),
+                "migration 43 failed; schema marked dirty".into(),
+            ],
+        },
+    );
+    cluster.create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "schema-version", "namespace": "default"},
+        "data": {"version": "43", "dirty": "true", "previous": "42"}}))?;
+    rolling_with(
+        cluster,
+        ImageBehaviour::never_ready(),
+        json!({}),
+        json!({"deployguard.io/requires-schema": "43"}),
+    )
+    .await?;
+    cluster.create(json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "db-migrate-43", "namespace": "default", "labels": {"app": "myapp", "deployguard.io/migration": "true"},
+            "annotations": {"deployguard.io/schema-version": "43"}},
+        "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {"app": "myapp-migrate"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "app-migrate:v2.4.0"}]}}}
+    }))?;
+    Ok(())
+}
+
+async fn blue_green(cluster: &FakeCluster) -> Result<(), ApiError> {
+    cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
+    cluster.set_image_behaviour(
+        NEW,
+        ImageBehaviour::Flapping {
+            period: Duration::from_secs(20),
+        },
+    );
+    cluster.create(app_deployment(
+        "myapp-blue",
+        json!({"app": "myapp", "version": "blue"}),
+        OLD,
+        6,
+    ))?;
+    cluster.create(app_deployment(
+        "myapp-green",
+        json!({"app": "myapp", "version": "green"}),
+        NEW,
+        6,
+    ))?;
+    cluster.create(service(
+        "myapp-service",
+        json!({"app": "myapp", "version": "blue"}),
+    ))?;
+    rolled_out(cluster, "myapp-blue").await?;
+    cluster.enable_traffic("default", "myapp-service", SEED_TRAFFIC);
+    Ok(())
+}
+
+fn static_web(cluster: &FakeCluster) -> Result<(), ApiError> {
+    cluster.create(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.3"}]}}}
+    }))?;
+    let pod = cluster.create(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web-abc12", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web", "image": "nginx:1.3"}]},
+        "status": {"phase": "Pending", "containerStatuses": [{"name": "web", "ready": false, "restartCount": 0, "image": "nginx:1.3", "imageID": "",
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"nginx:1.3\""}}}]}
+    }))?;
+    let uid = pod["metadata"]["uid"].clone();
+    cluster.create(json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "web-abc12.1", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "namespace": "default", "name": "web-abc12", "uid": uid, "apiVersion": "v1", "fieldPath": "spec.containers{web}"},
+        "reason": "BackOff", "message": "Back-off pulling image \"nginx:1.3\"", "type": "Warning", "count": 3,
+        "source": {"component": "kubelet"},
+        "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z"
+    }))?;
+    Ok(())
+}
+
+/// Whether `seed-rolling-failure` has reached its stall: three pods of the new version that
+/// never become ready, five old ones still serving, and the controller caught up with the spec.
+/// Tests against a served cluster wait for it before they act.
+pub fn seed_has_stalled(cluster: &FakeCluster) -> bool {
+    cluster
+        .deployment("default", "app-deployment")
+        .ok()
+        .is_some_and(|deployment| {
+            let generation = deployment.metadata.generation;
+            deployment.status.is_some_and(|status| {
+                status.updated_replicas == Some(3)
+                    && status.ready_replicas == Some(5)
+                    && status.observed_generation == generation
+            })
+        })
+}

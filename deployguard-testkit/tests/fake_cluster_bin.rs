@@ -1,0 +1,136 @@
+//! The `fake-cluster` binary as a new user runs it: start it, point kubectl at its kubeconfig.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+
+#[test]
+fn a_new_user_sees_the_stalled_rollout_with_kubectl() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kc.yaml");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_fake-cluster"))
+        .args(["--scenario", "seed-rolling-failure", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(
+        first.starts_with("listening on http://127.0.0.1:"),
+        "{first}"
+    );
+
+    // The stall takes shape within seconds: kubectl itself waits for it, by watching.
+    let kubectl = deployguard_testkit::cluster::kubectl::kubectl_binary(33).expect("kubectl 1.33 beside kubectl");
+    for condition in [
+        "jsonpath={.status.updatedReplicas}=3",
+        "jsonpath={.status.readyReplicas}=5",
+    ] {
+        let waited = Command::new(&kubectl)
+            .args([
+                "wait",
+                "deployment/app-deployment",
+                "--timeout=60s",
+                "--for",
+                condition,
+                "--cache-dir",
+            ])
+            .arg(dir.path().join("cache"))
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap();
+        assert!(
+            waited.status.success(),
+            "{}",
+            String::from_utf8_lossy(&waited.stderr)
+        );
+    }
+    let out = Command::new(kubectl)
+        .args(["get", "deploy,rs,pods", "--cache-dir"])
+        .arg(dir.path().join("cache"))
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deployment = text
+        .lines()
+        .find(|l| l.starts_with("deployment.apps/app-deployment"))
+        .unwrap();
+    assert_eq!(
+        deployment.split_whitespace().take(4).collect::<Vec<_>>(),
+        ["deployment.apps/app-deployment", "5/6", "3", "5"]
+    );
+    let sets: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("replicaset.apps/"))
+        .collect();
+    assert_eq!(sets.len(), 2, "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("pod/") && l.contains(" 0/1 "))
+            .count(),
+        3,
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("pod/") && l.contains(" 1/1 "))
+            .count(),
+        5,
+        "{text}"
+    );
+
+    server.kill().unwrap();
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let _ = server.wait();
+    assert!(
+        log.lines().any(
+            |l| l.starts_with("GET /apis/apps/v1/namespaces/default/deployments")
+                && l.ends_with(" 200")
+        ),
+        "{log}"
+    );
+
+    let listed = Command::new(env!("CARGO_BIN_EXE_fake-cluster"))
+        .arg("--list-scenarios")
+        .output()
+        .unwrap();
+    let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+        .collect();
+    for name in [
+        "seed-rolling-failure",
+        "seed-blue-green",
+        "healthy-rollout",
+        "image-pull-failure",
+        "crash-loop",
+        "missing-config",
+        "unschedulable",
+        "migration-job-failed",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_fake-cluster"))
+        .args(["--scenario", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scenario \"nope\""));
+}
