@@ -1,6 +1,5 @@
 //! The real kubectl (1.27 and 1.33) against the simulated cluster served on loopback.
 
-
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;

@@ -2,7 +2,6 @@
 //! cluster with its controllers running (real time: kubectl is a real process), and the seed's
 //! emergency-rollback script doing what it would do against a real cluster.
 
-
 use std::process::Command;
 
 use deployguard_testkit::cluster::kubectl::Kubectl;
@@ -281,7 +280,10 @@ fn sandboxed_script(log_dir: &std::path::Path) -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_script_dies_on_its_own_bugs_as_it_would_on_a_real_cluster() {
     let (cluster, served) = cluster("seed-rolling-failure").await;
-    eventually("the rollout to stall", || scenarios::seed_has_stalled(&cluster)).await;
+    eventually("the rollout to stall", || {
+        scenarios::seed_has_stalled(&cluster)
+    })
+    .await;
     let kubectl = Kubectl::version(33, &served).unwrap();
     let log_dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], env: &[(&str, &str)]| {
@@ -379,4 +381,3 @@ fn pods_backing_off(cluster: &FakeCluster) -> bool {
         .any(|p| p.to_string().contains("ImagePullBackOff"))
         && events.iter().any(|e| e["reason"] == "BackOff")
 }
-

@@ -23,7 +23,8 @@ fn a_new_user_sees_the_stalled_rollout_with_kubectl() {
     );
 
     // The stall takes shape within seconds: kubectl itself waits for it, by watching.
-    let kubectl = deployguard_testkit::cluster::kubectl::kubectl_binary(33).expect("kubectl 1.33 beside kubectl");
+    let kubectl = deployguard_testkit::cluster::kubectl::kubectl_binary(33)
+        .expect("kubectl 1.33 beside kubectl");
     for condition in [
         "jsonpath={.status.updatedReplicas}=3",
         "jsonpath={.status.readyReplicas}=5",

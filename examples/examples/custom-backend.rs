@@ -194,8 +194,13 @@ impl DeploymentBackend for Shipyard {
 
     async fn markers(&self) -> Result<BTreeMap<String, String>> {
         let app = self.app();
-        let markers = app.labels.iter().filter(|(key, _)| key.starts_with(MARKER_PREFIX));
-        Ok(markers.map(|(key, value)| (key.clone(), value.clone())).collect())
+        let markers = app
+            .labels
+            .iter()
+            .filter(|(key, _)| key.starts_with(MARKER_PREFIX));
+        Ok(markers
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect())
     }
 
     async fn set_marker(&self, key: &str, value: Option<String>) -> Result<()> {

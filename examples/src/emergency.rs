@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use deployguard_core::analysis::RolloutStatus;
 use deployguard_core::engine::{
-    Assessment, EventKind, Guard, GuardConfig, JournalEvent, JournalSink, Plan, Report, Strategy,
+    Assessment, EventKind, Guard, JournalEvent, JournalSink, Plan, Report, Strategy,
 };
 use deployguard_core::{
     DeploymentBackend, Error, ErrorKind, TrafficRouter, TrafficRouterExt, TrafficSplit,
@@ -277,17 +277,15 @@ pub async fn run(
         }
     };
     let backend = KubeDeployment::new(client.clone(), &options.namespace, &options.deployment);
-    let config = GuardConfig::default()
-        .with_recovery_deadline(options.max_rollback_time)
-        .with_dry_run(options.dry_run)
-        .with_poll_interval(Duration::from_secs(2));
     let guard = match Guard::builder(Strategy::Rolling, Arc::new(backend.clone()))
         .migrations(Arc::new(JobMigrationInspector::new(
             client.clone(),
             &options.namespace,
         )))
         .journal(Arc::new(Progress(Arc::clone(&progress))))
-        .config(config)
+        .recovery_deadline(options.max_rollback_time)
+        .dry_run(options.dry_run)
+        .poll_interval(Duration::from_secs(2))
         .build()
     {
         Ok(guard) => guard,
@@ -391,7 +389,15 @@ pub async fn run(
             options.namespace, options.deployment
         )) {
             Some(true) => {}
-            Some(false) => return finish(out, "cancelled; nothing was written", Some(&plan), None, Exit::Refused),
+            Some(false) => {
+                return finish(
+                    out,
+                    "cancelled; nothing was written",
+                    Some(&plan),
+                    None,
+                    Exit::Refused,
+                );
+            }
             None => {
                 return finish(
                     out,

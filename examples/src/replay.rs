@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deployguard_core::analysis::{AnalysisCheck, Threshold};
 use deployguard_core::engine::{
-    EventKind, Guard, GuardConfig, GuardOutcome, JournalEvent, MemoryJournal, Strategy,
+    EventKind, Guard, GuardOutcome, JournalEvent, MemoryJournal, Strategy,
 };
 use deployguard_core::{DeploymentBackend, Error, ErrorKind, Result};
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
@@ -94,7 +94,7 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
             )))
             .check(check)
             .journal(Arc::new(journal.clone()))
-            .config(GuardConfig::default().with_poll_interval(Duration::from_secs(2)))
+            .poll_interval(Duration::from_secs(2))
             .build()?;
         let report = guard.run().await;
         run.journal = journal.events();

@@ -26,7 +26,6 @@ async fn until(what: &str, mut ready: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-
 /// Read-modify-write, again on a conflict: the controllers write status concurrently.
 fn edit(
     cluster: &FakeCluster,
@@ -91,7 +90,10 @@ fn writes(cluster: &FakeCluster) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees() {
     let (cluster, served, client, dir) = served("seed-rolling-failure").await;
-    until("the rollout to stall", || scenarios::seed_has_stalled(&cluster)).await;
+    until("the rollout to stall", || {
+        scenarios::seed_has_stalled(&cluster)
+    })
+    .await;
     cluster.clear_requests();
     let (exit, out) = run(
         client,
@@ -163,7 +165,10 @@ async fn a_failed_migration_refuses_the_rollback_and_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_writes_nothing_and_shows_the_plan_as_json() {
     let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
-    until("the rollout to stall", || scenarios::seed_has_stalled(&cluster)).await;
+    until("the rollout to stall", || {
+        scenarios::seed_has_stalled(&cluster)
+    })
+    .await;
     cluster.clear_requests();
     let (exit, out) = run(client, &["app-deployment", "--dry-run", "--json"]).await;
     assert_eq!(exit, Exit::Ok);
@@ -194,16 +199,29 @@ async fn a_dry_run_writes_nothing_and_shows_the_plan_as_json() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn manual_mode_refuses_without_a_terminal_and_zero_pods_divide_nothing() {
+async fn without_a_terminal_or_yes_nothing_is_written_and_zero_pods_divide_nothing() {
     let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
-    until("the rollout to stall", || scenarios::seed_has_stalled(&cluster)).await;
+    until("the rollout to stall", || {
+        scenarios::seed_has_stalled(&cluster)
+    })
+    .await;
     cluster.clear_requests();
-    let (exit, out) = run(client.clone(), &["app-deployment", "--strategy", "manual"]).await;
-    assert_eq!(exit, Exit::Refused);
-    assert!(
-        out.starts_with("refusing: --strategy manual needs a terminal to confirm on, or --yes"),
-        "{out}"
-    );
+    // Pointed at a cluster by mistake, with no terminal and no --yes: in every mode it shows the
+    // plan and refuses to write.
+    for mode in ["auto", "manual"] {
+        let (exit, out) = run(client.clone(), &["app-deployment", "--strategy", mode]).await;
+        assert_eq!(exit, Exit::Refused, "{mode}: {out}");
+        assert!(
+            out.starts_with(
+                "refusing to write: there is no terminal to confirm on; run again with --yes"
+            ),
+            "{mode}: {out}"
+        );
+        assert!(
+            out.contains("roll back to revision 1"),
+            "{mode}: the plan is shown: {out}"
+        );
+    }
     assert_eq!(writes(&cluster), Vec::<String>::new());
 
     edit(&cluster, "apps/v1", "Deployment", "app-deployment", |d| {
@@ -258,7 +276,12 @@ async fn blue_green_switches_the_selector_back_to_a_ready_stable_side() {
             .is_ok_and(|e| e.to_string().contains("myapp-green"))
     })
     .await;
-    let (exit, out) = run(client, &args).await;
+    cluster.clear_requests();
+    let (exit, out) = run(client.clone(), &args).await;
+    assert_eq!(exit, Exit::Refused, "no consent, no write: {out}");
+    assert_eq!(writes(&cluster), Vec::<String>::new());
+    let consented: Vec<&str> = args.iter().copied().chain(["--yes"]).collect();
+    let (exit, out) = run(client, &consented).await;
     assert_eq!(exit, Exit::Ok, "{out}");
     let service = cluster
         .get("v1", "Service", "default", "myapp-service")
@@ -281,22 +304,84 @@ fn arguments_are_positional_and_validated() {
         ),
         ("web", "shop", Duration::from_secs(600), true)
     );
-    let parse = |args: &[&str]| emergency::parse(args.iter().map(|a| (*a).to_owned())).unwrap_err();
-    assert_eq!(parse(&[]), "DEPLOYMENT is required");
-    assert_eq!(
-        parse(&["a", "b"]),
-        "unexpected argument \"b\": one DEPLOYMENT only"
-    );
-    assert_eq!(
-        parse(&["a", "--max-rollback-time", "0s"]),
-        "--max-rollback-time: must be greater than zero"
-    );
-    assert_eq!(
-        parse(&["a", "--strategy", "yolo"]),
-        "--strategy: \"yolo\" is not auto, manual or blue-green"
-    );
-    assert_eq!(
-        parse(&["a", "--strategy", "blue-green"]),
-        "--strategy blue-green needs --service, --stable and --candidate"
-    );
+    // Bad input: a clear message naming what was wrong, before any request is made.
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "the following required arguments were not provided"),
+        (&["a", "b"], "unexpected argument 'b'"),
+        (
+            &["app-deployment?x=1"],
+            "\"app-deployment?x=1\" is not a valid name",
+        ),
+        (&["App"], "\"App\" is not a valid name"),
+        (&["-web"], "unexpected argument '-w'"),
+        (&["web-"], "\"web-\" is not a valid name"),
+        (&["a/b"], "\"a/b\" is not a valid name"),
+        (&["../kube-system/secrets"], "is not a valid name"),
+        (&["web%2F..%2Fx"], "is not a valid name"),
+        (&[&"x".repeat(64)], "at most 63 characters"),
+        (&["web", "-n", "Shop"], "\"Shop\" is not a valid name"),
+        (&["web", "-n", ""], "\"\" is not a valid name"),
+        (
+            &["web", "--max-rollback-time", "0s"],
+            "must be greater than zero",
+        ),
+        (
+            &["web", "--max-rollback-time", "10"],
+            "is not a duration like 90s",
+        ),
+        (
+            &["web", "--max-rollback-time", "-5s"],
+            "unexpected argument '-5'",
+        ),
+        (
+            &["web", "--max-rollback-time", "99999999999999999h"],
+            "is not a duration",
+        ),
+        (
+            &["web", "--max-rollback-time", "25h"],
+            "longer than the 24h",
+        ),
+        (
+            &["web", "--strategy", "yolo"],
+            "invalid value 'yolo' for '--strategy",
+        ),
+        (&["web", "--strategy", "blue-green"], "--service <SERVICE>"),
+        (
+            &["web", "--strategy", "blue-green", "--service", "svc"],
+            "--stable <STABLE>",
+        ),
+        (
+            &["web", "--service", "Bad_Name"],
+            "\"Bad_Name\" is not a valid name",
+        ),
+        (&["web", "--unknown"], "unexpected argument '--unknown'"),
+    ];
+    for (args, expected) in cases {
+        let err = emergency::parse(args.iter().map(|a| (*a).to_owned())).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(expected), "{args:?}: {text}");
+        assert_eq!(err.exit_code(), 2, "{args:?}");
+    }
+    // --help explains every option, and exits 0.
+    let help = emergency::parse(["--help".to_owned()]).unwrap_err();
+    assert_eq!(help.exit_code(), 0);
+    let help = help.to_string();
+    for option in [
+        "--namespace",
+        "--strategy",
+        "--max-rollback-time",
+        "--dry-run",
+        "--yes",
+        "--json",
+        "--service",
+        "--selector-key",
+        "--stable",
+        "--candidate",
+        "Exit codes",
+    ] {
+        assert!(
+            help.contains(option),
+            "{option} missing from --help:\n{help}"
+        );
+    }
 }

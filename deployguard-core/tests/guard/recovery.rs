@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use deployguard_core::analysis::{AnalysisCheck, NoDataPolicy, Threshold};
 use deployguard_core::engine::{
-    BlueGreen, Canary, CanaryStep, EventKind, ExecutionOutcome, Guard, GuardOutcome,
-    JournalEvent, JournalSink, MemoryJournal, StepStatus, Strategy,
+    BlueGreen, Canary, CanaryStep, EventKind, ExecutionOutcome, Guard, GuardOutcome, JournalEvent,
+    JournalSink, MemoryJournal, StepStatus, Strategy,
 };
 use deployguard_core::{Error, ErrorKind, RouterCapabilities, TrafficSplit};
 use deployguard_testkit::{Behaviour, FakeDeployment, FakeRouter, Op, ScriptedProbe};

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use deployguard_core::analysis::{AnalysisCheck, NoDataPolicy, Threshold};
 use deployguard_core::engine::{
-    BlueGreen, Canary, CanaryStep, Guard, GuardBuilder, GuardReport, JournalSink,
-    MemoryJournal, Strategy,
+    BlueGreen, Canary, CanaryStep, Guard, GuardBuilder, GuardReport, JournalSink, MemoryJournal,
+    Strategy,
 };
 use deployguard_core::{
     AppliedMigration, ErrorKind, MigrationState, RouterCapabilities, SchemaVersion,

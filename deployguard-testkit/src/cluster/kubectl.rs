@@ -113,11 +113,7 @@ impl Kubectl {
     /// When kubectl exits non-zero; the message has the arguments and kubectl's stderr.
     pub async fn ok(&self, args: &[&str]) -> String {
         let output = self.run(args).await;
-        assert_eq!(
-            output.code, 0,
-            "kubectl {args:?} failed: {}",
-            output.stderr
-        );
+        assert_eq!(output.code, 0, "kubectl {args:?} failed: {}", output.stderr);
         output.stdout
     }
 

@@ -71,7 +71,7 @@ impl FakeCluster {
                 Err(err) => return Err(err),
             }
         }
-        Err(last.unwrap_or_else(|| ApiError::bad_request("no attempt was made".into())))
+        Err(last.unwrap_or_else(|| ApiError::bad_request("no attempt was made")))
     }
 
     /// The Deployment `namespace/name`.

@@ -269,7 +269,12 @@ pub async fn marker_keys_outside_the_prefix_are_refused(
     backend: &dyn DeploymentBackend,
 ) -> CheckResult {
     const CHECK: &str = "marker_keys_outside_the_prefix_are_refused";
-    for key in ["rollout", "deployguard.io/", "example.com/rollout", "deployguard.io/a b"] {
+    for key in [
+        "rollout",
+        "deployguard.io/",
+        "example.com/rollout",
+        "deployguard.io/a b",
+    ] {
         let result = backend.set_marker(key, Some("1".into())).await;
         ensure(
             CHECK,

@@ -30,8 +30,8 @@ use std::fmt;
 pub use backend::{
     backend_suite, conditional_rollback_refuses_stale_expectation, history_is_ordered,
     mark_verified_is_visible_in_history, marker_keys_outside_the_prefix_are_refused,
-    markers_round_trip, observe_after_rollback_shows_target,
-    rollback_is_idempotent, rollback_to_missing_revision_is_not_found,
+    markers_round_trip, observe_after_rollback_shows_target, rollback_is_idempotent,
+    rollback_to_missing_revision_is_not_found,
 };
 pub use migrations::{inspection_is_consistent, migrations_suite};
 pub use probe::{probe_suite, samples_are_well_formed};
