@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::KubeDeployment;
 use crate::annotations::MARKER_PREFIX;
-use crate::deployment::{needs_evidence, snapshot_of};
+use crate::convert::{needs_evidence, snapshot_of};
 
 struct Caches {
     client: kube::Client,
@@ -273,7 +273,7 @@ impl DeploymentBackend for FleetDeployment {
         let (_, owned) = self.cached()?;
         let mut revisions: Vec<Revision> = owned
             .iter()
-            .filter_map(crate::deployment::to_revision)
+            .filter_map(crate::convert::to_revision)
             .collect();
         revisions.sort_by_key(|r| r.id);
         Ok(revisions)

@@ -9,10 +9,12 @@
 //! - [`Fleet`]: many deployments read from one watch-backed cache per resource kind.
 //! - [`rbac`]: the Role rules all of them need.
 
+mod convert;
 mod deployment;
 mod error;
 mod fleet;
 mod migrations;
+mod patch;
 mod probe;
 pub mod rbac;
 mod router;

@@ -7,9 +7,15 @@ use deployguard_core::{DeploymentBackend, HealthProbe, Measurement, Result, Samp
 
 use crate::KubeDeployment;
 
-/// A [`HealthProbe`] reporting `ready_fraction` (pods of the current revision that are ready,
-/// over the pods of the current revision) and `ready_fraction_rev<N>` for every revision with
-/// pods. A revision with no pods is *no data*, never a division by zero.
+/// A [`HealthProbe`] over a deployment's pods, named `pod-readiness:<target>`. It reports:
+///
+/// | metric | what |
+/// |---|---|
+/// | `ready_fraction` | ready pods of the current revision over all its pods |
+/// | `ready_fraction_rev<N>` | the same for revision N, for every revision with pods |
+///
+/// A revision with no pods is *no data*, never a division by zero. Checks take the probe itself,
+/// so its name never needs copying: `AnalysisCheck::builder("ready", &probe, "ready_fraction")`.
 #[derive(Debug, Clone)]
 pub struct PodReadinessProbe {
     deployment: KubeDeployment,

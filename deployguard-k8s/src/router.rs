@@ -14,6 +14,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
 use crate::error::from_kube;
+use crate::patch::{Precondition, conditional_patch, pointer};
 
 /// Switches Service `service`'s selector key `key` between values, one per backend
 /// (`blue` → `version=blue`, `green` → `version=green`).
@@ -230,15 +231,11 @@ impl TrafficRouter for ServiceSelectorRouter {
             .with_operation("apply")
             .with_object(self.object()));
         }
-        let path = format!(
-            "/spec/selector/{}",
-            self.key.replace('~', "~0").replace('/', "~1")
-        );
-        let patch: json_patch::Patch = serde_json::from_value(json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": expected_rv},
-            {"op": "add", "path": path, "value": value},
-        ]))
-        .map_err(|e| Error::new(ErrorKind::Unexpected, e.to_string()))?;
+        let path = pointer("/spec/selector", &self.key);
+        let patch = conditional_patch(
+            Precondition::ResourceVersion(&expected_rv),
+            vec![json!({"op": "add", "path": path, "value": value})],
+        )?;
         match self
             .services
             .patch(

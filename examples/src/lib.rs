@@ -3,7 +3,9 @@
 //!
 //! - [`replay`]: the incident replay — the seed incident on the embedded simulated cluster,
 //!   unguarded and guarded, side by side.
+//! - [`picture`]: the replay drawn as an SVG or PNG picture.
 //! - [`emergency`]: the emergency-rollback command, the seed runbook's script done right.
 
 pub mod emergency;
+pub mod picture;
 pub mod replay;

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use deployguard_core::analysis::{AnalysisCheck, Threshold};
 use deployguard_core::engine::{
-    EventKind, Guard, GuardOutcome, JournalEvent, MemoryJournal, Strategy,
+    Decision, EventKind, Guard, GuardOutcome, JournalEvent, MemoryJournal, Step, Strategy,
 };
 use deployguard_core::{DeploymentBackend, Error, ErrorKind, Result};
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
-use deployguard_testkit::cluster::{FakeCluster, scenarios};
+use deployguard_testkit::cluster::{FakeCluster, TrafficSecond, scenarios};
 use tokio::time::Instant;
 
 /// Where each rolling scenario's deployment and service are.
@@ -38,15 +38,26 @@ pub struct Run {
     pub timeline: Vec<(Duration, String)>,
     /// The guard's journal (empty when unguarded).
     pub journal: Vec<JournalEvent>,
+    /// The Service's traffic, one entry per simulated second from fault onset, per version.
+    pub seconds: Vec<TrafficSecond>,
+    /// Every image the deployment's ReplicaSets ran by the end of the replay.
+    pub images: Vec<String>,
+    /// What the picture marks on the time axis: the guard's decisions and steps, the
+    /// Deployment's conditions.
+    pub markers: Vec<(Duration, String)>,
 }
 
 /// Replays `scenario` for `horizon` of simulated time, guarded or not. Must run on a paused
 /// tokio clock to finish at once.
 pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<Run> {
     if !scenarios::list().iter().any(|(name, _)| *name == scenario) {
+        let names: Vec<&str> = scenarios::list().iter().map(|(name, _)| *name).collect();
         return Err(Error::invalid_input(
             "--scenario",
-            format!("unknown scenario {scenario:?}"),
+            format!(
+                "unknown scenario {scenario:?}; the scenarios are: {}",
+                names.join(", ")
+            ),
         ));
     }
     if matches!(scenario, "empty" | "static-web" | "seed-blue-green") {
@@ -73,21 +84,20 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
             format!("fault onset: {DEPLOYMENT} rolls out app:v2.4.0 ({scenario})"),
         )],
         journal: Vec::new(),
+        seconds: Vec::new(),
+        images: Vec::new(),
+        markers: Vec::new(),
     };
     if guarded {
         let journal = MemoryJournal::new();
-        let check =
-            AnalysisCheck::builder("error-rate", &format!("traffic:{SERVICE}"), "error_rate")
-                .success(Threshold::at_most(0.01))
-                .interval(Duration::from_secs(10))
-                .initial_delay(Duration::from_secs(10))
-                .build()?;
+        let probe = cluster.traffic_probe(NAMESPACE, SERVICE, Duration::from_secs(10));
+        let check = AnalysisCheck::builder("error-rate", &probe, "error_rate")
+            .success(Threshold::at_most(0.01))
+            .interval(Duration::from_secs(10))
+            .initial_delay(Duration::from_secs(10))
+            .build()?;
         let guard = Guard::builder(Strategy::Rolling, Arc::new(backend.clone()))
-            .probe(Arc::new(cluster.traffic_probe(
-                NAMESPACE,
-                SERVICE,
-                Duration::from_secs(10),
-            )))
+            .probe(Arc::new(probe))
             .migrations(Arc::new(JobMigrationInspector::new(
                 cluster.client(),
                 NAMESPACE,
@@ -101,15 +111,19 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
         for event in &run.journal {
             let line = match &event.kind {
                 EventKind::Measured { check, outcome, .. } => {
-                    format!("measured {check}: {outcome:?}")
+                    format!("measured {check}: {outcome}")
                 }
-                EventKind::Decision { decision } => {
-                    if decision.starts_with("Abort") && run.detected.is_none() {
+                EventKind::Decision { decision, phase } => {
+                    if matches!(decision, Decision::Abort(_)) && run.detected.is_none() {
                         run.detected = Some((event.at, "error-rate check failed".into()));
+                        run.markers.push((event.at, "guard: abort".into()));
                     }
-                    format!("decision: {decision}")
+                    format!("decision ({phase}): {decision}")
                 }
                 EventKind::StepStarted { index, step } => {
+                    if matches!(step, Step::RollBack { .. }) {
+                        run.markers.push((event.at, "guard: roll back".into()));
+                    }
                     format!("step {} started: {step}", index + 1)
                 }
                 EventKind::StepFinished {
@@ -118,7 +132,10 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
                 EventKind::StepFailed { index, error } => {
                     format!("step {} failed: {error}", index + 1)
                 }
-                EventKind::Finished { outcome } => outcome.clone(),
+                EventKind::Finished { outcome } => {
+                    run.markers.push((event.at, "guard: done".into()));
+                    outcome.to_string()
+                }
                 _ => continue,
             };
             run.timeline.push((event.at, line));
@@ -136,7 +153,7 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
             GuardOutcome::Paused { reason } => format!("paused for a human: {reason}"),
             GuardOutcome::Failed { reason } => format!("failed: {reason}"),
             GuardOutcome::Promoted { .. } => "promoted".into(),
-            other => format!("{other:?}"),
+            other => other.to_string(),
         };
     } else {
         // Kubernetes alone reports a condition and takes no action.
@@ -151,9 +168,15 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
                     onset.elapsed(),
                     "the Deployment controller marks the rollout ProgressDeadlineExceeded".into(),
                 ));
+                run.markers.push((
+                    onset.elapsed(),
+                    "Kubernetes: ProgressDeadlineExceeded".into(),
+                ));
             }
             if snapshot.is_complete() && run.recovered.is_none() {
                 run.recovered = Some(onset.elapsed());
+                run.markers
+                    .push((onset.elapsed(), "Kubernetes: rollout complete".into()));
             }
             tokio::time::sleep(Duration::from_secs(10)).await;
         }
@@ -165,9 +188,18 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
     }
     let remaining = horizon.saturating_sub(onset.elapsed());
     tokio::time::sleep(remaining).await;
-    let seconds = cluster.traffic_window(NAMESPACE, SERVICE, horizon);
-    run.requests = seconds.iter().map(|s| s.requests).sum();
-    run.failed = seconds.iter().map(|s| s.errors).sum();
+    run.seconds = cluster.traffic_window(NAMESPACE, SERVICE, horizon);
+    run.images = cluster
+        .replica_sets(NAMESPACE)
+        .map_err(|e| Error::new(ErrorKind::Unexpected, e.to_string()))?
+        .iter()
+        .filter_map(|rs| rs.spec.as_ref()?.template.as_ref()?.spec.as_ref())
+        .flat_map(|pod| pod.containers.iter().filter_map(|c| c.image.clone()))
+        .collect();
+    run.images.sort();
+    run.images.dedup();
+    run.requests = run.seconds.iter().map(|s| s.requests).sum();
+    run.failed = run.seconds.iter().map(|s| s.errors).sum();
     Ok(run)
 }
 

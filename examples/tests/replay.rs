@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use deployguard_examples::picture::{draw_png, draw_svg};
 use deployguard_examples::replay::{render, replay};
 
 const HORIZON: Duration = Duration::from_secs(15 * 60);
@@ -49,6 +50,47 @@ async fn the_guard_detects_and_recovers_the_seed_incident_that_kubernetes_leaves
         text.contains("step 3 started: roll back to revision 1"),
         "{text}"
     );
+    // What a person reads is worded: no Rust Debug text.
+    for debug in [
+        "Some(",
+        "None",
+        "Failed(",
+        "Abort(",
+        "InProgress {",
+        "Successful(",
+    ] {
+        assert!(!text.contains(debug), "{debug} in:\n{text}");
+    }
+
+    // The picture: both runs on one time axis, each panel labelled, every version drawn, and
+    // the guard's decisions and the Deployment's conditions marked.
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("replay.svg");
+    draw_svg(&svg, "seed-rolling-failure", &unguarded, &guarded).unwrap();
+    let svg = std::fs::read_to_string(svg).unwrap();
+    for text in [
+        "deployguard incident replay: seed-rolling-failure",
+        "Kubernetes alone: error rate per version",
+        "guarded by deployguard: error rate per version",
+        "p99 latency per version",
+        "ready pods per version",
+        "traffic share per version",
+        "seconds since the new version rolled out",
+        "error rate (%)",
+        "p99 latency (s)",
+        "app:v2.3.1",
+        "app:v2.4.0",
+        "guard: abort",
+        "guard: roll back",
+        "Kubernetes: ProgressDeadlineExceeded",
+    ] {
+        assert!(svg.contains(text), "the picture lacks {text:?}");
+    }
+    // One line per version per panel per run, plus the legend's samples.
+    assert!(svg.matches("<polyline").count() >= 16, "series missing");
+    let png = dir.path().join("replay.png");
+    draw_png(&png, "seed-rolling-failure", &unguarded, &guarded).unwrap();
+    assert_eq!(&std::fs::read(png).unwrap()[1..4], b"PNG");
 }
 
 #[tokio::test(start_paused = true)]
@@ -69,10 +111,14 @@ async fn a_failed_migration_pauses_instead_of_rolling_back() {
 #[tokio::test(start_paused = true)]
 async fn unknown_or_unsupported_scenarios_are_refused() {
     let err = replay("nope", true, HORIZON).await.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid input: --scenario: unknown scenario \"nope\""
+    let message = err.to_string();
+    assert!(
+        message.starts_with(
+            "invalid input: --scenario: unknown scenario \"nope\"; the scenarios are: "
+        ),
+        "{message}"
     );
+    assert!(message.contains("seed-rolling-failure"), "{message}");
     let err = replay("seed-blue-green", true, HORIZON).await.unwrap_err();
     assert_eq!(err.kind(), deployguard_core::ErrorKind::Unsupported);
 }

@@ -119,6 +119,29 @@ pub enum MeasurementOutcome {
     Error,
 }
 
+impl std::fmt::Display for MeasurementOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Successful(value) => write!(f, "passed ({})", round(*value)),
+            Self::Failed(value) => write!(f, "failed ({})", round(*value)),
+            Self::Inconclusive(value) => write!(f, "inconclusive ({})", round(*value)),
+            Self::NoData => f.write_str("no data"),
+            Self::Error => f.write_str("the probe could not be read"),
+        }
+    }
+}
+
+/// A measured value as a person reads it: at most four significant decimals.
+fn round(value: f64) -> String {
+    let text = format!("{value:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text.is_empty() || text == "-" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// One analysis check: a metric of a probe, its ranges, its cadence and its limits.
 ///
 /// Defaults follow Argo Rollouts: failure limit 0, consecutive-error limit 4, inconclusive

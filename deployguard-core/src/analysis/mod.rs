@@ -32,6 +32,17 @@ pub enum Verdict {
     Inconclusive(String),
 }
 
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Running => f.write_str("analysis running"),
+            Self::Successful => f.write_str("analysis passed"),
+            Self::Failed(why) => write!(f, "analysis failed: {why}"),
+            Self::Inconclusive(why) => write!(f, "analysis inconclusive: {why}"),
+        }
+    }
+}
+
 impl Verdict {
     /// Folds check statuses into one verdict; dry-run checks are left out. Failure wins over
     /// inconclusive, inconclusive over running.

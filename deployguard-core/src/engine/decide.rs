@@ -1,5 +1,7 @@
 //! Decisions: pure functions of phase, observations and verdicts.
 
+use std::fmt;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -68,6 +70,29 @@ pub enum Decision {
     Abort(String),
     /// Stop and wait for a human.
     Pause(String),
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Progressing => f.write_str("progressing"),
+            Self::CanaryStep(index) => write!(f, "canary step {}", index + 1),
+            Self::PrePromotion => f.write_str("before promotion"),
+            Self::PostPromotion => f.write_str("after promotion"),
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Wait => f.write_str("keep observing"),
+            Self::Advance => f.write_str("advance"),
+            Self::Promote => f.write_str("promote"),
+            Self::Abort(why) => write!(f, "abort: {why}"),
+            Self::Pause(why) => write!(f, "pause: {why}"),
+        }
+    }
 }
 
 /// Decides what to do next. Failure always wins: a failing check aborts whatever the phase;

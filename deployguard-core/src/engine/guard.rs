@@ -147,13 +147,12 @@ impl Guard {
                 reason: err.to_string(),
             })
         });
-        let outcome = match &report.outcome {
-            GuardOutcome::Promoted { .. } => "promoted".to_owned(),
-            GuardOutcome::RolledBack { reason, .. } => format!("rolled back: {reason}"),
-            GuardOutcome::Paused { reason } => format!("paused: {reason}"),
-            GuardOutcome::Failed { reason } => format!("failed: {reason}"),
-        };
-        self.emit(started, EventKind::Finished { outcome });
+        self.emit(
+            started,
+            EventKind::Finished {
+                outcome: report.outcome.clone(),
+            },
+        );
         report
     }
 
@@ -287,7 +286,8 @@ impl Guard {
                 self.emit(
                     started,
                     EventKind::Decision {
-                        decision: format!("{decision:?} in {phase:?}"),
+                        decision: decision.clone(),
+                        phase,
                     },
                 );
             }

@@ -1,6 +1,8 @@
 //! The journal: what the guard observed, decided and did, with times — the raw material of the
 //! incident report.
 
+use super::decide::{Decision, Phase};
+use super::outcome::GuardOutcome;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -47,10 +49,12 @@ pub enum EventKind {
         /// The verdict.
         verdict: Verdict,
     },
-    /// A decision.
+    /// A decision other than "keep observing".
     Decision {
-        /// What was decided, in words.
-        decision: String,
+        /// What was decided.
+        decision: Decision,
+        /// The phase it was decided in.
+        phase: Phase,
     },
     /// A recovery plan was made.
     Planned {
@@ -85,8 +89,8 @@ pub enum EventKind {
     },
     /// The guard ended.
     Finished {
-        /// The outcome, in words.
-        outcome: String,
+        /// How.
+        outcome: GuardOutcome,
     },
 }
 

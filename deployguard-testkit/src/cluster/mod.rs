@@ -60,7 +60,7 @@ pub use resources::ResourceType;
 pub use serve::ServedCluster;
 pub use status::ApiError;
 pub use store::{Change, ChangeKind};
-pub use traffic::{TrafficConfig, TrafficProbe, TrafficSecond};
+pub use traffic::{TrafficConfig, TrafficProbe, TrafficSecond, VersionSecond};
 
 use clock::Clock;
 use store::Store;

@@ -32,8 +32,23 @@ impl Default for TrafficConfig {
     }
 }
 
+/// One version's share of one simulated second: the requests its ready pods served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionSecond {
+    /// The image its pods run (`app:v2.4.0`).
+    pub image: String,
+    /// Ready pods of this image behind the Service.
+    pub ready_pods: u32,
+    /// Requests its pods were sent.
+    pub requests: f64,
+    /// Requests its pods failed.
+    pub errors: f64,
+    /// Its 99th-percentile latency, in seconds.
+    pub p99: f64,
+}
+
 /// One simulated second of one Service.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrafficSecond {
     /// When the second ended (cluster time).
     pub at: SystemTime,
@@ -45,6 +60,8 @@ pub struct TrafficSecond {
     pub p50: Option<f64>,
     /// 99th-percentile latency, in seconds.
     pub p99: Option<f64>,
+    /// The same second per version (image), in image order; empty when no pod was ready.
+    pub versions: Vec<VersionSecond>,
 }
 
 #[derive(Debug)]
@@ -112,7 +129,10 @@ impl Traffic {
             let second = simulate(traffic.config, &images, behaviours);
             for step in 1..=elapsed.min(KEEP as u64) {
                 let at = traffic.last + Duration::from_secs(step);
-                traffic.seconds.push_back(TrafficSecond { at, ..second });
+                traffic.seconds.push_back(TrafficSecond {
+                    at,
+                    ..second.clone()
+                });
                 traffic.requests_total += second.requests;
                 traffic.errors_total += second.errors;
             }
@@ -131,7 +151,7 @@ impl Traffic {
     ) -> Vec<TrafficSecond> {
         self.services
             .get(&(namespace.to_owned(), service.to_owned()))
-            .map(|t| t.seconds.iter().filter(|s| s.at > since).copied().collect())
+            .map(|t| t.seconds.iter().filter(|s| s.at > since).cloned().collect())
             .unwrap_or_default()
     }
 
@@ -176,10 +196,12 @@ fn simulate(config: TrafficConfig, images: &[String], behaviours: &Behaviours) -
             errors: requests,
             p50: None,
             p99: None,
+            versions: Vec::new(),
         };
     }
     let per_pod = requests / images.len() as f64;
     let (mut errors, mut p50, mut p99) = (0.0, 0.0f64, 0.0f64);
+    let mut versions: BTreeMap<&str, VersionSecond> = BTreeMap::new();
     for image in images {
         let (base_error, base_p50, base_p99) = match behaviours.of(image) {
             ImageBehaviour::Flapping { .. } => (0.20, 0.25, 2.5),
@@ -187,14 +209,27 @@ fn simulate(config: TrafficConfig, images: &[String], behaviours: &Behaviours) -
         };
         let load = per_pod / config.capacity_per_pod.max(1.0);
         let overflow = (per_pod - config.capacity_per_pod).max(0.0);
-        errors += overflow + (per_pod - overflow) * base_error;
-        if load >= 1.0 {
+        let pod_errors = overflow + (per_pod - overflow) * base_error;
+        errors += pod_errors;
+        let pod_p99 = if load >= 1.0 {
             p50 = p50.max(base_p50 * (1.0 + load));
-            p99 = p99.max(SATURATED_P99);
+            SATURATED_P99
         } else {
             p50 = p50.max(base_p50 * (1.0 + load / 2.0));
-            p99 = p99.max(base_p99 * (1.0 + load));
-        }
+            base_p99 * (1.0 + load)
+        };
+        p99 = p99.max(pod_p99);
+        let version = versions.entry(image).or_insert_with(|| VersionSecond {
+            image: image.clone(),
+            ready_pods: 0,
+            requests: 0.0,
+            errors: 0.0,
+            p99: 0.0,
+        });
+        version.ready_pods += 1;
+        version.requests += per_pod;
+        version.errors += pod_errors;
+        version.p99 = version.p99.max(pod_p99);
     }
     let round = |x: f64| (x * 1000.0).round() / 1000.0;
     TrafficSecond {
@@ -203,6 +238,14 @@ fn simulate(config: TrafficConfig, images: &[String], behaviours: &Behaviours) -
         errors: round(errors),
         p50: Some(round(p50)),
         p99: Some(round(p99)),
+        versions: versions
+            .into_values()
+            .map(|v| VersionSecond {
+                errors: round(v.errors),
+                p99: round(v.p99),
+                ..v
+            })
+            .collect(),
     }
 }
 
@@ -250,8 +293,16 @@ pub(crate) fn ready_images(shared: &Shared, namespace: &str, service: &str) -> V
     images
 }
 
-/// A [`HealthProbe`] over a Service's simulated traffic: `error_rate`,
-/// `p99_latency_seconds` and `requests_per_second` over the last `window`.
+/// A [`HealthProbe`] over a Service's simulated traffic over the last `window`, named
+/// `traffic:<service>`. It reports (see [`TrafficProbe::METRICS`]):
+///
+/// | metric | what |
+/// |---|---|
+/// | `error_rate` | failed requests over all requests (no data without requests) |
+/// | `p99_latency_seconds` | the worst per-second p99 latency |
+/// | `requests_per_second` | requests per simulated second |
+///
+/// Checks take the probe itself: `AnalysisCheck::builder("error-rate", &probe, "error_rate")`.
 #[derive(Debug, Clone)]
 pub struct TrafficProbe {
     cluster: FakeCluster,
@@ -261,6 +312,10 @@ pub struct TrafficProbe {
 }
 
 impl TrafficProbe {
+    /// The metrics every sample reports.
+    pub const METRICS: [&'static str; 3] =
+        ["error_rate", "p99_latency_seconds", "requests_per_second"];
+
     /// A probe of `namespace/service` over the last `window`.
     pub fn new(cluster: &FakeCluster, namespace: &str, service: &str, window: Duration) -> Self {
         Self {
@@ -276,6 +331,10 @@ impl TrafficProbe {
 impl HealthProbe for TrafficProbe {
     fn name(&self) -> String {
         format!("traffic:{}", self.service)
+    }
+
+    fn metrics(&self) -> Vec<String> {
+        Self::METRICS.iter().map(|m| (*m).to_owned()).collect()
     }
 
     async fn sample(&self) -> deployguard_core::Result<Sample> {

@@ -1,0 +1,305 @@
+//! Kubernetes objects → deployguard's model: pure functions, no I/O. [`KubeDeployment`] and the
+//! fleet's caches both build their snapshots and histories here.
+//!
+//! [`KubeDeployment`]: crate::KubeDeployment
+
+use std::collections::{BTreeMap, HashSet};
+
+use deployguard_core::{
+    Condition, EventRecord, Fingerprint, PodState, Revision, RevisionId, RolloutSnapshot,
+    SchemaVersion,
+};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+
+use crate::annotations::{
+    POD_TEMPLATE_HASH, REQUIRES_SCHEMA, REVISION, REVISION_HISTORY, VERIFIED,
+};
+
+/// What one read of the deployment found.
+pub(crate) struct Read {
+    pub(crate) deployment: Deployment,
+    /// ReplicaSets the deployment controls, oldest revision first.
+    pub(crate) owned: Vec<ReplicaSet>,
+}
+
+impl Read {
+    /// The generation read: what the write is conditional on. Unlike the resourceVersion it
+    /// moves only when spec or annotations change — what a decision was made from — not when a
+    /// controller writes status, which it does all through a rollout.
+    pub(crate) fn generation(&self) -> i64 {
+        self.deployment.metadata.generation.unwrap_or(0)
+    }
+
+    pub(crate) fn template(&self) -> Option<&PodTemplateSpec> {
+        self.deployment.spec.as_ref().map(|s| &s.template)
+    }
+
+    /// The ReplicaSet whose template is the deployment's (ignoring the hash label).
+    pub(crate) fn current(&self) -> Option<&ReplicaSet> {
+        let template = self.template()?;
+        self.owned
+            .iter()
+            .find(|rs| rs_template(rs).is_some_and(|t| templates_equal(t, template)))
+    }
+
+    pub(crate) fn paused(&self) -> bool {
+        self.deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.paused)
+            .unwrap_or(false)
+    }
+}
+
+pub(crate) fn rs_template(rs: &ReplicaSet) -> Option<&PodTemplateSpec> {
+    rs.spec.as_ref().and_then(|s| s.template.as_ref())
+}
+
+/// A template as JSON without the pod-template-hash label.
+pub(crate) fn without_hash(template: &PodTemplateSpec) -> Value {
+    let mut value = serde_json::to_value(template).unwrap_or(Value::Null);
+    if let Some(labels) = value
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        labels.remove(POD_TEMPLATE_HASH);
+        if labels.is_empty() {
+            value["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("labels"));
+        }
+    }
+    value
+}
+
+pub(crate) fn templates_equal(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
+    without_hash(a) == without_hash(b)
+}
+
+pub(crate) fn annotation(meta: &ObjectMeta, key: &str) -> Option<String> {
+    meta.annotations.as_ref().and_then(|a| a.get(key)).cloned()
+}
+
+pub(crate) fn revision_of(rs: &ReplicaSet) -> Option<RevisionId> {
+    annotation(&rs.metadata, REVISION)
+        .and_then(|r| r.parse().ok())
+        .map(RevisionId)
+}
+
+pub(crate) fn fingerprint_of(rs: &ReplicaSet) -> Fingerprint {
+    let hash = rs
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(POD_TEMPLATE_HASH))
+        .cloned();
+    Fingerprint::new(hash.unwrap_or_else(|| rs.metadata.name.clone().unwrap_or_default()))
+}
+
+pub(crate) fn to_revision(rs: &ReplicaSet) -> Option<Revision> {
+    let id = revision_of(rs)?;
+    let previous = annotation(&rs.metadata, REVISION_HISTORY)
+        .map(|h| {
+            h.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .map(RevisionId)
+                .collect()
+        })
+        .unwrap_or_default();
+    let template = rs_template(rs);
+    let images = template
+        .and_then(|t| t.spec.as_ref())
+        .map(|s| {
+            s.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let schema = template
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| annotation(m, REQUIRES_SCHEMA))
+        .and_then(|v| v.parse().ok())
+        .map(SchemaVersion);
+    let mut revision = Revision::new(id, fingerprint_of(rs), images)
+        .with_previous_ids(previous)
+        .with_verified(annotation(&rs.metadata, VERIFIED).as_deref() == Some("true"))
+        .with_requires_schema(schema);
+    revision.created_unix_seconds = rs
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second());
+    Some(revision)
+}
+
+pub(crate) fn answers_to(rs: &ReplicaSet, id: RevisionId) -> bool {
+    to_revision(rs).is_some_and(|r| r.answers_to(id))
+}
+
+pub(crate) fn owned_by(meta: &ObjectMeta, uid: &str) -> bool {
+    meta.owner_references.as_ref().is_some_and(|refs| {
+        refs.iter()
+            .any(|r| r.uid == uid && r.controller == Some(true))
+    })
+}
+
+pub(crate) fn needs_evidence(snapshot: &RolloutSnapshot) -> bool {
+    snapshot.progress_deadline_exceeded || snapshot.pods.iter().any(|p| !p.ready)
+}
+
+/// The snapshot of `deployment` from its owned ReplicaSets, the pods they own, and `events`
+/// (only those about these pods or the deployment are kept). Pure: the fleet cache and the
+/// direct backend share it.
+pub(crate) fn snapshot_of(
+    deployment: &Deployment,
+    owned: &[ReplicaSet],
+    pods: &[Pod],
+    events: &[Event],
+) -> RolloutSnapshot {
+    let read = Read {
+        deployment: deployment.clone(),
+        owned: owned.to_vec(),
+    };
+    let spec = deployment.spec.clone().unwrap_or_default();
+    let status = deployment.status.clone().unwrap_or_default();
+    let count = |v: Option<i32>| u32::try_from(v.unwrap_or(0)).unwrap_or(0);
+    let mut snapshot = RolloutSnapshot::new(count(spec.replicas.or(Some(1))));
+    snapshot.total = count(status.replicas);
+    snapshot.updated = count(status.updated_replicas);
+    snapshot.ready = count(status.ready_replicas);
+    snapshot.available = count(status.available_replicas);
+    snapshot.paused = read.paused();
+    snapshot.generation_observed = status.observed_generation >= deployment.metadata.generation;
+    let conditions = status.conditions.unwrap_or_default();
+    snapshot.progress_deadline_exceeded = conditions.iter().any(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    snapshot.conditions = conditions
+        .iter()
+        .map(|c| {
+            Condition::new(
+                c.type_.clone(),
+                c.status.clone(),
+                c.reason.clone().unwrap_or_default(),
+                c.message.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    if let Some(current) = read.current() {
+        snapshot.current_revision = revision_of(current);
+        snapshot.current_fingerprint = Some(fingerprint_of(current));
+    }
+    let revisions: BTreeMap<String, Option<RevisionId>> = owned
+        .iter()
+        .map(|rs| (rs.metadata.uid.clone().unwrap_or_default(), revision_of(rs)))
+        .collect();
+    let mut uids: HashSet<String> = HashSet::new();
+    uids.insert(deployment.metadata.uid.clone().unwrap_or_default());
+    for pod in pods {
+        let owner = pod
+            .metadata
+            .owner_references
+            .as_ref()
+            .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)))
+            .map(|r| r.uid.clone());
+        let Some(revision) = owner.and_then(|uid| revisions.get(&uid).copied()) else {
+            continue;
+        };
+        uids.insert(pod.metadata.uid.clone().unwrap_or_default());
+        snapshot.pods.push(pod_state(pod, revision));
+    }
+    let mut records: Vec<(String, EventRecord)> = events
+        .iter()
+        .filter(|e| {
+            e.involved_object
+                .uid
+                .as_ref()
+                .is_some_and(|u| uids.contains(u))
+        })
+        .map(|e| {
+            let object = format!(
+                "{}/{}",
+                e.involved_object
+                    .kind
+                    .clone()
+                    .unwrap_or_default()
+                    .to_lowercase(),
+                e.involved_object.name.clone().unwrap_or_default()
+            );
+            let mut record = EventRecord::warning(
+                object,
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default(),
+            );
+            record.kind = e.type_.clone().unwrap_or_default();
+            record.count = u32::try_from(e.count.unwrap_or(1)).unwrap_or(1);
+            let at = e
+                .last_timestamp
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default();
+            (at, record)
+        })
+        .collect();
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    snapshot.events = records.into_iter().map(|(_, r)| r).collect();
+    snapshot
+}
+
+pub(crate) fn pod_state(pod: &Pod, revision: Option<RevisionId>) -> PodState {
+    let status = pod.status.clone().unwrap_or_default();
+    let containers = status.container_statuses.unwrap_or_default();
+    let ready = status
+        .conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    let mut state = PodState::default();
+    state.name = pod.metadata.name.clone().unwrap_or_default();
+    state.revision = revision;
+    state.phase = status.phase.unwrap_or_default();
+    state.ready = ready;
+    state.restarts = containers
+        .iter()
+        .map(|c| u32::try_from(c.restart_count).unwrap_or(0))
+        .sum();
+    if let Some(waiting) = containers
+        .iter()
+        .find_map(|c| c.state.as_ref().and_then(|s| s.waiting.clone()))
+    {
+        state.waiting_reason = waiting.reason;
+        state.message = waiting.message;
+    }
+    state.last_termination_reason = containers
+        .iter()
+        .find_map(|c| {
+            c.last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .and_then(|t| t.reason.clone())
+        })
+        .or_else(|| {
+            containers.iter().find_map(|c| {
+                c.state
+                    .as_ref()
+                    .and_then(|s| s.terminated.as_ref())
+                    .and_then(|t| t.reason.clone())
+            })
+        });
+    if state.message.is_none() && !ready {
+        state.message = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+            })
+            .and_then(|c| c.message.clone());
+    }
+    state
+}
