@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use deployguard_core::analysis::{AnalysisCheck, NoDataPolicy, Threshold};
 use deployguard_core::engine::{
-    BlueGreen, Canary, CanaryStep, EventKind, ExecutionOutcome, Guard, GuardOutcome, JournalEvent,
-    JournalSink, MemoryJournal, StepStatus, Strategy,
+    BlueGreen, Canary, CanaryStep, Decision, EventKind, ExecutionOutcome, Guard, GuardOutcome,
+    JournalEvent, JournalSink, MemoryJournal, StepStatus, Strategy,
 };
 use deployguard_core::{Error, ErrorKind, RouterCapabilities, TrafficSplit};
 use deployguard_testkit::{Behaviour, FakeDeployment, FakeRouter, Op, ScriptedProbe};
@@ -283,7 +283,15 @@ async fn abort_comes_within_two_intervals_of_the_first_failing_sample() {
         .at;
     let abort = events
         .iter()
-        .find(|e| matches!(&e.kind, EventKind::Decision { decision } if decision.starts_with("Abort")))
+        .find(|e| {
+            matches!(
+                &e.kind,
+                EventKind::Decision {
+                    decision: Decision::Abort(_),
+                    ..
+                }
+            )
+        })
         .unwrap()
         .at;
     assert_eq!(first_failure, Duration::from_secs(20));
