@@ -135,3 +135,63 @@ fn a_new_user_sees_the_stalled_rollout_with_kubectl() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scenario \"nope\""));
 }
+
+#[test]
+fn help_explains_every_option_and_the_default_kubeconfig_stays_out_of_the_working_directory() {
+    let help = Command::new(env!("CARGO_BIN_EXE_fake-cluster"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for option in [
+        "--scenario",
+        "--listen",
+        "--kubeconfig",
+        "--time-scale",
+        "--token",
+        "--list-scenarios",
+    ] {
+        assert!(text.contains(option), "{option} missing from:\n{text}");
+    }
+
+    let cwd = tempfile::tempdir().unwrap();
+    // The server's own temporary directory goes inside this test's (and is killed with it).
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_fake-cluster"))
+        .current_dir(cwd.path())
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    stdout.read_line(&mut first).unwrap();
+    stdout.read_line(&mut second).unwrap();
+    let path = std::path::PathBuf::from(second.trim().strip_prefix("kubeconfig: ").unwrap());
+    let kubeconfig = std::fs::read_to_string(&path).unwrap();
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(
+        kubeconfig.contains(first.trim().strip_prefix("listening on ").unwrap()),
+        "{kubeconfig}"
+    );
+    assert!(path.starts_with(tmp.path()), "{}", path.display());
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "nothing is written into the working directory"
+    );
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_fake-cluster"))
+        .args(["--scenario", "nope"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr.contains("the scenarios are: empty, static-web, seed-rolling-failure"),
+        "{stderr}"
+    );
+}

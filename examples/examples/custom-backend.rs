@@ -215,8 +215,15 @@ impl DeploymentBackend for Shipyard {
     }
 }
 
+/// Runs the deployguard backend conformance suite against "Shipyard", an imaginary platform
+/// whose backend this example implements (see the source), and says whether it passes.
+#[derive(Debug, clap::Parser)]
+#[command(name = "custom-backend")]
+struct Args {}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let Args {} = clap::Parser::parse();
     let backend = Shipyard::new("shop", &["shop:1.0", "shop:1.1", "shop:1.2"]);
     match conformance::backend_suite(&backend).await {
         Ok(()) => println!("Shipyard passes the deployguard backend conformance suite"),

@@ -8,17 +8,19 @@
 //! Uses the current kubeconfig. Exit codes: 0 recovered or nothing to do, 1 failed, 2 usage,
 //! 3 refused (migration gate, or no confirmation).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use deployguard_examples::emergency::{self, Exit, Terminal};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
-    let options = match emergency::parse(std::env::args().skip(1)) {
+    let mut options = match emergency::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         // --help and --version print and exit 0; mistakes print the usage and exit 2.
         Err(err) => err.exit(),
     };
+    options.spinner = std::io::stderr().is_terminal();
     let client = match emergency::client().await {
         Ok(client) => client,
         Err(err) => {

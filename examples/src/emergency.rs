@@ -93,6 +93,10 @@ pub struct Options {
     /// blue-green: the candidate side's value of the selector key.
     #[arg(long, required_if_eq("mode", "blue-green"))]
     pub candidate: Option<String>,
+    /// Show progress as a spinner line with the rollout's state (the binary sets it when stderr
+    /// is a terminal); otherwise one plain line per event.
+    #[arg(skip)]
+    pub spinner: bool,
 }
 
 /// How the command ends.
@@ -152,8 +156,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Er
     )
 }
 
-/// Prints each plan step as it runs, on the progress stream.
-struct Progress(Arc<Mutex<Box<dyn Write + Send>>>);
+/// Shows the recovery as it runs, on the progress stream: one plain line per event, or on a
+/// terminal a spinner line that carries the current step and the rollout's state.
+struct Progress {
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+    /// The spinner's text and since when it shows, when a spinner runs; `None` prints plain
+    /// lines.
+    spinner: Option<Arc<Mutex<(String, tokio::time::Instant)>>>,
+}
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -161,33 +171,101 @@ impl std::fmt::Debug for Progress {
     }
 }
 
+/// The spinner's frames and how often it turns.
+const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+const TURN: Duration = Duration::from_millis(100);
+
+impl Progress {
+    fn new(out: Arc<Mutex<Box<dyn Write + Send>>>, spinner: bool) -> Self {
+        let spinner =
+            spinner.then(|| Arc::new(Mutex::new((String::new(), tokio::time::Instant::now()))));
+        if let Some(text) = &spinner {
+            // Redraws the spinner line until the last handle to its text is dropped.
+            let text = Arc::downgrade(text);
+            let out = Arc::clone(&out);
+            tokio::spawn(async move {
+                for frame in FRAMES.iter().cycle() {
+                    tokio::time::sleep(TURN).await;
+                    let Some(text) = text.upgrade() else { break };
+                    let Ok((line, since)) = text.lock().map(|t| t.clone()) else {
+                        break;
+                    };
+                    if let (false, Ok(mut out)) = (line.is_empty(), out.lock()) {
+                        let elapsed = since.elapsed().as_secs();
+                        let _ = write!(out, "\r\x1b[2K{frame} {line} [{elapsed}s]");
+                        let _ = out.flush();
+                    }
+                }
+            });
+        }
+        Self { out, spinner }
+    }
+
+    /// A line that stays: clears the spinner's line first.
+    fn line(&self, text: &str) {
+        if let Ok(mut out) = self.out.lock() {
+            let clear = if self.spinner.is_some() {
+                "\r\x1b[2K"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "{clear}{text}");
+        }
+    }
+
+    /// What the spinner shows from now on (a plain line without a spinner).
+    fn status(&self, text: String) {
+        match &self.spinner {
+            Some(spinner) => {
+                if let Ok(mut current) = spinner.lock() {
+                    *current = (text, tokio::time::Instant::now());
+                }
+            }
+            None => self.line(&text),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        // Leave no half-drawn spinner line behind.
+        if let (Some(_), Ok(mut out)) = (&self.spinner, self.out.lock()) {
+            let _ = write!(out, "\r\x1b[2K");
+            let _ = out.flush();
+        }
+    }
+}
+
 impl JournalSink for Progress {
     fn record(&self, event: &JournalEvent) {
-        let line = match &event.kind {
+        let at = event.at.as_secs();
+        match &event.kind {
             EventKind::StepStarted { index, step } => {
-                format!("[+{}s] step {}: {step} ...", event.at.as_secs(), index + 1)
+                self.status(format!("[+{at}s] step {}: {step} ...", index + 1))
             }
             EventKind::StepFinished {
                 index,
                 took,
                 attempts,
             } => {
-                format!(
-                    "[+{}s] step {} done in {:.1}s ({attempts} attempt(s))",
-                    event.at.as_secs(),
+                let tries = if *attempts == 1 {
+                    String::new()
+                } else {
+                    format!(", {attempts} attempts")
+                };
+                self.line(&format!(
+                    "[+{at}s] step {} done in {:.1}s{tries}",
                     index + 1,
                     took.as_secs_f64()
-                )
+                ));
             }
-            EventKind::StepFailed { index, error } => format!(
-                "[+{}s] step {} FAILED: {error}",
-                event.at.as_secs(),
-                index + 1
-            ),
-            _ => return,
-        };
-        if let Ok(mut out) = self.0.lock() {
-            let _ = writeln!(out, "{line}");
+            EventKind::StepFailed { index, error } => {
+                self.line(&format!("[+{at}s] step {} FAILED: {error}", index + 1))
+            }
+            EventKind::Observed { status, .. } => {
+                self.status(format!("[+{at}s] rollout: {status}"))
+            }
+            _ => {}
         }
     }
 }
@@ -282,7 +360,10 @@ pub async fn run(
             client.clone(),
             &options.namespace,
         )))
-        .journal(Arc::new(Progress(Arc::clone(&progress))))
+        .journal(Arc::new(Progress::new(
+            Arc::clone(&progress),
+            options.spinner,
+        )))
         .recovery_deadline(options.max_rollback_time)
         .dry_run(options.dry_run)
         .poll_interval(Duration::from_secs(2))

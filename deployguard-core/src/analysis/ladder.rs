@@ -17,6 +17,21 @@ pub enum RolloutStatus {
     Failed(String),
 }
 
+impl RolloutStatus {
+    /// kubectl's message, whatever the rung.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Waiting(message) | Self::Done(message) | Self::Failed(message) => message,
+        }
+    }
+}
+
+impl std::fmt::Display for RolloutStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
 /// Reads `snapshot` the way `kubectl rollout status deployment/NAME` does, rung by rung:
 /// observed generation, progress deadline, updated < desired, old replicas pending termination,
 /// available < updated, done. Messages are kubectl's, word for word.

@@ -148,9 +148,11 @@ impl Platform {
             let mut attempts = 0;
             let result = loop {
                 attempts += 1;
-                let attempt =
-                    tokio::time::timeout_at(step_deadline, self.run(step, options, step_deadline))
-                        .await;
+                let attempt = tokio::time::timeout_at(
+                    step_deadline,
+                    self.run(step, options, step_deadline, &emit),
+                )
+                .await;
                 match attempt {
                     Ok(Ok(())) => break Ok(()),
                     Ok(Err(err))
@@ -218,6 +220,7 @@ impl Platform {
         step: &Step,
         options: &ExecuteOptions,
         step_deadline: Instant,
+        emit: &(dyn Fn(EventKind) + Sync),
     ) -> Result<()> {
         match step {
             Step::RecordIntent {
@@ -268,7 +271,7 @@ impl Platform {
                         other if Instant::now() + options.poll >= step_deadline => {
                             return Err(Error::new(
                                 ErrorKind::Timeout,
-                                format!("traffic is not {split}: {other:?}"),
+                                format!("traffic is not {split}: {other}"),
                             ));
                         }
                         _ => tokio::time::sleep(options.poll).await,
@@ -321,11 +324,34 @@ impl Platform {
                 }
             }
             Step::AwaitAvailable => {
-                let wait = step_deadline.saturating_duration_since(Instant::now());
-                self.backend
-                    .wait_until_complete(wait, options.poll)
-                    .await
-                    .map(drop)
+                // Each observation goes to the journal, so whoever watches (a person at a
+                // terminal, a log) sees the rollout move while the step waits.
+                let name = self.backend.name();
+                let mut last = None;
+                loop {
+                    let snapshot = self.backend.observe().await?;
+                    let status = rollout_status(&name, &snapshot);
+                    if last.as_ref() != Some(&status) {
+                        emit(EventKind::Observed {
+                            status: status.message().to_owned(),
+                            healthy_fraction: snapshot.healthy_fraction(),
+                        });
+                        last = Some(status);
+                    }
+                    if snapshot.is_complete() {
+                        return Ok(());
+                    }
+                    if Instant::now() + options.poll > step_deadline {
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "rollout not complete: {}/{} updated, {} available",
+                                snapshot.updated, snapshot.desired, snapshot.available
+                            ),
+                        ));
+                    }
+                    tokio::time::sleep(options.poll).await;
+                }
             }
             Step::Validate { fingerprint } => {
                 let snapshot = self.backend.observe().await?;
@@ -333,13 +359,16 @@ impl Platform {
                     return Err(Error::new(
                         ErrorKind::Conflict,
                         format!(
-                            "expected {fingerprint} to run, found {:?}",
-                            snapshot.current_fingerprint
+                            "expected {fingerprint} to run, found {}",
+                            snapshot
+                                .current_fingerprint
+                                .as_ref()
+                                .map_or("nothing".to_owned(), ToString::to_string)
                         ),
                     )
                     .with_retryable(false));
                 }
-                match rollout_status(&self.backend.target(), &snapshot) {
+                match rollout_status(&self.backend.name(), &snapshot) {
                     RolloutStatus::Done(_) => Ok(()),
                     other => Err(Error::new(
                         ErrorKind::Timeout,

@@ -249,6 +249,16 @@ pub enum Verification {
     Unknown(String),
 }
 
+impl fmt::Display for Verification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Matches => f.write_str("matches"),
+            Self::Differs(actual) => write!(f, "routes {actual} instead"),
+            Self::Unknown(why) => write!(f, "cannot tell yet ({why})"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

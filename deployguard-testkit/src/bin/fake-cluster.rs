@@ -5,78 +5,88 @@
 //! fake-cluster --list-scenarios
 //! ```
 //!
-//! The first line on stdout is `listening on http://HOST:PORT`; each request served is logged
-//! as one line on stderr.
+//! The first line on stdout is `listening on http://HOST:PORT`, the second `kubeconfig: PATH`;
+//! each request served is logged as one line on stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use deployguard_testkit::cluster::{FakeCluster, scenarios};
 
+/// Serves a simulated Kubernetes API server (with its Deployment, ReplicaSet, kubelet,
+/// Endpoints and Job controllers) on loopback, for kubectl, kube-rs and scripts.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fake-cluster",
+    after_help = "The first line on stdout is `listening on http://HOST:PORT`, the second \
+        `kubeconfig: PATH`. Each request served is logged on stderr as `METHOD PATH STATUS`. \
+        Stop it with Ctrl-C; a kubeconfig it chose itself is removed then.\n\n\
+        Example:\n  fake-cluster --scenario seed-rolling-failure --kubeconfig kc.yaml &\n  \
+        KUBECONFIG=kc.yaml kubectl get deploy,rs,pods"
+)]
 struct Args {
+    /// The scenario to load (see --list-scenarios); `empty` is a cluster with its namespaces only.
+    #[arg(long, default_value = "empty", value_parser = scenario_name)]
     scenario: String,
+    /// The loopback address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     listen: String,
+    /// Where to write a kubeconfig for this cluster (default: a new temporary directory, never
+    /// the working directory).
+    #[arg(long, value_name = "PATH")]
     kubeconfig: Option<PathBuf>,
-    list: bool,
+    /// Run cluster time this many times as fast as the wall clock (pods start, back-offs and
+    /// progress deadlines pass sooner), e.g. 10 for a ten-times-faster demo.
+    #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = time_scale)]
     time_scale: f64,
+    /// Require this bearer token on every request (the kubeconfig carries it).
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+    /// List the scenarios and what each holds, then exit.
+    #[arg(long)]
+    list_scenarios: bool,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut args = Args {
-        scenario: "empty".into(),
-        listen: "127.0.0.1:0".into(),
-        kubeconfig: None,
-        list: false,
-        time_scale: 1.0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--scenario" => args.scenario = value("--scenario")?,
-            "--listen" => args.listen = value("--listen")?,
-            "--kubeconfig" => args.kubeconfig = Some(PathBuf::from(value("--kubeconfig")?)),
-            "--list-scenarios" => args.list = true,
-            "--time-scale" => {
-                let text = value("--time-scale")?;
-                args.time_scale = text
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| *s > 0.0 && s.is_finite())
-                    .ok_or_else(|| format!("--time-scale: {text:?} is not a positive number"))?;
-            }
-            "-h" | "--help" => {
-                return Err("usage: fake-cluster [--scenario NAME] [--listen ADDR] [--kubeconfig PATH] [--time-scale N] | --list-scenarios".into());
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
+fn scenario_name(name: &str) -> Result<String, String> {
+    let names: Vec<&str> = scenarios::list().iter().map(|(name, _)| *name).collect();
+    if names.contains(&name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "unknown scenario {name:?}; the scenarios are: {}",
+            names.join(", ")
+        ))
     }
-    Ok(args)
+}
+
+fn time_scale(text: &str) -> Result<f64, String> {
+    text.parse()
+        .ok()
+        .filter(|scale: &f64| *scale > 0.0 && scale.is_finite() && *scale <= 1000.0)
+        .ok_or_else(|| format!("{text:?} is not a number greater than 0 and at most 1000"))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("fake-cluster: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    if args.list {
+    let args = Args::parse();
+    if args.list_scenarios {
         for (name, about) in scenarios::list() {
             println!("{name:<24} {about}");
         }
         return ExitCode::SUCCESS;
     }
     let controllers = args.scenario != "static-web";
-    let cluster = FakeCluster::builder()
+    let mut builder = FakeCluster::builder()
         .controllers(controllers)
         .time_scale(args.time_scale)
-        .log_requests(true)
-        .build();
+        .log_requests(true);
+    if let Some(token) = &args.token {
+        builder = builder.bearer_token(token);
+    }
+    let cluster = builder.build();
     if let Err(err) = scenarios::load(&cluster, &args.scenario).await {
-        eprintln!("fake-cluster: {err}");
+        eprintln!("fake-cluster: loading {}: {}", args.scenario, err.message);
         return ExitCode::from(2);
     }
     let served = match cluster.serve_on(&args.listen).await {
@@ -86,13 +96,23 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Some(path) = &args.kubeconfig
-        && let Err(err) = served.write_kubeconfig(path)
-    {
+    // Without --kubeconfig, a temporary directory of its own, removed on exit.
+    let (path, _temporary) = match &args.kubeconfig {
+        Some(path) => (path.clone(), None),
+        None => match tempfile::Builder::new().prefix("fake-cluster-").tempdir() {
+            Ok(dir) => (dir.path().join("kubeconfig"), Some(dir)),
+            Err(err) => {
+                eprintln!("fake-cluster: cannot create a temporary directory: {err}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    if let Err(err) = served.write_kubeconfig(&path) {
         eprintln!("fake-cluster: cannot write {}: {err}", path.display());
         return ExitCode::from(1);
     }
     println!("listening on {}", served.url());
+    println!("kubeconfig: {}", path.display());
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
 }
