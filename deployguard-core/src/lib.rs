@@ -2,10 +2,57 @@
 //! explains why, and recovers — rolls back to a known-good revision, puts traffic back on the
 //! stable version, and refuses to roll back past an incompatible database migration.
 //!
-//! This crate holds the contracts every platform implements — [`DeploymentBackend`],
-//! [`TrafficRouter`], [`HealthProbe`], [`MigrationInspector`] — the model they speak, and the one
-//! [`Error`]. It depends on no platform SDK: Kubernetes, Istio and AWS live in their own crates,
-//! and your own platform takes a few dozen lines.
+//! This crate holds the guard and its engine, the contracts every platform implements —
+//! [`DeploymentBackend`], [`TrafficRouter`], [`HealthProbe`], [`MigrationInspector`] — the model
+//! they speak, and the one [`Error`]. It depends on no platform SDK: Kubernetes lives in its own
+//! crate (`deployguard-k8s`), and your own platform takes a few dozen lines.
+//!
+//! # Guarding a rollout
+//!
+//! A [`Guard`](engine::Guard) watches one rollout through a [`DeploymentBackend`], judges it with
+//! [`AnalysisCheck`](analysis::AnalysisCheck)s over [`HealthProbe`]s, and promotes it or recovers
+//! it. Here against the testkit's fakes: a new version whose error rate is 15% is rolled back to
+//! the last verified one.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use deployguard_core::analysis::{AnalysisCheck, Threshold};
+//! use deployguard_core::engine::{Guard, GuardOutcome, Strategy};
+//! use deployguard_core::HealthProbe;
+//! use deployguard_testkit::{Behaviour, FakeDeployment, ScriptedProbe};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> deployguard_core::Result<()> {
+//! let (backend, handle) = FakeDeployment::builder("web")
+//!     .replicas(6)
+//!     .verified_revision(["app:v2.3.1"], Behaviour::healthy())
+//!     .revision(["app:v2.4.0"], Behaviour::failing_readiness())
+//!     .build();
+//! let (probe, _) = ScriptedProbe::new("http").value("error_rate", 0.15).build();
+//! let probe: Arc<dyn HealthProbe> = Arc::new(probe);
+//! let guard = Guard::builder(Strategy::Rolling, Arc::new(backend))
+//!     .check(
+//!         AnalysisCheck::builder("error-rate", &probe, "error_rate")
+//!             .success(Threshold::at_most(0.01))
+//!             .interval(Duration::from_secs(10))
+//!             .build()?,
+//!     )
+//!     .probe(probe)
+//!     .build()?;
+//! match guard.run().await.outcome {
+//!     GuardOutcome::RolledBack { reason, .. } => println!("rolled back: {reason}"),
+//!     other => panic!("expected a rollback, got: {other}"),
+//! }
+//! assert_eq!(handle.current_images(), ["app:v2.3.1"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The engine's parts are public too: [`engine::Guard::assess`], [`engine::Guard::plan`] and
+//! [`engine::Guard::execute`] for a recovery run by hand (an emergency command), and the pure
+//! [`engine::decide`] and [`engine::plan_recovery`].
 //!
 //! # A custom backend
 //!

@@ -1,5 +1,49 @@
 //! The Kubernetes backend of deployguard.
 //!
+//! A guard on an apps/v1 Deployment, end to end: here on the testkit's simulated cluster, where
+//! the seed incident (v2.4.0's pods never become ready, 15% of requests fail) is loaded; against
+//! a real cluster the client comes from `kube::Client::try_default()` instead.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use deployguard_core::analysis::{AnalysisCheck, Threshold};
+//! use deployguard_core::engine::{Guard, GuardOutcome, Strategy};
+//! use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
+//! use deployguard_testkit::cluster::{FakeCluster, scenarios};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cluster = FakeCluster::with_controllers();
+//! scenarios::load(&cluster, "seed-rolling-failure").await?;
+//! let client = cluster.client(); // a kube::Client
+//!
+//! let deployment = KubeDeployment::new(client.clone(), "default", "app-deployment");
+//! let errors = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
+//! let guard = Guard::builder(Strategy::Rolling, Arc::new(deployment))
+//!     .check(
+//!         AnalysisCheck::builder("error-rate", &errors, "error_rate")
+//!             .success(Threshold::at_most(0.01))
+//!             .initial_delay(Duration::from_secs(10)) // let traffic reach the new version
+//!             .interval(Duration::from_secs(10))
+//!             .build()?,
+//!     )
+//!     .probe(Arc::new(errors))
+//!     .migrations(Arc::new(JobMigrationInspector::new(client, "default")))
+//!     .build()?;
+//! let report = guard.run().await;
+//! assert!(matches!(report.outcome, GuardOutcome::RolledBack { .. }), "{}", report.outcome);
+//!
+//! let image = cluster.deployment("default", "app-deployment")?.spec.unwrap().template.spec.unwrap()
+//!     .containers[0].image.clone();
+//! assert_eq!(image.as_deref(), Some("app:v2.3.1"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What the crate holds:
+//!
 //! - [`KubeDeployment`]: a [`DeploymentBackend`](deployguard_core::DeploymentBackend) for an
 //!   apps/v1 Deployment with `kubectl rollout undo` semantics and conditional writes; failure
 //!   diagnosis runs over what it observes (`deployguard_core::engine::diagnose`).
@@ -8,6 +52,10 @@
 //! - [`JobMigrationInspector`]: the schema's state from migration Jobs and a ConfigMap.
 //! - [`Fleet`]: many deployments read from one watch-backed cache per resource kind.
 //! - [`rbac`]: the Role rules all of them need.
+
+/// The kube-rs and k8s-openapi this crate speaks: build clients and objects with these, and
+/// the versions always match.
+pub use {k8s_openapi, kube};
 
 mod convert;
 mod deployment;

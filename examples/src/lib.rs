@@ -9,3 +9,8 @@
 pub mod emergency;
 pub mod picture;
 pub mod replay;
+
+/// The README's Rust blocks, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
