@@ -294,11 +294,7 @@ impl Confirm for Terminal {
 
 fn describe(assessment: &Assessment) -> Vec<String> {
     let mut lines = Vec::new();
-    let status = match &assessment.status {
-        RolloutStatus::Waiting(m) | RolloutStatus::Done(m) | RolloutStatus::Failed(m) => m.clone(),
-        _ => "unknown".to_owned(),
-    };
-    lines.push(format!("status: {status}"));
+    lines.push(format!("status: {}", assessment.status));
     let s = &assessment.snapshot;
     let health = assessment
         .healthy_fraction

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use deployguard_examples::emergency::{self, Confirm, Exit, Options};
+use deployguard_testkit::cluster::k8s_openapi::api::{apps::v1::Deployment, core::v1::Service};
+use deployguard_testkit::cluster::wait::eventually;
 use deployguard_testkit::cluster::{FakeCluster, ServedCluster, scenarios};
 use serde_json::{Value, json};
 
@@ -13,37 +15,6 @@ impl Confirm for Nobody {
     fn confirm(&mut self, _: &str) -> Option<bool> {
         None
     }
-}
-
-/// Waits (real time: the cluster is served to real clients) until `ready` holds, up to 30 s.
-async fn until(what: &str, mut ready: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if ready() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// Read-modify-write, again on a conflict: the controllers write status concurrently.
-fn edit(
-    cluster: &FakeCluster,
-    api_version: &str,
-    kind: &str,
-    name: &str,
-    change: impl Fn(&mut Value),
-) {
-    for _ in 0..20 {
-        let mut object = cluster.get(api_version, kind, "default", name).unwrap();
-        change(&mut object);
-        match cluster.replace(object) {
-            Ok(_) => return,
-            Err(err) if err.code == 409 => continue,
-            Err(err) => panic!("{err}"),
-        }
-    }
-    panic!("{kind} {name} kept changing");
 }
 
 async fn served(scenario: &str) -> (FakeCluster, ServedCluster, kube::Client, tempfile::TempDir) {
@@ -90,7 +61,7 @@ fn writes(cluster: &FakeCluster) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees() {
     let (cluster, served, client, dir) = served("seed-rolling-failure").await;
-    until("the rollout to stall", || {
+    eventually("the rollout to stall", || {
         scenarios::seed_has_stalled(&cluster)
     })
     .await;
@@ -145,7 +116,7 @@ async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_migration_refuses_the_rollback_and_says_why() {
     let (cluster, _served, client, _dir) = served("migration-job-failed").await;
-    until("the migration Job to fail", || {
+    eventually("the migration Job to fail", || {
         cluster
             .get("batch/v1", "Job", "default", "db-migrate-43")
             .is_ok_and(|j| j["status"]["failed"] == 1)
@@ -165,7 +136,7 @@ async fn a_failed_migration_refuses_the_rollback_and_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_writes_nothing_and_shows_the_plan_as_json() {
     let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
-    until("the rollout to stall", || {
+    eventually("the rollout to stall", || {
         scenarios::seed_has_stalled(&cluster)
     })
     .await;
@@ -201,7 +172,7 @@ async fn a_dry_run_writes_nothing_and_shows_the_plan_as_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_terminal_or_yes_nothing_is_written_and_zero_pods_divide_nothing() {
     let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
-    until("the rollout to stall", || {
+    eventually("the rollout to stall", || {
         scenarios::seed_has_stalled(&cluster)
     })
     .await;
@@ -224,11 +195,14 @@ async fn without_a_terminal_or_yes_nothing_is_written_and_zero_pods_divide_nothi
     }
     assert_eq!(writes(&cluster), Vec::<String>::new());
 
-    edit(&cluster, "apps/v1", "Deployment", "app-deployment", |d| {
-        d["spec"]["replicas"] = json!(0);
-        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("app:v2.3.1");
-    });
-    until("the deployment to scale to zero", || {
+    cluster
+        .edit("default", "app-deployment", |d: &mut Deployment| {
+            let spec = d.spec.as_mut().unwrap();
+            spec.replicas = Some(0);
+            spec.template.spec.as_mut().unwrap().containers[0].image = Some("app:v2.3.1".into());
+        })
+        .unwrap();
+    eventually("the deployment to scale to zero", || {
         cluster
             .get("apps/v1", "Deployment", "default", "app-deployment")
             .is_ok_and(|d| {
@@ -267,10 +241,13 @@ async fn blue_green_switches_the_selector_back_to_a_ready_stable_side() {
         )
     );
     // A bad cutover to green; then the emergency switch back.
-    edit(&cluster, "v1", "Service", "myapp-service", |s| {
-        s["spec"]["selector"]["version"] = json!("green");
-    });
-    until("the endpoints to follow the green selector", || {
+    cluster
+        .edit("default", "myapp-service", |s: &mut Service| {
+            let selector = s.spec.as_mut().unwrap().selector.as_mut().unwrap();
+            selector.insert("version".into(), "green".into());
+        })
+        .unwrap();
+    eventually("the endpoints to follow the green selector", || {
         cluster
             .get("v1", "Endpoints", "default", "myapp-service")
             .is_ok_and(|e| e.to_string().contains("myapp-green"))

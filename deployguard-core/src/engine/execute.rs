@@ -372,7 +372,7 @@ impl Platform {
                     RolloutStatus::Done(_) => Ok(()),
                     other => Err(Error::new(
                         ErrorKind::Timeout,
-                        format!("not rolled out: {other:?}"),
+                        format!("not rolled out: {other}"),
                     )),
                 }
             }

@@ -230,7 +230,7 @@ impl Guard {
         };
         let mut analysis = CheckSchedule::new(self.checks_for(phase));
         let mut phase_started = Instant::now();
-        let mut last_status = String::new();
+        let mut last_status: Option<RolloutStatus> = None;
         let mut last_verdict = Verdict::Running;
         let mut observe_errors = 0;
         loop {
@@ -239,21 +239,15 @@ impl Guard {
                 continue;
             };
             let status = rollout_status(&self.recovery.name, &snapshot);
-            let status_text = format!("{status:?}");
-            if status_text != last_status {
-                let message = match &status {
-                    RolloutStatus::Waiting(m)
-                    | RolloutStatus::Done(m)
-                    | RolloutStatus::Failed(m) => m.clone(),
-                };
+            if last_status.as_ref() != Some(&status) {
                 self.emit(
                     started,
                     EventKind::Observed {
-                        status: message,
+                        status: status.message().to_owned(),
                         healthy_fraction: snapshot.healthy_fraction(),
                     },
                 );
-                last_status = status_text;
+                last_status = Some(status.clone());
             }
             self.measure(started, &mut analysis).await;
             let verdict = analysis.verdict();

@@ -65,11 +65,7 @@ impl Assessment {
     /// A one-line summary of why it fails.
     pub fn reason(&self) -> String {
         if self.failure_modes.is_empty() {
-            return match &self.status {
-                RolloutStatus::Failed(m) | RolloutStatus::Waiting(m) | RolloutStatus::Done(m) => {
-                    m.clone()
-                }
-            };
+            return self.status.message().to_owned();
         }
         let names: Vec<&str> = self.failure_modes.iter().map(|d| d.mode.name()).collect();
         names.join(", ")
