@@ -136,6 +136,56 @@ impl ServiceSelectorRouter {
     }
 }
 
+impl ServiceSelectorRouter {
+    /// Refuses ([`ErrorKind::Refused`]) when no ready pod would serve `backend`; reads only. A
+    /// dry run asks this, so it promises nothing the real switch would refuse.
+    pub async fn check_ready(&self, backend: &str) -> Result<()> {
+        if !self.backends.contains_key(backend) {
+            return Err(Error::invalid_input(
+                "backend",
+                format!("{backend:?} is none of this router's backends"),
+            ));
+        }
+        let (_, selector) = self.read("check_ready").await?;
+        self.ensure_ready(&selector, backend, "check_ready").await
+    }
+
+    async fn ensure_ready(
+        &self,
+        selector: &BTreeMap<String, String>,
+        backend: &str,
+        operation: &'static str,
+    ) -> Result<()> {
+        let mut target_selector = selector.clone();
+        target_selector.insert(self.key.clone(), self.backends[backend].clone());
+        let labels = target_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let pods = self
+            .pods
+            .list(&ListParams::default().labels(&labels))
+            .await
+            .map_err(|e| from_kube(e, operation, &self.object()))?;
+        let ready = pods.items.iter().filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        });
+        if ready.count() == 0 {
+            return Err(Error::new(
+                ErrorKind::Refused,
+                format!("no ready pods match {labels}; refusing to send traffic to {backend}"),
+            )
+            .with_operation(operation)
+            .with_object(self.object()));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl TrafficRouter for ServiceSelectorRouter {
     fn target(&self) -> String {
@@ -205,32 +255,7 @@ impl TrafficRouter for ServiceSelectorRouter {
             return Ok(());
         }
         // Never send traffic to a side that cannot serve it.
-        let mut target_selector = selector.clone();
-        target_selector.insert(self.key.clone(), value.clone());
-        let labels = target_selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let pods = self
-            .pods
-            .list(&ListParams::default().labels(&labels))
-            .await
-            .map_err(|e| from_kube(e, "apply", &self.object()))?;
-        let ready = pods.items.iter().filter(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        });
-        if ready.count() == 0 {
-            return Err(Error::new(
-                ErrorKind::Refused,
-                format!("no ready pods match {labels}; refusing to send traffic to {backend}"),
-            )
-            .with_operation("apply")
-            .with_object(self.object()));
-        }
+        self.ensure_ready(&selector, &backend, "apply").await?;
         let path = pointer("/spec/selector", &self.key);
         let patch = conditional_patch(
             Precondition::ResourceVersion(&expected_rv),

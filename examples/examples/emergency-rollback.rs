@@ -21,8 +21,20 @@ async fn main() -> ExitCode {
         Err(err) => err.exit(),
     };
     options.spinner = std::io::stderr().is_terminal();
+    // Warnings and RUST_LOG-selected logs go to stderr, beside the progress.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let client = match emergency::client().await {
-        Ok(client) => client,
+        Ok((client, server)) => {
+            options.server = Some(server);
+            client
+        }
         Err(err) => {
             eprintln!("emergency-rollback: {err}");
             return ExitCode::from(Exit::Usage as u8);

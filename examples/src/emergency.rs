@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use deployguard_core::analysis::RolloutStatus;
 use deployguard_core::engine::{
-    Assessment, EventKind, Guard, JournalEvent, JournalSink, Plan, Report, Strategy,
+    Assessment, EarlierRecovery, EventKind, Guard, JournalEvent, JournalSink, Plan, RECOVERY,
+    Report, Strategy,
 };
 use deployguard_core::{
     DeploymentBackend, Error, ErrorKind, TrafficRouter, TrafficRouterExt, TrafficSplit,
@@ -93,6 +94,13 @@ pub struct Options {
     /// blue-green: the candidate side's value of the selector key.
     #[arg(long, required_if_eq("mode", "blue-green"))]
     pub candidate: Option<String>,
+    /// Resume a paused deployment to roll it back (a paused rollout was paused by someone, on
+    /// purpose: without this the command refuses, as `kubectl rollout undo` does).
+    #[arg(long)]
+    pub resume_paused: bool,
+    /// The API server, for messages (the binary sets it from the kubeconfig).
+    #[arg(skip)]
+    pub server: Option<String>,
     /// Show progress as a spinner line with the rollout's state (the binary sets it when stderr
     /// is a terminal); otherwise one plain line per event.
     #[arg(skip)]
@@ -327,6 +335,12 @@ fn describe(assessment: &Assessment) -> Vec<String> {
         (None, Some(why)) => lines.push(format!("rollback target: none ({why})")),
         _ => {}
     }
+    if assessment.earlier != EarlierRecovery::None {
+        lines.push(format!("earlier run: {}", assessment.earlier));
+    }
+    if assessment.snapshot.paused {
+        lines.push("paused: yes (kubectl rollout pause)".to_owned());
+    }
     if let Some(state) = &assessment.migrations {
         let version = state
             .current
@@ -340,8 +354,8 @@ fn describe(assessment: &Assessment) -> Vec<String> {
 pub async fn run(
     client: kube::Client,
     options: &Options,
-    confirm: &mut dyn Confirm,
-    out: &mut dyn Write,
+    confirm: &mut (dyn Confirm + Send),
+    out: &mut (dyn Write + Send),
     progress: Box<dyn Write + Send>,
 ) -> Exit {
     let progress = Arc::new(Mutex::new(progress));
@@ -371,9 +385,28 @@ pub async fn run(
             return Exit::Usage;
         }
     };
-    let assessment = match guard.assess().await {
-        Ok(a) => a,
-        Err(err) => {
+    let started = tokio::time::Instant::now();
+    let server = options.server.as_deref().unwrap_or("the API server");
+    let out_of_time = |what: &str| {
+        format!(
+            "gave up after {} (--max-rollback-time) while {what}: {server} did not answer in time",
+            humantime::format_duration(options.max_rollback_time)
+        )
+    };
+    // The deadline covers the assessment too: a server that accepts and never answers ends the
+    // command at the deadline, naming the server.
+    let assessed =
+        tokio::time::timeout_at(started + options.max_rollback_time, guard.assess()).await;
+    let assessment = match assessed {
+        Err(_) => {
+            note(&format!(
+                "error: {}",
+                out_of_time("assessing the deployment")
+            ));
+            return Exit::Failed;
+        }
+        Ok(Ok(a)) => a,
+        Ok(Err(err)) => {
             note(&format!("error: {err}"));
             return if err.kind() == ErrorKind::NotFound {
                 Exit::Usage
@@ -417,17 +450,41 @@ pub async fn run(
         )
         .await;
     }
-    let healthy = !assessment.is_failing() && matches!(assessment.status, RolloutStatus::Done(_));
-    if healthy {
+    if let EarlierRecovery::Finished { .. } = &assessment.earlier {
+        let text = format!("nothing to do: {}", assessment.earlier);
+        return finish(out, &text, None, None, Exit::Ok);
+    }
+    if assessment.snapshot.paused && !options.resume_paused && !assessment.recovery_under_way() {
+        let text = format!(
+            "refusing: deployment {}/{} is paused (kubectl rollout pause); resume it first, or pass --resume-paused to resume and roll it back",
+            options.namespace, options.deployment
+        );
+        return finish(out, &text, None, None, Exit::Refused);
+    }
+    // In progress is not failing: only a rollout with a failure (or a recovery under way) is
+    // rolled back without being asked to by --strategy manual.
+    let failing = assessment.is_failing() || assessment.recovery_under_way();
+    if !failing {
+        let state = if matches!(assessment.status, RolloutStatus::Done(_)) {
+            "healthy"
+        } else {
+            "in progress and not failing"
+        };
         match options.mode {
             Mode::Manual if !options.yes => {
-                match confirm.confirm("The deployment looks healthy. Roll back anyway?") {
+                match confirm.confirm(&format!("The deployment is {state}. Roll back anyway?")) {
                     Some(true) => {}
-                    _ => return finish(out, "healthy; nothing rolled back", None, None, Exit::Ok),
+                    _ => {
+                        let text = format!("{state}; nothing rolled back");
+                        return finish(out, &text, None, None, Exit::Ok);
+                    }
                 }
             }
             Mode::Manual => {}
-            _ => return finish(out, "healthy; nothing to roll back", None, None, Exit::Ok),
+            _ => {
+                let text = format!("{state}; nothing to roll back");
+                return finish(out, &text, None, None, Exit::Ok);
+            }
         }
     }
     let plan = match guard.plan(&assessment).await {
@@ -460,6 +517,7 @@ pub async fn run(
             Exit::Ok,
         );
     }
+    let asked_at = tokio::time::Instant::now();
     if !options.yes {
         match confirm.confirm(&format!(
             "Recovery plan for {}/{}:\n{plan}Run this plan?",
@@ -486,7 +544,19 @@ pub async fn run(
             }
         }
     }
-    let report = guard.execute(&plan, options.max_rollback_time).await;
+    if let EarlierRecovery::Stale { .. } = &assessment.earlier {
+        // Reported above; cleared now that writing is allowed, never acted on.
+        if let Err(err) = backend.set_marker(RECOVERY, None).await {
+            note(&format!(
+                "warning: clearing the stale recovery marker: {err}"
+            ));
+        }
+    }
+    // The time spent asking a person is not the recovery's: the deadline moves by it.
+    let remaining = options
+        .max_rollback_time
+        .saturating_sub(asked_at.duration_since(started));
+    let report = guard.execute(&plan, remaining).await;
     if !report.is_complete() {
         return finish(
             out,
@@ -510,8 +580,8 @@ pub async fn run(
 async fn blue_green(
     client: kube::Client,
     options: &Options,
-    confirm: &mut dyn Confirm,
-    out: &mut dyn Write,
+    confirm: &mut (dyn Confirm + Send),
+    out: &mut (dyn Write + Send),
     what: &str,
 ) -> Exit {
     let (Some(service), Some(stable), Some(candidate)) =
@@ -556,6 +626,16 @@ async fn blue_green(
             options.selector_key
         );
         return Exit::Ok;
+    }
+    // The dry run asks what the real switch asks: a stable side with no ready pods is refused
+    // in both.
+    if let Err(err) = router.check_ready("stable").await {
+        let _ = writeln!(out, "refusing: {err}");
+        return if err.kind() == ErrorKind::Refused {
+            Exit::Refused
+        } else {
+            Exit::Failed
+        };
     }
     if options.dry_run {
         let _ = writeln!(
@@ -606,10 +686,81 @@ async fn blue_green(
     }
 }
 
-/// Builds a client from the current kubeconfig (`KUBECONFIG`, `~/.kube/config`).
-pub async fn client() -> Result<kube::Client, Error> {
-    let config = kube::Config::infer()
+/// How long connecting to the API server may take, and reading one answer: a server that
+/// accepts and never answers is given up on, and named.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client from the current kubeconfig (`KUBECONFIG`, `~/.kube/config`), with connect and read
+/// timeouts, and the API server's address for messages. Errors never quote the kubeconfig: a
+/// parse error can carry a token from the file, so only where it failed is said.
+pub async fn client() -> Result<(kube::Client, String), Error> {
+    let config = kube::Config::infer().await.map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("kubeconfig: {}", redacted(&e.to_string())),
+        )
+    })?;
+    client_with(config)
+}
+
+/// [`client`] from the kubeconfig file at `path` and its current context.
+pub async fn client_from(path: &std::path::Path) -> Result<(kube::Client, String), Error> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "kubeconfig {}: {}",
+                path.display(),
+                redacted(&e.to_string())
+            ),
+        )
+    };
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| invalid(&e))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("kubeconfig: {e}")))?;
-    kube::Client::try_from(config).map_err(|e| Error::new(ErrorKind::Unavailable, e.to_string()))
+        .map_err(|e| invalid(&e))?;
+    client_with(config)
+}
+
+fn client_with(mut config: kube::Config) -> Result<(kube::Client, String), Error> {
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(|e| {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "cannot build a client for {server}: {}",
+                redacted(&e.to_string())
+            ),
+        )
+    })?;
+    Ok((client, server))
+}
+
+/// A configuration error's message without anything it quotes from the file: the words before
+/// the first quote or detail, and the line and column where it failed.
+pub fn redacted(message: &str) -> String {
+    let head = message
+        .split([':', '\'', '"', '`'])
+        .next()
+        .unwrap_or_default()
+        .trim();
+    let location = message.find("line ").and_then(|start| {
+        let words: Vec<&str> = message[start..].split_whitespace().take(4).collect();
+        let digits = |w: &str| {
+            w.trim_end_matches(|c: char| !c.is_ascii_digit())
+                .parse::<u32>()
+        };
+        match words.as_slice() {
+            ["line", line, "column", column] => Some(format!(
+                " at line {} column {}",
+                digits(line).ok()?,
+                digits(column).ok()?
+            )),
+            _ => None,
+        }
+    });
+    format!("{head}{}", location.unwrap_or_default())
 }

@@ -187,6 +187,25 @@ impl Platform {
                         index,
                         error: err.to_string(),
                     });
+                    // The platform's own object says the recovery failed, and why, whatever
+                    // the caller does next: the next run (a guard, the command again) resumes it.
+                    if let Some(Step::RecordIntent {
+                        failing, target, ..
+                    }) = plan.steps.first().filter(|_| index > 0)
+                    {
+                        let record = markers::RecoveryMarker::failed(
+                            failing.clone(),
+                            *target,
+                            format!("step {} ({step}) failed: {err}", index + 1),
+                        );
+                        if let Err(mark_err) = self
+                            .backend
+                            .set_marker(markers::RECOVERY, Some(markers::encode(&record)))
+                            .await
+                        {
+                            tracing::warn!(target: "deployguard", "recording the failed recovery: {mark_err}");
+                        }
+                    }
                     // A step that timed out against the recovery's own deadline (not its
                     // step timeout) ran out of the whole recovery's time.
                     let out_of_time = Instant::now() >= options.deadline

@@ -12,14 +12,14 @@ use super::config::GuardConfig;
 use super::decide::{Decision, DecisionInput, Phase, decide};
 use super::execute::Report;
 use super::journal::{EventKind, JournalEvent};
-use super::markers::{self, RecoveryMarker, RecoveryState, Rollout};
+use super::markers::{self, EarlierRecovery, RecoveryMarker, Rollout};
 use super::outcome::{GuardOutcome, GuardReport};
 use super::plan::Plan;
 use super::recover::{Assessment, Recovery};
 use super::strategy::{CanaryStep, Strategy};
 use crate::analysis::{AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, rollout_status};
 use crate::error::{Error, Result};
-use crate::model::{Fingerprint, RolloutSnapshot, TrafficSplit};
+use crate::model::{RolloutSnapshot, TrafficSplit};
 use crate::traits::{DeploymentBackend, HealthProbe};
 
 /// Guards one rollout.
@@ -174,39 +174,47 @@ impl Guard {
 
     async fn run_inner(&self, started: Instant) -> Result<GuardReport> {
         let marks: BTreeMap<String, String> = self.recovery.platform.backend.markers().await?;
-        let snapshot = self.recovery.platform.backend.observe().await?;
-        let current = snapshot
-            .current_fingerprint
-            .clone()
-            .unwrap_or_else(|| Fingerprint::new(""));
         let rollout: Option<Rollout> = markers::decode(marks.get(markers::ROLLOUT));
-        if let Some(recovery) = markers::decode::<RecoveryMarker>(marks.get(markers::RECOVERY)) {
-            match recovery.state {
-                RecoveryState::Done if recovery.failing != current => {
+        let mut observe_errors = 0;
+        // The failing revision is read from the platform, never assumed: a guard started before
+        // the new ReplicaSet exists waits until the deployment runs something.
+        let current = loop {
+            if let Some(snapshot) = self.observe(&mut observe_errors).await?
+                && let Some(current) = snapshot.current_fingerprint
+            {
+                break current;
+            }
+            tokio::time::sleep(self.recovery.config.poll_interval).await;
+        };
+        if let Some(marker) = markers::decode::<RecoveryMarker>(marks.get(markers::RECOVERY)) {
+            let history = self.recovery.platform.backend.history().await?;
+            match marker.classify(Some(&current), &history) {
+                EarlierRecovery::Finished { failing, restored } => {
                     return Ok(self.recovery.report(GuardOutcome::RolledBack {
-                        failing: recovery.failing,
-                        restored: recovery.restored,
+                        failing,
+                        restored,
                         reason: "recovered by an earlier run".into(),
                     }));
                 }
-                RecoveryState::InProgress => {
+                EarlierRecovery::InProgress {
+                    failing, reason, ..
+                } => {
                     let phase = rollout
                         .as_ref()
                         .map_or(Phase::initial(&self.recovery.strategy), |r| r.phase);
                     let split = rollout.and_then(|r| r.original_split);
                     return self
                         .recovery
-                        .recover(
-                            started,
-                            recovery.reason,
-                            phase,
-                            split,
-                            recovery.failing,
-                            recovery.target,
-                        )
+                        .recover(started, reason, phase, split, failing)
                         .await;
                 }
-                RecoveryState::Done => {}
+                stale @ EarlierRecovery::Stale { .. } => {
+                    // Never acted on: said, then cleared.
+                    tracing::warn!(target: "deployguard", "{stale}; clearing it");
+                    self.emit(started, EventKind::StaleMarkerCleared { marker: stale });
+                    self.write_marker(markers::RECOVERY, None).await?;
+                }
+                _ => {}
             }
         }
         let resumed = rollout.filter(|r| r.fingerprint == current);
@@ -306,9 +314,11 @@ impl Guard {
                 }
                 Decision::Promote => return self.promote_rollout(&snapshot).await,
                 Decision::Abort(reason) => {
+                    // What fails is what runs at this observation, read from the platform now.
+                    let failing = snapshot.current_fingerprint.clone().unwrap_or(current);
                     return self
                         .recovery
-                        .recover(started, reason, phase, original_split, current, None)
+                        .recover(started, reason, phase, original_split, failing)
                         .await;
                 }
                 Decision::Pause(reason) => {

@@ -2,6 +2,7 @@
 //! incident report.
 
 use super::decide::{Decision, Phase};
+use super::markers::EarlierRecovery;
 use super::outcome::GuardOutcome;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -55,6 +56,11 @@ pub enum EventKind {
         decision: Decision,
         /// The phase it was decided in.
         phase: Phase,
+    },
+    /// A recovery marker left for a revision that no longer runs was found and cleared.
+    StaleMarkerCleared {
+        /// What it said.
+        marker: EarlierRecovery,
     },
     /// A recovery plan was made.
     Planned {

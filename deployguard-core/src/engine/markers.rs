@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::decide::Phase;
-use crate::model::{Fingerprint, RevisionId, TrafficSplit};
+use crate::model::{Fingerprint, Revision, RevisionId, TrafficSplit};
 
 /// The rollout being guarded, its phase and the split before it started.
 pub const ROLLOUT: &str = "deployguard.io/rollout";
@@ -36,6 +36,8 @@ pub(crate) struct RecoveryMarker {
 pub(crate) enum RecoveryState {
     InProgress,
     Done,
+    /// A step failed for good; `reason` says which and why. A later run resumes it.
+    Failed,
 }
 
 impl RecoveryMarker {
@@ -53,6 +55,56 @@ impl RecoveryMarker {
         }
     }
 
+    pub(crate) fn failed(failing: Fingerprint, target: Option<RevisionId>, reason: String) -> Self {
+        Self {
+            state: RecoveryState::Failed,
+            failing,
+            target,
+            restored: None,
+            reason,
+        }
+    }
+
+    /// What this marker means for a deployment that runs `current` now, with `history`.
+    ///
+    /// A recovery in progress (or failed) is resumed only while what runs is what failed or
+    /// what the recovery restores; anything else means the deployment moved on (a human rolled
+    /// forward, a newer release) and the marker is stale.
+    pub(crate) fn classify(
+        &self,
+        current: Option<&Fingerprint>,
+        history: &[Revision],
+    ) -> EarlierRecovery {
+        let target_fingerprint = self.target.and_then(|target| {
+            history
+                .iter()
+                .find(|r| r.answers_to(target))
+                .map(|r| r.fingerprint.clone())
+        });
+        let runs_failing = current == Some(&self.failing);
+        let runs_target = current.is_some() && current == target_fingerprint.as_ref();
+        match self.state {
+            RecoveryState::InProgress | RecoveryState::Failed if runs_failing || runs_target => {
+                EarlierRecovery::InProgress {
+                    failing: self.failing.clone(),
+                    target: self.target,
+                    reason: self.reason.clone(),
+                    failed_before: (self.state == RecoveryState::Failed)
+                        .then(|| self.reason.clone()),
+                }
+            }
+            RecoveryState::InProgress | RecoveryState::Failed => EarlierRecovery::Stale {
+                failing: self.failing.clone(),
+                runs_now: current.cloned(),
+            },
+            RecoveryState::Done if runs_failing => EarlierRecovery::None,
+            RecoveryState::Done => EarlierRecovery::Finished {
+                failing: self.failing.clone(),
+                restored: self.restored.clone(),
+            },
+        }
+    }
+
     pub(crate) fn done(failing: Fingerprint, restored: Option<Fingerprint>) -> Self {
         Self {
             state: RecoveryState::Done,
@@ -60,6 +112,93 @@ impl RecoveryMarker {
             target: None,
             restored,
             reason: String::new(),
+        }
+    }
+}
+
+/// What the recovery marker on the platform says, against what runs now: the state every run
+/// (a guard, the emergency command, a rerun of either) starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EarlierRecovery {
+    /// No recovery is recorded for what runs now.
+    None,
+    /// A recovery was started (or failed) and not finished: it is finished towards the same
+    /// target, never recomputed (after a rollback, "the revision before the current one" is the
+    /// failing one again).
+    InProgress {
+        /// What was failing.
+        failing: Fingerprint,
+        /// Where its rollback goes, as numbered when it was recorded.
+        target: Option<RevisionId>,
+        /// Why it was started.
+        reason: String,
+        /// Why the last attempt failed, when it did.
+        failed_before: Option<String>,
+    },
+    /// A recovery finished; what runs is not what failed.
+    Finished {
+        /// What was failing.
+        failing: Fingerprint,
+        /// What it restored, where known.
+        restored: Option<Fingerprint>,
+    },
+    /// A recovery of a revision that no longer runs (and is not what it restores): reported and
+    /// cleared, never acted on.
+    Stale {
+        /// What the marker says was failing.
+        failing: Fingerprint,
+        /// What runs now.
+        runs_now: Option<Fingerprint>,
+    },
+}
+
+impl std::fmt::Display for EarlierRecovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("no earlier recovery"),
+            Self::InProgress {
+                failing,
+                target: Some(target),
+                failed_before,
+                ..
+            } => {
+                write!(
+                    f,
+                    "a recovery from {failing} to revision {target} is under way"
+                )?;
+                match failed_before {
+                    Some(why) => write!(f, " (its last attempt failed: {why})"),
+                    None => Ok(()),
+                }
+            }
+            Self::InProgress {
+                failing,
+                target: None,
+                ..
+            } => {
+                write!(f, "a recovery from {failing} is under way")
+            }
+            Self::Finished {
+                failing,
+                restored: Some(restored),
+            } => {
+                write!(f, "an earlier run recovered from {failing} to {restored}")
+            }
+            Self::Finished {
+                failing,
+                restored: None,
+            } => {
+                write!(f, "an earlier run recovered from {failing}")
+            }
+            Self::Stale { failing, runs_now } => write!(
+                f,
+                "a stale recovery marker for {failing}, which no longer runs (now: {})",
+                runs_now
+                    .as_ref()
+                    .map_or("nothing".to_owned(), ToString::to_string)
+            ),
         }
     }
 }

@@ -33,7 +33,7 @@ pub use execute::{ExecutionOutcome, Report, StepReport, StepStatus};
 pub use gate::{GateVerdict, MigrationPolicy, migration_gate};
 pub use guard::Guard;
 pub use journal::{EventKind, JournalEvent, JournalSink, MemoryJournal, TracingJournal};
-pub use markers::{PROMOTE, RECOVERY, ROLLOUT};
+pub use markers::{EarlierRecovery, PROMOTE, RECOVERY, ROLLOUT};
 pub use outcome::{GuardOutcome, GuardReport};
 pub use plan::{Plan, RecoveryContext, Step, plan_recovery};
 pub use recover::{Assessment, Recovery};

@@ -13,16 +13,16 @@ use super::config::GuardConfig;
 use super::execute::{ExecuteOptions, Platform};
 use super::journal::JournalSink;
 use super::journal::{EventKind, JournalEvent};
+use super::markers::{self, EarlierRecovery, RecoveryMarker};
 use super::outcome::{GuardOutcome, GuardReport};
 use super::plan::{Plan, RecoveryContext, plan_recovery};
 use super::strategy::Strategy;
 use super::strategy::StrategyKind;
 use super::target::rollback_target;
 use crate::analysis::{RolloutStatus, rollout_status};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{
-    Diagnosis, Fingerprint, MigrationState, Revision, RevisionId, RolloutSnapshot, RoutingMode,
-    TrafficSplit,
+    Diagnosis, Fingerprint, MigrationState, Revision, RolloutSnapshot, RoutingMode, TrafficSplit,
 };
 
 /// What is wrong with a rollout, and what recovery would do about it.
@@ -54,16 +54,31 @@ pub struct Assessment {
     pub gate: GateVerdict,
     /// The router's split, when a router is set.
     pub traffic: Option<TrafficSplit>,
+    /// What an earlier run left on the platform: a recovery to finish, one that finished, or a
+    /// stale marker.
+    pub earlier: EarlierRecovery,
+    /// What is failing: the recovery under way's failing revision when there is one (after its
+    /// rollback, what runs is the target, not the failure), else what runs now.
+    pub failing: Option<Fingerprint>,
 }
 
 impl Assessment {
     /// Whether the rollout looks broken: failure modes were found or the ladder says failed.
+    /// A rollout that is merely in progress, within its deadline, is not failing.
     pub fn is_failing(&self) -> bool {
         !self.failure_modes.is_empty() || matches!(self.status, RolloutStatus::Failed(_))
     }
 
+    /// Whether an earlier run's recovery is under way and must be finished.
+    pub fn recovery_under_way(&self) -> bool {
+        matches!(self.earlier, EarlierRecovery::InProgress { .. })
+    }
+
     /// A one-line summary of why it fails.
     pub fn reason(&self) -> String {
+        if let EarlierRecovery::InProgress { reason, .. } = &self.earlier {
+            return reason.clone();
+        }
         if self.failure_modes.is_empty() {
             return self.status.message().to_owned();
         }
@@ -109,6 +124,7 @@ impl Recovery {
 
     /// Observes the rollout and says what is wrong and where a rollback would go. Reads only.
     pub async fn assess(&self) -> Result<Assessment> {
+        let marks = self.platform.backend.markers().await?;
         let snapshot = self.platform.backend.observe().await?;
         let history = self.platform.backend.history().await?;
         let current = snapshot
@@ -116,11 +132,31 @@ impl Recovery {
             .as_ref()
             .and_then(|fp| history.iter().find(|r| &r.fingerprint == fp))
             .cloned();
-        let failing = snapshot
-            .current_fingerprint
-            .clone()
-            .unwrap_or_else(|| Fingerprint::new(""));
-        let (rollback_target, no_target_reason) = match rollback_target(&history, &failing) {
+        let earlier = markers::decode::<RecoveryMarker>(marks.get(markers::RECOVERY))
+            .map_or(EarlierRecovery::None, |marker| {
+                marker.classify(snapshot.current_fingerprint.as_ref(), &history)
+            });
+        let (failing, pinned) = match &earlier {
+            EarlierRecovery::InProgress {
+                failing, target, ..
+            } => (Some(failing.clone()), *target),
+            _ => (snapshot.current_fingerprint.clone(), None),
+        };
+        let found = match (pinned, &failing) {
+            // A recovery under way keeps its target: recomputing it after the rollback would
+            // pick the revision before the restored one — the failing one.
+            (Some(target), _) => history
+                .iter()
+                .find(|r| r.answers_to(target))
+                .ok_or_else(|| {
+                    Error::not_found(format!("revision {target}, the recovery's target"))
+                }),
+            (None, Some(failing)) => rollback_target(&history, failing),
+            (None, None) => Err(Error::not_found(
+                "the running revision: the deployment runs nothing yet",
+            )),
+        };
+        let (rollback_target, no_target_reason) = match found {
             Ok(target) => (Some(target.clone()), None),
             Err(err) => (None, Some(err.to_string())),
         };
@@ -156,16 +192,16 @@ impl Recovery {
             migrations,
             gate,
             traffic,
+            earlier,
+            failing,
         })
     }
 
     /// The recovery plan for `assessment`. Pure apart from reading the stable side's state.
     pub async fn plan(&self, assessment: &Assessment) -> Result<Plan> {
-        let failing = assessment
-            .snapshot
-            .current_fingerprint
-            .clone()
-            .unwrap_or_else(|| Fingerprint::new(""));
+        let failing = assessment.failing.clone().ok_or_else(|| {
+            Error::not_found("the failing revision: the deployment runs nothing yet")
+        })?;
         let ctx = self
             .context(
                 Phase::initial(&self.strategy),
@@ -239,22 +275,20 @@ impl Recovery {
         phase: Phase,
         original_split: Option<TrafficSplit>,
         failing: Fingerprint,
-        target: Option<RevisionId>,
     ) -> Result<GuardReport> {
         let mut assessment = self.assess().await?;
-        if let Some(target) = target {
-            let history = self.platform.backend.history().await?;
-            assessment.rollback_target = history.into_iter().find(|r| r.answers_to(target));
-            if let (Some(target), Some(state)) =
-                (&assessment.rollback_target, &assessment.migrations)
-            {
-                assessment.gate = migration_gate(target, state, self.config.migration_policy);
-            }
+        if assessment.recovery_under_way() {
+            // The assessment already follows the recovery under way, with its pinned target.
         } else if assessment.snapshot.current_fingerprint.as_ref() != Some(&failing) {
             // What runs is not what failed (a human rolled back under us): recompute from the
             // failing revision, not from what runs now.
             let history = self.platform.backend.history().await?;
             assessment.rollback_target = rollback_target(&history, &failing).ok().cloned();
+            if let (Some(target), Some(state)) =
+                (&assessment.rollback_target, &assessment.migrations)
+            {
+                assessment.gate = migration_gate(target, state, self.config.migration_policy);
+            }
         }
         let ctx = self
             .context(

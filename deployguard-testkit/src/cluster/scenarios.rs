@@ -322,11 +322,11 @@ fn static_web(cluster: &FakeCluster) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Whether `seed-rolling-failure` has reached its stall: three pods of the new version that
-/// never become ready, five old ones still serving, and the controller caught up with the spec.
-/// Tests against a served cluster wait for it before they act.
+/// Whether `seed-rolling-failure` has reached its stall: three pods of the new version that run
+/// and never become ready, five old ones still serving, and the controller caught up with the
+/// spec. Tests wait for it before they act.
 pub fn seed_has_stalled(cluster: &FakeCluster) -> bool {
-    cluster
+    let deployment_stalled = cluster
         .deployment("default", "app-deployment")
         .ok()
         .is_some_and(|deployment| {
@@ -336,5 +336,21 @@ pub fn seed_has_stalled(cluster: &FakeCluster) -> bool {
                     && status.ready_replicas == Some(5)
                     && status.observed_generation == generation
             })
+        });
+    let new_pods_running = || {
+        cluster.pods("default").is_ok_and(|pods| {
+            pods.iter()
+                .filter(|pod| {
+                    let image = pod
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.containers.first()?.image.clone());
+                    let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+                    image.as_deref() == Some(NEW) && phase.as_deref() == Some("Running")
+                })
+                .count()
+                == 3
         })
+    };
+    deployment_stalled && new_pods_running()
 }

@@ -1,0 +1,301 @@
+//! The emergency command under stress, on the simulated cluster in process (tokio's paused
+//! clock): cut off after any of its requests and run again, run twice at once, pointed at a
+//! rollout that is merely in progress, at a paused one, at a server that never answers.
+
+use std::time::Duration;
+
+use deployguard_core::engine::{EarlierRecovery, Guard, GuardOutcome, RECOVERY, Strategy};
+use deployguard_core::{DeploymentBackend, Fingerprint};
+use deployguard_examples::emergency::{self, Confirm, Exit};
+use deployguard_k8s::KubeDeployment;
+use deployguard_testkit::cluster::k8s_openapi::api::apps::v1::Deployment;
+use deployguard_testkit::cluster::wait::eventually;
+use deployguard_testkit::cluster::{FakeCluster, scenarios};
+
+struct Nobody;
+
+impl Confirm for Nobody {
+    fn confirm(&mut self, _: &str) -> Option<bool> {
+        None
+    }
+}
+
+async fn seed() -> FakeCluster {
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, "seed-rolling-failure")
+        .await
+        .unwrap();
+    eventually("the rollout to stall", || {
+        scenarios::seed_has_stalled(&cluster)
+    })
+    .await;
+    cluster
+}
+
+async fn run(cluster: &FakeCluster, args: &[&str]) -> (Exit, String) {
+    let options = emergency::parse(args.iter().map(|a| (*a).to_owned())).unwrap();
+    let mut out = Vec::new();
+    let exit = emergency::run(
+        cluster.client(),
+        &options,
+        &mut Nobody,
+        &mut out,
+        Box::new(std::io::sink()),
+    )
+    .await;
+    (exit, String::from_utf8(out).unwrap())
+}
+
+fn writes(cluster: &FakeCluster) -> usize {
+    cluster
+        .requests()
+        .iter()
+        .filter(|r| r.verb.is_write())
+        .count()
+}
+
+/// The image the deployment's template runs, and its revision number.
+fn running(cluster: &FakeCluster) -> (String, String) {
+    let deployment: Deployment = cluster.deployment("default", "app-deployment").unwrap();
+    let image = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap();
+    let revision =
+        deployment.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"].clone();
+    (image, revision)
+}
+
+/// Exactly one effective rollback: v2.3.1 runs as revision 3 (1 → 2 → rollback renumbers 1 to
+/// 3). A second rollback "to the revision before the current one" would have made v2.4.0
+/// revision 4.
+fn assert_one_rollback(cluster: &FakeCluster, context: &str) {
+    assert_eq!(
+        running(cluster),
+        ("app:v2.3.1".to_owned(), "3".to_owned()),
+        "{context}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cut_off_after_any_request_a_rerun_finishes_the_same_recovery() {
+    // How many requests an uninterrupted run makes.
+    let cluster = seed().await;
+    cluster.clear_requests();
+    let (exit, out) = run(&cluster, &["app-deployment", "--yes"]).await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    assert_one_rollback(&cluster, "uninterrupted");
+    let total = cluster.requests().len();
+    assert!(total > 5, "{total} requests");
+
+    for k in 1..total {
+        let cluster = seed().await;
+        cluster.clear_requests();
+        let first = {
+            let cluster = cluster.clone();
+            tokio::spawn(async move { run(&cluster, &["app-deployment", "--yes"]).await })
+        };
+        while cluster.requests().len() < k && !first.is_finished() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        first.abort();
+        let _ = first.await;
+        let (exit, out) = run(&cluster, &["app-deployment", "--yes"]).await;
+        assert_eq!(exit, Exit::Ok, "cut after request {k}: {out}");
+        assert_one_rollback(&cluster, &format!("cut after request {k}: {out}"));
+        // A guard started afterwards finds the recovery finished and does nothing more.
+        let guard = Guard::builder(
+            Strategy::Rolling,
+            std::sync::Arc::new(KubeDeployment::new(
+                cluster.client(),
+                "default",
+                "app-deployment",
+            )),
+        )
+        .build()
+        .unwrap();
+        let report = guard.run().await;
+        assert!(
+            matches!(
+                report.outcome,
+                GuardOutcome::RolledBack { .. } | GuardOutcome::Promoted { .. }
+            ),
+            "cut after request {k}: {}",
+            report.outcome
+        );
+        assert_one_rollback(&cluster, &format!("guard after cut {k}"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_commands_at_once_make_one_rollback() {
+    for stagger_ms in [0, 100, 300, 1000, 2500] {
+        let cluster = seed().await;
+        let first = {
+            let cluster = cluster.clone();
+            tokio::spawn(async move { run(&cluster, &["app-deployment", "--yes"]).await })
+        };
+        tokio::time::sleep(Duration::from_millis(stagger_ms)).await;
+        let (second_exit, second_out) = run(&cluster, &["app-deployment", "--yes"]).await;
+        let (first_exit, first_out) = first.await.unwrap();
+        assert_eq!(first_exit, Exit::Ok, "{stagger_ms} ms: {first_out}");
+        assert_eq!(second_exit, Exit::Ok, "{stagger_ms} ms: {second_out}");
+        assert_one_rollback(&cluster, &format!("{stagger_ms} ms apart"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_in_progress_is_not_rolled_back_and_a_stale_marker_is_never_acted_on() {
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, "healthy-rollout").await.unwrap();
+    cluster.clear_requests();
+    // Progressing within its deadline, nothing failing: the automatic mode leaves it alone.
+    let (exit, out) = run(&cluster, &["app-deployment", "--yes"]).await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        "in progress and not failing; nothing to roll back"
+    );
+    assert_eq!(writes(&cluster), 0);
+
+    // A marker left "in progress" by a failed run for a revision that no longer runs.
+    let backend = KubeDeployment::new(cluster.client(), "default", "app-deployment");
+    let stale = r#"{"state":"in_progress","failing":"0000000000","target":1,"restored":null,"reason":"an old failure"}"#;
+    backend
+        .set_marker(RECOVERY, Some(stale.to_owned()))
+        .await
+        .unwrap();
+    let (exit, out) = run(&cluster, &["app-deployment", "--yes", "--json"]).await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["assessment"]["earlier"]["state"], "stale", "{out}");
+    assert_eq!(running(&cluster).0, "app:v2.4.0", "the newer release stays");
+
+    // A guard finds the same marker stale, clears it, and judges the rollout on its merits.
+    let guard = Guard::builder(Strategy::Rolling, std::sync::Arc::new(backend.clone()))
+        .build()
+        .unwrap();
+    let report = guard.run().await;
+    assert!(
+        matches!(report.outcome, GuardOutcome::Promoted { .. }),
+        "{}",
+        report.outcome
+    );
+    assert_eq!(running(&cluster).0, "app:v2.4.0");
+    assert!(!backend.markers().await.unwrap().contains_key(RECOVERY));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_deployment_is_refused_unless_asked_to_resume() {
+    let cluster = seed().await;
+    cluster
+        .edit("default", "app-deployment", |d: &mut Deployment| {
+            d.spec.as_mut().unwrap().paused = Some(true);
+        })
+        .unwrap();
+    cluster.clear_requests();
+    let (exit, out) = run(&cluster, &["app-deployment", "--yes"]).await;
+    assert_eq!(exit, Exit::Refused, "{out}");
+    assert!(
+        out.starts_with("refusing: deployment default/app-deployment is paused"),
+        "{out}"
+    );
+    assert_eq!(writes(&cluster), 0);
+    let (exit, out) = run(&cluster, &["app-deployment", "--yes", "--resume-paused"]).await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    assert_one_rollback(&cluster, &out);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_recovery_is_reported_not_repeated() {
+    let cluster = seed().await;
+    let (exit, _) = run(&cluster, &["app-deployment", "--yes"]).await;
+    assert_eq!(exit, Exit::Ok);
+    cluster.clear_requests();
+    let (exit, out) = run(&cluster, &["app-deployment", "--yes", "--json"]).await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let earlier: EarlierRecovery =
+        serde_json::from_value(report["assessment"]["earlier"].clone()).unwrap();
+    assert!(
+        matches!(&earlier, EarlierRecovery::Finished { restored: Some(fp), .. } if *fp != Fingerprint::new("")),
+        "{earlier}"
+    );
+    assert!(
+        report["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing to do: an earlier run recovered")
+    );
+    assert_eq!(writes(&cluster), 0);
+    assert_one_rollback(&cluster, &out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_ends_the_command_at_its_deadline_naming_the_server() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: silent\nclusters:\n- name: silent\n  cluster:\n    server: http://{address}\ncontexts:\n- name: silent\n  context:\n    cluster: silent\n    user: u\nusers:\n- name: u\n  user:\n    token: secret-token-never-printed\n"
+        ),
+    )
+    .unwrap();
+    let (client, server) = emergency::client_from(&path).await.unwrap();
+    let mut options = emergency::parse(
+        ["app-deployment", "--yes", "--max-rollback-time", "2s"].map(String::from),
+    )
+    .unwrap();
+    options.server = Some(server);
+    let mut out = Vec::new();
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let began = std::time::Instant::now();
+    let exit = emergency::run(
+        client,
+        &options,
+        &mut Nobody,
+        &mut out,
+        Box::new(Shared(std::sync::Arc::clone(&progress))),
+    )
+    .await;
+    let took = began.elapsed();
+    silent.abort();
+    assert_eq!(exit, Exit::Failed);
+    let said = String::from_utf8(progress.lock().unwrap().clone()).unwrap();
+    assert!(
+        said.contains(&format!("gave up after 2s (--max-rollback-time) while assessing the deployment: http://{address}/ did not answer in time")),
+        "{said}"
+    );
+    assert!(!said.contains("secret-token"), "{said}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn configuration_errors_never_quote_the_file() {
+    let message = "failed to parse kubeconfig YAML: users[0].user.token: invalid type: map, expected a string \"hunter2\" at line 7 column 13";
+    assert_eq!(
+        emergency::redacted(message),
+        "failed to parse kubeconfig YAML at line 7 column 13"
+    );
+    assert_eq!(emergency::redacted("token 'abc' rejected"), "token");
+}
