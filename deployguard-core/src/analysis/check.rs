@@ -196,6 +196,11 @@ pub struct AnalysisCheck {
     pub consecutive_success_limit: u32,
     /// What no data means.
     pub no_data: NoDataPolicy,
+    /// At the start of a rollout no data is expected (the new version has served nothing
+    /// yet): until the check has had a value, no data within this long of its start is "not
+    /// yet", never a reason to pause or fail (default 60 s).
+    #[serde(default = "default_no_data_grace", with = "grace_secs")]
+    pub no_data_grace: Duration,
     /// Evaluate and journal, never act.
     pub dry_run: bool,
 }
@@ -226,6 +231,7 @@ impl AnalysisCheck {
                 inconclusive_limit: 0,
                 consecutive_success_limit: 0,
                 no_data: NoDataPolicy::default(),
+                no_data_grace: default_no_data_grace(),
                 dry_run: false,
             },
         }
@@ -310,6 +316,12 @@ impl AnalysisCheckBuilder {
         self.check.no_data = policy;
         self
     }
+    /// How long no data at the start is "not yet" (default 60 s; zero applies the no-data
+    /// policy from the first measurement).
+    pub fn no_data_grace(mut self, grace: Duration) -> Self {
+        self.check.no_data_grace = grace;
+        self
+    }
     /// Evaluate and journal, never act.
     pub fn dry_run(mut self, dry_run: bool) -> Self {
         self.check.dry_run = dry_run;
@@ -349,5 +361,24 @@ impl AnalysisCheck {
             return Err(Error::invalid_input(&field("count"), "must be at least 1"));
         }
         Ok(())
+    }
+}
+
+fn default_no_data_grace() -> Duration {
+    Duration::from_secs(60)
+}
+
+mod grace_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let seconds = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(seconds).map_err(serde::de::Error::custom)
     }
 }

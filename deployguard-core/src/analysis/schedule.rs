@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{AnalysisCheck, CheckRun, CheckStatus, Verdict};
+use super::{AnalysisCheck, CheckRun, CheckStatus, MeasurementOutcome, Verdict};
 
 /// The analysis state of the checks that apply in one phase: each check's run so far and when
 /// it is next due.
@@ -12,6 +12,10 @@ pub(crate) struct CheckSchedule {
     pub(crate) checks: Vec<AnalysisCheck>,
     pub(crate) runs: Vec<CheckRun>,
     pub(crate) due: Vec<Instant>,
+    /// When the phase's checks started.
+    pub(crate) started: Instant,
+    /// Per check, whether it has had a value yet.
+    pub(crate) seen_value: Vec<bool>,
 }
 
 impl CheckSchedule {
@@ -19,7 +23,30 @@ impl CheckSchedule {
         let now = Instant::now();
         let due = checks.iter().map(|c| now + c.initial_delay).collect();
         let runs = vec![CheckRun::default(); checks.len()];
-        Self { checks, runs, due }
+        let seen_value = vec![false; checks.len()];
+        Self {
+            checks,
+            runs,
+            due,
+            started: now,
+            seen_value,
+        }
+    }
+
+    /// Whether `outcome` of check `index` is "not yet": no data before the check ever had a
+    /// value, within its grace (the new version has served nothing to measure yet).
+    pub(crate) fn not_yet(&mut self, index: usize, outcome: MeasurementOutcome) -> bool {
+        match outcome {
+            MeasurementOutcome::NoData => {
+                !self.seen_value[index]
+                    && Instant::now() < self.started + self.checks[index].no_data_grace
+            }
+            MeasurementOutcome::Error => false,
+            _ => {
+                self.seen_value[index] = true;
+                false
+            }
+        }
     }
 
     pub(crate) fn verdict(&self) -> Verdict {

@@ -10,6 +10,7 @@ use super::gate::MigrationPolicy;
 use super::guard::Guard;
 use super::journal::{JournalSink, MemoryJournal};
 use super::recover::Recovery;
+use super::retry::RetryPolicy;
 use super::strategy::Strategy;
 use crate::analysis::AnalysisCheck;
 use crate::error::{Error, Result};
@@ -95,6 +96,11 @@ impl GuardBuilder {
     /// Consecutive observation errors tolerated before the guard gives up (default 4).
     pub fn observe_error_limit(mut self, limit: u32) -> Self {
         self.config.observe_error_limit = limit;
+        self
+    }
+    /// How failed reads and writes are retried (default: [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry = policy;
         self
     }
     /// Observe, analyse and plan; write nothing (default: off).

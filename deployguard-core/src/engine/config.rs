@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::gate::MigrationPolicy;
+use super::retry::RetryPolicy;
 use crate::error::{Error, Result};
 
 /// Settings of a guard, as its builder set them (read them with [`Guard::config`](super::Guard::config)).
@@ -21,6 +22,8 @@ pub struct GuardConfig {
     pub dry_run: bool,
     /// Consecutive observation errors tolerated before the guard gives up (default 4).
     pub observe_error_limit: u32,
+    /// How failed reads and writes are retried (the one policy of every read and write).
+    pub retry: RetryPolicy,
 }
 
 impl GuardConfig {
@@ -48,6 +51,7 @@ impl Default for GuardConfig {
             migration_policy: MigrationPolicy::Block,
             dry_run: false,
             observe_error_limit: 4,
+            retry: RetryPolicy::default(),
         }
     }
 }

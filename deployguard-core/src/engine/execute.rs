@@ -10,6 +10,7 @@ use super::gate::{GateVerdict, MigrationPolicy, migration_gate};
 use super::journal::{EventKind, JournalEvent, JournalSink};
 use super::markers;
 use super::plan::{Plan, Step};
+use super::retry::RetryPolicy;
 use crate::analysis::{RolloutStatus, rollout_status};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::Verification;
@@ -34,6 +35,7 @@ pub(crate) struct ExecuteOptions {
     pub(crate) poll: Duration,
     pub(crate) dry_run: bool,
     pub(crate) migration_policy: MigrationPolicy,
+    pub(crate) retry: RetryPolicy,
     pub(crate) started: Instant,
 }
 
@@ -108,8 +110,6 @@ impl Report {
     }
 }
 
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
 impl Platform {
     pub(crate) async fn execute(
         &self,
@@ -144,7 +144,6 @@ impl Platform {
             });
             let began = Instant::now();
             let step_deadline = options.deadline.min(began + options.step_timeout);
-            let mut backoff = Duration::from_secs(1);
             let mut attempts = 0;
             let result = loop {
                 attempts += 1;
@@ -155,13 +154,13 @@ impl Platform {
                 .await;
                 match attempt {
                     Ok(Ok(())) => break Ok(()),
-                    Ok(Err(err))
-                        if err.is_retryable() && Instant::now() + backoff < step_deadline =>
-                    {
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    Ok(Err(err)) => {
+                        let wait = options.retry.backoff(attempts);
+                        if !err.is_retryable() || Instant::now() + wait >= step_deadline {
+                            break Err(err);
+                        }
+                        tokio::time::sleep(wait).await;
                     }
-                    Ok(Err(err)) => break Err(err),
                     Err(_) => {
                         break Err(Error::new(
                             ErrorKind::Timeout,

@@ -136,7 +136,13 @@ impl Guard {
         if self.recovery.config.dry_run {
             return Ok(());
         }
-        self.recovery.platform.backend.set_marker(key, value).await
+        let deadline = Instant::now() + self.recovery.config.step_timeout;
+        let backend = &self.recovery.platform.backend;
+        self.recovery
+            .config
+            .retry
+            .run(deadline, || backend.set_marker(key, value.clone()))
+            .await
     }
 
     /// Runs the guard to its end: promoted, rolled back, paused or failed.
@@ -156,15 +162,18 @@ impl Guard {
         report
     }
 
+    /// One observation, retried by the policy within a step's timeout; an error that outlasts
+    /// it is tolerated `observe_error_limit` times in a row before the guard gives up.
     async fn observe(&self, errors: &mut u32) -> Result<Option<RolloutSnapshot>> {
-        match self.recovery.platform.backend.observe().await {
+        let config = &self.recovery.config;
+        let backend = &self.recovery.platform.backend;
+        let deadline = Instant::now() + config.step_timeout;
+        match config.retry.run(deadline, || backend.observe()).await {
             Ok(snapshot) => {
                 *errors = 0;
                 Ok(Some(snapshot))
             }
-            Err(err)
-                if err.is_retryable() && *errors < self.recovery.config.observe_error_limit =>
-            {
+            Err(err) if err.is_retryable() && *errors < config.observe_error_limit => {
                 *errors += 1;
                 Ok(None)
             }
@@ -173,7 +182,10 @@ impl Guard {
     }
 
     async fn run_inner(&self, started: Instant) -> Result<GuardReport> {
-        let marks: BTreeMap<String, String> = self.recovery.platform.backend.markers().await?;
+        let retry = self.recovery.config.retry;
+        let backend = &self.recovery.platform.backend;
+        let startup = Instant::now() + self.recovery.config.recovery_deadline;
+        let marks: BTreeMap<String, String> = retry.run(startup, || backend.markers()).await?;
         let rollout: Option<Rollout> = markers::decode(marks.get(markers::ROLLOUT));
         let mut observe_errors = 0;
         // The failing revision is read from the platform, never assumed: a guard started before
@@ -187,7 +199,7 @@ impl Guard {
             tokio::time::sleep(self.recovery.config.poll_interval).await;
         };
         if let Some(marker) = markers::decode::<RecoveryMarker>(marks.get(markers::RECOVERY)) {
-            let history = self.recovery.platform.backend.history().await?;
+            let history = retry.run(startup, || backend.history()).await?;
             match marker.classify(Some(&current), &history) {
                 EarlierRecovery::Finished { failing, restored } => {
                     return Ok(self.recovery.report(GuardOutcome::RolledBack {
@@ -222,7 +234,7 @@ impl Guard {
             Some(r) => (r.phase, r.original_split),
             None => {
                 let split = match &self.recovery.platform.router {
-                    Some(router) => Some(router.current().await?),
+                    Some(router) => Some(retry.run(startup, || router.current()).await?),
                     None => None,
                 };
                 let phase = Phase::initial(&self.recovery.strategy);
@@ -352,6 +364,13 @@ impl Guard {
                 None => Err(Error::not_found(format!("probe {}", check.probe))),
             };
             let outcome = check.classify(sample.as_ref());
+            let interval = check.interval;
+            if analysis.not_yet(index, outcome) {
+                // Nothing to judge yet: measured again at the next interval.
+                analysis.due[index] = now + interval;
+                continue;
+            }
+            let check = &analysis.checks[index];
             analysis.runs[index].record(check, outcome);
             self.emit(
                 started,

@@ -22,6 +22,7 @@ mod markers;
 mod outcome;
 mod plan;
 mod recover;
+mod retry;
 mod strategy;
 mod target;
 
@@ -37,5 +38,6 @@ pub use markers::{EarlierRecovery, PROMOTE, RECOVERY, ROLLOUT};
 pub use outcome::{GuardOutcome, GuardReport};
 pub use plan::{Plan, RecoveryContext, Step, plan_recovery};
 pub use recover::{Assessment, Recovery};
+pub use retry::RetryPolicy;
 pub use strategy::{BlueGreen, Canary, CanaryStep, Strategy, StrategyKind};
 pub use target::rollback_target;

@@ -118,15 +118,19 @@ impl Recovery {
             poll: self.config.poll_interval,
             dry_run: self.config.dry_run,
             migration_policy: self.config.migration_policy,
+            retry: self.config.retry,
             started,
         }
     }
 
     /// Observes the rollout and says what is wrong and where a rollback would go. Reads only.
     pub async fn assess(&self) -> Result<Assessment> {
-        let marks = self.platform.backend.markers().await?;
-        let snapshot = self.platform.backend.observe().await?;
-        let history = self.platform.backend.history().await?;
+        let deadline = Instant::now() + self.config.recovery_deadline;
+        let retry = self.config.retry;
+        let backend = &self.platform.backend;
+        let marks = retry.run(deadline, || backend.markers()).await?;
+        let snapshot = retry.run(deadline, || backend.observe()).await?;
+        let history = retry.run(deadline, || backend.history()).await?;
         let current = snapshot
             .current_fingerprint
             .as_ref()
@@ -161,7 +165,7 @@ impl Recovery {
             Err(err) => (None, Some(err.to_string())),
         };
         let migrations = match &self.platform.migrations {
-            Some(inspector) => Some(inspector.inspect().await?),
+            Some(inspector) => Some(retry.run(deadline, || inspector.inspect()).await?),
             None => None,
         };
         let gate = match (&rollback_target, &migrations) {
@@ -171,7 +175,7 @@ impl Recovery {
             _ => GateVerdict::Pass,
         };
         let traffic = match &self.platform.router {
-            Some(router) => Some(router.current().await?),
+            Some(router) => Some(retry.run(deadline, || router.current()).await?),
             None => None,
         };
         let detected_strategy = match self.platform.router.as_ref().map(|r| r.capabilities().mode) {
@@ -245,7 +249,8 @@ impl Recovery {
         ctx.gate = assessment.gate.clone();
         ctx.original_split = original_split;
         if let Some(stable) = &self.platform.stable {
-            let snapshot = stable.observe().await?;
+            let deadline = Instant::now() + self.config.recovery_deadline;
+            let snapshot = self.config.retry.run(deadline, || stable.observe()).await?;
             let replicas = if snapshot.desired > 0 {
                 snapshot.desired
             } else {
@@ -257,7 +262,7 @@ impl Recovery {
                     (&assessment.migrations, &snapshot.current_fingerprint)
             {
                 // Traffic goes back to the stable side's code: gate on what it runs.
-                let history = stable.history().await?;
+                let history = self.config.retry.run(deadline, || stable.history()).await?;
                 if let Some(revision) = history.iter().find(|r| &r.fingerprint == fp) {
                     ctx.gate = migration_gate(revision, state, self.config.migration_policy);
                 }
@@ -282,7 +287,13 @@ impl Recovery {
         } else if assessment.snapshot.current_fingerprint.as_ref() != Some(&failing) {
             // What runs is not what failed (a human rolled back under us): recompute from the
             // failing revision, not from what runs now.
-            let history = self.platform.backend.history().await?;
+            let deadline = Instant::now() + self.config.recovery_deadline;
+            let backend = &self.platform.backend;
+            let history = self
+                .config
+                .retry
+                .run(deadline, || backend.history())
+                .await?;
             assessment.rollback_target = rollback_target(&history, &failing).ok().cloned();
             if let (Some(target), Some(state)) =
                 (&assessment.rollback_target, &assessment.migrations)

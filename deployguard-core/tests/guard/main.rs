@@ -156,34 +156,34 @@ async fn no_data_follows_its_policy() {
         candidate runs ["app:v2.4.0"], 0 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic canary=0%, stable=100%
-        writes: candidate.Scale(0)
+        writes: candidate.Scale(0), router.Apply(canary=20%, stable=80%), router.Apply(canary=50%, stable=50%), router.Apply(canary=0%, stable=100%)
     "#]]).await;
     check(
         Script::NoData(NoDataPolicy::Pause),
         Schema::Compatible,
         false,
         expect![[r#"
-        == Rolling
-        outcome: Paused { reason: "check error-rate: no data for error_rate" }
-        candidate runs ["app:v2.4.0"], 6 replicas
-        writes: none
-        == Recreate
-        outcome: Paused { reason: "check error-rate: no data for error_rate" }
-        candidate runs ["app:v2.4.0"], 6 replicas
-        writes: none
-        == BlueGreen
-        outcome: Paused { reason: "check error-rate: no data for error_rate" }
-        candidate runs ["app:v2.4.0"], 6 replicas
-        stable runs ["app:v2.3.1"], 6 replicas
-        traffic blue=0%, green=100%
-        writes: router.Apply(blue=0%, green=100%)
-        == Canary
-        outcome: Paused { reason: "check error-rate: no data for error_rate" }
-        candidate runs ["app:v2.4.0"], 2 replicas
-        stable runs ["app:v2.3.1"], 6 replicas
-        traffic canary=0%, stable=100%
-        writes: none
-    "#]],
+            == Rolling
+            outcome: Paused { reason: "check error-rate: no data for error_rate" }
+            candidate runs ["app:v2.4.0"], 6 replicas
+            writes: none
+            == Recreate
+            outcome: Paused { reason: "check error-rate: no data for error_rate" }
+            candidate runs ["app:v2.4.0"], 6 replicas
+            writes: none
+            == BlueGreen
+            outcome: Paused { reason: "check error-rate: no data for error_rate" }
+            candidate runs ["app:v2.4.0"], 6 replicas
+            stable runs ["app:v2.3.1"], 6 replicas
+            traffic blue=0%, green=100%
+            writes: router.Apply(blue=0%, green=100%)
+            == Canary
+            outcome: Paused { reason: "check error-rate: no data for error_rate" }
+            candidate runs ["app:v2.4.0"], 2 replicas
+            stable runs ["app:v2.3.1"], 6 replicas
+            traffic canary=50%, stable=50%
+            writes: router.Apply(canary=20%, stable=80%), router.Apply(canary=50%, stable=50%)
+        "#]],
     )
     .await;
     check(

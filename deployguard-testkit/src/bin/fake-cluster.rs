@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use deployguard_testkit::cluster::{FakeCluster, scenarios};
+use deployguard_testkit::cluster::{FakeCluster, Fault, parse_fault, scenarios};
 
 /// Serves a simulated Kubernetes API server (with its Deployment, ReplicaSet, kubelet,
 /// Endpoints and Job controllers) on loopback, for kubectl, kube-rs and scripts.
@@ -43,6 +43,18 @@ struct Args {
     /// Require this bearer token on every request (the kubeconfig carries it).
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Inject a fault into a share of requests, e.g. `503:0.2` (20% answered 503). Kinds: an
+    /// HTTP status (429, 500, 503, …), `reset` (the connection closes unanswered), `lost-response`
+    /// (served, then the answer is lost), `hang-504` (10 s of silence, then 504), `conflict`,
+    /// `latency-<ms>`. Repeatable; which requests are hit follows --fault-seed.
+    #[arg(long, value_name = "KIND:SHARE", value_parser = fault_spec)]
+    fault: Vec<(String, f64)>,
+    /// The seed that picks which requests the faults hit (the same seed, the same requests).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    fault_seed: u64,
+    /// Delay every request by this many milliseconds.
+    #[arg(long, value_name = "MS")]
+    latency: Option<u64>,
     /// List the scenarios and what each holds, then exit.
     #[arg(long)]
     list_scenarios: bool,
@@ -58,6 +70,21 @@ fn scenario_name(name: &str) -> Result<String, String> {
             names.join(", ")
         ))
     }
+}
+
+fn fault_spec(text: &str) -> Result<(String, f64), String> {
+    let (kind, share) = text.split_once(':').unwrap_or((text, "1"));
+    if parse_fault(kind).is_none() {
+        return Err(format!(
+            "{kind:?} is not a fault: an HTTP status 400-599, reset, lost-response, hang-504, conflict or latency-<ms>"
+        ));
+    }
+    let share: f64 = share
+        .parse()
+        .ok()
+        .filter(|s: &f64| (0.0..=1.0).contains(s))
+        .ok_or_else(|| format!("{share:?} is not a share between 0 and 1"))?;
+    Ok((kind.to_owned(), share))
 }
 
 fn time_scale(text: &str) -> Result<f64, String> {
@@ -88,6 +115,15 @@ async fn main() -> ExitCode {
     if let Err(err) = scenarios::load(&cluster, &args.scenario).await {
         eprintln!("fake-cluster: loading {}: {}", args.scenario, err.message);
         return ExitCode::from(2);
+    }
+    // Faults hit clients' requests, not the scenario's own setup.
+    for (index, (kind, share)) in args.fault.iter().enumerate() {
+        if let Some(fault) = parse_fault(kind) {
+            cluster.inject(fault.probability(*share, args.fault_seed.wrapping_add(index as u64)));
+        }
+    }
+    if let Some(ms) = args.latency {
+        cluster.inject(Fault::latency(std::time::Duration::from_millis(ms)));
     }
     let served = match cluster.serve_on(&args.listen).await {
         Ok(served) => served,

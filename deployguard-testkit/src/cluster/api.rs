@@ -202,8 +202,24 @@ fn verb_of(method: &Method, route: &Route, watch: bool) -> Verb {
     }
 }
 
-/// Serves one request and records it in the request log.
-pub(crate) async fn handle(shared: Arc<Shared>, request: ApiRequest) -> Response<Body> {
+/// The connection closed without an answer (an injected reset or lost response).
+#[derive(Debug)]
+pub(crate) struct ConnectionReset;
+
+impl std::fmt::Display for ConnectionReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by the simulated API server (injected fault)")
+    }
+}
+
+impl std::error::Error for ConnectionReset {}
+
+/// Serves one request and records it in the request log; `Err` closes the connection without an
+/// answer.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    request: ApiRequest,
+) -> Result<Response<Body>, ConnectionReset> {
     let started = Instant::now();
     let types = lock(&shared.types).clone();
     let route = route(&types, &request.path);
@@ -216,9 +232,19 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: ApiRequest) -> Response
     let actions = firing(&mut lock(&shared.faults), verb, resource.as_deref());
     let mut drop_watch = false;
     let mut injected = None;
+    let (mut reset, mut lose_response) = (false, false);
     for action in actions {
         match action {
             FaultAction::Latency(delay) => tokio::time::sleep(delay).await,
+            FaultAction::Reset => reset = true,
+            FaultAction::LoseResponse => lose_response = true,
+            FaultAction::HangThenStatus(delay, code) => {
+                tokio::time::sleep(delay).await;
+                injected = Some(ApiError::injected(
+                    code,
+                    &format!("injected fault: HTTP {code} after {}s", delay.as_secs()),
+                ));
+            }
             FaultAction::Status(code) => {
                 injected = Some(ApiError::injected(
                     code,
@@ -238,7 +264,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: ApiRequest) -> Response
             FaultAction::Conflict => {}
         }
     }
-    let response = if let Some(err) = injected {
+    let response = if reset {
+        error_response(&ApiError::injected(499, "connection reset"))
+    } else if let Some(err) = injected {
         error_response(&err)
     } else if let Some(err) = unauthorized(&shared, &request) {
         error_response(&err)
@@ -267,7 +295,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: ApiRequest) -> Response
         status: response.status().as_u16(),
         duration: started.elapsed(),
     });
-    response
+    if reset || lose_response {
+        return Err(ConnectionReset);
+    }
+    Ok(response)
 }
 
 fn unauthorized(shared: &Shared, request: &ApiRequest) -> Option<ApiError> {

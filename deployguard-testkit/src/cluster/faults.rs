@@ -48,6 +48,13 @@ pub enum FaultAction {
     Conflict,
     /// End a watch stream right after it starts (clients must re-watch).
     DropWatch,
+    /// Close the connection without an answer; nothing is written (a reset).
+    Reset,
+    /// Serve the request (a write takes effect), then close the connection without the answer:
+    /// the client cannot tell whether it happened.
+    LoseResponse,
+    /// Say nothing for this long, then answer with this HTTP status (a gateway timing out).
+    HangThenStatus(Duration, u16),
 }
 
 /// How often a fault fires.
@@ -59,6 +66,12 @@ enum Budget {
     Rate {
         rate: f64,
         credit: f64,
+    },
+    /// Fires on each matching request with this probability, drawn from a seeded generator:
+    /// the same seed fires on the same requests.
+    Random {
+        probability: f64,
+        state: u64,
     },
 }
 
@@ -87,6 +100,22 @@ impl Fault {
     /// Delays matching requests.
     pub fn latency(delay: Duration) -> Self {
         Self::new(FaultAction::Latency(delay))
+    }
+
+    /// Closes the connection without answering matching requests (nothing is written).
+    pub fn reset() -> Self {
+        Self::new(FaultAction::Reset)
+    }
+
+    /// Serves matching requests, then closes the connection without the answer.
+    pub fn lose_response() -> Self {
+        Self::new(FaultAction::LoseResponse)
+    }
+
+    /// Says nothing for `delay`, then answers matching requests with HTTP `code` (504 for a
+    /// gateway timing out).
+    pub fn hang_then(delay: Duration, code: u16) -> Self {
+        Self::new(FaultAction::HangThenStatus(delay, code))
     }
 
     /// Answers matching writes with 409 Conflict.
@@ -135,6 +164,16 @@ impl Fault {
         self
     }
 
+    /// Fires on each matching request with `probability`, drawn from a generator seeded with
+    /// `seed`: a run is reproducible, and different seeds hit different requests.
+    pub fn probability(mut self, probability: f64, seed: u64) -> Self {
+        self.budget = Budget::Random {
+            probability: probability.clamp(0.0, 1.0),
+            state: seed,
+        };
+        self
+    }
+
     fn matches(&self, verb: Verb, resource: Option<&str>) -> bool {
         self.verb.is_none_or(|v| v == verb)
             && self.resource.as_deref().is_none_or(|r| Some(r) == resource)
@@ -158,6 +197,15 @@ impl Fault {
                     false
                 }
             }
+            Budget::Random { probability, state } => {
+                // splitmix64: small, seeded, and good enough to spread faults.
+                *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = *state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^= z >> 31;
+                ((z >> 11) as f64 / (1u64 << 53) as f64) < *probability
+            }
         }
     }
 }
@@ -175,6 +223,28 @@ pub(crate) fn firing(
         .collect();
     faults.retain(|f| f.budget != Budget::Times(0));
     fired
+}
+
+/// A fault's spelling on the `fake-cluster` command line: `503`, `500`, `429`, `reset`,
+/// `lost-response`, `hang-504` (10 s, then 504), `conflict`, or `latency-<ms>`; `None` for
+/// anything else.
+pub fn parse_fault(kind: &str) -> Option<Fault> {
+    Some(match kind {
+        "reset" => Fault::reset(),
+        "lost-response" => Fault::lose_response(),
+        "hang-504" => Fault::hang_then(Duration::from_secs(10), 504),
+        "conflict" => Fault::conflict(),
+        other => match other.strip_prefix("latency-") {
+            Some(ms) => Fault::latency(Duration::from_millis(ms.parse().ok()?)),
+            None => {
+                let code: u16 = other.parse().ok()?;
+                if !(400..=599).contains(&code) {
+                    return None;
+                }
+                Fault::status(code)
+            }
+        },
+    })
 }
 
 /// One served request.

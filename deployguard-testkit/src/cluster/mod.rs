@@ -45,7 +45,6 @@ pub mod wait;
 mod watch;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
@@ -55,7 +54,7 @@ use serde_json::{Value, json};
 pub use {k8s_openapi, kube};
 
 pub use controllers::ImageBehaviour;
-pub use faults::{Fault, FaultAction, RequestRecord, Verb};
+pub use faults::{Fault, FaultAction, RequestRecord, Verb, parse_fault};
 pub use resources::ResourceType;
 pub use serve::ServedCluster;
 pub use status::ApiError;
@@ -222,11 +221,10 @@ impl FakeCluster {
             let shared = Arc::clone(&shared);
             async move {
                 let (parts, body) = request.into_parts();
-                let response = match api::collect(body).await {
+                match api::collect(body).await {
                     Ok(bytes) => api::handle(shared, api::ApiRequest::new(&parts, bytes)).await,
-                    Err(err) => api::error_response(&err),
-                };
-                Ok::<_, Infallible>(response)
+                    Err(err) => Ok(api::error_response(&err)),
+                }
             }
         });
         kube::Client::new(service, "default")

@@ -102,7 +102,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, addr: &str) -> std::io::Result<Se
                         let shared = Arc::clone(&shared);
                         async move {
                             let (parts, body) = request.into_parts();
-                            let response = match body.collect().await {
+                            // An injected reset is an error here: hyper closes the connection
+                            // without an answer.
+                            match body.collect().await {
                                 Ok(collected) => {
                                     api::handle(
                                         shared,
@@ -110,11 +112,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, addr: &str) -> std::io::Result<Se
                                     )
                                     .await
                                 }
-                                Err(err) => api::error_response(&super::ApiError::bad_request(
+                                Err(err) => Ok(api::error_response(&super::ApiError::bad_request(
                                     format!("reading the body: {err}"),
-                                )),
-                            };
-                            Ok::<_, std::convert::Infallible>(response)
+                                ))),
+                            }
                         }
                     });
                 // A client hanging up mid-stream is normal for watches.

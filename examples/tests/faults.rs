@@ -1,0 +1,159 @@
+//! Seeded faults on 20% of the API server's answers, for the emergency command and for a guard:
+//! every transient kind is recovered from within the deadline, and no run ends in a wrong state
+//! or rolls back twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deployguard_core::analysis::{AnalysisCheck, Threshold};
+use deployguard_core::engine::{Guard, GuardOutcome, Strategy};
+use deployguard_examples::emergency::{self, Confirm, Exit};
+use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
+use deployguard_testkit::cluster::k8s_openapi::api::apps::v1::Deployment;
+use deployguard_testkit::cluster::wait::eventually;
+use deployguard_testkit::cluster::{FakeCluster, parse_fault, scenarios};
+use tokio::time::Instant;
+
+/// Every kind of fault, as `fake-cluster --fault` spells them.
+const KINDS: [&str; 7] = [
+    "503",
+    "429",
+    "500",
+    "reset",
+    "hang-504",
+    "latency-2000",
+    "lost-response",
+];
+/// Seeds per kind and per client: 25 in the suite; `DEPLOYGUARD_FAULT_SEEDS=100` for the full
+/// sweep the reliability goals are measured with.
+fn seeds() -> u64 {
+    std::env::var("DEPLOYGUARD_FAULT_SEEDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(25)
+}
+const SHARE: f64 = 0.2;
+const DEADLINE: Duration = Duration::from_secs(300);
+
+struct Nobody;
+
+impl Confirm for Nobody {
+    fn confirm(&mut self, _: &str) -> Option<bool> {
+        None
+    }
+}
+
+async fn faulty_seed(kind: &str, seed: u64) -> FakeCluster {
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, "seed-rolling-failure")
+        .await
+        .unwrap();
+    eventually("the rollout to stall", || {
+        scenarios::seed_has_stalled(&cluster)
+    })
+    .await;
+    cluster.inject(parse_fault(kind).unwrap().probability(SHARE, seed));
+    cluster
+}
+
+/// v2.3.1 runs as revision 3: exactly one effective rollback.
+fn recovered_once(cluster: &FakeCluster) -> bool {
+    let deployment: Deployment = cluster.deployment("default", "app-deployment").unwrap();
+    let image = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone();
+    let revision =
+        deployment.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"].clone();
+    image.as_deref() == Some("app:v2.3.1") && revision == "3"
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_emergency_command_recovers_through_every_transient_fault() {
+    let mut failures = Vec::new();
+    for kind in KINDS {
+        for seed in 0..seeds() {
+            let cluster = faulty_seed(kind, seed).await;
+            let options = emergency::parse(
+                ["app-deployment", "--yes", "--max-rollback-time", "300s"].map(String::from),
+            )
+            .unwrap();
+            let mut out = Vec::new();
+            let started = Instant::now();
+            let exit = emergency::run(
+                cluster.client(),
+                &options,
+                &mut Nobody,
+                &mut out,
+                Box::new(std::io::sink()),
+            )
+            .await;
+            let took = started.elapsed();
+            cluster.clear_faults();
+            let out = String::from_utf8(out).unwrap();
+            if exit != Exit::Ok || !recovered_once(&cluster) || took > DEADLINE {
+                failures.push(format!(
+                    "{kind} seed {seed}: {exit:?} after {took:?}: {out}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} runs failed:\n{}",
+        failures.len(),
+        KINDS.len() as u64 * seeds(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_guard_recovers_through_every_transient_fault() {
+    let mut failures = Vec::new();
+    for kind in KINDS {
+        for seed in 0..seeds() {
+            let cluster = faulty_seed(kind, seed).await;
+            let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
+            let guard = Guard::builder(
+                Strategy::Rolling,
+                Arc::new(KubeDeployment::new(
+                    cluster.client(),
+                    "default",
+                    "app-deployment",
+                )),
+            )
+            .check(
+                AnalysisCheck::builder("error-rate", &probe, "error_rate")
+                    .success(Threshold::at_most(0.01))
+                    .interval(Duration::from_secs(10))
+                    .build()
+                    .unwrap(),
+            )
+            .probe(Arc::new(probe))
+            .migrations(Arc::new(JobMigrationInspector::new(
+                cluster.client(),
+                "default",
+            )))
+            .recovery_deadline(DEADLINE)
+            .build()
+            .unwrap();
+            let started = Instant::now();
+            let report = guard.run().await;
+            let took = started.elapsed();
+            cluster.clear_faults();
+            let rolled_back = matches!(report.outcome, GuardOutcome::RolledBack { .. });
+            if !rolled_back || !recovered_once(&cluster) || took > DEADLINE * 2 {
+                failures.push(format!(
+                    "{kind} seed {seed}: {} after {took:?}",
+                    report.outcome
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} runs failed:\n{}",
+        failures.len(),
+        KINDS.len() as u64 * seeds(),
+        failures.join("\n")
+    );
+}
