@@ -18,6 +18,7 @@ use crate::convert::{
     templates_equal, to_revision, without_hash,
 };
 use crate::error::from_kube;
+use crate::names::{check_label, check_subdomain};
 use crate::patch::{Precondition, annotation_ops, conditional_patch};
 
 /// Deployment annotations kubectl never copies from a ReplicaSet on rollback.
@@ -59,6 +60,9 @@ pub struct KubeDeployment {
     pods: Api<Pod>,
     events: Api<Event>,
     log_lines: i64,
+    /// Why the names given to `new` cannot be used, if they cannot: every call then fails with
+    /// it before any request.
+    invalid: Option<Error>,
 }
 
 impl std::fmt::Debug for KubeDeployment {
@@ -81,6 +85,18 @@ impl KubeDeployment {
             pods: Api::namespaced(client.clone(), namespace),
             events: Api::namespaced(client, namespace),
             log_lines: 20,
+            invalid: check_label("namespace", namespace)
+                .and_then(|()| check_subdomain("deployment", name))
+                .err(),
+        }
+    }
+
+    /// `InvalidInput` when the names given to [`new`](Self::new) are not valid Kubernetes names
+    /// (nothing is ever sent for them).
+    pub fn validate(&self) -> Result<()> {
+        match &self.invalid {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
         }
     }
 
@@ -215,6 +231,7 @@ impl DeploymentBackend for KubeDeployment {
     }
 
     async fn observe(&self) -> Result<RolloutSnapshot> {
+        self.validate()?;
         let read = self.read("observe").await?;
         let pods = self
             .pods
@@ -235,6 +252,7 @@ impl DeploymentBackend for KubeDeployment {
     }
 
     async fn history(&self) -> Result<Vec<Revision>> {
+        self.validate()?;
         let read = self.read("history").await?;
         Ok(read.owned.iter().filter_map(to_revision).collect())
     }
@@ -244,6 +262,7 @@ impl DeploymentBackend for KubeDeployment {
         revision: RevisionId,
         options: RollbackOptions,
     ) -> Result<RollbackOutcome> {
+        self.validate()?;
         let read = self.read("rollback_to").await?;
         let current = read.current().and_then(revision_of);
         let target = read
@@ -324,6 +343,7 @@ impl DeploymentBackend for KubeDeployment {
     }
 
     async fn set_paused(&self, paused: bool) -> Result<()> {
+        self.validate()?;
         let read = self.read("set_paused").await?;
         if read.paused() == paused {
             return Ok(());
@@ -338,6 +358,7 @@ impl DeploymentBackend for KubeDeployment {
     }
 
     async fn scale(&self, replicas: u32) -> Result<()> {
+        self.validate()?;
         let deployment = self
             .deployments
             .get(&self.name)
@@ -357,6 +378,7 @@ impl DeploymentBackend for KubeDeployment {
     }
 
     async fn mark_verified(&self, revision: RevisionId) -> Result<()> {
+        self.validate()?;
         let read = self.read("mark_verified").await?;
         let rs = read
             .owned
@@ -390,6 +412,7 @@ impl DeploymentBackend for KubeDeployment {
     }
 
     async fn markers(&self) -> Result<BTreeMap<String, String>> {
+        self.validate()?;
         let deployment = self
             .deployments
             .get(&self.name)
@@ -405,6 +428,7 @@ impl DeploymentBackend for KubeDeployment {
     }
 
     async fn set_marker(&self, key: &str, value: Option<String>) -> Result<()> {
+        self.validate()?;
         deployguard_core::check_marker_key(key)?;
         let deployment = self
             .deployments

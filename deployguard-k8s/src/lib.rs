@@ -62,6 +62,7 @@ mod deployment;
 mod error;
 mod fleet;
 mod migrations;
+mod names;
 mod patch;
 mod probe;
 pub mod rbac;

@@ -14,6 +14,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
 use crate::error::from_kube;
+use crate::names::{check_label, check_subdomain};
 use crate::patch::{Precondition, conditional_patch, pointer};
 
 /// Switches Service `service`'s selector key `key` between values, one per backend
@@ -44,6 +45,8 @@ impl ServiceSelectorRouter {
         key: &str,
         backends: impl IntoIterator<Item = (N, V)>,
     ) -> Result<Self> {
+        check_label("namespace", namespace)?;
+        check_subdomain("service", service)?;
         let backends: BTreeMap<String, String> = backends
             .into_iter()
             .map(|(n, v)| (n.into(), v.into()))

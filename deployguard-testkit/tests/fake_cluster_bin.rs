@@ -195,3 +195,27 @@ fn help_explains_every_option_and_the_default_kubeconfig_stays_out_of_the_workin
         "{stderr}"
     );
 }
+
+/// fake-cluster's own argument checks: exit 2 and a message naming the argument, before any
+/// server is started or contacted.
+#[test]
+fn bad_arguments_are_refused_before_anything_starts() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--time-scale", "0"], "not a number greater than 0"),
+        (&["--time-scale", "-1"], "unexpected argument"),
+        (&["--time-scale", "abc"], "not a number greater than 0"),
+        (&["--time-scale", "1e9"], "at most 1000"),
+        (&["--fault", "bogus"], "is not a fault"),
+        (&["--fault", "503:2"], "not a share between 0 and 1"),
+        (&["--fault", "200"], "is not a fault"),
+        (&["--scenario", "nope"], "the scenarios are"),
+        (&["--nope"], "unexpected argument"),
+    ];
+    let binary = env!("CARGO_BIN_EXE_fake-cluster");
+    for (args, words) in cases {
+        let output = Command::new(&binary).args(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+    }
+}

@@ -266,12 +266,14 @@ pub fn plan_recovery(ctx: &RecoveryContext) -> Result<Plan> {
         Strategy::BlueGreen(bg) => {
             let split = restore_split(ctx, &bg.active, &bg.preview)?;
             steps.push(intent(None));
-            if ctx.phase == Phase::PostPromotion {
-                // Promotion is under way: production is on the preview. Only a ready stable
-                // side may take it back.
-                if let Some((replicas, _)) = ctx.stable {
+            // Once promotion is under way production is on the preview, and only a ready stable
+            // side may take it back; before it, a stable side that is not ready is made ready
+            // too: no plan sends traffic to a side that cannot serve it.
+            match ctx.stable {
+                Some((replicas, ready)) if ctx.phase == Phase::PostPromotion || !ready => {
                     steps.push(Step::EnsureStableReady { replicas });
                 }
+                _ => {}
             }
             steps.push(Step::ShiftTraffic {
                 split: split.clone(),
