@@ -213,7 +213,7 @@ fn bad_arguments_are_refused_before_anything_starts() {
     ];
     let binary = env!("CARGO_BIN_EXE_fake-cluster");
     for (args, words) in cases {
-        let output = Command::new(&binary).args(*args).output().unwrap();
+        let output = Command::new(binary).args(*args).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(words), "{args:?}: {stderr}");
