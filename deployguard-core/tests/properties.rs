@@ -110,3 +110,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_plan_lists_only_steps_the_backend_can_do() {
+    use deployguard_core::engine::GateVerdict;
+    let mut ctx = RecoveryContext::new(
+        Rollout::Rolling,
+        Phase::Progressing,
+        Fingerprint::new("v2"),
+        "failing",
+    );
+    ctx.gate = GateVerdict::Block("schema 43 is dirty".into());
+    let plan = plan_recovery(&ctx).unwrap();
+    assert_eq!(plan.steps, [Step::Freeze]);
+    ctx.can_pause = false;
+    let plan = plan_recovery(&ctx).unwrap();
+    assert!(plan.steps.is_empty(), "{plan}");
+    assert_eq!(
+        plan.blocked.as_deref(),
+        Some("migration gate: schema 43 is dirty")
+    );
+}

@@ -406,6 +406,14 @@ pub async fn run(
             return Exit::Failed;
         }
         Ok(Ok(a)) => a,
+        // The reads' own retries ran out of the same deadline.
+        Ok(Err(err)) if err.kind() == ErrorKind::Timeout => {
+            note(&format!(
+                "error: {}",
+                out_of_time("assessing the deployment")
+            ));
+            return Exit::Failed;
+        }
         Ok(Err(err)) => {
             note(&format!("error: {err}"));
             return if err.kind() == ErrorKind::NotFound {

@@ -135,6 +135,24 @@ impl Platform {
         };
         for (index, step) in plan.steps.iter().enumerate() {
             if options.dry_run {
+                // A dry run writes nothing but asks what the real run would ask, so it never
+                // promises a step the real run then refuses.
+                if let Err(err) = self.preflight(step, options).await {
+                    steps[index].status = StepStatus::Failed(err.to_string());
+                    emit(EventKind::StepFailed {
+                        index,
+                        error: err.to_string(),
+                    });
+                    return Report {
+                        steps,
+                        outcome: ExecutionOutcome::Failed {
+                            step: index,
+                            kind: err.kind(),
+                            error: err.to_string(),
+                        },
+                        dry_run: true,
+                    };
+                }
                 steps[index].status = StepStatus::Planned;
                 continue;
             }
@@ -230,6 +248,48 @@ impl Platform {
             steps,
             outcome: ExecutionOutcome::Completed,
             dry_run: options.dry_run,
+        }
+    }
+
+    /// The read-only checks of `step`: what its real run would refuse on.
+    async fn preflight(&self, step: &Step, options: &ExecuteOptions) -> Result<()> {
+        match step {
+            Step::ShiftTraffic { split } | Step::VerifyTraffic { split } => {
+                let router = self
+                    .router
+                    .as_ref()
+                    .ok_or_else(|| missing("a traffic router"))?;
+                router.capabilities().check(split)
+            }
+            Step::GateMigrations { target } => match &self.migrations {
+                Some(migrations) => {
+                    let state = migrations.inspect().await?;
+                    match migration_gate(target, &state, options.migration_policy) {
+                        GateVerdict::Block(why) => Err(Error::new(
+                            ErrorKind::Refused,
+                            format!("migration gate: {why}"),
+                        )),
+                        _ => Ok(()),
+                    }
+                }
+                None => Ok(()),
+            },
+            Step::RollBack { to, .. } => {
+                let history = self.backend.history().await?;
+                if history.iter().any(|r| r.answers_to(*to)) {
+                    Ok(())
+                } else {
+                    Err(Error::not_found(format!("revision {to} in the history")))
+                }
+            }
+            Step::Freeze if !self.backend.capabilities().pause => Err(Error::unsupported(format!(
+                "{} cannot pause",
+                self.backend.target()
+            ))),
+            Step::EnsureStableReady { .. } if self.stable.is_none() => {
+                Err(missing("a stable deployment"))
+            }
+            _ => Ok(()),
         }
     }
 

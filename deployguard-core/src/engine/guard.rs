@@ -16,11 +16,11 @@ use super::markers::{self, EarlierRecovery, RecoveryMarker, Rollout};
 use super::outcome::{GuardOutcome, GuardReport};
 use super::plan::Plan;
 use super::recover::{Assessment, Recovery};
-use super::strategy::{CanaryStep, Strategy};
+use super::strategy::{Canary, CanaryStep, Strategy};
 use crate::analysis::{AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, rollout_status};
 use crate::error::{Error, Result};
 use crate::model::{RolloutSnapshot, TrafficSplit};
-use crate::traits::{DeploymentBackend, HealthProbe};
+use crate::traits::{DeploymentBackend, DeploymentBackendExt, HealthProbe, TrafficRouterExt};
 
 /// Guards one rollout.
 ///
@@ -428,11 +428,15 @@ impl Guard {
                     .mark_verified(revision)
                     .await?;
             }
-            if let (Strategy::BlueGreen(bg), Some(stable)) =
-                (&self.recovery.strategy, &self.recovery.platform.stable)
-            {
-                tokio::time::sleep(bg.scale_down_delay).await;
-                stable.scale(0).await?;
+            match (&self.recovery.strategy, &self.recovery.platform.stable) {
+                (Strategy::BlueGreen(bg), Some(stable)) => {
+                    tokio::time::sleep(bg.scale_down_delay).await;
+                    stable.scale(0).await?;
+                }
+                (Strategy::Canary(canary), stable) => {
+                    self.promote_canary(canary, stable.as_ref()).await?;
+                }
+                _ => {}
             }
             self.recovery
                 .platform
@@ -448,5 +452,41 @@ impl Guard {
         Ok(self.recovery.report(GuardOutcome::Promoted {
             fingerprint: snapshot.current_fingerprint.clone(),
         }))
+    }
+
+    /// A promoted canary ends where a promotion must: the candidate at the stable side's size
+    /// and ready, then all traffic on it (verified), then — only after the traffic moved — the
+    /// old side scaled down.
+    async fn promote_canary(
+        &self,
+        canary: &Canary,
+        stable: Option<&Arc<dyn DeploymentBackend>>,
+    ) -> Result<()> {
+        let config = &self.recovery.config;
+        let backend = &self.recovery.platform.backend;
+        if let Some(stable) = stable {
+            let full = stable.observe().await?.desired;
+            let candidate = backend.observe().await?;
+            if full > candidate.desired {
+                backend.scale(full).await?;
+            }
+            backend
+                .wait_until_complete(config.step_timeout, config.poll_interval)
+                .await?;
+        }
+        let router = self
+            .recovery
+            .platform
+            .router
+            .as_ref()
+            .ok_or_else(|| Error::invalid_input("router", "a canary needs a traffic router"))?;
+        let everything = TrafficSplit::all_to(&canary.canary, &[&canary.stable])?;
+        router.current().await?;
+        router.apply_verified(&everything).await?;
+        if let Some(stable) = stable {
+            tokio::time::sleep(canary.scale_down_delay).await;
+            stable.scale(0).await?;
+        }
+        Ok(())
     }
 }

@@ -163,6 +163,9 @@ pub struct RecoveryContext {
     pub original_split: Option<TrafficSplit>,
     /// Replicas the stable side should have, and whether it has them available now.
     pub stable: Option<(u32, bool)>,
+    /// Whether the candidate's backend can pause a rollout (its capabilities): a plan lists
+    /// only steps that will be done.
+    pub can_pause: bool,
 }
 
 impl RecoveryContext {
@@ -183,6 +186,7 @@ impl RecoveryContext {
             gate: GateVerdict::Pass,
             original_split: None,
             stable: None,
+            can_pause: true,
         }
     }
 }
@@ -202,7 +206,9 @@ impl RecoveryContext {
 pub fn plan_recovery(ctx: &RecoveryContext) -> Result<Plan> {
     let mut steps = Vec::new();
     if let GateVerdict::Block(why) = &ctx.gate {
-        steps.push(Step::Freeze);
+        if ctx.can_pause {
+            steps.push(Step::Freeze);
+        }
         return Ok(Plan {
             reason: ctx.reason.clone(),
             steps,

@@ -248,6 +248,7 @@ impl Recovery {
         ctx.target = assessment.rollback_target.clone();
         ctx.gate = assessment.gate.clone();
         ctx.original_split = original_split;
+        ctx.can_pause = self.platform.backend.capabilities().pause;
         if let Some(stable) = &self.platform.stable {
             let deadline = Instant::now() + self.config.recovery_deadline;
             let snapshot = self.config.retry.run(deadline, || stable.observe()).await?;

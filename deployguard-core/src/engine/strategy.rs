@@ -183,6 +183,9 @@ pub struct Canary {
     pub steps: Vec<CanaryStep>,
     /// How long the candidate keeps running after an abort (default 30 s).
     pub abort_scale_down_delay: Duration,
+    /// How long the old side keeps running after a promotion moved all traffic off it
+    /// (default 30 s).
+    pub scale_down_delay: Duration,
 }
 
 impl Canary {
@@ -193,6 +196,7 @@ impl Canary {
             canary: canary.into(),
             steps,
             abort_scale_down_delay: Duration::from_secs(30),
+            scale_down_delay: Duration::from_secs(30),
         }
     }
 }

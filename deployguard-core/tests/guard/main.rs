@@ -49,10 +49,10 @@ async fn a_healthy_rollout_is_promoted() {
         writes: candidate.MarkVerified(1), stable.Scale(0), router.Apply(blue=0%, green=100%)
         == Canary
         outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
-        candidate runs ["app:v2.4.0"], 2 replicas
-        stable runs ["app:v2.3.1"], 6 replicas
-        traffic canary=50%, stable=50%
-        writes: candidate.MarkVerified(1), router.Apply(canary=20%, stable=80%), router.Apply(canary=50%, stable=50%)
+        candidate runs ["app:v2.4.0"], 6 replicas
+        stable runs ["app:v2.3.1"], 0 replicas
+        traffic canary=100%, stable=0%
+        writes: candidate.MarkVerified(1), candidate.Scale(6), stable.Scale(0), router.Apply(canary=20%, stable=80%), router.Apply(canary=50%, stable=50%), router.Apply(canary=100%, stable=0%)
     "#]]).await;
 }
 
@@ -101,10 +101,10 @@ async fn probe_errors_are_not_failures() {
         writes: candidate.MarkVerified(1), stable.Scale(0), router.Apply(blue=0%, green=100%)
         == Canary
         outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
-        candidate runs ["app:v2.4.0"], 2 replicas
-        stable runs ["app:v2.3.1"], 6 replicas
-        traffic canary=50%, stable=50%
-        writes: candidate.MarkVerified(1), router.Apply(canary=20%, stable=80%), router.Apply(canary=50%, stable=50%)
+        candidate runs ["app:v2.4.0"], 6 replicas
+        stable runs ["app:v2.3.1"], 0 replicas
+        traffic canary=100%, stable=0%
+        writes: candidate.MarkVerified(1), candidate.Scale(6), stable.Scale(0), router.Apply(canary=20%, stable=80%), router.Apply(canary=50%, stable=50%), router.Apply(canary=100%, stable=0%)
     "#]]).await;
 }
 
@@ -207,10 +207,10 @@ async fn no_data_follows_its_policy() {
             writes: candidate.MarkVerified(1), stable.Scale(0), router.Apply(blue=0%, green=100%)
             == Canary
             outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
-            candidate runs ["app:v2.4.0"], 2 replicas
-            stable runs ["app:v2.3.1"], 6 replicas
-            traffic canary=50%, stable=50%
-            writes: candidate.MarkVerified(1), router.Apply(canary=20%, stable=80%), router.Apply(canary=50%, stable=50%)
+            candidate runs ["app:v2.4.0"], 6 replicas
+            stable runs ["app:v2.3.1"], 0 replicas
+            traffic canary=100%, stable=0%
+            writes: candidate.MarkVerified(1), candidate.Scale(6), stable.Scale(0), router.Apply(canary=20%, stable=80%), router.Apply(canary=50%, stable=50%), router.Apply(canary=100%, stable=0%)
         "#]],
     )
     .await;

@@ -552,3 +552,41 @@ async fn a_dry_run_check_is_journaled_but_never_acted_on() {
     let json = serde_json::to_string(&journal.events()[0]).unwrap();
     assert!(json.starts_with(r#"{"at":0,"event":"observed""#), "{json}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_promoted_canary_moves_all_traffic_before_the_old_side_scales_down() {
+    let mut world = World::new(Kind::Canary, &Script::Healthy, Schema::Compatible);
+    let report = world.guard().run().await;
+    assert!(
+        matches!(report.outcome, GuardOutcome::Promoted { .. }),
+        "{}",
+        report.outcome
+    );
+    let router = world.router.as_ref().unwrap();
+    let stable = world.stable.as_ref().unwrap();
+    assert_eq!(
+        router.split(),
+        TrafficSplit::all_to("canary", &["stable"]).unwrap()
+    );
+    let all_traffic_moved = router
+        .writes()
+        .iter()
+        .find(|c| c.detail.contains("canary=100%"))
+        .map(|c| c.at)
+        .expect("all traffic moved to the canary");
+    let scaled_down = stable
+        .writes()
+        .iter()
+        .find(|c| c.op == Op::Scale)
+        .map(|c| c.at)
+        .expect("the old side scaled down");
+    assert!(all_traffic_moved < scaled_down);
+    let candidate_scaled_up = world
+        .candidate
+        .writes()
+        .iter()
+        .find(|c| c.op == Op::Scale)
+        .map(|c| c.at)
+        .expect("the candidate scaled up to full size");
+    assert!(candidate_scaled_up <= all_traffic_moved);
+}
