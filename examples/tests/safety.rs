@@ -129,7 +129,8 @@ async fn cut_off_after_any_request_a_rerun_finishes_the_same_recovery() {
 
 #[tokio::test(start_paused = true)]
 async fn two_commands_at_once_make_one_rollback() {
-    for stagger_ms in [0, 100, 300, 1000, 2500] {
+    // Staggered 0 to 5 s in 100 ms steps.
+    for stagger_ms in (0..=50).map(|step| step * 100) {
         let cluster = seed().await;
         let first = {
             let cluster = cluster.clone();
@@ -142,6 +143,80 @@ async fn two_commands_at_once_make_one_rollback() {
         assert_eq!(second_exit, Exit::Ok, "{stagger_ms} ms: {second_out}");
         assert_one_rollback(&cluster, &format!("{stagger_ms} ms apart"));
     }
+}
+
+fn seed_guard(cluster: &FakeCluster) -> Guard {
+    let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
+    Guard::builder(
+        Strategy::Rolling,
+        std::sync::Arc::new(KubeDeployment::new(
+            cluster.client(),
+            "default",
+            "app-deployment",
+        )),
+    )
+    .check(
+        deployguard_core::analysis::AnalysisCheck::builder("error-rate", &probe, "error_rate")
+            .success(deployguard_core::analysis::Threshold::at_most(0.01))
+            .interval(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+    )
+    .probe(std::sync::Arc::new(probe))
+    .build()
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_guard_and_the_command_at_once_make_one_rollback() {
+    for stagger_ms in [0, 2_000, 9_000, 10_000, 11_000, 13_000] {
+        let cluster = seed().await;
+        let guard = seed_guard(&cluster);
+        let guarded = tokio::spawn(async move { guard.run().await });
+        tokio::time::sleep(Duration::from_millis(stagger_ms)).await;
+        let (exit, out) = run(&cluster, &["app-deployment", "--yes"]).await;
+        let report = guarded.await.unwrap();
+        let d: Deployment = cluster.deployment("default", "app-deployment").unwrap();
+        assert_eq!(
+            exit,
+            Exit::Ok,
+            "{stagger_ms} ms: {out}\n{:#?}\n{:#?}",
+            d.metadata.annotations,
+            d.status
+        );
+        assert!(
+            matches!(report.outcome, GuardOutcome::RolledBack { .. }),
+            "{stagger_ms} ms: {}\n{:?}\n{:#?}\n{:?}",
+            report.outcome,
+            report.plan,
+            d.status,
+            d.metadata.generation
+        );
+        assert_one_rollback(
+            &cluster,
+            &format!("guard and command {stagger_ms} ms apart"),
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_guards_at_once_make_one_rollback() {
+    let cluster = seed().await;
+    let runs: Vec<_> = (0..5)
+        .map(|_| {
+            let guard = seed_guard(&cluster);
+            tokio::spawn(async move { guard.run().await })
+        })
+        .collect();
+    for run in runs {
+        let report = run.await.unwrap();
+        assert!(
+            matches!(report.outcome, GuardOutcome::RolledBack { .. }),
+            "{}",
+            report.outcome
+        );
+    }
+    assert_one_rollback(&cluster, "five guards");
 }
 
 #[tokio::test(start_paused = true)]
@@ -259,16 +334,6 @@ async fn a_server_that_never_answers_ends_the_command_at_its_deadline_naming_the
     options.server = Some(server);
     let mut out = Vec::new();
     let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let began = std::time::Instant::now();
     let exit = emergency::run(
         client,
@@ -298,4 +363,99 @@ fn configuration_errors_never_quote_the_file() {
         "failed to parse kubeconfig YAML at line 7 column 13"
     );
     assert_eq!(emergency::redacted("token 'abc' rejected"), "token");
+}
+
+/// Everything the command prints, in every mode and on every failure, is scanned for the bearer
+/// token the cluster requires (and for a wrong one a misconfigured kubeconfig carries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_output_ever_carries_a_token() {
+    const TOKEN: &str = "dg-secret-token-4242";
+    const WRONG: &str = "dg-secret-wrong-7777";
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .bearer_token(TOKEN)
+        .build();
+    scenarios::load(&cluster, "seed-rolling-failure")
+        .await
+        .unwrap();
+    eventually("the rollout to stall", || {
+        scenarios::seed_has_stalled(&cluster)
+    })
+    .await;
+    let served = cluster.serve().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    served.write_kubeconfig(&good).unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, served.kubeconfig().replace(TOKEN, WRONG)).unwrap();
+    let malformed = dir.path().join("malformed");
+    std::fs::write(
+        &malformed,
+        format!("{}\n  bogus: [{TOKEN}\n", served.kubeconfig()),
+    )
+    .unwrap();
+
+    let mut said = Vec::new();
+    for (kubeconfig, args) in [
+        (&good, vec!["app-deployment", "--dry-run", "--json"]),
+        (&good, vec!["app-deployment"]),
+        (&good, vec!["nope", "--yes"]),
+        (
+            &good,
+            vec!["app-deployment", "--yes", "--max-rollback-time", "120s"],
+        ),
+        (&good, vec!["app-deployment", "--yes", "--json"]),
+        (&wrong, vec!["app-deployment", "--yes"]),
+        (&malformed, vec!["app-deployment", "--yes"]),
+    ] {
+        let (client, server) = match emergency::client_from(kubeconfig).await {
+            Ok(connection) => connection,
+            Err(err) => {
+                said.push(format!("{err}\n{err:?}"));
+                continue;
+            }
+        };
+        let mut options = emergency::parse(args.iter().map(|a| (*a).to_owned())).unwrap();
+        options.server = Some(server);
+        let mut out = Vec::new();
+        let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let exit = emergency::run(
+            client,
+            &options,
+            &mut Nobody,
+            &mut out,
+            Box::new(Shared(std::sync::Arc::clone(&progress))),
+        )
+        .await;
+        said.push(format!(
+            "{exit:?}\n{}\n{}",
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(progress.lock().unwrap().clone()).unwrap()
+        ));
+    }
+    said.push(format!("{cluster:?}\n{served:?}"));
+    let everything = said.join("\n");
+    assert!(
+        everything.contains("Unauthorized"),
+        "the wrong token was refused:\n{everything}"
+    );
+    assert!(everything.contains("rolled back"), "{everything}");
+    for secret in [TOKEN, WRONG] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked:\n{everything}"
+        );
+    }
+}
+
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -19,7 +19,7 @@ use super::recover::{Assessment, Recovery};
 use super::strategy::{Canary, CanaryStep, Strategy};
 use crate::analysis::{AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, rollout_status};
 use crate::error::{Error, Result};
-use crate::model::{RolloutSnapshot, TrafficSplit};
+use crate::model::{Fingerprint, RolloutSnapshot, TrafficSplit};
 use crate::traits::{DeploymentBackend, DeploymentBackendExt, HealthProbe, TrafficRouterExt};
 
 /// Guards one rollout.
@@ -258,6 +258,13 @@ impl Guard {
                 tokio::time::sleep(self.recovery.config.poll_interval).await;
                 continue;
             };
+            if snapshot.current_fingerprint.as_ref() != Some(&current) {
+                // Someone else changed what runs (another guard, the emergency command, a
+                // human): this guard judged the rollout it watched, never the new one.
+                return self
+                    .moved_on(started, &current, snapshot.current_fingerprint)
+                    .await;
+            }
             let status = rollout_status(&self.recovery.name, &snapshot);
             if last_status.as_ref() != Some(&status) {
                 self.emit(
@@ -326,11 +333,11 @@ impl Guard {
                 }
                 Decision::Promote => return self.promote_rollout(&snapshot).await,
                 Decision::Abort(reason) => {
-                    // What fails is what runs at this observation, read from the platform now.
-                    let failing = snapshot.current_fingerprint.clone().unwrap_or(current);
+                    // What fails is the rollout this guard watched; the observation just now
+                    // says it still runs.
                     return self
                         .recovery
-                        .recover(started, reason, phase, original_split, failing)
+                        .recover(started, reason, phase, original_split, current)
                         .await;
                 }
                 Decision::Pause(reason) => {
@@ -488,5 +495,50 @@ impl Guard {
             stable.scale(0).await?;
         }
         Ok(())
+    }
+
+    /// The deployment no longer runs the rollout this guard watched (`guarded`). If a recovery
+    /// of it is recorded, that recovery is finished or reported; otherwise the guard stops
+    /// without acting: it never judges, or rolls back, a revision it did not watch.
+    async fn moved_on(
+        &self,
+        started: Instant,
+        guarded: &Fingerprint,
+        runs_now: Option<Fingerprint>,
+    ) -> Result<GuardReport> {
+        let retry = self.recovery.config.retry;
+        let backend = &self.recovery.platform.backend;
+        let deadline = Instant::now() + self.recovery.config.recovery_deadline;
+        let marks = retry.run(deadline, || backend.markers()).await?;
+        let history = retry.run(deadline, || backend.history()).await?;
+        let earlier = markers::decode::<RecoveryMarker>(marks.get(markers::RECOVERY))
+            .map(|marker| marker.classify(runs_now.as_ref(), &history));
+        match earlier {
+            Some(EarlierRecovery::Finished { failing, restored }) if &failing == guarded => {
+                Ok(self.recovery.report(GuardOutcome::RolledBack {
+                    failing,
+                    restored,
+                    reason: "recovered by another run".into(),
+                }))
+            }
+            Some(EarlierRecovery::InProgress {
+                failing, reason, ..
+            }) if &failing == guarded => {
+                let rollout: Option<Rollout> = markers::decode(marks.get(markers::ROLLOUT));
+                let phase = rollout
+                    .as_ref()
+                    .map_or(Phase::initial(&self.recovery.strategy), |r| r.phase);
+                let split = rollout.and_then(|r| r.original_split);
+                self.recovery
+                    .recover(started, reason, phase, split, failing)
+                    .await
+            }
+            _ => Ok(self.recovery.report(GuardOutcome::Paused {
+                reason: format!(
+                    "the deployment now runs {}, not {guarded}, the rollout this guard watched; not acting on it",
+                    runs_now.map_or("nothing".to_owned(), |f| f.to_string())
+                ),
+            })),
+        }
     }
 }
