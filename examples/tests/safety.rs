@@ -459,3 +459,96 @@ impl std::io::Write for Shared {
         Ok(())
     }
 }
+
+/// The built `emergency-rollback` example beside this test's own executable, built first when a
+/// filtered test run did not build it.
+fn emergency_binary() -> std::path::PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let binary = deps
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .join("examples/emergency-rollback");
+    if !binary.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "deployguard-examples",
+                "--example",
+                "emergency-rollback",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the emergency-rollback example");
+    }
+    binary
+}
+
+/// The real binary, killed with SIGKILL after its k-th request to the server, then run again:
+/// exactly one effective rollback, every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_command_killed_mid_recovery_and_rerun_rolls_back_once() {
+    let binary = emergency_binary();
+    for k in [1, 3, 5, 7, 9, 11] {
+        // Ten times as fast as the wall clock, so the rollback rolls out in well under a second.
+        let cluster = FakeCluster::builder()
+            .controllers(true)
+            .time_scale(10.0)
+            .build();
+        scenarios::load(&cluster, "seed-rolling-failure")
+            .await
+            .unwrap();
+        deployguard_testkit::cluster::wait::until(
+            "the rollout to stall",
+            Duration::from_secs(60),
+            || scenarios::seed_has_stalled(&cluster),
+        )
+        .await
+        .unwrap();
+        let served = cluster.serve().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        served.write_kubeconfig(&kubeconfig).unwrap();
+        let command = || {
+            let mut command = tokio::process::Command::new(&binary);
+            command
+                .args(["app-deployment", "--yes", "--max-rollback-time", "60s"])
+                .env("KUBECONFIG", &kubeconfig)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            command
+        };
+        cluster.clear_requests();
+        let mut first = command().spawn().unwrap();
+        let reached = deployguard_testkit::cluster::wait::until(
+            "the command's k-th request",
+            Duration::from_secs(30),
+            || cluster.requests().len() >= k,
+        )
+        .await;
+        // SIGKILL: no chance to clean up.
+        first.start_kill().unwrap();
+        let _ = first.wait().await;
+        assert!(
+            reached.is_ok() || cluster.requests().len() < k,
+            "{reached:?}"
+        );
+        let rerun = command().output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&rerun.stdout);
+        let stderr = String::from_utf8_lossy(&rerun.stderr);
+        assert_eq!(
+            rerun.status.code(),
+            Some(0),
+            "killed after request {k}: {stdout}\n{stderr}"
+        );
+        assert_one_rollback(
+            &cluster,
+            &format!("killed after request {k}: {stdout}\n{stderr}"),
+        );
+        drop(served);
+    }
+}
