@@ -6,7 +6,8 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use deployguard_core::{
-    Error, ErrorKind, Result, RouterCapabilities, TrafficRouter, TrafficSplit, Verification,
+    Error, ErrorKind, Result, RouteVersion, Routed, RouterCapabilities, TrafficRouter,
+    TrafficRouterExt, TrafficSplit, Verification,
 };
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -20,7 +21,8 @@ use crate::patch::{Precondition, conditional_patch, pointer};
 /// Switches Service `service`'s selector key `key` between values, one per backend
 /// (`blue` → `version=blue`, `green` → `version=green`).
 ///
-/// Only that key is patched, with a JSON patch that first tests the resourceVersion last read.
+/// Only that key is patched, with a JSON patch that first tests the resourceVersion the caller
+/// read (the [`RouteVersion`] of [`current`](TrafficRouter::current)).
 /// A switch to a side with no ready pods is refused; `verify` reads the EndpointSlices.
 #[derive(Debug)]
 pub struct ServiceSelectorRouter {
@@ -31,8 +33,9 @@ pub struct ServiceSelectorRouter {
     services: Api<Service>,
     pods: Api<Pod>,
     slices: Api<EndpointSlice>,
-    /// The resourceVersion last read, and the value before the last switch.
-    state: Mutex<(Option<String>, Option<String>)>,
+    /// The selector value before this router's last switch, for `restore_previous` (never a
+    /// write precondition).
+    previous: Mutex<Option<String>>,
 }
 
 impl ServiceSelectorRouter {
@@ -71,7 +74,7 @@ impl ServiceSelectorRouter {
             services: Api::namespaced(client.clone(), namespace),
             pods: Api::namespaced(client.clone(), namespace),
             slices: Api::namespaced(client, namespace),
-            state: Mutex::new((None, None)),
+            previous: Mutex::new(None),
         })
     }
 
@@ -107,18 +110,15 @@ impl ServiceSelectorRouter {
             .as_ref()
             .and_then(|s| s.selector.clone())
             .unwrap_or_default();
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).0 =
-            service.metadata.resource_version.clone();
         Ok((service, selector))
     }
 
     /// Switches back to the value the selector had before this router's last switch.
     pub async fn restore_previous(&self) -> Result<TrafficSplit> {
         let previous = self
-            .state
+            .previous
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .1
             .clone();
         let previous = previous.ok_or_else(|| {
             Error::new(
@@ -133,8 +133,7 @@ impl ServiceSelectorRouter {
                 Error::new(ErrorKind::Unexpected, format!("{previous:?} is no backend"))
             })?;
         let split = self.split_to(&backend)?;
-        self.read("restore_previous").await?;
-        self.apply(&split).await?;
+        self.switch(&split).await?;
         Ok(split)
     }
 }
@@ -199,8 +198,8 @@ impl TrafficRouter for ServiceSelectorRouter {
         RouterCapabilities::all_or_nothing(self.backends.keys().cloned())
     }
 
-    async fn current(&self) -> Result<TrafficSplit> {
-        let (_, selector) = self.read("current").await?;
+    async fn current(&self) -> Result<Routed> {
+        let (service, selector) = self.read("current").await?;
         let value = selector.get(&self.key).cloned().unwrap_or_default();
         let backend = self.backend_of(&value).ok_or_else(|| {
             Error::new(
@@ -213,10 +212,11 @@ impl TrafficRouter for ServiceSelectorRouter {
             .with_operation("current")
             .with_object(self.object())
         })?;
-        self.split_to(backend)
+        let version = RouteVersion(service.metadata.resource_version.unwrap_or_default());
+        Ok(Routed::new(self.split_to(backend)?, version))
     }
 
-    async fn apply(&self, split: &TrafficSplit) -> Result<()> {
+    async fn apply(&self, split: &TrafficSplit, expected: &RouteVersion) -> Result<RouteVersion> {
         self.capabilities()
             .check(split)
             .map_err(|e| e.with_operation("apply").with_object(self.object()))?;
@@ -227,35 +227,19 @@ impl TrafficRouter for ServiceSelectorRouter {
             ));
         };
         let value = self.backends[&backend].clone();
-        let last_read = self
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .clone();
-        let (service, selector) = match last_read {
-            // Conditional on the last read: the patch tests that resourceVersion.
-            Some(_) => {
-                let service = self
-                    .services
-                    .get(&self.service)
-                    .await
-                    .map_err(|e| from_kube(e, "apply", &self.object()))?;
-                let selector = service
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.selector.clone())
-                    .unwrap_or_default();
-                (service, selector)
-            }
-            None => self.read("apply").await?,
-        };
-        let expected_rv = last_read
-            .or(service.metadata.resource_version.clone())
-            .unwrap_or_default();
+        let (service, selector) = self.read("apply").await?;
+        let expected_rv = expected.0.clone();
+        if service.metadata.resource_version.as_deref() != Some(expected_rv.as_str()) {
+            return Err(Error::conflict(format!(
+                "{} changed since it was read (resourceVersion {expected_rv})",
+                self.object()
+            ))
+            .with_operation("apply")
+            .with_object(self.object()));
+        }
         let previous = selector.get(&self.key).cloned();
         if previous.as_deref() == Some(value.as_str()) {
-            return Ok(());
+            return Ok(expected.clone());
         }
         // Never send traffic to a side that cannot serve it.
         self.ensure_ready(&selector, &backend, "apply").await?;
@@ -274,10 +258,10 @@ impl TrafficRouter for ServiceSelectorRouter {
             .await
         {
             Ok(updated) => {
-                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-                state.0 = updated.metadata.resource_version;
-                state.1 = previous;
-                Ok(())
+                *self.previous.lock().unwrap_or_else(PoisonError::into_inner) = previous;
+                Ok(RouteVersion(
+                    updated.metadata.resource_version.unwrap_or_default(),
+                ))
             }
             Err(kube::Error::Api(status)) if status.code == 422 => Err(Error::conflict(format!(
                 "{} changed since it was read (resourceVersion {expected_rv})",

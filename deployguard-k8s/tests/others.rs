@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use deployguard_core::{
     DeploymentBackend, DeploymentBackendExt, ErrorKind, HealthProbe, MigrationInspector,
-    MigrationStatus, SchemaVersion, TrafficRouter, TrafficSplit, Verification,
+    MigrationStatus, SchemaVersion, TrafficRouter, TrafficRouterExt, TrafficSplit, Verification,
 };
 use deployguard_k8s::{
     JobMigrationInspector, KubeDeployment, PodReadinessProbe, ServiceSelectorRouter, rbac,
@@ -100,11 +100,12 @@ async fn switching_patches_one_key_verifies_through_endpoint_slices_and_restores
     let cluster = blue_green_cluster().await;
     let router = router(&cluster);
     let green = TrafficSplit::all_to("green", &["blue"]).unwrap();
+    let read = router.current().await.unwrap();
     assert_eq!(
-        router.current().await.unwrap(),
+        read.split,
         TrafficSplit::all_to("blue", &["green"]).unwrap()
     );
-    router.apply(&green).await.unwrap();
+    router.apply(&green, &read.version).await.unwrap();
     let services: Api<Service> = Api::namespaced(cluster.client(), "default");
     let selector = services
         .get("myapp-service")
@@ -143,7 +144,7 @@ async fn a_side_with_no_ready_pods_is_refused_and_a_concurrent_edit_conflicts() 
     tokio::time::sleep(Duration::from_secs(5)).await;
     cluster.clear_requests();
     let err = router
-        .apply(&TrafficSplit::all_to("green", &["blue"]).unwrap())
+        .switch(&TrafficSplit::all_to("green", &["blue"]).unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
@@ -157,7 +158,7 @@ async fn a_side_with_no_ready_pods_is_refused_and_a_concurrent_edit_conflicts() 
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    router.current().await.unwrap();
+    let read = router.current().await.unwrap();
     let services: Api<Service> = Api::namespaced(cluster.client(), "default");
     services
         .patch(
@@ -168,7 +169,10 @@ async fn a_side_with_no_ready_pods_is_refused_and_a_concurrent_edit_conflicts() 
         .await
         .unwrap();
     let err = router
-        .apply(&TrafficSplit::all_to("green", &["blue"]).unwrap())
+        .apply(
+            &TrafficSplit::all_to("green", &["blue"]).unwrap(),
+            &read.version,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");

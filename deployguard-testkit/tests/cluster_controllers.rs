@@ -1,5 +1,6 @@
 //! The simulated controllers under a paused clock: rolling-update math step by step, revisions,
 //! and each pod failure shape with its events.
+#![cfg(feature = "cluster")]
 
 use std::fmt::Write as _;
 use std::time::Duration;

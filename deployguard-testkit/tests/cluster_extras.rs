@@ -1,4 +1,5 @@
 //! Custom resources, discovery, authentication, pagination, bookmarks and dropped watches.
+#![cfg(feature = "cluster")]
 
 use std::time::Duration;
 

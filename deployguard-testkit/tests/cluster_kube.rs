@@ -1,4 +1,5 @@
 //! kube-rs against the simulated cluster, in process, under a paused clock.
+#![cfg(feature = "cluster")]
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
 //! The real kubectl (1.27 and 1.33) against the simulated cluster served on loopback.
+#![cfg(feature = "cluster")]
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

@@ -1,6 +1,7 @@
 //! kubectl 1.27 and 1.33 `rollout` commands, `set image` and `describe` against the served
 //! cluster with its controllers running (real time: kubectl is a real process), and the seed's
 //! emergency-rollback script doing what it would do against a real cluster.
+#![cfg(feature = "cluster")]
 
 use std::process::Command;
 

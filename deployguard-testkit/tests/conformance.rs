@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use deployguard_core::{
     AppliedMigration, BackendCapabilities, DeploymentBackend, HealthProbe, Measurement,
     MigrationInspector, MigrationState, Result, Revision, RevisionId, RollbackOptions,
-    RollbackOutcome, RolloutSnapshot, RouterCapabilities, Sample, SchemaVersion, TrafficRouter,
-    TrafficSplit, Verification,
+    RollbackOutcome, RolloutSnapshot, RouteVersion, Routed, RouterCapabilities, Sample,
+    SchemaVersion, TrafficRouter, TrafficSplit, Verification,
 };
 use deployguard_testkit::conformance::{self, ConformanceFailure};
 use deployguard_testkit::{Behaviour, FakeDeployment, FakeMigrations, FakeRouter, ScriptedProbe};
@@ -206,7 +206,7 @@ async fn backend_suite_fails_each_broken_backend_at_the_check_it_breaks() {
 #[derive(Debug)]
 struct BrokenRouter {
     caps: RouterCapabilities,
-    split: Mutex<TrafficSplit>,
+    split: Mutex<(TrafficSplit, u64)>,
     flaw: RouterFlaw,
 }
 
@@ -218,13 +218,15 @@ enum RouterFlaw {
     IgnoresCapabilities,
     /// `verify` always says it matches.
     AlwaysVerifies,
+    /// `apply` ignores the version it is given (a blind last-writer-wins write).
+    IgnoresVersion,
 }
 
 impl BrokenRouter {
     fn new(flaw: RouterFlaw) -> Self {
         Self {
             caps: RouterCapabilities::all_or_nothing(["blue", "green"]),
-            split: Mutex::new(TrafficSplit::all_to("blue", &["green"]).unwrap()),
+            split: Mutex::new((TrafficSplit::all_to("blue", &["green"]).unwrap(), 1)),
             flaw,
         }
     }
@@ -238,20 +240,25 @@ impl TrafficRouter for BrokenRouter {
     fn capabilities(&self) -> RouterCapabilities {
         self.caps.clone()
     }
-    async fn current(&self) -> Result<TrafficSplit> {
-        Ok(self.split.lock().unwrap().clone())
+    async fn current(&self) -> Result<Routed> {
+        let (split, version) = self.split.lock().unwrap().clone();
+        Ok(Routed::new(split, RouteVersion(version.to_string())))
     }
-    async fn apply(&self, split: &TrafficSplit) -> Result<()> {
+    async fn apply(&self, split: &TrafficSplit, expected: &RouteVersion) -> Result<RouteVersion> {
         if self.flaw != RouterFlaw::IgnoresCapabilities {
             self.caps.check(split)?;
         }
-        if self.flaw != RouterFlaw::DropsWrites {
-            *self.split.lock().unwrap() = split.clone();
+        let mut state = self.split.lock().unwrap();
+        if self.flaw != RouterFlaw::IgnoresVersion && expected.0 != state.1.to_string() {
+            return Err(deployguard_core::Error::conflict("the route changed"));
         }
-        Ok(())
+        if self.flaw != RouterFlaw::DropsWrites {
+            *state = (split.clone(), state.1 + 1);
+        }
+        Ok(RouteVersion(state.1.to_string()))
     }
     async fn verify(&self, split: &TrafficSplit) -> Result<Verification> {
-        let current = self.split.lock().unwrap().clone();
+        let current = self.split.lock().unwrap().0.clone();
         Ok(
             if self.flaw == RouterFlaw::AlwaysVerifies || current == *split {
                 Verification::Matches
@@ -276,6 +283,10 @@ async fn router_suite_fails_each_broken_router_at_the_check_it_breaks() {
         (
             RouterFlaw::AlwaysVerifies,
             "router_verify_reports_difference",
+        ),
+        (
+            RouterFlaw::IgnoresVersion,
+            "router_apply_is_conditional_on_the_version_read",
         ),
     ];
     for (flaw, check) in cases {

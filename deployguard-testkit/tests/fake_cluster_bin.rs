@@ -1,4 +1,5 @@
 //! The `fake-cluster` binary as a new user runs it: start it, point kubectl at its kubeconfig.
+#![cfg(feature = "cluster")]
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};

@@ -171,15 +171,18 @@ async fn injected_faults_and_latency_fire_in_order_and_write_nothing() {
 }
 
 #[tokio::test]
-async fn router_writes_are_conditional_on_the_last_read() {
+async fn router_writes_are_conditional_on_the_version_read() {
     let (router, handle) = FakeRouter::weighted("vs/web", ["stable", "canary"]);
     let canary20 = TrafficSplit::two_way("stable", "canary", 20).unwrap();
-    router.current().await.unwrap();
-    router.apply(&canary20).await.unwrap();
+    let read = router.current().await.unwrap();
+    let version = router.apply(&canary20, &read.version).await.unwrap();
 
     handle.external_write(TrafficSplit::two_way("stable", "canary", 50).unwrap());
     let err = router
-        .apply(&TrafficSplit::two_way("stable", "canary", 40).unwrap())
+        .apply(
+            &TrafficSplit::two_way("stable", "canary", 40).unwrap(),
+            &version,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
@@ -189,8 +192,7 @@ async fn router_writes_are_conditional_on_the_last_read() {
         "the other writer's change survives"
     );
 
-    // After a fresh read the write goes through.
-    router.current().await.unwrap();
+    // With a fresh read the write goes through.
     router.route_all_to("stable").await.unwrap();
     assert_eq!(handle.applied().len(), 2);
     assert_eq!(handle.writes().len(), 2);
@@ -213,7 +215,7 @@ async fn router_verification_sees_the_data_plane() {
     // An all-or-nothing router refuses a weighted split before writing anything.
     let before = handle.writes().len();
     let err = router
-        .apply(&TrafficSplit::two_way("blue", "green", 30).unwrap())
+        .switch(&TrafficSplit::two_way("blue", "green", 30).unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported);

@@ -24,7 +24,7 @@ use deployguard_core::engine::{
     Report, Strategy,
 };
 use deployguard_core::{
-    DeploymentBackend, Error, ErrorKind, TrafficRouter, TrafficRouterExt, TrafficSplit,
+    DeploymentBackend, Error, ErrorKind, TrafficRouter, TrafficSplit, Verification,
 };
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, ServiceSelectorRouter};
 use serde_json::json;
@@ -627,7 +627,7 @@ async fn blue_green(
             return Exit::Failed;
         }
     };
-    if current == wanted {
+    if current.split == wanted {
         let _ = writeln!(
             out,
             "{what}: traffic is already on the stable side ({}={stable})",
@@ -674,7 +674,19 @@ async fn blue_green(
             }
         }
     }
-    match router.apply_verified(&wanted).await {
+    // Conditional on the read the person consented to: a change since is a conflict.
+    let switched = match router.apply(&wanted, &current.version).await {
+        Ok(_) => router.verify(&wanted).await,
+        Err(err) => Err(err),
+    };
+    match switched {
+        Ok(Verification::Differs(actual)) => {
+            let _ = writeln!(
+                out,
+                "blue-green rollback FAILED: switched {service}, but the endpoints route {actual}"
+            );
+            Exit::Failed
+        }
         Ok(_) => {
             let _ = writeln!(
                 out,

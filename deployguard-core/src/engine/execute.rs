@@ -332,11 +332,11 @@ impl Platform {
                     .ok_or_else(|| missing("a traffic router"))?;
                 // The write is conditional on this read: a concurrent change is a Conflict,
                 // and the retry reads again before deciding to write.
-                let current = router.current().await?;
-                if current == *split {
+                let read = router.current().await?;
+                if read.split == *split {
                     return Ok(());
                 }
-                router.apply(split).await
+                router.apply(split, &read.version).await.map(drop)
             }
             Step::VerifyTraffic { split } => {
                 let router = self

@@ -234,7 +234,7 @@ impl Guard {
             Some(r) => (r.phase, r.original_split),
             None => {
                 let split = match &self.recovery.platform.router {
-                    Some(router) => Some(retry.run(startup, || router.current()).await?),
+                    Some(router) => Some(retry.run(startup, || router.current()).await?.split),
                     None => None,
                 };
                 let phase = Phase::initial(&self.recovery.strategy);
@@ -422,8 +422,7 @@ impl Guard {
             .router
             .as_ref()
             .ok_or_else(|| Error::invalid_input("router", "missing"))?;
-        router.current().await?;
-        router.apply(split).await
+        router.switch(split).await.map(drop)
     }
 
     async fn promote_rollout(&self, snapshot: &RolloutSnapshot) -> Result<GuardReport> {
@@ -488,7 +487,6 @@ impl Guard {
             .as_ref()
             .ok_or_else(|| Error::invalid_input("router", "a canary needs a traffic router"))?;
         let everything = TrafficSplit::all_to(&canary.canary, &[&canary.stable])?;
-        router.current().await?;
         router.apply_verified(&everything).await?;
         if let Some(stable) = stable {
             tokio::time::sleep(canary.scale_down_delay).await;

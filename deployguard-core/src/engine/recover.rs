@@ -175,7 +175,7 @@ impl Recovery {
             _ => GateVerdict::Pass,
         };
         let traffic = match &self.platform.router {
-            Some(router) => Some(retry.run(deadline, || router.current()).await?),
+            Some(router) => Some(retry.run(deadline, || router.current()).await?.split),
             None => None,
         };
         let detected_strategy = match self.platform.router.as_ref().map(|r| r.capabilities().mode) {

@@ -12,4 +12,6 @@ pub use measurement::{Measurement, Sample};
 pub use migration::{AppliedMigration, MigrationState, MigrationStatus, SchemaVersion};
 pub use revision::{Fingerprint, Revision, RevisionId};
 pub use snapshot::{Condition, EventRecord, PodState, RolloutSnapshot};
-pub use traffic::{RouterCapabilities, RoutingMode, TrafficSplit, Verification};
+pub use traffic::{
+    RouteVersion, Routed, RouterCapabilities, RoutingMode, TrafficSplit, Verification,
+};

@@ -237,6 +237,35 @@ impl RouterCapabilities {
     }
 }
 
+/// The version of a route as a router read it (a resourceVersion, an ETag, a digest of what
+/// was read): what a write is conditional on. Opaque; compare, never parse.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RouteVersion(pub String);
+
+impl fmt::Display for RouteVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A split as the router read it, with the version a write must be conditional on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Routed {
+    /// What the route sends where.
+    pub split: TrafficSplit,
+    /// The version it was read at.
+    pub version: RouteVersion,
+}
+
+impl Routed {
+    /// A split read at `version`.
+    pub fn new(split: TrafficSplit, version: RouteVersion) -> Self {
+        Self { split, version }
+    }
+}
+
 /// Whether the platform routes what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{RouterCapabilities, TrafficSplit, Verification};
+use crate::model::{RouteVersion, Routed, RouterCapabilities, TrafficSplit, Verification};
 
 /// One route on one platform (an Istio VirtualService route, an ALB listener rule, a Service's
 /// selector).
 ///
-/// `apply` is atomic from the router's point of view and conditional on the router's last read:
-/// if someone else changed the route since, it fails with [`ErrorKind::Conflict`] and writes
-/// nothing. A split the [`capabilities`](TrafficRouter::capabilities) cannot express is refused
-/// before anything is written.
+/// Writes are conditional on a version the caller holds: [`current`](TrafficRouter::current)
+/// returns the split with its [`RouteVersion`], and [`apply`](TrafficRouter::apply) takes it
+/// back; if someone else changed the route since, `apply` fails with [`ErrorKind::Conflict`] and
+/// writes nothing. A router keeps no hidden precondition state, so one instance can be shared. A
+/// split the [`capabilities`](TrafficRouter::capabilities) cannot express is refused before
+/// anything is written.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait TrafficRouter: fmt::Debug + Send + Sync + 'static {
@@ -24,11 +26,12 @@ pub trait TrafficRouter: fmt::Debug + Send + Sync + 'static {
     /// What this router can express.
     fn capabilities(&self) -> RouterCapabilities;
 
-    /// The split the platform is configured with now.
-    async fn current(&self) -> Result<TrafficSplit>;
+    /// The split the platform is configured with now, and the version it was read at.
+    async fn current(&self) -> Result<Routed>;
 
-    /// Configures `split`.
-    async fn apply(&self, split: &TrafficSplit) -> Result<()>;
+    /// Configures `split` if the route is still at `expected`; returns the new version (the
+    /// same one when the route already had `split`, which writes nothing).
+    async fn apply(&self, split: &TrafficSplit, expected: &RouteVersion) -> Result<RouteVersion>;
 
     /// Whether the platform routes `split` (reads the data plane where it can).
     async fn verify(&self, split: &TrafficSplit) -> Result<Verification>;
@@ -38,10 +41,17 @@ pub trait TrafficRouter: fmt::Debug + Send + Sync + 'static {
 /// yourself.
 #[async_trait]
 pub trait TrafficRouterExt: TrafficRouter {
-    /// Applies `split`, then verifies it; a platform that routes something else is
-    /// [`ErrorKind::Conflict`] naming what it routes.
+    /// Reads the route, then configures `split` conditional on that read: the one way to write
+    /// when the caller holds no version of its own.
+    async fn switch(&self, split: &TrafficSplit) -> Result<RouteVersion> {
+        let read = self.current().await?;
+        self.apply(split, &read.version).await
+    }
+
+    /// [`switch`](Self::switch)es to `split`, then verifies it; a platform that routes
+    /// something else is [`ErrorKind::Conflict`] naming what it routes.
     async fn apply_verified(&self, split: &TrafficSplit) -> Result<Verification> {
-        self.apply(split).await?;
+        self.switch(split).await?;
         match self.verify(split).await? {
             Verification::Differs(actual) => Err(Error::new(
                 ErrorKind::Conflict,
@@ -63,7 +73,7 @@ pub trait TrafficRouterExt: TrafficRouter {
             .filter(|b| *b != backend)
             .collect();
         let split = TrafficSplit::all_to(backend, &others)?;
-        self.apply(&split).await?;
+        self.switch(&split).await?;
         Ok(split)
     }
 }
@@ -80,11 +90,15 @@ macro_rules! forward_router {
             fn capabilities(&self) -> RouterCapabilities {
                 (**self).capabilities()
             }
-            async fn current(&self) -> Result<TrafficSplit> {
+            async fn current(&self) -> Result<Routed> {
                 (**self).current().await
             }
-            async fn apply(&self, split: &TrafficSplit) -> Result<()> {
-                (**self).apply(split).await
+            async fn apply(
+                &self,
+                split: &TrafficSplit,
+                expected: &RouteVersion,
+            ) -> Result<RouteVersion> {
+                (**self).apply(split, expected).await
             }
             async fn verify(&self, split: &TrafficSplit) -> Result<Verification> {
                 (**self).verify(split).await

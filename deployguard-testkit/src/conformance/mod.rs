@@ -36,8 +36,8 @@ pub use backend::{
 pub use migrations::{inspection_is_consistent, migrations_suite};
 pub use probe::{probe_suite, samples_are_well_formed};
 pub use router::{
-    router_apply_current_verify_round_trip, router_refuses_inexpressible_split, router_suite,
-    router_verify_reports_difference,
+    router_apply_current_verify_round_trip, router_apply_is_conditional_on_the_version_read,
+    router_refuses_inexpressible_split, router_suite, router_verify_reports_difference,
 };
 
 /// A conformance check that did not hold.

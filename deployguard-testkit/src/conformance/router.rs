@@ -11,7 +11,8 @@ use super::{CheckResult, ConformanceFailure, call, ensure};
 pub async fn router_suite(router: &dyn TrafficRouter) -> CheckResult {
     router_apply_current_verify_round_trip(router).await?;
     router_refuses_inexpressible_split(router).await?;
-    router_verify_reports_difference(router).await
+    router_verify_reports_difference(router).await?;
+    router_apply_is_conditional_on_the_version_read(router).await
 }
 
 fn backends(
@@ -78,16 +79,23 @@ pub async fn router_apply_current_verify_round_trip(router: &dyn TrafficRouter) 
     const CHECK: &str = "router_apply_current_verify_round_trip";
     let caps = router.capabilities();
     let (first, second) = backends(CHECK, &caps)?;
-    call(CHECK, "current", router.current().await)?;
+    let mut version = call(CHECK, "current", router.current().await)?.version;
     for wanted in [
         expressible(CHECK, &caps, &first, &second)?,
         all_to_first(CHECK, &caps, &first)?,
     ] {
-        call(CHECK, "apply", router.apply(&wanted).await)?;
+        let written = call(CHECK, "apply", router.apply(&wanted, &version).await)?;
         let current = call(CHECK, "current", router.current().await)?;
-        ensure(CHECK, current == wanted, || {
-            format!("applied {wanted}, current reads {current}")
+        ensure(CHECK, current.split == wanted, || {
+            format!("applied {wanted}, current reads {}", current.split)
         })?;
+        ensure(CHECK, current.version == written, || {
+            format!(
+                "apply returned version {written}, current reads version {}",
+                current.version
+            )
+        })?;
+        version = written;
         let verdict = call(CHECK, "verify", router.verify(&wanted).await)?;
         ensure(
             CHECK,
@@ -126,13 +134,16 @@ pub async fn router_refuses_inexpressible_split(router: &dyn TrafficRouter) -> C
         _ => {}
     }
     for (bad, kind) in refused {
-        let result = router.apply(&bad).await;
+        let result = router.apply(&bad, &before.version).await;
         ensure(CHECK, matches!(&result, Err(e) if e.kind() == kind), || {
             format!("apply({bad}) returned {result:?}, expected {kind}")
         })?;
         let after = call(CHECK, "current", router.current().await)?;
         ensure(CHECK, after == before, || {
-            format!("a refused apply({bad}) changed the route from {before} to {after}")
+            format!(
+                "a refused apply({bad}) changed the route from {} to {}",
+                before.split, after.split
+            )
         })?;
     }
     Ok(())
@@ -144,11 +155,49 @@ pub async fn router_verify_reports_difference(router: &dyn TrafficRouter) -> Che
     let caps = router.capabilities();
     let (first, second) = backends(CHECK, &caps)?;
     let configured = all_to_first(CHECK, &caps, &first)?;
-    call(CHECK, "current", router.current().await)?;
-    call(CHECK, "apply", router.apply(&configured).await)?;
+    let read = call(CHECK, "current", router.current().await)?;
+    call(
+        CHECK,
+        "apply",
+        router.apply(&configured, &read.version).await,
+    )?;
     let other = expressible(CHECK, &caps, &first, &second)?;
     let verdict = call(CHECK, "verify", router.verify(&other).await)?;
     ensure(CHECK, !matches!(verdict, Verification::Matches), || {
         format!("{configured} is configured, yet verify({other}) says it matches")
     })
+}
+
+/// A write with a version read before the route last changed is a `Conflict`, and writes
+/// nothing: the route is changed (by the router itself, as another writer would), then the
+/// stale version is used.
+pub async fn router_apply_is_conditional_on_the_version_read(
+    router: &dyn TrafficRouter,
+) -> CheckResult {
+    const CHECK: &str = "router_apply_is_conditional_on_the_version_read";
+    let caps = router.capabilities();
+    let (first, second) = backends(CHECK, &caps)?;
+    let home = all_to_first(CHECK, &caps, &first)?;
+    let other = expressible(CHECK, &caps, &first, &second)?;
+    let stale = call(CHECK, "current", router.current().await)?;
+    let start = if stale.split == home { &other } else { &home };
+    call(CHECK, "apply", router.apply(start, &stale.version).await)?;
+    let moved = call(CHECK, "current", router.current().await)?;
+    let back = if *start == home { &other } else { &home };
+    let result = router.apply(back, &stale.version).await;
+    ensure(
+        CHECK,
+        matches!(&result, Err(e) if e.kind() == ErrorKind::Conflict),
+        || format!("apply({back}) with a stale version returned {result:?}, expected Conflict"),
+    )?;
+    let after = call(CHECK, "current", router.current().await)?;
+    ensure(CHECK, after == moved, || {
+        format!(
+            "a stale apply({back}) changed the route from {} to {}",
+            moved.split, after.split
+        )
+    })?;
+    // Leave all traffic on the first backend, as the suite promises.
+    call(CHECK, "apply", router.apply(&home, &after.version).await)?;
+    Ok(())
 }

@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use deployguard_core::{
-    Error, Result, RouterCapabilities, TrafficRouter, TrafficSplit, Verification,
+    Error, Result, RouteVersion, Routed, RouterCapabilities, TrafficRouter, TrafficSplit,
+    Verification,
 };
 
 use crate::controls::{Controls, handle_controls, lock};
@@ -14,10 +15,8 @@ struct State {
     name: String,
     capabilities: RouterCapabilities,
     split: TrafficSplit,
-    /// Bumped by every write, ours or someone else's.
+    /// Bumped by every write, ours or someone else's; a write is conditional on it.
     version: u64,
-    /// The version the router last read; a write is conditional on it.
-    last_read: Option<u64>,
     /// What the data plane routes when it differs from the configuration (propagation lag).
     data_plane: Option<TrafficSplit>,
     /// Set when the data plane cannot be asked.
@@ -25,9 +24,10 @@ struct State {
     applied: Vec<TrafficSplit>,
 }
 
-/// A [`TrafficRouter`] in memory with real semantics: every write is conditional on the last
-/// read, so a change made behind its back (see [`FakeRouterHandle::external_write`]) makes the
-/// next `apply` fail with a conflict; splits the capabilities cannot express are refused.
+/// A [`TrafficRouter`] in memory with real semantics: every write is conditional on the version
+/// the caller read, so a change made behind its back (see [`FakeRouterHandle::external_write`])
+/// makes an `apply` with the old version fail with a conflict; splits the capabilities cannot
+/// express are refused.
 ///
 /// ```
 /// use deployguard_core::{TrafficRouter, TrafficSplit};
@@ -36,9 +36,13 @@ struct State {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> deployguard_core::Result<()> {
 /// let (router, handle) = FakeRouter::weighted("vs/web", ["stable", "canary"]);
-/// router.apply(&TrafficSplit::two_way("stable", "canary", 20)?).await?;
+/// let read = router.current().await?;
+/// let version = router.apply(&TrafficSplit::two_way("stable", "canary", 20)?, &read.version).await?;
 /// handle.external_write(TrafficSplit::two_way("stable", "canary", 50)?);
-/// let err = router.apply(&TrafficSplit::two_way("stable", "canary", 40)?).await.unwrap_err();
+/// let err = router
+///     .apply(&TrafficSplit::two_way("stable", "canary", 40)?, &version)
+///     .await
+///     .unwrap_err();
 /// assert_eq!(err.kind(), deployguard_core::ErrorKind::Conflict);
 /// assert_eq!(handle.applied().len(), 1);
 /// # Ok(())
@@ -65,7 +69,6 @@ impl FakeRouter {
             capabilities,
             split,
             version: 1,
-            last_read: None,
             data_plane: None,
             unverifiable: None,
             applied: Vec::new(),
@@ -107,17 +110,17 @@ impl TrafficRouter for FakeRouter {
         lock(&self.state).capabilities.clone()
     }
 
-    async fn current(&self) -> Result<TrafficSplit> {
+    async fn current(&self) -> Result<Routed> {
         self.controls
             .call(crate::Op::Current, "", || {
-                let mut state = lock(&self.state);
-                state.last_read = Some(state.version);
-                Ok((state.split.clone(), false))
+                let state = lock(&self.state);
+                let version = RouteVersion(state.version.to_string());
+                Ok((Routed::new(state.split.clone(), version), false))
             })
             .await
     }
 
-    async fn apply(&self, split: &TrafficSplit) -> Result<()> {
+    async fn apply(&self, split: &TrafficSplit, expected: &RouteVersion) -> Result<RouteVersion> {
         self.controls
             .call(crate::Op::Apply, split.to_string(), || {
                 let mut state = lock(&self.state);
@@ -126,25 +129,21 @@ impl TrafficRouter for FakeRouter {
                     .capabilities
                     .check(split)
                     .map_err(|e| e.with_operation("apply").with_object(object.clone()))?;
-                if let Some(read) = state.last_read
-                    && read != state.version
-                {
+                if expected.0 != state.version.to_string() {
                     return Err(Error::conflict(format!(
-                        "the route changed since it was read (version {read}, now {})",
+                        "the route changed since it was read (version {expected}, now {})",
                         state.version
                     ))
                     .with_operation("apply")
                     .with_object(object));
                 }
                 if state.split == *split {
-                    state.last_read = Some(state.version);
-                    return Ok(((), false));
+                    return Ok((expected.clone(), false));
                 }
                 state.split = split.clone();
                 state.version += 1;
-                state.last_read = Some(state.version);
                 state.applied.push(split.clone());
-                Ok(((), true))
+                Ok((RouteVersion(state.version.to_string()), true))
             })
             .await
     }
