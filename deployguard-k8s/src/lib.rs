@@ -51,6 +51,7 @@
 //! - [`ServiceSelectorRouter`]: all-or-nothing blue/green by one Service selector key.
 //! - [`JobMigrationInspector`]: the schema's state from migration Jobs and a ConfigMap.
 //! - [`Fleet`]: many deployments read from one watch-backed cache per resource kind.
+//! - [`LeaseLock`]: one actor per deployment, as a `coordination.k8s.io/v1` Lease.
 //! - [`rbac`]: the Role rules all of them need.
 
 /// The kube-rs and k8s-openapi this crate speaks: build clients and objects with these, and
@@ -61,6 +62,7 @@ mod convert;
 mod deployment;
 mod error;
 mod fleet;
+mod lease;
 mod migrations;
 mod names;
 mod patch;
@@ -70,6 +72,7 @@ mod router;
 
 pub use deployment::KubeDeployment;
 pub use fleet::{Fleet, FleetDeployment};
+pub use lease::LeaseLock;
 pub use migrations::JobMigrationInspector;
 pub use probe::PodReadinessProbe;
 pub use router::ServiceSelectorRouter;

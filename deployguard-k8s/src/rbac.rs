@@ -11,8 +11,8 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
-/// The rules `KubeDeployment`, `PodReadinessProbe`, `ServiceSelectorRouter` and
-/// `JobMigrationInspector` need, nothing more.
+/// The rules `KubeDeployment`, `PodReadinessProbe`, `ServiceSelectorRouter`,
+/// `JobMigrationInspector` and `LeaseLock` need, nothing more.
 pub fn rules() -> Vec<PolicyRule> {
     vec![
         // observe, history, rollback_to (JSON patch), set_paused, scale, markers.
@@ -32,6 +32,12 @@ pub fn rules() -> Vec<PolicyRule> {
         // JobMigrationInspector.
         rule("batch", &["jobs"], &["get", "list", "watch"]),
         rule("", &["configmaps"], &["get", "list", "watch"]),
+        // LeaseLock: one actor per deployment.
+        rule(
+            "coordination.k8s.io",
+            &["leases"],
+            &["get", "create", "update"],
+        ),
     ]
 }
 

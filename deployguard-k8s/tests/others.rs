@@ -267,7 +267,10 @@ fn rbac_rules_as_yaml() {
         - apiGroups: [""]
           resources: ["configmaps"]
           verbs: ["get", "list", "watch"]
+        - apiGroups: ["coordination.k8s.io"]
+          resources: ["leases"]
+          verbs: ["get", "create", "update"]
     "#]]
     .assert_eq(&rbac::role_yaml("default", "deployguard"));
-    assert_eq!(rbac::rules().len(), 9);
+    assert_eq!(rbac::rules().len(), 10);
 }

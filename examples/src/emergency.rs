@@ -24,9 +24,10 @@ use deployguard_core::engine::{
     Report, Strategy,
 };
 use deployguard_core::{
-    DeploymentBackend, Error, ErrorKind, TrafficRouter, TrafficSplit, Verification,
+    ActorLock, DeploymentBackend, Error, ErrorKind, LockState, TrafficRouter, TrafficSplit,
+    Verification,
 };
-use deployguard_k8s::{JobMigrationInspector, KubeDeployment, ServiceSelectorRouter};
+use deployguard_k8s::{JobMigrationInspector, KubeDeployment, LeaseLock, ServiceSelectorRouter};
 use serde_json::json;
 
 /// Which recovery to run.
@@ -94,6 +95,10 @@ pub struct Options {
     /// blue-green: the candidate side's value of the selector key.
     #[arg(long, required_if_eq("mode", "blue-green"))]
     pub candidate: Option<String>,
+    /// How long the deployment's lease lasts without a renewal: another actor that crashed
+    /// holding it is waited for at most this long (renewed every third of it; 1s to 5m).
+    #[arg(long, default_value = "15s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: Duration,
     /// Resume a paused deployment to roll it back (a paused rollout was paused by someone, on
     /// purpose: without this the command refuses, as `kubectl rollout undo` does).
     #[arg(long)]
@@ -155,6 +160,15 @@ pub fn parse_deadline(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
+}
+
+fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(text)
+        .map_err(|err| format!("{text:?} is not a duration like 15s ({err})"))?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&ttl) {
+        return Err("must be between 1s and 5m".into());
+    }
+    Ok(ttl)
 }
 
 /// Parses the arguments after the program name; the error is clap's, worded for a person.
@@ -552,6 +566,67 @@ pub async fn run(
             }
         }
     }
+    // One actor per deployment: the deployment's Lease is held while writing. Another holder
+    // (a guard, another run of this command) is waited for, and its outcome reported.
+    let lease = LeaseLock::new(client.clone(), &options.namespace, &options.deployment);
+    let holder = format!("emergency-rollback/{}", std::process::id());
+    let lease_deadline = tokio::time::Instant::now() + options.max_rollback_time;
+    let mut waited = false;
+    loop {
+        match lease.acquire(&holder, options.lease_ttl).await {
+            Ok(LockState::HeldBy {
+                holder: other,
+                expires_in,
+            }) => {
+                if !waited {
+                    note(&format!(
+                        "waiting: {other} holds the deployment's lease and is acting on it"
+                    ));
+                }
+                waited = true;
+                if tokio::time::Instant::now() >= lease_deadline {
+                    return finish(
+                        out,
+                        &format!("gave up waiting for {other}, which holds the deployment's lease"),
+                        Some(&plan),
+                        None,
+                        Exit::Failed,
+                    );
+                }
+                tokio::time::sleep(
+                    expires_in.clamp(Duration::from_millis(100), Duration::from_secs(1)),
+                )
+                .await;
+            }
+            Ok(_) => break,
+            Err(err) if err.is_retryable() && tokio::time::Instant::now() < lease_deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => {
+                return finish(
+                    out,
+                    &format!("cannot take the deployment's lease: {err}"),
+                    Some(&plan),
+                    None,
+                    Exit::Failed,
+                );
+            }
+        }
+    }
+    if waited {
+        // What the other actor did decides what is left to do.
+        match guard.assess().await {
+            Ok(after) if !after.recovery_under_way() && !after.is_failing() => {
+                let _ = lease.release(&holder).await;
+                let text = match &after.earlier {
+                    EarlierRecovery::Finished { .. } => format!("nothing to do: {}", after.earlier),
+                    _ => "nothing to do: the deployment is no longer failing".to_owned(),
+                };
+                return finish(out, &text, None, None, Exit::Ok);
+            }
+            _ => {}
+        }
+    }
     if let EarlierRecovery::Stale { .. } = &assessment.earlier {
         // Reported above; cleared now that writing is allowed, never acted on.
         if let Err(err) = backend.set_marker(RECOVERY, None).await {
@@ -564,7 +639,33 @@ pub async fn run(
     let remaining = options
         .max_rollback_time
         .saturating_sub(asked_at.duration_since(started));
-    let report = guard.execute(&plan, remaining).await;
+    let renew = async {
+        loop {
+            tokio::time::sleep(options.lease_ttl / 3).await;
+            if let Ok(LockState::HeldBy { holder: other, .. }) =
+                lease.acquire(&holder, options.lease_ttl).await
+            {
+                return other;
+            }
+        }
+    };
+    let report = tokio::select! {
+        report = guard.execute(&plan, remaining) => Some(report),
+        other = renew => {
+            note(&format!("error: lost the deployment's lease to {other}; stopped"));
+            None
+        }
+    };
+    let _ = lease.release(&holder).await;
+    let Some(report) = report else {
+        return finish(
+            out,
+            "rollback FAILED: lost the deployment's lease",
+            Some(&plan),
+            None,
+            Exit::Failed,
+        );
+    };
     if !report.is_complete() {
         return finish(
             out,

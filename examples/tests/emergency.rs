@@ -81,14 +81,14 @@ async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees
         "app:v2.3.1"
     );
     assert_eq!(d["status"]["readyReplicas"], 6);
-    // The only writes: the guard's markers and one conditional rollback patch. No pod was
-    // created to test health (the script pulled an unpinned curl image for that).
+    // The only writes: the deployment's lease, the guard's markers and one conditional
+    // rollback patch. No pod was created to test health (the script pulled an unpinned curl
+    // image for that).
     let writes = writes(&cluster);
     assert!(
-        writes
-            .iter()
-            .all(|w| w
-                .starts_with("PATCH /apis/apps/v1/namespaces/default/deployments/app-deployment")),
+        writes.iter().all(|w| w
+            .starts_with("PATCH /apis/apps/v1/namespaces/default/deployments/app-deployment")
+            || w.contains("/apis/coordination.k8s.io/v1/namespaces/default/leases")),
         "{writes:?}"
     );
     let kubectl = std::process::Command::new("kubectl")

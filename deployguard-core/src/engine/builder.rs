@@ -15,7 +15,7 @@ use super::strategy::Strategy;
 use crate::analysis::AnalysisCheck;
 use crate::error::{Error, Result};
 use crate::model::RoutingMode;
-use crate::traits::{DeploymentBackend, HealthProbe, MigrationInspector, TrafficRouter};
+use crate::traits::{ActorLock, DeploymentBackend, HealthProbe, MigrationInspector, TrafficRouter};
 
 /// Builds a [`Guard`]; [`build`](Self::build) validates everything.
 #[derive(Debug)]
@@ -29,6 +29,7 @@ pub struct GuardBuilder {
     checks: Vec<AnalysisCheck>,
     config: GuardConfig,
     journal: Arc<dyn JournalSink>,
+    lock: Option<(Arc<dyn ActorLock>, String)>,
 }
 
 impl GuardBuilder {
@@ -43,6 +44,7 @@ impl GuardBuilder {
             checks: Vec::new(),
             config: GuardConfig::default(),
             journal: Arc::new(MemoryJournal::new()),
+            lock: None,
         }
     }
 
@@ -96,6 +98,18 @@ impl GuardBuilder {
     /// Consecutive observation errors tolerated before the guard gives up (default 4).
     pub fn observe_error_limit(mut self, limit: u32) -> Self {
         self.config.observe_error_limit = limit;
+        self
+    }
+    /// One actor per deployment: the guard holds `lock` as `holder` (a name unique to this
+    /// guard: its pod, its process) before it writes anything, renews it while it runs, and a
+    /// guard that finds it held waits for the holder and reports its outcome.
+    pub fn lock(mut self, lock: Arc<dyn ActorLock>, holder: &str) -> Self {
+        self.lock = Some((lock, holder.to_owned()));
+        self
+    }
+    /// How long the lock lasts without a renewal (default 15 s).
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.config.lock_ttl = ttl;
         self
     }
     /// How failed reads and writes are retried (default: [`RetryPolicy::default`]).
@@ -208,6 +222,7 @@ impl GuardBuilder {
             },
             probes: self.probes,
             checks: self.checks,
+            lock: self.lock,
         })
     }
 }

@@ -24,6 +24,9 @@ pub struct GuardConfig {
     pub observe_error_limit: u32,
     /// How failed reads and writes are retried (the one policy of every read and write).
     pub retry: RetryPolicy,
+    /// How long the one-actor lock lasts without a renewal (default 15 s, renewed every third
+    /// of it).
+    pub lock_ttl: Duration,
 }
 
 impl GuardConfig {
@@ -33,6 +36,7 @@ impl GuardConfig {
             ("recovery_deadline", self.recovery_deadline),
             ("step_timeout", self.step_timeout),
             ("poll_interval", self.poll_interval),
+            ("lock_ttl", self.lock_ttl),
         ] {
             if value.is_zero() {
                 return Err(Error::invalid_input(field, "must be greater than zero"));
@@ -52,6 +56,7 @@ impl Default for GuardConfig {
             dry_run: false,
             observe_error_limit: 4,
             retry: RetryPolicy::default(),
+            lock_ttl: Duration::from_secs(15),
         }
     }
 }

@@ -20,7 +20,9 @@ use super::strategy::{Canary, CanaryStep, Strategy};
 use crate::analysis::{AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, rollout_status};
 use crate::error::{Error, Result};
 use crate::model::{Fingerprint, RolloutSnapshot, TrafficSplit};
-use crate::traits::{DeploymentBackend, DeploymentBackendExt, HealthProbe, TrafficRouterExt};
+use crate::traits::{
+    ActorLock, DeploymentBackend, DeploymentBackendExt, HealthProbe, LockState, TrafficRouterExt,
+};
 
 /// Guards one rollout.
 ///
@@ -63,6 +65,8 @@ pub struct Guard {
     pub(crate) recovery: Recovery,
     pub(crate) probes: Vec<Arc<dyn HealthProbe>>,
     pub(crate) checks: Vec<AnalysisCheck>,
+    /// The one-actor lock and this guard's name as its holder.
+    pub(crate) lock: Option<(Arc<dyn ActorLock>, String)>,
 }
 
 impl Guard {
@@ -148,7 +152,11 @@ impl Guard {
     /// Runs the guard to its end: promoted, rolled back, paused or failed.
     pub async fn run(&self) -> GuardReport {
         let started = Instant::now();
-        let report = self.run_inner(started).await.unwrap_or_else(|err| {
+        let result = match &self.lock {
+            Some((lock, holder)) => self.run_holding(lock.as_ref(), holder, started).await,
+            None => self.run_inner(started).await,
+        };
+        let report = result.unwrap_or_else(|err| {
             self.recovery.report(GuardOutcome::Failed {
                 reason: err.to_string(),
             })
@@ -160,6 +168,75 @@ impl Guard {
             },
         );
         report
+    }
+
+    /// Runs holding the one-actor lock: waits while another actor holds it (and then finds that
+    /// actor's outcome in the markers), renews it in the background, stops if it is lost, and
+    /// releases it at the end.
+    async fn run_holding(
+        &self,
+        lock: &dyn ActorLock,
+        holder: &str,
+        started: Instant,
+    ) -> Result<GuardReport> {
+        let config = &self.recovery.config;
+        let ttl = config.lock_ttl;
+        let deadline = Instant::now() + config.recovery_deadline;
+        while let LockState::HeldBy {
+            holder: other,
+            expires_in,
+        } = config
+            .retry
+            .run(deadline, || lock.acquire(holder, ttl))
+            .await?
+        {
+            self.emit(
+                started,
+                EventKind::WaitingForLock {
+                    holder: other.clone(),
+                },
+            );
+            if Instant::now() >= deadline {
+                return Err(Error::new(
+                    crate::ErrorKind::Timeout,
+                    format!("{} is held by {other}; gave up waiting", lock.target()),
+                ));
+            }
+            let wait = expires_in.clamp(Duration::from_millis(100), config.poll_interval);
+            tokio::time::sleep(wait).await;
+        }
+        let renew = async {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                let deadline = Instant::now() + ttl / 2;
+                match config
+                    .retry
+                    .run(deadline, || lock.acquire(holder, ttl))
+                    .await
+                {
+                    Ok(LockState::HeldBy { holder: other, .. }) => {
+                        return Error::new(
+                            crate::ErrorKind::Conflict,
+                            format!(
+                                "lost {} to {other}; stopped before writing more",
+                                lock.target()
+                            ),
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(err) if err.is_retryable() => {}
+                    Err(err) => return err,
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = self.run_inner(started) => result,
+            lost = renew => Err(lost),
+        };
+        if let Err(err) = lock.release(holder).await {
+            tracing::warn!(target: "deployguard", "releasing {}: {err}", lock.target());
+        }
+        result
     }
 
     /// One observation, retried by the policy within a step's timeout; an error that outlasts

@@ -57,6 +57,11 @@ pub enum EventKind {
         /// The phase it was decided in.
         phase: Phase,
     },
+    /// Another actor holds the deployment's lock: this one waits for it.
+    WaitingForLock {
+        /// Who holds it.
+        holder: String,
+    },
     /// A recovery marker left for a revision that no longer runs was found and cleared.
     StaleMarkerCleared {
         /// What it said.

@@ -1,6 +1,8 @@
-//! The four traits a platform implements.
+//! The four traits a platform implements, and [`ActorLock`], the one-actor-per-deployment
+//! lock a guard takes before it writes.
 
 mod backend;
+mod lock;
 mod migrations;
 mod probe;
 mod router;
@@ -9,12 +11,15 @@ pub use backend::{
     BackendCapabilities, DeploymentBackend, DeploymentBackendExt, MARKER_PREFIX, RollbackOptions,
     RollbackOutcome, check_marker_key,
 };
+pub use lock::{ActorLock, LockState};
 pub use migrations::MigrationInspector;
 pub use probe::{HealthProbe, ProbeRef};
 pub use router::{TrafficRouter, TrafficRouterExt};
 
 #[cfg(feature = "mock")]
 pub use backend::MockDeploymentBackend;
+#[cfg(feature = "mock")]
+pub use lock::MockActorLock;
 #[cfg(feature = "mock")]
 pub use migrations::MockMigrationInspector;
 #[cfg(feature = "mock")]
