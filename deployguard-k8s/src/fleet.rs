@@ -28,6 +28,44 @@ struct Caches {
     pods: Store<Pod>,
     events: Store<Event>,
     tasks: Vec<JoinHandle<()>>,
+    /// Per watch: `None` while it delivers, else why its cache may be stale.
+    health: Vec<(&'static str, WatchHealth)>,
+}
+
+/// One watch's last error and when it came: set by its task, read before every cached read.
+type WatchHealth = Arc<std::sync::Mutex<Option<(String, tokio::time::Instant)>>>;
+
+/// How long after a watch's last error its cache is still suspect. kube-rs retries a failing
+/// watch with a backoff of at most 30 s, so a watch that keeps failing errors again within
+/// this window; one that recovered quietly (a resumed watch yields nothing until a change)
+/// is trusted again after it.
+const SUSPECT_AFTER_ERROR: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Caches {
+    /// `Unavailable` (retryable) when a watch is failing or has ended: its cache may be stale,
+    /// and a stale read must never pass for a current one.
+    fn check_fresh(&self) -> Result<()> {
+        for ((kind, health), task) in self.health.iter().zip(&self.tasks) {
+            if task.is_finished() {
+                return Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!("the fleet's {kind} watch has ended; its cache is stale"),
+                ));
+            }
+            let last_error = health
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if let Some((why, _)) = last_error.filter(|(_, at)| at.elapsed() < SUSPECT_AFTER_ERROR)
+            {
+                return Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!("the fleet's {kind} watch is failing ({why}); its cache may be stale"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Caches {
@@ -69,7 +107,7 @@ pub struct Fleet {
     caches: Arc<Caches>,
 }
 
-fn spawn_reflector<K>(api: Api<K>) -> (Store<K>, JoinHandle<()>)
+fn spawn_reflector<K>(api: Api<K>) -> (Store<K>, JoinHandle<()>, WatchHealth)
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -84,22 +122,33 @@ where
         .default_backoff()
         .reflect(writer)
         .applied_objects();
+    let health: WatchHealth = Arc::default();
+    let report = Arc::clone(&health);
     let task = tokio::spawn(async move {
         futures::pin_mut!(stream);
-        while stream.next().await.is_some() {}
+        while let Some(event) = stream.next().await {
+            // The watcher retries with backoff; until it delivers again (or stays quiet past
+            // the suspect window), reads say so.
+            let state = event
+                .err()
+                .map(|err| (err.to_string(), tokio::time::Instant::now()));
+            *report
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = state;
+        }
     });
-    (reader, task)
+    (reader, task, health)
 }
 
 impl Fleet {
     /// Starts the watches for `namespace` and waits until every cache has its first listing.
     pub async fn start(client: kube::Client, namespace: &str) -> Result<Self> {
-        let (deployments, t1) =
+        let (deployments, t1, h1) =
             spawn_reflector(Api::<Deployment>::namespaced(client.clone(), namespace));
-        let (replica_sets, t2) =
+        let (replica_sets, t2, h2) =
             spawn_reflector(Api::<ReplicaSet>::namespaced(client.clone(), namespace));
-        let (pods, t3) = spawn_reflector(Api::<Pod>::namespaced(client.clone(), namespace));
-        let (events, t4) = spawn_reflector(Api::<Event>::namespaced(client.clone(), namespace));
+        let (pods, t3, h3) = spawn_reflector(Api::<Pod>::namespaced(client.clone(), namespace));
+        let (events, t4, h4) = spawn_reflector(Api::<Event>::namespaced(client.clone(), namespace));
         let caches = Caches {
             client,
             deployments,
@@ -107,6 +156,12 @@ impl Fleet {
             pods,
             events,
             tasks: vec![t1, t2, t3, t4],
+            health: vec![
+                ("Deployment", h1),
+                ("ReplicaSet", h2),
+                ("Pod", h3),
+                ("Event", h4),
+            ],
         };
         let not_ready = |e: reflector::store::WriterDropped| {
             Error::new(ErrorKind::Unavailable, format!("a fleet watch ended: {e}"))
@@ -160,6 +215,10 @@ pub struct FleetDeployment {
 impl FleetDeployment {
     fn cached(&self) -> Result<(Deployment, Vec<ReplicaSet>)> {
         let caches = &self.fleet.caches;
+        caches.check_fresh().map_err(|e| {
+            e.with_operation("observe")
+                .with_object(self.direct.target())
+        })?;
         let deployment = caches
             .deployments
             .get(&ObjectRef::new(&self.name).within(&self.fleet.namespace))
@@ -194,14 +253,20 @@ impl FleetDeployment {
     }
 
     /// Waits (up to 5 s) until the cache has seen a write that moved the deployment past
-    /// `before`, so a caller reads its own writes.
-    async fn catch_up(&self, before: Option<String>) {
+    /// `before`, so a caller reads its own writes; a cache that does not is an error (the write
+    /// took effect; a retry finds it already done).
+    async fn catch_up(&self, before: Option<String>) -> Result<()> {
         for _ in 0..500 {
             if self.cached_resource_version() != before {
-                return;
+                return Ok(());
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            "the fleet's cache did not see the write within 5 s; its reads may be stale",
+        )
+        .with_object(self.direct.target()))
     }
 
     /// Runs a write of the deployment, then waits for the cache to see it.
@@ -213,7 +278,7 @@ impl FleetDeployment {
         let before = self.cached_resource_version();
         let result = write.await?;
         if changed(&result) {
-            self.catch_up(before).await;
+            self.catch_up(before).await?;
         }
         Ok(result)
     }

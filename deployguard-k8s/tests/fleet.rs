@@ -64,3 +64,62 @@ async fn a_fleet_deployment_passes_the_backend_conformance_suite() {
         .await
         .unwrap();
 }
+
+/// A watch that breaks and cannot be re-established makes reads fail, retryably, instead of
+/// answering from a stale cache; once the watch delivers again, reads do too.
+#[tokio::test(start_paused = true)]
+async fn a_failing_watch_is_an_error_not_a_stale_read() {
+    use deployguard_core::ErrorKind;
+    use deployguard_testkit::cluster::Fault;
+
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, "healthy-rollout").await.unwrap();
+    let fleet = Fleet::start(cluster.client(), "default").await.unwrap();
+    let backend = fleet.deployment("app-deployment");
+    backend.observe().await.unwrap();
+
+    // The Deployment watch ends (its timeout, as every watch does) and can neither be resumed
+    // nor relisted.
+    cluster.inject(Fault::status(503).on(Verb::List).resource("deployments"));
+    cluster.inject(Fault::status(503).on(Verb::Watch).resource("deployments"));
+    cluster
+        .edit(
+            "default",
+            "app-deployment",
+            |d: &mut deployguard_k8s::k8s_openapi::api::apps::v1::Deployment| {
+                d.metadata
+                    .labels
+                    .get_or_insert_default()
+                    .insert("team".into(), "payments".into());
+            },
+        )
+        .unwrap();
+    let err = async {
+        // Watches end within their timeout (kube-rs asks for 290 s); simulated time is cheap.
+        for _ in 0..6000 {
+            if let Err(err) = backend.observe().await {
+                return err;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the fleet never noticed its broken watch");
+    }
+    .await;
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    assert!(
+        err.to_string().contains("Deployment watch is failing"),
+        "{err}"
+    );
+
+    cluster.clear_faults();
+    let mut recovered = false;
+    for _ in 0..1200 {
+        if backend.observe().await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the watch never recovered");
+}

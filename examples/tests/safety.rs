@@ -627,3 +627,66 @@ async fn the_real_command_killed_mid_recovery_and_rerun_rolls_back_once() {
         drop(served);
     }
 }
+
+/// Crash combinations: a guard cut off after any of its requests, finished by the command; the
+/// command cut off, finished by a guard. Exactly one effective rollback every time.
+#[tokio::test(start_paused = true)]
+async fn a_recovery_cut_off_in_one_actor_is_finished_by_the_other() {
+    // How many requests a guard makes up to the end of its recovery.
+    let cluster = seed().await;
+    cluster.clear_requests();
+    let report = seed_guard(&cluster).run().await;
+    assert!(
+        matches!(report.outcome, GuardOutcome::RolledBack { .. }),
+        "{}",
+        report.outcome
+    );
+    let guard_total = cluster.requests().len();
+
+    for k in (1..guard_total).step_by(3) {
+        let cluster = seed().await;
+        cluster.clear_requests();
+        let guard = seed_guard(&cluster);
+        let first = tokio::spawn(async move { guard.run().await });
+        while cluster.requests().len() < k && !first.is_finished() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        first.abort();
+        let _ = first.await;
+        let (exit, out) = run(&cluster, &["app-deployment", "--yes"]).await;
+        assert_eq!(exit, Exit::Ok, "guard cut after request {k}: {out}");
+        assert_one_rollback(&cluster, &format!("guard cut after request {k}: {out}"));
+    }
+
+    let cluster = seed().await;
+    cluster.clear_requests();
+    let (exit, _) = run(&cluster, &["app-deployment", "--yes"]).await;
+    assert_eq!(exit, Exit::Ok);
+    let command_total = cluster.requests().len();
+    for k in (1..command_total).step_by(3) {
+        let cluster = seed().await;
+        cluster.clear_requests();
+        let first = {
+            let cluster = cluster.clone();
+            tokio::spawn(async move { run(&cluster, &["app-deployment", "--yes"]).await })
+        };
+        while cluster.requests().len() < k && !first.is_finished() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        first.abort();
+        let _ = first.await;
+        let report = seed_guard(&cluster).run().await;
+        assert!(
+            matches!(
+                report.outcome,
+                GuardOutcome::RolledBack { .. } | GuardOutcome::Paused { .. }
+            ),
+            "command cut after request {k}: {}",
+            report.outcome
+        );
+        // A cut before the command wrote its intent leaves the failing version, which the guard
+        // recovers itself; after it, the guard finishes the command's recovery. Either way: one
+        // rollback.
+        assert_one_rollback(&cluster, &format!("command cut after request {k}"));
+    }
+}
