@@ -390,6 +390,7 @@ pub async fn run(
         )))
         .recovery_deadline(options.max_rollback_time)
         .dry_run(options.dry_run)
+        .resume_paused(options.resume_paused)
         .poll_interval(Duration::from_secs(2))
         .build()
     {

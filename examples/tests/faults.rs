@@ -157,3 +157,76 @@ async fn a_guard_recovers_through_every_transient_fault() {
         failures.join("\n")
     );
 }
+
+/// The same faults through a client built as the command builds it (kubeconfig, HTTP, connect
+/// and read timeouts), against the cluster served on loopback, in real time: one seed per kind,
+/// with hangs and latencies shortened so the run stays short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_over_http_recovers_through_every_fault_kind() {
+    use deployguard_testkit::cluster::Fault;
+    let kinds: [(&str, Fault); 7] = [
+        ("503", Fault::status(503)),
+        ("429", Fault::status(429)),
+        ("500", Fault::status(500)),
+        ("reset", Fault::reset()),
+        (
+            "hang-504",
+            Fault::hang_then(Duration::from_millis(500), 504),
+        ),
+        ("latency", Fault::latency(Duration::from_millis(300))),
+        ("lost-response", Fault::lose_response()),
+    ];
+    let mut failures = Vec::new();
+    for (seed, (kind, fault)) in kinds.into_iter().enumerate() {
+        let cluster = FakeCluster::builder()
+            .controllers(true)
+            .time_scale(10.0)
+            .build();
+        scenarios::load(&cluster, "seed-rolling-failure")
+            .await
+            .unwrap();
+        deployguard_testkit::cluster::wait::until(
+            "the rollout to stall",
+            Duration::from_secs(60),
+            || scenarios::seed_has_stalled(&cluster),
+        )
+        .await
+        .unwrap();
+        let served = cluster.serve().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        served.write_kubeconfig(&kubeconfig).unwrap();
+        let (client, server) = emergency::client_from(&kubeconfig).await.unwrap();
+        cluster.inject(fault.probability(SHARE, seed as u64));
+        let mut options = emergency::parse(
+            [
+                "app-deployment",
+                "--yes",
+                "--max-rollback-time",
+                "120s",
+                "--lease-ttl",
+                "2s",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        options.server = Some(server);
+        let mut out = Vec::new();
+        let started = std::time::Instant::now();
+        let exit = emergency::run(
+            client,
+            &options,
+            &mut Nobody,
+            &mut out,
+            Box::new(std::io::sink()),
+        )
+        .await;
+        let took = started.elapsed();
+        cluster.clear_faults();
+        let out = String::from_utf8(out).unwrap();
+        if exit != Exit::Ok || !recovered_once(&cluster) || took > Duration::from_secs(120) {
+            failures.push(format!("{kind}: {exit:?} after {took:?}: {out}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

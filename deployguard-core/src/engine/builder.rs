@@ -107,6 +107,11 @@ impl GuardBuilder {
         self.lock = Some((lock, holder.to_owned()));
         self
     }
+    /// Whether a recovery may resume a deployment someone paused (default: no, it is refused).
+    pub fn resume_paused(mut self, resume: bool) -> Self {
+        self.config.resume_paused = resume;
+        self
+    }
     /// How long the lock lasts without a renewal (default 15 s).
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
         self.config.lock_ttl = ttl;

@@ -24,6 +24,9 @@ pub struct GuardConfig {
     pub observe_error_limit: u32,
     /// How failed reads and writes are retried (the one policy of every read and write).
     pub retry: RetryPolicy,
+    /// Whether a recovery may resume a deployment someone paused (default: no — refused with a
+    /// clear reason, as `kubectl rollout undo` refuses).
+    pub resume_paused: bool,
     /// How long the one-actor lock lasts without a renewal (default 15 s, renewed every third
     /// of it).
     pub lock_ttl: Duration,
@@ -57,6 +60,7 @@ impl Default for GuardConfig {
             observe_error_limit: 4,
             retry: RetryPolicy::default(),
             lock_ttl: Duration::from_secs(15),
+            resume_paused: false,
         }
     }
 }

@@ -38,6 +38,9 @@ pub(crate) enum RecoveryState {
     Done,
     /// A step failed for good; `reason` says which and why. A later run resumes it.
     Failed,
+    /// Recovery was refused (a migration gate, a paused deployment); `reason` says why. A later
+    /// run assesses anew.
+    Refused,
 }
 
 impl RecoveryMarker {
@@ -50,6 +53,16 @@ impl RecoveryMarker {
             state: RecoveryState::InProgress,
             failing,
             target,
+            restored: None,
+            reason,
+        }
+    }
+
+    pub(crate) fn refused(failing: Fingerprint, reason: String) -> Self {
+        Self {
+            state: RecoveryState::Refused,
+            failing,
+            target: None,
             restored: None,
             reason,
         }
@@ -97,7 +110,11 @@ impl RecoveryMarker {
                 failing: self.failing.clone(),
                 runs_now: current.cloned(),
             },
-            RecoveryState::Done if runs_failing => EarlierRecovery::None,
+            RecoveryState::Done | RecoveryState::Refused if runs_failing => EarlierRecovery::None,
+            RecoveryState::Refused => EarlierRecovery::Stale {
+                failing: self.failing.clone(),
+                runs_now: current.cloned(),
+            },
             RecoveryState::Done => EarlierRecovery::Finished {
                 failing: self.failing.clone(),
                 restored: self.restored.clone(),

@@ -166,6 +166,9 @@ pub struct RecoveryContext {
     /// Whether the candidate's backend can pause a rollout (its capabilities): a plan lists
     /// only steps that will be done.
     pub can_pause: bool,
+    /// Whether someone else paused the deployment (`kubectl rollout pause`) and resuming it was
+    /// not asked for: a rollback is refused then, as `kubectl rollout undo` refuses it.
+    pub paused_by_someone: bool,
 }
 
 impl RecoveryContext {
@@ -187,6 +190,7 @@ impl RecoveryContext {
             original_split: None,
             stable: None,
             can_pause: true,
+            paused_by_someone: false,
         }
     }
 }
@@ -213,6 +217,16 @@ pub fn plan_recovery(ctx: &RecoveryContext) -> Result<Plan> {
             reason: ctx.reason.clone(),
             steps,
             blocked: Some(format!("migration gate: {why}")),
+        });
+    }
+    if ctx.paused_by_someone && ctx.strategy.recovers_by_rollback() {
+        return Ok(Plan {
+            reason: ctx.reason.clone(),
+            steps,
+            blocked: Some(
+                "the deployment is paused (kubectl rollout pause): someone paused it on purpose; resume it, or allow the guard to resume paused deployments"
+                    .to_owned(),
+            ),
         });
     }
     let intent = |target| Step::RecordIntent {

@@ -249,6 +249,9 @@ impl Recovery {
         ctx.gate = assessment.gate.clone();
         ctx.original_split = original_split;
         ctx.can_pause = self.platform.backend.capabilities().pause;
+        ctx.paused_by_someone = assessment.snapshot.paused
+            && !assessment.recovery_under_way()
+            && !self.config.resume_paused;
         if let Some(stable) = &self.platform.stable {
             let deadline = Instant::now() + self.config.recovery_deadline;
             let snapshot = self.config.retry.run(deadline, || stable.observe()).await?;
@@ -282,6 +285,8 @@ impl Recovery {
         original_split: Option<TrafficSplit>,
         failing: Fingerprint,
     ) -> Result<GuardReport> {
+        // The recovery's deadline covers its assessment too.
+        let options = self.execute_options(started);
         let mut assessment = self.assess().await?;
         if assessment.recovery_under_way() {
             // The assessment already follows the recovery under way, with its pinned target.
@@ -321,8 +326,24 @@ impl Recovery {
         });
         let execution = self
             .platform
-            .execute(&plan, &self.execute_options(started), self.journal.as_ref())
+            .execute(&plan, &options, self.journal.as_ref())
             .await;
+        if let (Some(why), false) = (&plan.blocked, self.config.dry_run) {
+            // The platform's object says the recovery was refused, and why.
+            let record = RecoveryMarker::refused(failing.clone(), why.clone());
+            let backend = &self.platform.backend;
+            let deadline = Instant::now() + self.config.step_timeout;
+            let written = self
+                .config
+                .retry
+                .run(deadline, || {
+                    backend.set_marker(markers::RECOVERY, Some(markers::encode(&record)))
+                })
+                .await;
+            if let Err(err) = written {
+                tracing::warn!(target: "deployguard", "recording the refused recovery: {err}");
+            }
+        }
         let outcome = match (&plan.blocked, &execution.outcome) {
             (Some(why), ExecutionOutcome::Completed) => GuardOutcome::Paused {
                 reason: why.clone(),

@@ -590,3 +590,58 @@ async fn a_promoted_canary_moves_all_traffic_before_the_old_side_scales_down() {
         .expect("the candidate scaled up to full size");
     assert!(candidate_scaled_up <= all_traffic_moved);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_someone_paused_is_refused_unless_resuming_is_allowed() {
+    let build = |resume: bool| async move {
+        let (backend, handle) = FakeDeployment::builder("web")
+            .replicas(6)
+            .verified_revision(["app:v2.3.1"], Behaviour::healthy())
+            .revision(["app:v2.4.0"], Behaviour::failing_readiness())
+            .build();
+        // A human paused the failing rollout (kubectl rollout pause).
+        deployguard_core::DeploymentBackend::set_paused(&backend, true)
+            .await
+            .unwrap();
+        let (probe, _) = ScriptedProbe::new("http").value("error_rate", 0.15).build();
+        let backend = Arc::new(backend);
+        let guard = Guard::builder(Strategy::Rolling, backend.clone())
+            .probe(Arc::new(probe))
+            .check(
+                AnalysisCheck::builder("error-rate", "http", "error_rate")
+                    .success(Threshold::at_most(0.01))
+                    .interval(Duration::from_secs(10))
+                    .build()
+                    .unwrap(),
+            )
+            .resume_paused(resume)
+            .build()
+            .unwrap();
+        let report = guard.run().await;
+        let markers = deployguard_core::DeploymentBackend::markers(backend.as_ref())
+            .await
+            .unwrap();
+        (report, handle, markers)
+    };
+    let (report, handle, markers) = build(false).await;
+    match &report.outcome {
+        GuardOutcome::Paused { reason } => assert!(reason.contains("is paused"), "{reason}"),
+        other => panic!("{other}"),
+    }
+    assert_eq!(
+        handle.current_images(),
+        ["app:v2.4.0"],
+        "nothing rolled back"
+    );
+    assert!(handle.is_paused(), "left as the human left it");
+    // The platform's object says the recovery was refused, and why.
+    let recovery = &markers[deployguard_core::engine::RECOVERY];
+    assert!(recovery.contains("\"state\":\"refused\""), "{recovery}");
+    let (report, handle, _) = build(true).await;
+    assert!(
+        matches!(report.outcome, GuardOutcome::RolledBack { .. }),
+        "{}",
+        report.outcome
+    );
+    assert_eq!(handle.current_images(), ["app:v2.3.1"]);
+}
