@@ -605,18 +605,21 @@ async fn a_deployment_someone_paused_is_refused_unless_resuming_is_allowed() {
             .unwrap();
         let (probe, _) = ScriptedProbe::new("http").value("error_rate", 0.15).build();
         let backend = Arc::new(backend);
-        let guard = Guard::builder(Strategy::Rolling, backend.clone())
-            .probe(Arc::new(probe))
-            .check(
-                AnalysisCheck::builder("error-rate", "http", "error_rate")
-                    .success(Threshold::at_most(0.01))
-                    .interval(Duration::from_secs(10))
-                    .build()
-                    .unwrap(),
-            )
-            .resume_paused(resume)
-            .build()
-            .unwrap();
+        let guard = Guard::builder(
+            Strategy::Rolling,
+            Arc::clone(&backend) as Arc<dyn deployguard_core::DeploymentBackend>,
+        )
+        .probe(Arc::new(probe))
+        .check(
+            AnalysisCheck::builder("error-rate", "http", "error_rate")
+                .success(Threshold::at_most(0.01))
+                .interval(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        )
+        .resume_paused(resume)
+        .build()
+        .unwrap();
         let report = guard.run().await;
         let markers = deployguard_core::DeploymentBackend::markers(backend.as_ref())
             .await
