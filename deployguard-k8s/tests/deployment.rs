@@ -10,6 +10,7 @@ use deployguard_core::{
     RollbackOutcome,
 };
 use deployguard_k8s::KubeDeployment;
+use deployguard_testkit::cluster::kubectl::Kubectl;
 use deployguard_testkit::cluster::{FakeCluster, Fault, Verb, scenarios};
 use deployguard_testkit::conformance;
 use expect_test::{Expect, expect};
@@ -101,33 +102,11 @@ async fn a_rollback_after_two_rollbacks_restores_the_right_template() {
     );
     assert_eq!(current.previous_ids, [RevisionId(3)]);
 
-    // kubectl agrees.
+    // kubectl agrees (with its own temporary kubeconfig and cache).
     let served = cluster.serve().await.unwrap();
-    let dir = std::env::temp_dir().join(format!("dg-k8s-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    served.write_kubeconfig(&dir.join("kc")).unwrap();
-    let history = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("kubectl")
-            .args([
-                "rollout",
-                "history",
-                "deployment/app-deployment",
-                "--cache-dir",
-            ])
-            .arg(dir.join("cache"))
-            .env("KUBECONFIG", dir.join("kc"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&history.stdout);
-    let rows: Vec<String> = text
-        .lines()
-        .skip(2)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
+    let kubectl = Kubectl::new(&served).unwrap();
+    let rows = kubectl.rollout_history("app-deployment").await.unwrap();
+    let text = rows.join("\n");
     assert_eq!(
         rows,
         [

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use deployguard_examples::emergency::{self, Confirm, Exit, Options};
 use deployguard_testkit::cluster::k8s_openapi::api::{apps::v1::Deployment, core::v1::Service};
+use deployguard_testkit::cluster::kubectl::Kubectl;
 use deployguard_testkit::cluster::wait::eventually;
 use deployguard_testkit::cluster::{FakeCluster, ServedCluster, scenarios};
 use serde_json::{Value, json};
@@ -60,7 +61,7 @@ fn writes(cluster: &FakeCluster) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees() {
-    let (cluster, served, client, dir) = served("seed-rolling-failure").await;
+    let (cluster, served, client, _dir) = served("seed-rolling-failure").await;
     eventually("the rollout to stall", || {
         scenarios::seed_has_stalled(&cluster)
     })
@@ -91,20 +92,12 @@ async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees
             || w.contains("/apis/coordination.k8s.io/v1/namespaces/default/leases")),
         "{writes:?}"
     );
-    let kubectl = std::process::Command::new("kubectl")
-        .args(["rollout", "history", "deployment/app-deployment"])
-        .env("KUBECONFIG", dir.path().join("kubeconfig"))
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .output()
+    let rows = Kubectl::new(&served)
+        .unwrap()
+        .rollout_history("app-deployment")
+        .await
         .unwrap();
-    let history = String::from_utf8_lossy(&kubectl.stdout);
-    let rows: Vec<String> = history
-        .lines()
-        .skip(2)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
+    let history = rows.join("\n");
     assert_eq!(
         rows,
         ["2 deploy app:v2.4.0", "3 deploy app:v2.3.1"],

@@ -34,6 +34,21 @@ async fn seed() -> FakeCluster {
     cluster
 }
 
+/// Runs `work` until the cluster has served `k` requests (or it finished), then drops it
+/// mid-flight, as a crash would.
+async fn cut_off_after<T: Send + 'static>(
+    cluster: &FakeCluster,
+    k: usize,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) {
+    let task = tokio::spawn(work);
+    while cluster.requests().len() < k && !task.is_finished() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    task.abort();
+    let _ = task.await;
+}
+
 async fn run(cluster: &FakeCluster, args: &[&str]) -> (Exit, String) {
     let options = emergency::parse(args.iter().map(|a| (*a).to_owned())).unwrap();
     let mut out = Vec::new();
@@ -95,13 +110,9 @@ async fn cut_off_after_any_request_a_rerun_finishes_the_same_recovery() {
         cluster.clear_requests();
         let first = {
             let cluster = cluster.clone();
-            tokio::spawn(async move { run(&cluster, &["app-deployment", "--yes"]).await })
+            async move { run(&cluster, &["app-deployment", "--yes"]).await }
         };
-        while cluster.requests().len() < k && !first.is_finished() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        first.abort();
-        let _ = first.await;
+        cut_off_after(&cluster, k, first).await;
         let (exit, out) = run(&cluster, &["app-deployment", "--yes"]).await;
         assert_eq!(exit, Exit::Ok, "cut after request {k}: {out}");
         assert_one_rollback(&cluster, &format!("cut after request {k}: {out}"));
@@ -647,12 +658,7 @@ async fn a_recovery_cut_off_in_one_actor_is_finished_by_the_other() {
         let cluster = seed().await;
         cluster.clear_requests();
         let guard = seed_guard(&cluster);
-        let first = tokio::spawn(async move { guard.run().await });
-        while cluster.requests().len() < k && !first.is_finished() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        first.abort();
-        let _ = first.await;
+        cut_off_after(&cluster, k, async move { guard.run().await }).await;
         let (exit, out) = run(&cluster, &["app-deployment", "--yes"]).await;
         assert_eq!(exit, Exit::Ok, "guard cut after request {k}: {out}");
         assert_one_rollback(&cluster, &format!("guard cut after request {k}: {out}"));
@@ -668,13 +674,9 @@ async fn a_recovery_cut_off_in_one_actor_is_finished_by_the_other() {
         cluster.clear_requests();
         let first = {
             let cluster = cluster.clone();
-            tokio::spawn(async move { run(&cluster, &["app-deployment", "--yes"]).await })
+            async move { run(&cluster, &["app-deployment", "--yes"]).await }
         };
-        while cluster.requests().len() < k && !first.is_finished() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        first.abort();
-        let _ = first.await;
+        cut_off_after(&cluster, k, first).await;
         let report = seed_guard(&cluster).run().await;
         assert!(
             matches!(
