@@ -230,3 +230,77 @@ async fn the_command_over_http_recovers_through_every_fault_kind() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A guard through the same client, over HTTP, in real time (the cluster ten times as fast):
+/// one seed per kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_over_http_recovers_through_every_fault_kind() {
+    use deployguard_testkit::cluster::Fault;
+    let kinds: [(&str, Fault); 7] = [
+        ("503", Fault::status(503)),
+        ("429", Fault::status(429)),
+        ("500", Fault::status(500)),
+        ("reset", Fault::reset()),
+        (
+            "hang-504",
+            Fault::hang_then(Duration::from_millis(500), 504),
+        ),
+        ("latency", Fault::latency(Duration::from_millis(300))),
+        ("lost-response", Fault::lose_response()),
+    ];
+    let mut failures = Vec::new();
+    for (seed, (kind, fault)) in kinds.into_iter().enumerate() {
+        let cluster = FakeCluster::builder()
+            .controllers(true)
+            .time_scale(10.0)
+            .build();
+        scenarios::load(&cluster, "seed-rolling-failure")
+            .await
+            .unwrap();
+        deployguard_testkit::cluster::wait::until(
+            "the rollout to stall",
+            Duration::from_secs(60),
+            || scenarios::seed_has_stalled(&cluster),
+        )
+        .await
+        .unwrap();
+        let served = cluster.serve().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        served.write_kubeconfig(&kubeconfig).unwrap();
+        let (client, _) = emergency::client_from(&kubeconfig).await.unwrap();
+        cluster.inject(fault.probability(SHARE, 100 + seed as u64));
+        // Ten simulated seconds of traffic are one real second here.
+        let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
+        let guard = Guard::builder(
+            Strategy::Rolling,
+            Arc::new(KubeDeployment::new(
+                client.clone(),
+                "default",
+                "app-deployment",
+            )),
+        )
+        .check(
+            AnalysisCheck::builder("error-rate", &probe, "error_rate")
+                .success(Threshold::at_most(0.01))
+                .interval(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        )
+        .probe(Arc::new(probe))
+        .migrations(Arc::new(JobMigrationInspector::new(client, "default")))
+        .poll_interval(Duration::from_millis(500))
+        .recovery_deadline(Duration::from_secs(120))
+        .build()
+        .unwrap();
+        let started = std::time::Instant::now();
+        let report = guard.run().await;
+        let took = started.elapsed();
+        cluster.clear_faults();
+        let rolled_back = matches!(report.outcome, GuardOutcome::RolledBack { .. });
+        if !rolled_back || !recovered_once(&cluster) || took > Duration::from_secs(120) {
+            failures.push(format!("{kind}: {} after {took:?}", report.outcome));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
