@@ -158,13 +158,10 @@ async fn a_guard_recovers_through_every_transient_fault() {
     );
 }
 
-/// The same faults through a client built as the command builds it (kubeconfig, HTTP, connect
-/// and read timeouts), against the cluster served on loopback, in real time: one seed per kind,
-/// with hangs and latencies shortened so the run stays short.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_command_over_http_recovers_through_every_fault_kind() {
+/// Every kind of fault, for real-time runs: hangs and latencies shortened so runs stay short.
+fn real_time_kinds() -> [(&'static str, deployguard_testkit::cluster::Fault); 7] {
     use deployguard_testkit::cluster::Fault;
-    let kinds: [(&str, Fault); 7] = [
+    [
         ("503", Fault::status(503)),
         ("429", Fault::status(429)),
         ("500", Fault::status(500)),
@@ -175,28 +172,20 @@ async fn the_command_over_http_recovers_through_every_fault_kind() {
         ),
         ("latency", Fault::latency(Duration::from_millis(300))),
         ("lost-response", Fault::lose_response()),
-    ];
+    ]
+}
+
+/// The same faults through a client built as the command builds it (kubeconfig, HTTP, connect
+/// and read timeouts), against the cluster served on loopback, in real time: one seed per kind,
+/// with hangs and latencies shortened so the run stays short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_over_http_recovers_through_every_fault_kind() {
+    let kinds = real_time_kinds();
     let mut failures = Vec::new();
     for (seed, (kind, fault)) in kinds.into_iter().enumerate() {
-        let cluster = FakeCluster::builder()
-            .controllers(true)
-            .time_scale(10.0)
-            .build();
-        scenarios::load(&cluster, "seed-rolling-failure")
-            .await
-            .unwrap();
-        deployguard_testkit::cluster::wait::until(
-            "the rollout to stall",
-            Duration::from_secs(60),
-            || scenarios::seed_has_stalled(&cluster),
-        )
-        .await
-        .unwrap();
-        let served = cluster.serve().await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        served.write_kubeconfig(&kubeconfig).unwrap();
-        let (client, server) = emergency::client_from(&kubeconfig).await.unwrap();
+        let seed_incident = scenarios::served_seed(10.0).await.unwrap();
+        let (cluster, kubeconfig) = (&seed_incident.cluster, &seed_incident.kubeconfig);
+        let (client, server) = emergency::client_from(kubeconfig).await.unwrap();
         cluster.inject(fault.probability(SHARE, seed as u64));
         let mut options = emergency::parse(
             [
@@ -224,7 +213,7 @@ async fn the_command_over_http_recovers_through_every_fault_kind() {
         let took = started.elapsed();
         cluster.clear_faults();
         let out = String::from_utf8(out).unwrap();
-        if exit != Exit::Ok || !recovered_once(&cluster) || took > Duration::from_secs(120) {
+        if exit != Exit::Ok || !recovered_once(cluster) || took > Duration::from_secs(120) {
             failures.push(format!("{kind}: {exit:?} after {took:?}: {out}"));
         }
     }
@@ -235,40 +224,12 @@ async fn the_command_over_http_recovers_through_every_fault_kind() {
 /// one seed per kind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guard_over_http_recovers_through_every_fault_kind() {
-    use deployguard_testkit::cluster::Fault;
-    let kinds: [(&str, Fault); 7] = [
-        ("503", Fault::status(503)),
-        ("429", Fault::status(429)),
-        ("500", Fault::status(500)),
-        ("reset", Fault::reset()),
-        (
-            "hang-504",
-            Fault::hang_then(Duration::from_millis(500), 504),
-        ),
-        ("latency", Fault::latency(Duration::from_millis(300))),
-        ("lost-response", Fault::lose_response()),
-    ];
+    let kinds = real_time_kinds();
     let mut failures = Vec::new();
     for (seed, (kind, fault)) in kinds.into_iter().enumerate() {
-        let cluster = FakeCluster::builder()
-            .controllers(true)
-            .time_scale(10.0)
-            .build();
-        scenarios::load(&cluster, "seed-rolling-failure")
-            .await
-            .unwrap();
-        deployguard_testkit::cluster::wait::until(
-            "the rollout to stall",
-            Duration::from_secs(60),
-            || scenarios::seed_has_stalled(&cluster),
-        )
-        .await
-        .unwrap();
-        let served = cluster.serve().await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        served.write_kubeconfig(&kubeconfig).unwrap();
-        let (client, _) = emergency::client_from(&kubeconfig).await.unwrap();
+        let seed_incident = scenarios::served_seed(10.0).await.unwrap();
+        let (cluster, kubeconfig) = (&seed_incident.cluster, &seed_incident.kubeconfig);
+        let (client, _) = emergency::client_from(kubeconfig).await.unwrap();
         cluster.inject(fault.probability(SHARE, 100 + seed as u64));
         // Ten simulated seconds of traffic are one real second here.
         let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
@@ -298,7 +259,7 @@ async fn a_guard_over_http_recovers_through_every_fault_kind() {
         let took = started.elapsed();
         cluster.clear_faults();
         let rolled_back = matches!(report.outcome, GuardOutcome::RolledBack { .. });
-        if !rolled_back || !recovered_once(&cluster) || took > Duration::from_secs(120) {
+        if !rolled_back || !recovered_once(cluster) || took > Duration::from_secs(120) {
             failures.push(format!("{kind}: {} after {took:?}", report.outcome));
         }
     }

@@ -573,24 +573,8 @@ async fn the_real_command_killed_mid_recovery_and_rerun_rolls_back_once() {
     let binary = emergency_binary();
     for k in [1, 4, 8] {
         // Ten times as fast as the wall clock, so the rollback rolls out in well under a second.
-        let cluster = FakeCluster::builder()
-            .controllers(true)
-            .time_scale(10.0)
-            .build();
-        scenarios::load(&cluster, "seed-rolling-failure")
-            .await
-            .unwrap();
-        deployguard_testkit::cluster::wait::until(
-            "the rollout to stall",
-            Duration::from_secs(60),
-            || scenarios::seed_has_stalled(&cluster),
-        )
-        .await
-        .unwrap();
-        let served = cluster.serve().await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        served.write_kubeconfig(&kubeconfig).unwrap();
+        let seed_incident = scenarios::served_seed(10.0).await.unwrap();
+        let (cluster, kubeconfig) = (&seed_incident.cluster, &seed_incident.kubeconfig);
         let command = || {
             let mut command = tokio::process::Command::new(&binary);
             command
@@ -602,7 +586,7 @@ async fn the_real_command_killed_mid_recovery_and_rerun_rolls_back_once() {
                     "--lease-ttl",
                     "2s",
                 ])
-                .env("KUBECONFIG", &kubeconfig)
+                .env("KUBECONFIG", kubeconfig)
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped());
@@ -632,10 +616,10 @@ async fn the_real_command_killed_mid_recovery_and_rerun_rolls_back_once() {
             "killed after request {k}: {stdout}\n{stderr}"
         );
         assert_one_rollback(
-            &cluster,
+            cluster,
             &format!("killed after request {k}: {stdout}\n{stderr}"),
         );
-        drop(served);
+        drop(seed_incident);
     }
 }
 

@@ -354,3 +354,44 @@ pub fn seed_has_stalled(cluster: &FakeCluster) -> bool {
     };
     deployment_stalled && new_pods_running()
 }
+
+/// The seed incident served over HTTP on loopback, at its stall, with a kubeconfig in a
+/// temporary directory of its own (removed on drop): where tests of commands and clients built
+/// as users build them start.
+#[derive(Debug)]
+pub struct ServedSeed {
+    /// The cluster, for assertions and faults.
+    pub cluster: FakeCluster,
+    /// The server.
+    pub served: super::ServedCluster,
+    /// The kubeconfig that points at it.
+    pub kubeconfig: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// [`ServedSeed`] with cluster time `time_scale` times the wall clock's; waits (at most 60 s of
+/// tokio time) for the stall.
+pub async fn served_seed(time_scale: f64) -> std::io::Result<ServedSeed> {
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .time_scale(time_scale)
+        .build();
+    load(&cluster, "seed-rolling-failure")
+        .await
+        .map_err(|err| std::io::Error::other(err.message))?;
+    super::wait::until("the rollout to stall", Duration::from_secs(60), || {
+        seed_has_stalled(&cluster)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    let served = cluster.serve().await?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    served.write_kubeconfig(&kubeconfig)?;
+    Ok(ServedSeed {
+        cluster,
+        served,
+        kubeconfig,
+        _dir: dir,
+    })
+}
