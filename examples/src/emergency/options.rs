@@ -1,0 +1,151 @@
+//! The command line: options, exit codes, and the parsers that check what a person typed.
+
+use std::time::Duration;
+
+/// Which recovery to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Roll back only when the deployment is failing.
+    Auto,
+    /// Roll back even a deployment that looks healthy (after confirmation).
+    Manual,
+    /// Switch a Service selector back to the stable side.
+    #[value(name = "blue-green")]
+    BlueGreen,
+}
+
+/// The command line.
+#[derive(Debug, Clone, PartialEq, clap::Parser)]
+#[command(
+    name = "emergency-rollback",
+    about = "Roll a failing Kubernetes Deployment back to its last good revision, safely.",
+    long_about = "Roll a failing Kubernetes Deployment back to its last good revision, safely.\n\n\
+        Uses the current kubeconfig (KUBECONFIG, or ~/.kube/config) and its current context. \
+        The command first assesses the rollout and prints what it found and the recovery plan. \
+        On a terminal it asks before writing anything; without a terminal it writes nothing \
+        unless --yes is given. A rollback the database schema cannot take (a failed or \
+        incompatible migration) is refused.",
+    after_help = "Exit codes: 0 recovered or nothing to do, 1 recovery failed, 2 bad usage or \
+        no such deployment, 3 refused (migration gate, no consent).\n\n\
+        Examples:\n  emergency-rollback app-deployment --dry-run\n  \
+        emergency-rollback app-deployment -n shop --yes --max-rollback-time 5m\n  \
+        emergency-rollback myapp-green --strategy blue-green --service myapp-service \
+        --stable blue --candidate green"
+)]
+pub struct Options {
+    /// The Deployment to recover (a DNS-1123 name, as Kubernetes requires).
+    #[arg(value_parser = parse_name)]
+    pub deployment: String,
+    /// Its namespace.
+    #[arg(short, long, default_value = "default", value_parser = parse_name)]
+    pub namespace: String,
+    /// auto: roll back only a failing rollout; manual: roll back even a healthy one;
+    /// blue-green: switch a Service selector back to the stable side.
+    #[arg(long = "strategy", value_enum, default_value = "auto")]
+    pub mode: Mode,
+    /// The whole recovery's deadline, assessment included (e.g. 90s, 10m, 1h; at most 24h).
+    #[arg(long, default_value = "600s", value_parser = parse_deadline)]
+    pub max_rollback_time: Duration,
+    /// Assess and print the plan; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Act without asking (needed when there is no terminal to ask on).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// blue-green: the Service whose selector picks the live side.
+    #[arg(long, value_parser = parse_name, required_if_eq("mode", "blue-green"))]
+    pub service: Option<String>,
+    /// blue-green: the selector key that tells the sides apart.
+    #[arg(long, default_value = "version")]
+    pub selector_key: String,
+    /// blue-green: the stable side's value of the selector key.
+    #[arg(long, required_if_eq("mode", "blue-green"))]
+    pub stable: Option<String>,
+    /// blue-green: the candidate side's value of the selector key.
+    #[arg(long, required_if_eq("mode", "blue-green"))]
+    pub candidate: Option<String>,
+    /// How long the deployment's lease lasts without a renewal: another actor that crashed
+    /// holding it is waited for at most this long (renewed every third of it; 1s to 5m).
+    #[arg(long, default_value = "15s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: Duration,
+    /// Resume a paused deployment to roll it back (a paused rollout was paused by someone, on
+    /// purpose: without this the command refuses, as `kubectl rollout undo` does).
+    #[arg(long)]
+    pub resume_paused: bool,
+    /// The API server, for messages (the binary sets it from the kubeconfig).
+    #[arg(skip)]
+    pub server: Option<String>,
+    /// Show progress as a spinner line with the rollout's state (the binary sets it when stderr
+    /// is a terminal); otherwise one plain line per event.
+    #[arg(skip)]
+    pub spinner: bool,
+}
+
+/// How the command ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Recovered, or nothing to do.
+    Ok = 0,
+    /// Recovery failed.
+    Failed = 1,
+    /// Bad usage, or no such deployment.
+    Usage = 2,
+    /// Refused: the migration gate, or no consent to write.
+    Refused = 3,
+}
+
+/// The longest deadline accepted: an emergency command that may run for days is a mistake.
+const MAX_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+/// A DNS-1123 label, as Kubernetes validates Deployment, Namespace and Service names: at most 63
+/// lowercase letters, digits and '-', starting and ending with a letter or digit.
+pub fn parse_name(text: &str) -> Result<String, String> {
+    let valid_chars = text
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let valid_ends = text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if text.is_empty() || text.len() > 63 || !valid_chars || !valid_ends {
+        return Err(format!(
+            "{text:?} is not a valid name: a lowercase RFC 1123 label must consist of lower case \
+             alphanumeric characters or '-', start and end with an alphanumeric character, and be \
+             at most 63 characters"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// A duration as humantime reads it (`90s`, `10m`, `1h 30m`), greater than zero and at most 24 h.
+pub fn parse_deadline(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|err| format!("{text:?} is not a duration like 90s, 10m or 1h ({err})"))?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    if duration > MAX_DEADLINE {
+        return Err(format!(
+            "{} is longer than the 24h this command accepts",
+            humantime::format_duration(duration)
+        ));
+    }
+    Ok(duration)
+}
+
+fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(text)
+        .map_err(|err| format!("{text:?} is not a duration like 15s ({err})"))?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(300)).contains(&ttl) {
+        return Err("must be between 1s and 5m".into());
+    }
+    Ok(ttl)
+}
+
+/// Parses the arguments after the program name; the error is clap's, worded for a person.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
+    <Options as clap::Parser>::try_parse_from(
+        std::iter::once("emergency-rollback".to_owned()).chain(args),
+    )
+}
