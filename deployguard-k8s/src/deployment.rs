@@ -276,6 +276,18 @@ impl DeploymentBackend for KubeDeployment {
                 .with_operation("rollback_to")
                 .with_object(self.object())
             })?;
+        let (Some(template), Some(desired)) = (rs_template(target), read.template()) else {
+            return Err(Error::new(
+                ErrorKind::Unexpected,
+                "a ReplicaSet or the deployment has no pod template",
+            )
+            .with_object(self.object()));
+        };
+        // Already there (a retry after a lost answer, a second actor): nothing to write, whatever
+        // ran when the caller planned.
+        if templates_equal(template, desired) {
+            return Ok(RollbackOutcome::AlreadyCurrent { revision });
+        }
         if let Some(expected) = options.expected_current
             && current != Some(expected)
         {
@@ -285,16 +297,6 @@ impl DeploymentBackend for KubeDeployment {
             ))
             .with_operation("rollback_to")
             .with_object(self.object()));
-        }
-        let (Some(template), Some(desired)) = (rs_template(target), read.template()) else {
-            return Err(Error::new(
-                ErrorKind::Unexpected,
-                "a ReplicaSet or the deployment has no pod template",
-            )
-            .with_object(self.object()));
-        };
-        if templates_equal(template, desired) {
-            return Ok(RollbackOutcome::AlreadyCurrent { revision });
         }
         if read.paused() && !options.resume_if_paused {
             return Err(Error::new(

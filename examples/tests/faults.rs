@@ -74,7 +74,14 @@ async fn the_emergency_command_recovers_through_every_transient_fault() {
         for seed in 0..seeds() {
             let cluster = faulty_seed(kind, seed).await;
             let options = emergency::parse(
-                ["app-deployment", "--yes", "--max-rollback-time", "300s"].map(String::from),
+                [
+                    "app-deployment",
+                    "--yes",
+                    "--json",
+                    "--max-rollback-time",
+                    "300s",
+                ]
+                .map(String::from),
             )
             .unwrap();
             let mut out = Vec::new();
@@ -178,7 +185,14 @@ fn real_time_kinds() -> [(&'static str, deployguard_testkit::cluster::Fault); 7]
 /// The same faults through a client built as the command builds it (kubeconfig, HTTP, connect
 /// and read timeouts), against the cluster served on loopback, in real time: one seed per kind,
 /// with hangs and latencies shortened so the run stays short.
+/// Over HTTP in real time, one after the other (so that the two real-time sweeps do not compete
+/// for the machine's two cores).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_the_command_and_a_guard_recover_through_every_fault_kind() {
+    the_command_over_http_recovers_through_every_fault_kind().await;
+    a_guard_over_http_recovers_through_every_fault_kind().await;
+}
+
 async fn the_command_over_http_recovers_through_every_fault_kind() {
     let kinds = real_time_kinds();
     let mut failures = Vec::new();
@@ -191,6 +205,7 @@ async fn the_command_over_http_recovers_through_every_fault_kind() {
             [
                 "app-deployment",
                 "--yes",
+                "--json",
                 "--max-rollback-time",
                 "120s",
                 "--lease-ttl",
@@ -222,7 +237,6 @@ async fn the_command_over_http_recovers_through_every_fault_kind() {
 
 /// A guard through the same client, over HTTP, in real time (the cluster ten times as fast):
 /// one seed per kind.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guard_over_http_recovers_through_every_fault_kind() {
     let kinds = real_time_kinds();
     let mut failures = Vec::new();

@@ -407,7 +407,20 @@ impl Platform {
                 let name = self.backend.name();
                 let mut last = None;
                 loop {
-                    let snapshot = self.backend.observe().await?;
+                    // A wait is not failed by one failed look: a transient error is looked past
+                    // until the step's deadline (the step is only retried, with a growing
+                    // backoff, for an error that is not transient).
+                    let snapshot = match self.backend.observe().await {
+                        Ok(snapshot) => snapshot,
+                        Err(err)
+                            if err.is_retryable()
+                                && Instant::now() + options.poll < step_deadline =>
+                        {
+                            tokio::time::sleep(options.poll).await;
+                            continue;
+                        }
+                        Err(err) => return Err(err),
+                    };
                     let status = rollout_status(&name, &snapshot);
                     if last.as_ref() != Some(&status) {
                         emit(EventKind::Observed {

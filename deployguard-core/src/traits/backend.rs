@@ -42,7 +42,8 @@ pub trait DeploymentBackend: fmt::Debug + Send + Sync + 'static {
     ///
     /// `revision` may be a current number or one the revision had before it was renumbered
     /// (see [`Revision::answers_to`]), so calling this twice is harmless: the second call returns
-    /// [`RollbackOutcome::AlreadyCurrent`]. A revision that is not in the history is
+    /// [`RollbackOutcome::AlreadyCurrent`] — whatever `options.expected_current` says, since
+    /// what runs is already what was asked (a retry after a lost answer lands here). A revision that is not in the history is
     /// [`ErrorKind::NotFound`] and nothing is written.
     async fn rollback_to(
         &self,

@@ -378,6 +378,10 @@ impl DeploymentBackend for FakeDeployment {
                         .with_object(target));
                 };
                 let current_id = state.current_index().map(|i| state.revisions[i].0.id);
+                // Already there: nothing to write, whatever ran when the caller planned.
+                if state.revisions[index].0.fingerprint == state.current {
+                    return Ok((RollbackOutcome::AlreadyCurrent { revision }, false));
+                }
                 if let Some(expected) = options.expected_current
                     && current_id != Some(expected)
                 {
@@ -387,9 +391,6 @@ impl DeploymentBackend for FakeDeployment {
                         ))
                         .with_operation("rollback_to")
                         .with_object(target));
-                }
-                if state.revisions[index].0.fingerprint == state.current {
-                    return Ok((RollbackOutcome::AlreadyCurrent { revision }, false));
                 }
                 if state.paused {
                     if !options.resume_if_paused {
