@@ -35,6 +35,33 @@ fn seeds() -> u64 {
 const SHARE: f64 = 0.2;
 const DEADLINE: Duration = Duration::from_secs(300);
 
+/// A guard of the seed's deployment through `client`, judging the error rate of its Service's
+/// traffic every `interval`, with the migration gate.
+fn error_rate_guard(
+    cluster: &FakeCluster,
+    client: deployguard_testkit::cluster::kube::Client,
+    interval: Duration,
+) -> deployguard_core::engine::GuardBuilder {
+    let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
+    Guard::builder(
+        Strategy::Rolling,
+        Arc::new(KubeDeployment::new(
+            client.clone(),
+            "default",
+            "app-deployment",
+        )),
+    )
+    .check(
+        AnalysisCheck::builder("error-rate", &probe, "error_rate")
+            .success(Threshold::at_most(0.01))
+            .interval(interval)
+            .build()
+            .unwrap(),
+    )
+    .probe(Arc::new(probe))
+    .migrations(Arc::new(JobMigrationInspector::new(client, "default")))
+}
+
 struct Nobody;
 
 impl Confirm for Nobody {
@@ -119,30 +146,10 @@ async fn a_guard_recovers_through_every_transient_fault() {
     for kind in KINDS {
         for seed in 0..seeds() {
             let cluster = faulty_seed(kind, seed).await;
-            let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
-            let guard = Guard::builder(
-                Strategy::Rolling,
-                Arc::new(KubeDeployment::new(
-                    cluster.client(),
-                    "default",
-                    "app-deployment",
-                )),
-            )
-            .check(
-                AnalysisCheck::builder("error-rate", &probe, "error_rate")
-                    .success(Threshold::at_most(0.01))
-                    .interval(Duration::from_secs(10))
-                    .build()
-                    .unwrap(),
-            )
-            .probe(Arc::new(probe))
-            .migrations(Arc::new(JobMigrationInspector::new(
-                cluster.client(),
-                "default",
-            )))
-            .recovery_deadline(DEADLINE)
-            .build()
-            .unwrap();
+            let guard = error_rate_guard(&cluster, cluster.client(), Duration::from_secs(10))
+                .recovery_deadline(DEADLINE)
+                .build()
+                .unwrap();
             let started = Instant::now();
             let report = guard.run().await;
             let took = started.elapsed();
@@ -246,28 +253,11 @@ async fn a_guard_over_http_recovers_through_every_fault_kind() {
         let (client, _) = emergency::client_from(kubeconfig).await.unwrap();
         cluster.inject(fault.probability(SHARE, 100 + seed as u64));
         // Ten simulated seconds of traffic are one real second here.
-        let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
-        let guard = Guard::builder(
-            Strategy::Rolling,
-            Arc::new(KubeDeployment::new(
-                client.clone(),
-                "default",
-                "app-deployment",
-            )),
-        )
-        .check(
-            AnalysisCheck::builder("error-rate", &probe, "error_rate")
-                .success(Threshold::at_most(0.01))
-                .interval(Duration::from_secs(1))
-                .build()
-                .unwrap(),
-        )
-        .probe(Arc::new(probe))
-        .migrations(Arc::new(JobMigrationInspector::new(client, "default")))
-        .poll_interval(Duration::from_millis(500))
-        .recovery_deadline(Duration::from_secs(120))
-        .build()
-        .unwrap();
+        let guard = error_rate_guard(cluster, client, Duration::from_secs(1))
+            .poll_interval(Duration::from_millis(500))
+            .recovery_deadline(Duration::from_secs(120))
+            .build()
+            .unwrap();
         let started = std::time::Instant::now();
         let report = guard.run().await;
         let took = started.elapsed();
