@@ -151,7 +151,7 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
                 "rolled back to the last good revision".into()
             }
             GuardOutcome::Paused { reason } => format!("paused for a human: {reason}"),
-            GuardOutcome::Failed { reason } => format!("failed: {reason}"),
+            GuardOutcome::Failed { reason, .. } => format!("failed: {reason}"),
             GuardOutcome::Promoted { .. } => "promoted".into(),
             other => other.to_string(),
         };

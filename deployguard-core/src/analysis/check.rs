@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::judge::{Judge, Versions};
 use crate::error::{Error, Result};
 use crate::model::Sample;
 
@@ -117,6 +118,11 @@ pub enum MeasurementOutcome {
     NoData,
     /// The probe could not be read; not a failure.
     Error,
+    /// The candidate's value is out of range, and the baseline's too: a shared cause
+    /// (capacity, a dependency), not the candidate's fault.
+    Shared(f64),
+    /// Too few observations (requests, samples) to judge; never a failure.
+    TooFew,
 }
 
 impl std::fmt::Display for MeasurementOutcome {
@@ -127,6 +133,8 @@ impl std::fmt::Display for MeasurementOutcome {
             Self::Inconclusive(value) => write!(f, "inconclusive ({})", round(*value)),
             Self::NoData => f.write_str("no data"),
             Self::Error => f.write_str("the probe could not be read"),
+            Self::Shared(value) => write!(f, "out of range on both versions ({})", round(*value)),
+            Self::TooFew => f.write_str("too few observations"),
         }
     }
 }
@@ -140,6 +148,17 @@ fn round(value: f64) -> String {
     } else {
         text.to_owned()
     }
+}
+
+/// What a check does when the candidate and the baseline fail alike (a shared cause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SharedCausePolicy {
+    /// Stop and say so: the rollout is not to blame, a human looks at capacity or dependencies.
+    #[default]
+    Pause,
+    /// Keep going: the measurement counts neither way (it is journaled).
+    Continue,
 }
 
 /// One analysis check: a metric of a probe, its ranges, its cadence and its limits.
@@ -175,6 +194,12 @@ pub struct AnalysisCheck {
     pub probe: String,
     /// The measurement it reads from each sample.
     pub metric: String,
+    /// How the candidate is judged (default: by the ranges).
+    #[serde(default = "default_judge")]
+    pub judge: Judge,
+    /// What a shared cause does (default: pause).
+    #[serde(default)]
+    pub shared_cause: SharedCausePolicy,
     /// Values here pass.
     pub success: Threshold,
     /// Values outside `success` but here are inconclusive; outside both, failed. Without it,
@@ -218,6 +243,8 @@ impl AnalysisCheck {
                 name: name.into(),
                 probe: probe.probe_name(),
                 metric: metric.into(),
+                judge: Judge::Threshold,
+                shared_cause: SharedCausePolicy::default(),
                 success: Threshold {
                     min: None,
                     max: None,
@@ -237,18 +264,14 @@ impl AnalysisCheck {
         }
     }
 
-    /// Classifies one probe answer.
+    /// Classifies one probe answer as a whole (no versions to compare): see
+    /// [`judge`](Self::judge) for the judgement per version.
     pub fn classify(&self, sample: Result<&Sample, &Error>) -> MeasurementOutcome {
-        let Ok(sample) = sample else {
-            return MeasurementOutcome::Error;
-        };
-        let Some(value) = sample
-            .get(&self.metric)
-            .and_then(|m| m.value)
-            .filter(|v| v.is_finite())
-        else {
-            return MeasurementOutcome::NoData;
-        };
+        self.judge(sample, &Versions::default()).outcome
+    }
+
+    /// Where `value` falls in the check's ranges.
+    pub(crate) fn in_ranges(&self, value: f64) -> MeasurementOutcome {
         if self.success.contains(value) {
             MeasurementOutcome::Successful(value)
         } else if self.failure.is_some_and(|failure| failure.contains(value)) {
@@ -266,7 +289,19 @@ pub struct AnalysisCheckBuilder {
 }
 
 impl AnalysisCheckBuilder {
-    /// The success range (required).
+    /// How the candidate is judged: by the ranges (the default), against the baseline, or by a
+    /// statistical test ([`Judge`]).
+    pub fn judge(mut self, judge: Judge) -> Self {
+        self.check.judge = judge;
+        self
+    }
+    /// What a shared cause does (default: pause).
+    pub fn shared_cause(mut self, policy: SharedCausePolicy) -> Self {
+        self.check.shared_cause = policy;
+        self
+    }
+    /// The success range (required by the threshold judge; for the comparing judges it is
+    /// optional and tells a shared cause from a healthy service).
     pub fn success(mut self, range: Threshold) -> Self {
         self.check.success = range;
         self
@@ -347,7 +382,13 @@ impl AnalysisCheck {
         if check.metric.trim().is_empty() {
             return Err(Error::invalid_input(&field("metric"), "is empty"));
         }
-        check.success.validate(&field("success"))?;
+        if check.judge == Judge::Threshold
+            || check.success.min.is_some()
+            || check.success.max.is_some()
+        {
+            check.success.validate(&field("success"))?;
+        }
+        check.validate_judge(&field("judge"))?;
         if let Some(failure) = &check.failure {
             failure.validate(&field("failure"))?;
         }
@@ -362,6 +403,53 @@ impl AnalysisCheck {
         }
         Ok(())
     }
+}
+
+impl AnalysisCheck {
+    fn validate_judge(&self, field: &str) -> Result<()> {
+        let finite = |name: &str, value: f64| {
+            if value.is_finite() && value >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::invalid_input(
+                    &format!("{field}.{name}"),
+                    format!("{value} is not a finite, non-negative number"),
+                ))
+            }
+        };
+        match self.judge {
+            Judge::Threshold => Ok(()),
+            Judge::Compare {
+                max_ratio,
+                max_increase,
+                ..
+            } => {
+                if max_ratio.is_none() && max_increase.is_none() {
+                    return Err(Error::invalid_input(
+                        field,
+                        "a comparison needs max_ratio, max_increase or both",
+                    ));
+                }
+                max_ratio.map_or(Ok(()), |v| finite("max_ratio", v))?;
+                max_increase.map_or(Ok(()), |v| finite("max_increase", v))
+            }
+            Judge::Statistical {
+                confidence, margin, ..
+            } => {
+                if !(confidence > 0.5 && confidence < 1.0) {
+                    return Err(Error::invalid_input(
+                        &format!("{field}.confidence"),
+                        format!("{confidence} is not between 0.5 and 1 (0.99 is 99%)"),
+                    ));
+                }
+                finite("margin", margin)
+            }
+        }
+    }
+}
+
+fn default_judge() -> Judge {
+    Judge::Threshold
 }
 
 fn default_no_data_grace() -> Duration {

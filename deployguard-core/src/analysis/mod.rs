@@ -2,17 +2,25 @@
 //!
 //! An [`AnalysisCheck`] classifies each probe answer ([`MeasurementOutcome`]); a [`CheckRun`]
 //! counts outcomes against the check's limits; [`Verdict::combine`] folds the checks that are not
-//! dry-run into one verdict the decision reads. [`rollout_status`] is the kubectl ladder, the
+//! dry-run into one verdict the decision reads. A check may [`judge`](AnalysisCheck::judge) the
+//! candidate against the baseline ([`Judge`], with the tests of [`stats`]), and a verdict names who
+//! is at fault: a failure is the candidate's, a [`Verdict::SharedCause`] is not. [`rollout_status`] is the kubectl ladder, the
 //! check every rollout gets for free.
 
 mod check;
+mod judge;
 mod ladder;
 mod run;
 mod schedule;
+pub mod stats;
 
 use serde::{Deserialize, Serialize};
 
-pub use check::{AnalysisCheck, AnalysisCheckBuilder, MeasurementOutcome, NoDataPolicy, Threshold};
+pub use check::{
+    AnalysisCheck, AnalysisCheckBuilder, MeasurementOutcome, NoDataPolicy, SharedCausePolicy,
+    Threshold,
+};
+pub use judge::{Judge, Judgement, Reading, VersionRef, Versions, format_value};
 pub use ladder::{RolloutStatus, rollout_status};
 pub use run::{CheckRun, CheckStatus};
 pub(crate) use schedule::CheckSchedule;
@@ -30,6 +38,8 @@ pub enum Verdict {
     Failed(String),
     /// A check is inconclusive: pause for a human.
     Inconclusive(String),
+    /// The candidate and the baseline fail alike: not the candidate's fault; pause and say so.
+    SharedCause(String),
 }
 
 impl std::fmt::Display for Verdict {
@@ -39,6 +49,7 @@ impl std::fmt::Display for Verdict {
             Self::Successful => f.write_str("analysis passed"),
             Self::Failed(why) => write!(f, "analysis failed: {why}"),
             Self::Inconclusive(why) => write!(f, "analysis inconclusive: {why}"),
+            Self::SharedCause(why) => write!(f, "not the new version: {why}"),
         }
     }
 }
@@ -61,10 +72,14 @@ impl Verdict {
                 CheckStatus::Inconclusive(why) => {
                     Self::Inconclusive(format!("check {}: {why}", check.name))
                 }
+                CheckStatus::SharedCause(why) => {
+                    Self::SharedCause(format!("check {}: {why}", check.name))
+                }
                 CheckStatus::Running => Self::Running,
                 CheckStatus::Successful => Self::Successful,
             };
             verdict = match (verdict, next) {
+                (Self::SharedCause(why), _) | (_, Self::SharedCause(why)) => Self::SharedCause(why),
                 (Self::Inconclusive(why), _) | (_, Self::Inconclusive(why)) => {
                     Self::Inconclusive(why)
                 }

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{AnalysisCheck, MeasurementOutcome, NoDataPolicy};
+use super::check::{AnalysisCheck, MeasurementOutcome, NoDataPolicy, SharedCausePolicy};
+use super::judge::Judgement;
 
 /// Where a check stands.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -20,6 +21,8 @@ pub enum CheckStatus {
     Errored(String),
     /// Inconclusive: a human must decide.
     Inconclusive(String),
+    /// The candidate and the baseline fail alike: a shared cause, not the candidate's fault.
+    SharedCause(String),
 }
 
 impl CheckStatus {
@@ -56,6 +59,25 @@ pub struct CheckRun {
 impl CheckRun {
     /// Records one outcome of `check` and returns the status after it.
     pub fn record(&mut self, check: &AnalysisCheck, outcome: MeasurementOutcome) -> &CheckStatus {
+        self.record_with(check, outcome, None)
+    }
+
+    /// Records a judgement of `check`: as [`record`](Self::record), with the judgement's words
+    /// in the status.
+    pub fn record_judgement(
+        &mut self,
+        check: &AnalysisCheck,
+        judgement: &Judgement,
+    ) -> &CheckStatus {
+        self.record_with(check, judgement.outcome, Some(&judgement.reason))
+    }
+
+    fn record_with(
+        &mut self,
+        check: &AnalysisCheck,
+        outcome: MeasurementOutcome,
+        reason: Option<&str>,
+    ) -> &CheckStatus {
         if self.status.is_terminal() {
             return &self.status;
         }
@@ -83,15 +105,40 @@ impl CheckRun {
                 }
             },
             MeasurementOutcome::Failed(value) => {
-                self.count_failure(
-                    check,
-                    format!(
+                let why = match reason {
+                    Some(reason) => reason.to_owned(),
+                    None => format!(
                         "{} = {} is not {}",
                         check.metric,
                         round(value),
                         check.success
                     ),
-                );
+                };
+                self.count_failure(check, why);
+            }
+            MeasurementOutcome::Shared(value) => match check.shared_cause {
+                SharedCausePolicy::Continue => self.ignored += 1,
+                SharedCausePolicy::Pause => {
+                    let why = match reason {
+                        Some(reason) => reason.to_owned(),
+                        None => format!("{} = {}", check.metric, round(value)),
+                    };
+                    self.status = CheckStatus::SharedCause(format!(
+                        "{why}: both versions are out of range ({}), so the cause is shared (capacity, a dependency), not the new version",
+                        check.success
+                    ));
+                    return &self.status;
+                }
+            },
+            MeasurementOutcome::TooFew => {
+                self.measurements += 1;
+                self.inconclusive += 1;
+                self.consecutive_successes = 0;
+                if self.inconclusive > check.inconclusive_limit {
+                    self.status = CheckStatus::Inconclusive(
+                        reason.unwrap_or("too few observations to judge").to_owned(),
+                    );
+                }
             }
             MeasurementOutcome::Inconclusive(value) => {
                 self.measurements += 1;
@@ -99,9 +146,11 @@ impl CheckRun {
                 self.consecutive_successes = 0;
                 if self.inconclusive > check.inconclusive_limit {
                     self.status = CheckStatus::Inconclusive(format!(
-                        "{} = {} is neither passing nor failing ({} inconclusive, limit {})",
-                        check.metric,
-                        round(value),
+                        "{} is neither passing nor failing ({} inconclusive, limit {})",
+                        reason.map_or_else(
+                            || format!("{} = {}", check.metric, round(value)),
+                            str::to_owned
+                        ),
                         self.inconclusive,
                         check.inconclusive_limit
                     ));

@@ -33,13 +33,21 @@ impl CheckSchedule {
         }
     }
 
-    /// Whether `outcome` of check `index` is "not yet": no data before the check ever had a
-    /// value, within its grace (the new version has served nothing to measure yet).
-    pub(crate) fn not_yet(&mut self, index: usize, outcome: MeasurementOutcome) -> bool {
+    /// Whether `outcome` of check `index` is "not yet": no data (or too few observations)
+    /// before the check ever had a value, within its grace, or while no pod of the candidate
+    /// is ready — a version that serves nothing has nothing to measure; its pods are judged
+    /// instead.
+    pub(crate) fn not_yet(
+        &mut self,
+        index: usize,
+        outcome: MeasurementOutcome,
+        candidate_serves: bool,
+    ) -> bool {
         match outcome {
-            MeasurementOutcome::NoData => {
-                !self.seen_value[index]
-                    && Instant::now() < self.started + self.checks[index].no_data_grace
+            MeasurementOutcome::NoData | MeasurementOutcome::TooFew => {
+                !candidate_serves
+                    || (!self.seen_value[index]
+                        && Instant::now() < self.started + self.checks[index].no_data_grace)
             }
             MeasurementOutcome::Error => false,
             _ => {

@@ -6,7 +6,7 @@ use expect_test::{Expect, expect};
 use super::*;
 use crate::model::{Measurement, Sample};
 
-use MeasurementOutcome::{Error, Failed, Inconclusive, NoData, Successful};
+use MeasurementOutcome::{Error, Failed, Inconclusive, NoData, Successful, TooFew};
 
 fn base() -> AnalysisCheckBuilder {
     AnalysisCheck::builder("error-rate", "http", "error_rate")
@@ -159,10 +159,10 @@ fn classify_reads_the_metric_and_treats_nan_as_no_data() {
     let check = base().failure(Threshold::at_most(0.05)).build().unwrap();
     let sample = |v: Option<f64>| {
         Sample::new(
-            vec![Measurement {
-                name: "error_rate".into(),
-                value: v,
-            }],
+            vec![v.map_or_else(
+                || Measurement::no_data("error_rate"),
+                |v| Measurement::value("error_rate", v),
+            )],
             "",
         )
     };
@@ -246,4 +246,184 @@ fn verdict_ignores_dry_run_checks_and_prefers_failure() {
         Verdict::combine([(&real, &inconclusive), (&real, &running)]),
         Verdict::Inconclusive("check error-rate: meh".into())
     );
+}
+
+mod judges {
+    //! Each judge with a failing case and its healthy twin, and the shared cause between them.
+
+    use super::*;
+
+    fn versions() -> Versions {
+        Versions::new(
+            Some(VersionRef::new("app:v2.4.0", vec!["v2.4.0".into()])),
+            Some(VersionRef::new("app:v2.3.1", vec!["v2.3.1".into()])),
+        )
+    }
+
+    /// Error counts per version, labelled by tag as a mesh exports them.
+    fn errors(candidate: (u64, u64), baseline: (u64, u64)) -> Sample {
+        Sample::new(
+            vec![
+                Measurement::proportion("error_rate", candidate.0, candidate.1)
+                    .with_label("version", "v2.4.0"),
+                Measurement::proportion("error_rate", baseline.0, baseline.1)
+                    .with_label("version", "v2.3.1"),
+            ],
+            "",
+        )
+    }
+
+    fn judge(check: &AnalysisCheck, sample: &Sample) -> String {
+        let j = check.judge(Ok(sample), &versions());
+        format!("{:?}: {}", j.outcome, j.reason)
+    }
+
+    #[test]
+    fn threshold_per_version_blames_the_candidate_alone_or_names_a_shared_cause() {
+        let check = base().build().unwrap();
+        expect![[r#"
+            Failed(0.15384615384615385): error_rate 15.4% on app:v2.4.0 vs 0.2% on app:v2.3.1, not at most 1.0%
+            Successful(0.002): error_rate 0.2% on app:v2.4.0 vs 0.2% on app:v2.3.1
+            Shared(0.15): error_rate 15.0% on app:v2.4.0 vs 14.8% on app:v2.3.1, not at most 1.0%
+        "#]]
+        .assert_eq(&format!(
+            "{}\n{}\n{}\n",
+            judge(&check, &errors((20, 130), (2, 1000))),
+            judge(&check, &errors((2, 1000), (2, 1000))),
+            judge(&check, &errors((150, 1000), (148, 1000))),
+        ));
+    }
+
+    #[test]
+    fn the_statistical_judge_needs_significance_and_a_margin() {
+        let check = base().judge(Judge::statistical()).build().unwrap();
+        expect![[r#"
+            Failed(0.15384615384615385): error_rate 15.4% on app:v2.4.0 vs 0.2% on app:v2.3.1 (p < 0.001)
+            Successful(0.003): error_rate 0.3% on app:v2.4.0 vs 0.2% on app:v2.3.1 (p = 0.101)
+            Successful(0.006): error_rate 0.6% on app:v2.4.0 vs 0.2% on app:v2.3.1 (p < 0.001)
+            Shared(0.15): error_rate 15.0% on app:v2.4.0 vs 14.8% on app:v2.3.1 (p = 0.475)
+            TooFew: too few observations on app:v2.4.0: 12, 50 needed
+        "#]]
+        .assert_eq(&format!(
+            "{}\n{}\n{}\n{}\n{}\n",
+            judge(&check, &errors((20, 130), (2, 1000))),
+            // 10k a side: 0.3% against 0.2% is noise (Fisher p = 0.10).
+            judge(&check, &errors((30, 10_000), (20, 10_000))),
+            // Significant, but within the 1-point margin: not worth a rollback.
+            judge(&check, &errors((60, 10_000), (20, 10_000))),
+            // Both at 15%: the service, not the version.
+            judge(&check, &errors((150, 1000), (148, 1000))),
+            judge(&check, &errors((6, 12), (2, 1000))),
+        ));
+    }
+
+    #[test]
+    fn mann_whitney_judges_latency_samples() {
+        let check = AnalysisCheck::builder("latency", "http", "latency_seconds")
+            .judge(Judge::Statistical {
+                confidence: 0.99,
+                margin: 0.2,
+                min_observations: 20,
+            })
+            .build()
+            .unwrap();
+        let spread = |scale: f64| -> Vec<f64> {
+            (0..60)
+                .map(|i| scale * (0.05 + f64::from(i % 12) * 0.01))
+                .collect()
+        };
+        let sample = |candidate: Vec<f64>, baseline: Vec<f64>| {
+            Sample::new(
+                vec![
+                    Measurement::samples("latency_seconds", Some(0.1), candidate)
+                        .with_label("version", "app:v2.4.0"),
+                    Measurement::samples("latency_seconds", Some(0.1), baseline)
+                        .with_label("version", "app:v2.3.1"),
+                ],
+                "",
+            )
+        };
+        let slow = check.judge(Ok(&sample(spread(3.0), spread(1.0))), &versions());
+        assert!(matches!(slow.outcome, Failed(_)), "{slow:?}");
+        assert!(slow.p_value.unwrap() < 1e-6);
+        let same = check.judge(Ok(&sample(spread(1.0), spread(1.0))), &versions());
+        assert!(matches!(same.outcome, Successful(_)), "{same:?}");
+    }
+
+    #[test]
+    fn a_shared_cause_pauses_or_continues_by_policy_and_never_fails() {
+        let shared = Judgement {
+            outcome: MeasurementOutcome::Shared(0.15),
+            candidate: None,
+            baseline: None,
+            p_value: None,
+            reason: "error_rate 15.0% on app:v2.4.0 vs 14.8% on app:v2.3.1".into(),
+        };
+        let pause = base().build().unwrap();
+        let mut run = CheckRun::default();
+        expect![[r#"SharedCause("error_rate 15.0% on app:v2.4.0 vs 14.8% on app:v2.3.1: both versions are out of range (at most 0.01), so the cause is shared (capacity, a dependency), not the new version")"#]]
+            .assert_eq(&format!("{:?}", run.record_judgement(&pause, &shared)));
+        let verdict = Verdict::combine([(&pause, &run)]);
+        assert!(matches!(verdict, Verdict::SharedCause(_)), "{verdict:?}");
+
+        let go_on = base()
+            .shared_cause(SharedCausePolicy::Continue)
+            .build()
+            .unwrap();
+        let mut run = CheckRun::default();
+        assert_eq!(run.record_judgement(&go_on, &shared), &CheckStatus::Running);
+        assert_eq!(run.failures, 0);
+    }
+
+    #[test]
+    fn comparing_judges_without_labels_or_baseline_are_too_few_never_failed() {
+        let check = base()
+            .judge(Judge::Compare {
+                max_ratio: Some(2.0),
+                max_increase: Some(0.01),
+                min_observations: 50,
+            })
+            .build()
+            .unwrap();
+        let unlabelled = Sample::new(vec![Measurement::proportion("error_rate", 50, 100)], "");
+        assert_eq!(check.judge(Ok(&unlabelled), &versions()).outcome, TooFew);
+        let no_baseline = Versions::new(versions().candidate, None);
+        assert_eq!(
+            check
+                .judge(Ok(&errors((50, 100), (0, 100))), &no_baseline)
+                .outcome,
+            TooFew
+        );
+        // 2x and +1 point: 5% against 1% fails; 1.8% against 1% is within the comparison
+        // but over the 1% success range on its own, which a human decides; 0.9% passes.
+        let outcome = |c, b| check.judge(Ok(&errors(c, b)), &versions()).outcome;
+        assert!(matches!(outcome((50, 1000), (10, 1000)), Failed(_)));
+        assert!(matches!(outcome((18, 1000), (10, 1000)), Inconclusive(_)));
+        assert!(matches!(outcome((9, 1000), (10, 1000)), Successful(_)));
+    }
+
+    #[test]
+    fn judge_settings_are_validated() {
+        let err = base()
+            .judge(Judge::Statistical {
+                confidence: 95.0,
+                margin: 0.01,
+                min_observations: 50,
+            })
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid input: check error-rate: judge.confidence: 95 is not between 0.5 and 1 (0.99 is 99%)"
+        );
+        let err = base()
+            .judge(Judge::Compare {
+                max_ratio: None,
+                max_increase: None,
+                min_observations: 0,
+            })
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("needs max_ratio"), "{err}");
+    }
 }

@@ -90,6 +90,18 @@ impl GuardBuilder {
         self.config.poll_interval = interval;
         self
     }
+    /// How long the candidate's pods may show a definite failure (CrashLoopBackOff, image pull,
+    /// missing config, OOMKilled) before the guard aborts (default 20 s; `None`: never).
+    pub fn pod_failure_after(mut self, after: Option<Duration>) -> Self {
+        self.config.pod_failure_after = after;
+        self
+    }
+    /// How long the candidate's pods may run unready or stay unschedulable before the guard
+    /// aborts (default 60 s; `None`: never).
+    pub fn unready_after(mut self, after: Option<Duration>) -> Self {
+        self.config.unready_after = after;
+        self
+    }
     /// What the migration gate does (default: block).
     pub fn migration_policy(mut self, policy: MigrationPolicy) -> Self {
         self.config.migration_policy = policy;

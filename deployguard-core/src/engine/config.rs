@@ -30,6 +30,13 @@ pub struct GuardConfig {
     /// How long the one-actor lock lasts without a renewal (default 15 s, renewed every third
     /// of it).
     pub lock_ttl: Duration,
+    /// How long the candidate's pods may show a definite failure (CrashLoopBackOff, an image
+    /// that cannot be pulled, a missing ConfigMap or Secret, OOMKilled) before the guard aborts
+    /// (default 20 s; `None` leaves pod failures to the checks and the progress deadline).
+    pub pod_failure_after: Option<Duration>,
+    /// How long the candidate's pods may run unready, or stay unschedulable, before the guard
+    /// aborts (default 60 s: longer than a readiness probe's usual start; `None`: never).
+    pub unready_after: Option<Duration>,
 }
 
 impl GuardConfig {
@@ -61,6 +68,8 @@ impl Default for GuardConfig {
             retry: RetryPolicy::default(),
             lock_ttl: Duration::from_secs(15),
             resume_paused: false,
+            pod_failure_after: Some(Duration::from_secs(20)),
+            unready_after: Some(Duration::from_secs(60)),
         }
     }
 }

@@ -104,6 +104,9 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     match input.verdict {
         Verdict::Failed(why) => return Decision::Abort(why.clone()),
         Verdict::Inconclusive(why) => return Decision::Pause(why.clone()),
+        Verdict::SharedCause(why) => {
+            return Decision::Pause(format!("not the new version: {why}"));
+        }
         _ => {}
     }
     let rolled_out = matches!(input.rollout, RolloutStatus::Done(_));

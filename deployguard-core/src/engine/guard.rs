@@ -15,9 +15,12 @@ use super::journal::{EventKind, JournalEvent};
 use super::markers::{self, EarlierRecovery, RecoveryMarker, Rollout};
 use super::outcome::{GuardOutcome, GuardReport};
 use super::plan::Plan;
+use super::pod_health::PodHealth;
 use super::recover::{Assessment, Recovery};
 use super::strategy::{Canary, CanaryStep, Strategy};
-use crate::analysis::{AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, rollout_status};
+use crate::analysis::{
+    AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, VersionRef, Versions, rollout_status,
+};
 use crate::error::{Error, Result};
 use crate::model::{Fingerprint, RolloutSnapshot, TrafficSplit};
 use crate::traits::{
@@ -158,6 +161,7 @@ impl Guard {
         };
         let report = result.unwrap_or_else(|err| {
             self.recovery.report(GuardOutcome::Failed {
+                kind: err.kind(),
                 reason: err.to_string(),
             })
         });
@@ -325,6 +329,8 @@ impl Guard {
                 (phase, split)
             }
         };
+        let versions = self.versions(&current).await;
+        let mut pod_health = PodHealth::default();
         let mut analysis = CheckSchedule::new(self.checks_for(phase));
         let mut phase_started = Instant::now();
         let mut last_status: Option<RolloutStatus> = None;
@@ -353,7 +359,11 @@ impl Guard {
                 );
                 last_status = Some(status.clone());
             }
-            self.measure(started, &mut analysis).await;
+            let candidate_serves = snapshot
+                .current_revision
+                .is_some_and(|id| snapshot.pods_of(id).any(|pod| pod.ready));
+            self.measure(started, &mut analysis, &versions, candidate_serves)
+                .await;
             let verdict = analysis.verdict();
             if verdict != last_verdict {
                 self.emit(
@@ -375,6 +385,11 @@ impl Guard {
                 promote_requested: false,
             };
             let mut decision = decide(&input);
+            if let Some((_, reason)) = pod_health.observe(&snapshot, &self.recovery.config)
+                && !matches!(decision, Decision::Abort(_) | Decision::Promote)
+            {
+                decision = Decision::Abort(reason);
+            }
             if matches!(decision, Decision::Pause(_)) && verdict != Verdict::Running {
                 let marks = self.recovery.platform.backend.markers().await?;
                 input.promote_requested = marks.get(markers::PROMOTE).is_some_and(|v| v == "true");
@@ -436,7 +451,50 @@ impl Guard {
         }
     }
 
-    async fn measure(&self, started: Instant, analysis: &mut CheckSchedule) {
+    /// The candidate (what runs now) and the baseline it is judged against: the stable side
+    /// of a canary or blue-green when there is one, else the newest other revision — what a
+    /// rollback would restore. Unreadable, they are unknown and checks judge the whole service.
+    async fn versions(&self, current: &Fingerprint) -> Versions {
+        let platform = &self.recovery.platform;
+        let deadline = Instant::now() + self.recovery.config.step_timeout;
+        let retry = self.recovery.config.retry;
+        let Ok(history) = retry.run(deadline, || platform.backend.history()).await else {
+            return Versions::default();
+        };
+        let candidate = history
+            .iter()
+            .find(|r| &r.fingerprint == current)
+            .map(VersionRef::of_revision);
+        let baseline = match &platform.stable {
+            Some(stable) => {
+                let snapshot = retry.run(deadline, || stable.observe()).await.ok();
+                let stable_history = retry.run(deadline, || stable.history()).await.ok();
+                snapshot
+                    .and_then(|s| s.current_fingerprint)
+                    .zip(stable_history)
+                    .and_then(|(fingerprint, history)| {
+                        history
+                            .iter()
+                            .find(|r| r.fingerprint == fingerprint)
+                            .map(VersionRef::of_revision)
+                    })
+            }
+            None => history
+                .iter()
+                .filter(|r| &r.fingerprint != current)
+                .max_by_key(|r| r.id)
+                .map(VersionRef::of_revision),
+        };
+        Versions::new(candidate, baseline)
+    }
+
+    async fn measure(
+        &self,
+        started: Instant,
+        analysis: &mut CheckSchedule,
+        versions: &Versions,
+        candidate_serves: bool,
+    ) {
         let now = Instant::now();
         for index in 0..analysis.checks.len() {
             if analysis.runs[index].status.is_terminal() || analysis.due[index] > now {
@@ -447,20 +505,22 @@ impl Guard {
                 Some(probe) => probe.sample().await,
                 None => Err(Error::not_found(format!("probe {}", check.probe))),
             };
-            let outcome = check.classify(sample.as_ref());
+            let judgement = check.judge(sample.as_ref(), versions);
+            let outcome = judgement.outcome;
             let interval = check.interval;
-            if analysis.not_yet(index, outcome) {
+            if analysis.not_yet(index, outcome, candidate_serves) {
                 // Nothing to judge yet: measured again at the next interval.
                 analysis.due[index] = now + interval;
                 continue;
             }
             let check = &analysis.checks[index];
-            analysis.runs[index].record(check, outcome);
+            analysis.runs[index].record_judgement(check, &judgement);
             self.emit(
                 started,
                 EventKind::Measured {
                     check: check.name.clone(),
                     outcome,
+                    judgement,
                     dry_run: check.dry_run,
                 },
             );

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::plan::Step;
-use crate::analysis::{MeasurementOutcome, Verdict};
+use crate::analysis::{Judgement, MeasurementOutcome, Verdict};
 
 /// One journal entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +42,8 @@ pub enum EventKind {
         check: String,
         /// How it came out.
         outcome: MeasurementOutcome,
+        /// What was compared, and why, in words.
+        judgement: Judgement,
         /// Whether the check is dry-run (journaled, never acted on).
         dry_run: bool,
     },

@@ -21,6 +21,7 @@ mod journal;
 mod markers;
 mod outcome;
 mod plan;
+mod pod_health;
 mod recover;
 mod retry;
 mod strategy;

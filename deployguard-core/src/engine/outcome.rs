@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::execute::Report;
 use super::plan::Plan;
+use crate::error::ErrorKind;
 use crate::model::Fingerprint;
 
 /// How a guard ended.
@@ -34,6 +35,8 @@ pub enum GuardOutcome {
     },
     /// The guard could not finish (deadline, an error that retrying did not fix).
     Failed {
+        /// What kind of error stopped it (a deadline is [`ErrorKind::Timeout`]).
+        kind: ErrorKind,
         /// Why.
         reason: String,
     },
@@ -61,7 +64,7 @@ impl fmt::Display for GuardOutcome {
                 write!(f, "recovered from {failing}: {reason}")
             }
             Self::Paused { reason } => write!(f, "paused: {reason}"),
-            Self::Failed { reason } => write!(f, "failed: {reason}"),
+            Self::Failed { reason, .. } => write!(f, "failed: {reason}"),
         }
     }
 }

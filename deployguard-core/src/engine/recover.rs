@@ -20,7 +20,7 @@ use super::strategy::Strategy;
 use super::strategy::StrategyKind;
 use super::target::rollback_target;
 use crate::analysis::{RolloutStatus, rollout_status};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
     Diagnosis, Fingerprint, MigrationState, Revision, RolloutSnapshot, RoutingMode, TrafficSplit,
 };
@@ -354,6 +354,7 @@ impl Recovery {
                 reason,
             },
             (_, ExecutionOutcome::DeadlineExceeded { step }) => GuardOutcome::Failed {
+                kind: ErrorKind::Timeout,
                 reason: format!(
                     "recovery deadline of {:?} exceeded at step {}: {}",
                     self.config.recovery_deadline,
@@ -361,7 +362,13 @@ impl Recovery {
                     plan.steps[*step]
                 ),
             },
-            (_, ExecutionOutcome::Failed { step, error, .. }) => GuardOutcome::Failed {
+            (
+                _,
+                ExecutionOutcome::Failed {
+                    step, kind, error, ..
+                },
+            ) => GuardOutcome::Failed {
+                kind: *kind,
                 reason: format!("step {} ({}) failed: {error}", step + 1, plan.steps[*step]),
             },
         };

@@ -8,7 +8,7 @@ mod snapshot;
 mod traffic;
 
 pub use failure::{Diagnosis, FailureMode};
-pub use measurement::{Measurement, Sample};
+pub use measurement::{Measurement, Observations, Sample, VERSION_LABEL};
 pub use migration::{AppliedMigration, MigrationState, MigrationStatus, SchemaVersion};
 pub use revision::{Fingerprint, Revision, RevisionId};
 pub use snapshot::{Condition, EventRecord, PodState, RolloutSnapshot};

@@ -60,21 +60,21 @@ async fn a_healthy_rollout_is_promoted() {
 async fn a_failing_rollout_is_detected_and_recovered() {
     check(Script::Failing, Schema::Compatible, false, expect![[r#"
         == Rolling
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate = 0.15 is not at mos
+        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate 15.0% is not at most
         candidate runs ["app:v2.3.1"], 6 replicas
         writes: candidate.RollbackTo(to 1)
         == Recreate
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate = 0.15 is not at mos
+        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate 15.0% is not at most
         candidate runs ["app:v2.3.1"], 6 replicas
         writes: candidate.RollbackTo(to 1)
         == BlueGreen
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate = 0.15 is not at most 0.01 (1 failed, limit 0)"
+        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)" 
         candidate runs ["app:v2.4.0"], 0 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic blue=100%, green=0%
         writes: candidate.Scale(0), router.Apply(blue=0%, green=100%), router.Apply(blue=100%, green=0%)
         == Canary
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate = 0.15 is not at most 0.01 (1 failed, limit 0)"
+        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)" 
         candidate runs ["app:v2.4.0"], 0 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic canary=0%, stable=100%
@@ -112,21 +112,21 @@ async fn probe_errors_are_not_failures() {
 async fn an_inconclusive_measurement_pauses_for_a_human() {
     check(Script::Inconclusive, Schema::Compatible, false, expect![[r#"
         == Rolling
-        outcome: Paused { reason: "check error-rate: error_rate = 0.03 is neither passing nor failing (1 inconclusive, limit 0)" }
+        outcome: Paused { reason: "check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)" }
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: none
         == Recreate
-        outcome: Paused { reason: "check error-rate: error_rate = 0.03 is neither passing nor failing (1 inconclusive, limit 0)" }
+        outcome: Paused { reason: "check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)" }
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: none
         == BlueGreen
-        outcome: Paused { reason: "check error-rate: error_rate = 0.03 is neither passing nor failing (1 inconclusive, limit 0)" }
+        outcome: Paused { reason: "check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)" }
         candidate runs ["app:v2.4.0"], 6 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic blue=0%, green=100%
         writes: router.Apply(blue=0%, green=100%)
         == Canary
-        outcome: Paused { reason: "check error-rate: error_rate = 0.03 is neither passing nor failing (1 inconclusive, limit 0)" }
+        outcome: Paused { reason: "check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)" }
         candidate runs ["app:v2.4.0"], 2 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic canary=0%, stable=100%
@@ -246,21 +246,21 @@ async fn an_incompatible_migration_blocks_the_rollback() {
 async fn a_dry_run_writes_nothing_and_shows_the_plan() {
     check(Script::Failing, Schema::Compatible, true, expect![[r#"
         == Rolling
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate = 0.15 is not at mos
+        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate 15.0% is not at most
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: none
         == Recreate
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate = 0.15 is not at mos
+        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate 15.0% is not at most
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: none
         == BlueGreen
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate = 0.15 is not at most 0.01 (1 failed, limit 0)"
+        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)" 
         candidate runs ["app:v2.4.0"], 6 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic blue=100%, green=0%
         writes: none
         == Canary
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate = 0.15 is not at most 0.01 (1 failed, limit 0)"
+        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)" 
         candidate runs ["app:v2.4.0"], 2 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic canary=0%, stable=100%

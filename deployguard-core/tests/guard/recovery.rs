@@ -145,10 +145,12 @@ async fn after_promotion_traffic_never_goes_back_to_a_stable_side_that_cannot_se
         Behaviour::waiting("ImagePullBackOff", "registry gone"),
     );
     let report = world.guard().run().await;
-    let GuardOutcome::Failed { reason } = &report.outcome else {
+    let GuardOutcome::Failed { reason, kind } = &report.outcome else {
         panic!("expected Failed, got {:?}", report.outcome);
     };
     assert!(reason.contains("scale stable to 6"), "{reason}");
+    // The error's kind survives: a step that timed out waiting is a timeout.
+    assert_eq!(*kind, deployguard_core::ErrorKind::Timeout, "{reason}");
     // Production stays on green, degraded but serving; nothing half-switched.
     assert_eq!(
         world.router.as_ref().unwrap().split().weight("green"),
@@ -180,9 +182,14 @@ async fn a_deadline_overrun_ends_failed_with_a_partial_report() {
         }
         let started = tokio::time::Instant::now();
         let report = world.guard().run().await;
-        let GuardOutcome::Failed { reason } = &report.outcome else {
+        let GuardOutcome::Failed {
+            reason,
+            kind: error_kind,
+        } = &report.outcome
+        else {
             panic!("{kind:?}: expected Failed, got {:?}", report.outcome);
         };
+        assert_eq!(*error_kind, deployguard_core::ErrorKind::Timeout);
         assert!(
             reason.starts_with("recovery deadline of 90s exceeded at step"),
             "{kind:?}: {reason}"
@@ -543,7 +550,7 @@ async fn a_dry_run_check_is_journaled_but_never_acted_on() {
         report.outcome
     );
     let shadow_failed = journal.events().into_iter().any(|e| {
-        matches!(e.kind, EventKind::Measured { ref check, dry_run: true, outcome: deployguard_core::analysis::MeasurementOutcome::Failed(_) } if check == "p99")
+        matches!(e.kind, EventKind::Measured { ref check, dry_run: true, outcome: deployguard_core::analysis::MeasurementOutcome::Failed(_), .. } if check == "p99")
     });
     assert!(
         shadow_failed,

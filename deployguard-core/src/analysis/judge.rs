@@ -1,0 +1,476 @@
+//! Judges: how a check turns a labelled sample into an outcome that names who is at fault —
+//! the candidate alone, the baseline too (a shared cause: capacity, a dependency), or nobody.
+
+use serde::{Deserialize, Serialize};
+
+use super::check::{AnalysisCheck, MeasurementOutcome};
+use super::stats::{fisher_greater, mann_whitney_greater};
+use crate::model::{Measurement, Observations, Revision, Sample};
+
+/// How a check judges the candidate. For the comparing judges, higher values are worse (error
+/// rates, latencies).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "judge", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Judge {
+    /// The candidate's value against the check's success (and failure) ranges. When the probe
+    /// labels versions and the baseline is outside the success range too, the cause is shared,
+    /// not the candidate's.
+    Threshold,
+    /// The candidate's value against the baseline's: it fails when it is above the baseline's
+    /// by more than every bound given (`max_ratio` times it, `max_increase` above it).
+    Compare {
+        /// How many times the baseline's value the candidate's may be.
+        max_ratio: Option<f64>,
+        /// How far above the baseline's value the candidate's may be.
+        max_increase: Option<f64>,
+        /// Observations (requests, samples) each side needs; fewer is "too few", never a failure.
+        min_observations: u64,
+    },
+    /// A statistical test, as Kayenta judges a canary: Fisher's exact test on error counts,
+    /// Mann-Whitney U on latency samples. The candidate fails when it is worse with
+    /// `confidence` (0.99: p < 0.01) *and* by more than `margin` — an absolute difference of
+    /// proportions, or a relative increase of the median sample — so that a large sample does
+    /// not turn a harmless difference into a rollback.
+    Statistical {
+        /// The confidence the candidate is worse (between 0.5 and 1).
+        confidence: f64,
+        /// How much worse is still acceptable.
+        margin: f64,
+        /// Observations each side needs; fewer is "too few", never a failure.
+        min_observations: u64,
+    },
+}
+
+impl Judge {
+    /// The statistical judge at 99% confidence, margin 0.01, 50 observations a side.
+    pub fn statistical() -> Self {
+        Self::Statistical {
+            confidence: 0.99,
+            margin: 0.01,
+            min_observations: 50,
+        }
+    }
+
+    /// Whether this judge compares the candidate with the baseline.
+    pub fn compares(&self) -> bool {
+        !matches!(self, Self::Threshold)
+    }
+}
+
+/// One side of a comparison: the version's name as a person reads it (its image) and every name
+/// a probe may label it with.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VersionRef {
+    /// How reports name it (`app:v2.4.0`).
+    pub name: String,
+    /// Labels that mean this version: images, image tags, the fingerprint.
+    pub aliases: Vec<String>,
+}
+
+impl VersionRef {
+    /// A version known by `name` and `aliases`.
+    pub fn new(name: impl Into<String>, aliases: Vec<String>) -> Self {
+        Self {
+            name: name.into(),
+            aliases,
+        }
+    }
+
+    /// The version a revision runs: named by its first image, answering to each image, each
+    /// image's tag and the fingerprint.
+    pub fn of_revision(revision: &Revision) -> Self {
+        let mut aliases = vec![revision.fingerprint.as_str().to_owned()];
+        for image in &revision.images {
+            aliases.push(image.clone());
+            if let Some((_, tag)) = image.rsplit_once(':')
+                && !tag.contains('/')
+            {
+                aliases.push(tag.to_owned());
+            }
+        }
+        let name = revision
+            .images
+            .first()
+            .cloned()
+            .unwrap_or_else(|| revision.fingerprint.to_string());
+        Self { name, aliases }
+    }
+
+    /// Whether a measurement labelled `label` belongs to this version.
+    pub fn answers_to(&self, label: &str) -> bool {
+        self.name == label || self.aliases.iter().any(|a| a == label)
+    }
+}
+
+/// The two versions a guard compares: the candidate it watches, and the baseline it would roll
+/// back to (or the stable side of a canary or blue-green).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Versions {
+    /// The version being rolled out.
+    pub candidate: Option<VersionRef>,
+    /// The version it is compared with.
+    pub baseline: Option<VersionRef>,
+}
+
+impl Versions {
+    /// The candidate and the baseline.
+    pub fn new(candidate: Option<VersionRef>, baseline: Option<VersionRef>) -> Self {
+        Self {
+            candidate,
+            baseline,
+        }
+    }
+}
+
+/// One version's reading of a metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Reading {
+    /// The version, as reports name it.
+    pub version: String,
+    /// Its value.
+    pub value: f64,
+    /// How many observations the value stands on, where known.
+    pub observations: Option<u64>,
+}
+
+/// A check's judgement of one sample: the outcome, the readings it compared and why, in words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Judgement {
+    /// The outcome.
+    pub outcome: MeasurementOutcome,
+    /// The candidate's reading (or the whole service's, when the probe does not label versions).
+    pub candidate: Option<Reading>,
+    /// The baseline's reading, when compared.
+    pub baseline: Option<Reading>,
+    /// The statistical test's p-value, when one was run.
+    pub p_value: Option<f64>,
+    /// Why, as a person writes it: `error_rate 15.3% on app:v2.4.0 vs 0.4% on app:v2.3.1 (p < 0.001)`.
+    pub reason: String,
+}
+
+impl Judgement {
+    fn bare(outcome: MeasurementOutcome, reason: String) -> Self {
+        Self {
+            outcome,
+            candidate: None,
+            baseline: None,
+            p_value: None,
+            reason,
+        }
+    }
+}
+
+/// A value as a person reads it: rates in percent, seconds with a unit, else four decimals.
+pub fn format_value(metric: &str, value: f64) -> String {
+    let metric = metric.to_ascii_lowercase();
+    if metric.contains("rate") || metric.contains("ratio") || metric.contains("fraction") {
+        let percent = value * 100.0;
+        if percent != 0.0 && percent.abs() < 0.1 {
+            format!("{percent:.2}%")
+        } else {
+            format!("{percent:.1}%")
+        }
+    } else if metric.contains("second") || metric.contains("latency") {
+        if value < 1.0 {
+            format!("{:.0} ms", value * 1000.0)
+        } else {
+            format!("{value:.2} s")
+        }
+    } else {
+        let text = format!("{value:.4}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".to_owned()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
+/// The measurement of `metric` for `version` in `sample`.
+fn series_of<'a>(
+    sample: &'a Sample,
+    metric: &'a str,
+    version: &VersionRef,
+) -> Option<&'a Measurement> {
+    sample
+        .series(metric)
+        .find(|m| m.version().is_some_and(|v| version.answers_to(v)))
+}
+
+fn reading(version: &VersionRef, m: &Measurement) -> Option<Reading> {
+    Some(Reading {
+        version: version.name.clone(),
+        value: m.value.filter(|v| v.is_finite())?,
+        observations: m.observations.as_ref().map(Observations::count),
+    })
+}
+
+impl AnalysisCheck {
+    /// Judges one probe answer for the candidate and baseline of `versions`.
+    ///
+    /// A probe that labels versions is read per version; one that does not is read as a whole
+    /// service, by the check's ranges (the comparing judges then have nothing to compare and
+    /// say so: too few observations).
+    pub fn judge(&self, sample: Result<&Sample, &crate::Error>, versions: &Versions) -> Judgement {
+        let sample = match sample {
+            Ok(sample) => sample,
+            Err(err) => {
+                return Judgement::bare(
+                    MeasurementOutcome::Error,
+                    format!("the probe could not be read: {err}"),
+                );
+            }
+        };
+        let labelled = sample.series(&self.metric).any(|m| m.version().is_some());
+        let Some(candidate) = versions.candidate.as_ref().filter(|_| labelled) else {
+            return self.judge_whole(sample);
+        };
+        let metric = &self.metric;
+        let Some(candidate_reading) =
+            series_of(sample, metric, candidate).and_then(|m| reading(candidate, m))
+        else {
+            return Judgement::bare(
+                MeasurementOutcome::NoData,
+                format!("no data for {metric} on {}", candidate.name),
+            );
+        };
+        let baseline_measurement = versions
+            .baseline
+            .as_ref()
+            .and_then(|b| Some((b, series_of(sample, metric, b)?)));
+        let baseline_reading = baseline_measurement.and_then(|(b, m)| reading(b, m));
+        let mut judgement = Judgement {
+            outcome: MeasurementOutcome::NoData,
+            candidate: Some(candidate_reading.clone()),
+            baseline: baseline_reading.clone(),
+            p_value: None,
+            reason: String::new(),
+        };
+        let value = candidate_reading.value;
+        let words = |with_p: Option<f64>| {
+            let mut text = format!(
+                "{metric} {} on {}",
+                format_value(metric, value),
+                candidate_reading.version
+            );
+            if let Some(b) = &baseline_reading {
+                text.push_str(&format!(
+                    " vs {} on {}",
+                    format_value(metric, b.value),
+                    b.version
+                ));
+            }
+            if let Some(p) = with_p {
+                text.push_str(&format!(" ({})", format_p(p)));
+            }
+            text
+        };
+        // Whether the baseline is out of range as well: then the candidate is not the cause.
+        let baseline_out_of_range = baseline_reading
+            .as_ref()
+            .is_some_and(|b| self.has_success_range() && !self.success.contains(b.value));
+        match self.judge {
+            Judge::Threshold => {
+                let outcome = self.in_ranges(value);
+                judgement.outcome = match outcome {
+                    MeasurementOutcome::Failed(v) if baseline_out_of_range => {
+                        MeasurementOutcome::Shared(v)
+                    }
+                    other => other,
+                };
+                judgement.reason = words(None);
+                if !matches!(judgement.outcome, MeasurementOutcome::Successful(_)) {
+                    judgement.reason = format!("{}, not {}", judgement.reason, self.range_words());
+                }
+            }
+            Judge::Compare {
+                max_ratio,
+                max_increase,
+                min_observations,
+            } => {
+                let Some(base) = baseline_reading.as_ref() else {
+                    judgement.outcome = MeasurementOutcome::TooFew;
+                    judgement.reason = format!("{}; no baseline to compare with", words(None));
+                    return judgement;
+                };
+                if let Some(short) = too_few(&candidate_reading, base, min_observations) {
+                    judgement.outcome = MeasurementOutcome::TooFew;
+                    judgement.reason = short;
+                    return judgement;
+                }
+                let allowed = [
+                    max_ratio.map(|r| base.value * r),
+                    max_increase.map(|d| base.value + d),
+                ]
+                .into_iter()
+                .flatten()
+                .fold(f64::NEG_INFINITY, f64::max);
+                judgement.outcome = if value > allowed {
+                    MeasurementOutcome::Failed(value)
+                } else {
+                    self.shared_or_passed(value, baseline_out_of_range)
+                };
+                judgement.reason = words(None);
+            }
+            Judge::Statistical {
+                confidence,
+                margin,
+                min_observations,
+            } => {
+                let (Some(base), Some((_, base_m))) =
+                    (baseline_reading.as_ref(), baseline_measurement)
+                else {
+                    judgement.outcome = MeasurementOutcome::TooFew;
+                    judgement.reason = format!("{}; no baseline to compare with", words(None));
+                    return judgement;
+                };
+                if let Some(short) = too_few(&candidate_reading, base, min_observations) {
+                    judgement.outcome = MeasurementOutcome::TooFew;
+                    judgement.reason = short;
+                    return judgement;
+                }
+                let cand_m = series_of(sample, metric, candidate).expect("read above");
+                let (p, worse_enough) = match (&cand_m.observations, &base_m.observations) {
+                    (
+                        Some(Observations::Proportion {
+                            events: ce,
+                            trials: ct,
+                        }),
+                        Some(Observations::Proportion {
+                            events: be,
+                            trials: bt,
+                        }),
+                    ) => (
+                        fisher_greater(*ce, *ct, *be, *bt),
+                        value - base.value > margin,
+                    ),
+                    (
+                        Some(Observations::Samples { values: cv }),
+                        Some(Observations::Samples { values: bv }),
+                    ) => (
+                        mann_whitney_greater(cv, bv).p_value,
+                        median(cv) > median(bv) * (1.0 + margin),
+                    ),
+                    _ => {
+                        judgement.outcome = MeasurementOutcome::TooFew;
+                        judgement.reason = format!(
+                            "{}; the probe gives no counts or samples to test",
+                            words(None)
+                        );
+                        return judgement;
+                    }
+                };
+                judgement.p_value = Some(p);
+                judgement.outcome = if p < 1.0 - confidence && worse_enough {
+                    MeasurementOutcome::Failed(value)
+                } else {
+                    self.shared_or_passed(value, baseline_out_of_range)
+                };
+                judgement.reason = words(Some(p));
+            }
+        }
+        judgement
+    }
+
+    /// The success range in words, values as a person reads them: `at most 1.0%`.
+    fn range_words(&self) -> String {
+        let v = |x: f64| format_value(&self.metric, x);
+        match (self.success.min, self.success.max) {
+            (Some(min), Some(max)) => format!("between {} and {}", v(min), v(max)),
+            (None, Some(max)) => format!("at most {}", v(max)),
+            (Some(min), None) => format!("at least {}", v(min)),
+            (None, None) => "unbounded".into(),
+        }
+    }
+
+    fn has_success_range(&self) -> bool {
+        self.success.min.is_some() || self.success.max.is_some()
+    }
+
+    /// Not worse than the baseline: passed, unless both are out of range (a shared cause).
+    fn shared_or_passed(&self, value: f64, baseline_out_of_range: bool) -> MeasurementOutcome {
+        if self.has_success_range() && !self.success.contains(value) {
+            if baseline_out_of_range {
+                MeasurementOutcome::Shared(value)
+            } else {
+                // Out of range alone but not measurably worse than the baseline: a human decides.
+                MeasurementOutcome::Inconclusive(value)
+            }
+        } else {
+            MeasurementOutcome::Successful(value)
+        }
+    }
+
+    /// The whole service's value against the ranges.
+    fn judge_whole(&self, sample: &Sample) -> Judgement {
+        let Some(value) = sample
+            .get(&self.metric)
+            .and_then(|m| m.value)
+            .filter(|v| v.is_finite())
+        else {
+            return Judgement::bare(
+                MeasurementOutcome::NoData,
+                format!("no data for {}", self.metric),
+            );
+        };
+        if self.judge.compares() {
+            return Judgement::bare(
+                MeasurementOutcome::TooFew,
+                format!(
+                    "{} {}: the probe does not label versions, nothing to compare",
+                    self.metric,
+                    format_value(&self.metric, value)
+                ),
+            );
+        }
+        let outcome = self.in_ranges(value);
+        let mut reason = format!("{} {}", self.metric, format_value(&self.metric, value));
+        if !matches!(outcome, MeasurementOutcome::Successful(_)) {
+            reason = format!("{reason} is not {}", self.range_words());
+        }
+        let mut judgement = Judgement::bare(outcome, reason);
+        judgement.candidate = Some(Reading {
+            version: "the service".into(),
+            value,
+            observations: None,
+        });
+        judgement
+    }
+}
+
+fn too_few(candidate: &Reading, baseline: &Reading, min: u64) -> Option<String> {
+    for side in [candidate, baseline] {
+        if let Some(count) = side.observations
+            && count < min
+        {
+            return Some(format!(
+                "too few observations on {}: {count}, {min} needed",
+                side.version
+            ));
+        }
+    }
+    None
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
