@@ -1,8 +1,9 @@
-//! The incident replay: the seed incident (or another scenario) on the embedded simulated
-//! cluster, once as Kubernetes alone handles it and once guarded by deployguard.
+//! The incident replay: every rolling scenario (or one) on the embedded simulated cluster, once
+//! as Kubernetes alone handles it and once guarded by deployguard, with a confusion table of
+//! what the guard concluded against each scenario's ground truth.
 //!
 //! ```text
-//! cargo run --example incident-replay -- [--scenario NAME] [--json] [--svg FILE] [--png FILE]
+//! cargo run --example incident-replay -- [--scenario NAME] [--seed N] [--json] [--svg FILE] [--png FILE]
 //! ```
 //!
 //! Simulated time runs on tokio's paused clock: fifteen minutes of incident replay in seconds.
@@ -13,34 +14,39 @@ use std::time::Duration;
 
 use clap::Parser;
 use deployguard_examples::picture::{draw_png, draw_svg};
-use deployguard_examples::replay::{render, replay};
+use deployguard_examples::replay::{render, render_table, rolling_scenarios, row};
 use deployguard_testkit::cluster::scenarios;
 
-/// Replays an incident on the embedded simulated Kubernetes cluster, once as Kubernetes alone
-/// handles it and once guarded by deployguard, and compares them.
+/// Replays scenarios on the embedded simulated Kubernetes cluster, each once as Kubernetes
+/// alone handles it and once guarded by deployguard, and compares them with each scenario's
+/// ground truth.
 #[derive(Debug, Parser)]
 #[command(
     name = "incident-replay",
-    after_help = "Simulated time runs on tokio's paused clock: the replay takes seconds. \
+    after_help = "Simulated time runs on tokio's paused clock: a scenario takes about a second. \
         Run with --list-scenarios to see the scenarios."
 )]
 struct Args {
-    /// The scenario to replay (a rolling one; see --list-scenarios).
-    #[arg(long, default_value = "seed-rolling-failure")]
-    scenario: String,
-    /// Simulated minutes to replay after the faulty version rolls out.
+    /// Replay only this scenario, with its guarded timeline (default: every rolling scenario,
+    /// as a table).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// The seed of the simulated traffic's noise.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulated minutes to replay after the new version starts rolling out.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=240))]
     minutes: u64,
-    /// Print the guarded run's journal as JSON instead of the table.
+    /// Print the table (and each guarded journal) as JSON.
     #[arg(long)]
     json: bool,
-    /// Also draw the runs side by side as an SVG picture into FILE.
-    #[arg(long, value_name = "FILE")]
+    /// Also draw the scenario's runs side by side as an SVG picture into FILE (with --scenario).
+    #[arg(long, value_name = "FILE", requires = "scenario")]
     svg: Option<PathBuf>,
-    /// Also draw the runs side by side as a PNG picture into FILE.
-    #[arg(long, value_name = "FILE")]
+    /// Also draw the scenario's runs side by side as a PNG picture into FILE (with --scenario).
+    #[arg(long, value_name = "FILE", requires = "scenario")]
     png: Option<PathBuf>,
-    /// List the scenarios and what each holds, then exit.
+    /// List the scenarios, their ground truth and what each holds, then exit.
     #[arg(long)]
     list_scenarios: bool,
 }
@@ -49,47 +55,62 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     if args.list_scenarios {
-        for (name, what) in scenarios::list() {
-            println!("{name:<22} {what}");
+        for s in scenarios::catalogue() {
+            let truth = s.truth.map_or_else(|| "-".to_owned(), |t| t.to_string());
+            println!("{:<22} {truth:<18} {}", s.name, s.description);
         }
         return ExitCode::SUCCESS;
     }
     let horizon = Duration::from_secs(args.minutes * 60);
-    eprintln!(
-        "replaying {} for {} simulated minutes, unguarded then guarded ...",
-        args.scenario, args.minutes
-    );
-    let (unguarded, guarded) = match (
-        replay(&args.scenario, false, horizon).await,
-        replay(&args.scenario, true, horizon).await,
-    ) {
-        (Ok(u), Ok(g)) => (u, g),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("incident-replay: {e}");
-            return ExitCode::from(2);
-        }
+    let names: Vec<String> = match &args.scenario {
+        Some(name) => vec![name.clone()],
+        None => rolling_scenarios()
+            .iter()
+            .map(|s| s.name.to_owned())
+            .collect(),
     };
+    let mut rows = Vec::new();
+    for name in &names {
+        eprintln!(
+            "replaying {name} for {} simulated minutes (seed {}), unguarded then guarded ...",
+            args.minutes, args.seed
+        );
+        match row(name, horizon, args.seed).await {
+            Ok(r) => rows.push(r),
+            Err(e) => {
+                eprintln!("incident-replay: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if args.json {
-        match serde_json::to_string_pretty(&guarded.journal) {
+        match serde_json::to_string_pretty(&rows) {
             Ok(text) => println!("{text}"),
             Err(e) => {
                 eprintln!("incident-replay: {e}");
                 return ExitCode::FAILURE;
             }
         }
+    } else if let [one] = rows.as_slice() {
+        print!(
+            "{}",
+            render(&one.scenario, horizon, &one.unguarded, &one.guarded)
+        );
     } else {
-        print!("{}", render(&args.scenario, horizon, &unguarded, &guarded));
+        print!("{}", render_table(&rows, horizon));
     }
-    for (path, draw) in [
-        (&args.svg, draw_svg as fn(&_, &_, &_, &_) -> _),
-        (&args.png, draw_png),
-    ] {
-        if let Some(path) = path {
-            if let Err(e) = draw(path, &args.scenario, &unguarded, &guarded) {
-                eprintln!("incident-replay: {e}");
-                return ExitCode::FAILURE;
+    if let [one] = rows.as_slice() {
+        for (path, draw) in [
+            (&args.svg, draw_svg as fn(&_, &_, &_, &_) -> _),
+            (&args.png, draw_png),
+        ] {
+            if let Some(path) = path {
+                if let Err(e) = draw(path, &one.scenario, &one.unguarded, &one.guarded) {
+                    eprintln!("incident-replay: {e}");
+                    return ExitCode::FAILURE;
+                }
+                eprintln!("picture written to {}", path.display());
             }
-            eprintln!("picture written to {}", path.display());
         }
     }
     ExitCode::SUCCESS

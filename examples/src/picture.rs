@@ -108,15 +108,15 @@ fn series(run: &Run, horizon: f64) -> Series {
             let version = second.versions.iter().find(|v| &v.image == image);
             let (error_rate, p99, ready, share) = match version {
                 Some(v) => (
-                    if v.requests > 0.0 {
-                        v.errors / v.requests * 100.0
+                    if v.requests > 0 {
+                        v.errors as f64 / v.requests as f64 * 100.0
                     } else {
                         0.0
                     },
                     v.p99,
                     f64::from(v.ready_pods),
-                    if second.requests > 0.0 {
-                        v.requests / second.requests * 100.0
+                    if second.requests > 0 {
+                        v.requests as f64 / second.requests as f64 * 100.0
                     } else {
                         0.0
                     },

@@ -1,57 +1,165 @@
-//! The incident replay: a scenario of the simulated cluster, once as Kubernetes alone handles it
-//! and once guarded by deployguard, with the timeline and the cost of each.
+//! The incident replay: scenarios of the simulated cluster, each once as Kubernetes alone
+//! handles it and once guarded by deployguard, with the timeline, the cost of each, and a
+//! confusion table of what the guard concluded against each scenario's ground truth.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deployguard_core::analysis::{AnalysisCheck, Threshold};
+use deployguard_core::analysis::{AnalysisCheck, Judge, MeasurementOutcome, Threshold};
 use deployguard_core::engine::{
     Decision, EventKind, Guard, GuardOutcome, JournalEvent, MemoryJournal, Step, Strategy,
 };
 use deployguard_core::{DeploymentBackend, Error, ErrorKind, Result};
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
-use deployguard_testkit::cluster::{FakeCluster, TrafficSecond, scenarios};
+use deployguard_testkit::cluster::scenarios::{self, Truth};
+use deployguard_testkit::cluster::{FakeCluster, TrafficSecond};
+use serde::Serialize;
 use tokio::time::Instant;
 
 /// Where each rolling scenario's deployment and service are.
 const NAMESPACE: &str = "default";
 const DEPLOYMENT: &str = "app-deployment";
 const SERVICE: &str = "myapp-service";
+/// The version every rolling scenario rolls out.
+const NEW: &str = "app:v2.4.0";
+
+/// How often the guard's checks measure: detection is counted in these.
+pub const ANALYSIS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What a run ended with, as the confusion table names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The rollout completed (promoted, or completed on its own).
+    Rollout,
+    /// Rolled back to the last good revision.
+    RolledBack,
+    /// Stopped for a human, with a reason (a shared cause, a migration gate).
+    Paused,
+    /// Nothing was done and the rollout did not complete.
+    Nothing,
+    /// The guard could not finish.
+    Failed,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Rollout => "rollout completes",
+            Self::RolledBack => "rolled back",
+            Self::Paused => "paused, says why",
+            Self::Nothing => "nothing, stays broken",
+            Self::Failed => "failed",
+        })
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs()),
+        None => s.serialize_none(),
+    }
+}
 
 /// How one run went.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Run {
     /// `unguarded` or `guarded`.
     pub label: &'static str,
-    /// When the failure was detected (and by what), from fault onset.
-    pub detected: Option<(Duration, String)>,
-    /// When service was restored, from fault onset.
+    /// The scenario.
+    pub scenario: String,
+    /// The seed of its traffic.
+    pub seed: u64,
+    /// What ended the run.
+    pub action: Action,
+    /// When the guard (or Kubernetes) first acted on a failure, from the rollout's start.
+    #[serde(serialize_with = "secs")]
+    pub detected: Option<Duration>,
+    /// What detected it, in words.
+    pub detected_by: Option<String>,
+    /// When the first measurement blaming the candidate came, from the rollout's start.
+    #[serde(serialize_with = "secs")]
+    pub first_failing_sample: Option<Duration>,
+    /// When service was restored (rolled back) or the rollout completed.
+    #[serde(serialize_with = "secs")]
     pub recovered: Option<Duration>,
     /// How the run ended, in words.
     pub outcome: String,
-    /// Requests sent and failed over the horizon.
-    pub requests: f64,
+    /// Requests sent over the horizon.
+    pub requests: u64,
     /// Failed requests over the horizon.
-    pub failed: f64,
-    /// Timeline entries, from fault onset.
+    pub failed: u64,
+    /// Failed requests that pods of the new version served.
+    pub failed_by_new_version: u64,
+    /// Requests that pods of the new version served, failed or not.
+    pub served_by_new_version: u64,
+    /// Timeline entries, from the rollout's start.
+    #[serde(skip)]
     pub timeline: Vec<(Duration, String)>,
     /// The guard's journal (empty when unguarded).
     pub journal: Vec<JournalEvent>,
-    /// The Service's traffic, one entry per simulated second from fault onset, per version.
+    /// The Service's traffic, one entry per simulated second, per version.
+    #[serde(skip)]
     pub seconds: Vec<TrafficSecond>,
     /// Every image the deployment's ReplicaSets ran by the end of the replay.
     pub images: Vec<String>,
-    /// What the picture marks on the time axis: the guard's decisions and steps, the
-    /// Deployment's conditions.
+    /// Each ReplicaSet's pod-template-hash and image.
+    #[serde(skip)]
+    pub hashes: Vec<(String, String)>,
+    /// What the picture marks on the time axis.
+    #[serde(skip)]
     pub markers: Vec<(Duration, String)>,
 }
 
-/// Replays `scenario` for `horizon` of simulated time, guarded or not. Must run on a paused
-/// tokio clock to finish at once.
-pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<Run> {
-    if !scenarios::list().iter().any(|(name, _)| *name == scenario) {
-        let names: Vec<&str> = scenarios::list().iter().map(|(name, _)| *name).collect();
+/// The guard every replay runs: a statistical judge of errors and of latency against the
+/// previous version, and the candidate's pods as evidence (the engine's defaults).
+pub fn guard_for(cluster: &FakeCluster, journal: &MemoryJournal) -> Result<Guard> {
+    let backend = KubeDeployment::new(cluster.client(), NAMESPACE, DEPLOYMENT);
+    let probe = cluster.traffic_probe(NAMESPACE, SERVICE, ANALYSIS_INTERVAL);
+    let errors = AnalysisCheck::builder("error-rate", &probe, "error_rate")
+        .judge(Judge::statistical())
+        .success(Threshold::at_most(0.01))
+        .interval(ANALYSIS_INTERVAL)
+        .initial_delay(ANALYSIS_INTERVAL)
+        .build()?;
+    let latency = AnalysisCheck::builder("latency", &probe, "latency_seconds")
+        .judge(Judge::Statistical {
+            confidence: 0.99,
+            margin: 0.5,
+            min_observations: 50,
+        })
+        .success(Threshold::at_most(1.0))
+        .interval(ANALYSIS_INTERVAL)
+        .initial_delay(ANALYSIS_INTERVAL)
+        .build()?;
+    Guard::builder(Strategy::Rolling, Arc::new(backend))
+        .probe(Arc::new(probe))
+        .migrations(Arc::new(JobMigrationInspector::new(
+            cluster.client(),
+            NAMESPACE,
+        )))
+        .check(errors)
+        .check(latency)
+        .journal(Arc::new(journal.clone()))
+        .poll_interval(Duration::from_secs(2))
+        .build()
+}
+
+/// The rolling scenarios the replay runs, with their ground truth.
+pub fn rolling_scenarios() -> Vec<scenarios::Scenario> {
+    scenarios::catalogue()
+        .into_iter()
+        .filter(|s| s.truth.is_some())
+        .collect()
+}
+
+/// Replays `scenario` with traffic seed `seed` for `horizon` of simulated time, guarded or not.
+/// Must run on a paused tokio clock to finish at once.
+pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64) -> Result<Run> {
+    let known = scenarios::catalogue();
+    let Some(info) = known.iter().find(|s| s.name == scenario) else {
+        let names: Vec<&str> = rolling_scenarios().iter().map(|s| s.name).collect();
         return Err(Error::invalid_input(
             "--scenario",
             format!(
@@ -59,139 +167,118 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
                 names.join(", ")
             ),
         ));
-    }
-    if matches!(scenario, "empty" | "static-web" | "seed-blue-green") {
+    };
+    if info.truth.is_none() {
         return Err(Error::unsupported(format!(
-            "the replay guards rolling scenarios; {scenario:?} has no rolling deployment"
+            "the replay guards rolling updates of {DEPLOYMENT}; {scenario:?} has none"
         )));
     }
     let cluster = FakeCluster::with_controllers();
-    scenarios::load(&cluster, scenario)
+    scenarios::load_seeded(&cluster, scenario, seed)
         .await
         .map_err(|e| Error::new(ErrorKind::Unexpected, format!("loading {scenario}: {e}")))?;
-    // The scenario just set the new image: this is fault onset.
-    let onset = Instant::now();
+    // The scenario just set the new image: the rollout starts now.
+    let start = Instant::now();
     let backend = KubeDeployment::new(cluster.client(), NAMESPACE, DEPLOYMENT);
+    let start_line = match info.truth {
+        Some(Truth::Healthy) => format!("rollout: {DEPLOYMENT} rolls out {NEW} ({scenario})"),
+        _ => format!("rollout starts: {DEPLOYMENT} rolls out {NEW} ({scenario})"),
+    };
     let mut run = Run {
         label: if guarded { "guarded" } else { "unguarded" },
+        scenario: scenario.to_owned(),
+        seed,
+        action: Action::Nothing,
         detected: None,
+        detected_by: None,
+        first_failing_sample: None,
         recovered: None,
         outcome: String::new(),
-        requests: 0.0,
-        failed: 0.0,
-        timeline: vec![(
-            Duration::ZERO,
-            format!("fault onset: {DEPLOYMENT} rolls out app:v2.4.0 ({scenario})"),
-        )],
+        requests: 0,
+        failed: 0,
+        failed_by_new_version: 0,
+        served_by_new_version: 0,
+        timeline: vec![(Duration::ZERO, start_line)],
         journal: Vec::new(),
         seconds: Vec::new(),
         images: Vec::new(),
+        hashes: Vec::new(),
         markers: Vec::new(),
     };
     if guarded {
         let journal = MemoryJournal::new();
-        let probe = cluster.traffic_probe(NAMESPACE, SERVICE, Duration::from_secs(10));
-        let check = AnalysisCheck::builder("error-rate", &probe, "error_rate")
-            .success(Threshold::at_most(0.01))
-            .interval(Duration::from_secs(10))
-            .initial_delay(Duration::from_secs(10))
-            .build()?;
-        let guard = Guard::builder(Strategy::Rolling, Arc::new(backend.clone()))
-            .probe(Arc::new(probe))
-            .migrations(Arc::new(JobMigrationInspector::new(
-                cluster.client(),
-                NAMESPACE,
-            )))
-            .check(check)
-            .journal(Arc::new(journal.clone()))
-            .poll_interval(Duration::from_secs(2))
-            .build()?;
-        let report = guard.run().await;
+        let report = guard_for(&cluster, &journal)?.run().await;
         run.journal = journal.events();
-        for event in &run.journal {
-            let line = match &event.kind {
-                EventKind::Measured { check, outcome, .. } => {
-                    format!("measured {check}: {outcome}")
-                }
-                EventKind::Decision { decision, phase } => {
-                    if matches!(decision, Decision::Abort(_)) && run.detected.is_none() {
-                        run.detected = Some((event.at, "error-rate check failed".into()));
-                        run.markers.push((event.at, "guard: abort".into()));
-                    }
-                    format!("decision ({phase}): {decision}")
-                }
-                EventKind::StepStarted { index, step } => {
-                    if matches!(step, Step::RollBack { .. }) {
-                        run.markers.push((event.at, "guard: roll back".into()));
-                    }
-                    format!("step {} started: {step}", index + 1)
-                }
-                EventKind::StepFinished {
-                    index, attempts, ..
-                } => format!("step {} done ({attempts} attempt(s))", index + 1),
-                EventKind::StepFailed { index, error } => {
-                    format!("step {} failed: {error}", index + 1)
-                }
-                EventKind::Finished { outcome } => {
-                    run.markers.push((event.at, "guard: done".into()));
-                    outcome.to_string()
-                }
-                _ => continue,
-            };
-            run.timeline.push((event.at, line));
-        }
+        read_journal(&mut run);
+        run.action = match &report.outcome {
+            GuardOutcome::RolledBack { .. } => Action::RolledBack,
+            GuardOutcome::Paused { .. } => Action::Paused,
+            GuardOutcome::Promoted { .. } => Action::Rollout,
+            GuardOutcome::Failed { .. } => Action::Failed,
+            _ => Action::Nothing,
+        };
         run.outcome = match &report.outcome {
-            GuardOutcome::RolledBack { .. } => {
-                run.recovered = run
-                    .journal
-                    .iter()
-                    .rev()
-                    .find(|e| matches!(e.kind, EventKind::Finished { .. }))
-                    .map(|e| e.at);
-                "rolled back to the last good revision".into()
-            }
+            GuardOutcome::RolledBack { .. } => "rolled back to the last good revision".into(),
             GuardOutcome::Paused { reason } => format!("paused for a human: {reason}"),
             GuardOutcome::Failed { reason, .. } => format!("failed: {reason}"),
             GuardOutcome::Promoted { .. } => "promoted".into(),
             other => other.to_string(),
         };
+        if run.action == Action::Rollout {
+            run.recovered = run.journal.last().map(|e| e.at);
+        }
     } else {
         // Kubernetes alone reports a condition and takes no action.
-        while onset.elapsed() < horizon {
+        while start.elapsed() < horizon {
             let snapshot = backend.observe().await?;
             if snapshot.progress_deadline_exceeded && run.detected.is_none() {
-                run.detected = Some((
-                    onset.elapsed(),
-                    "ProgressDeadlineExceeded, no action".into(),
-                ));
+                run.detected = Some(start.elapsed());
+                run.detected_by = Some("ProgressDeadlineExceeded, no action".into());
                 run.timeline.push((
-                    onset.elapsed(),
+                    start.elapsed(),
                     "the Deployment controller marks the rollout ProgressDeadlineExceeded".into(),
                 ));
                 run.markers.push((
-                    onset.elapsed(),
+                    start.elapsed(),
                     "Kubernetes: ProgressDeadlineExceeded".into(),
                 ));
             }
             if snapshot.is_complete() && run.recovered.is_none() {
-                run.recovered = Some(onset.elapsed());
+                run.recovered = Some(start.elapsed());
                 run.markers
-                    .push((onset.elapsed(), "Kubernetes: rollout complete".into()));
+                    .push((start.elapsed(), "Kubernetes: rollout complete".into()));
             }
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            tokio::time::sleep(ANALYSIS_INTERVAL).await;
         }
-        run.outcome = if run.recovered.is_some() {
-            "completed on its own".into()
+        (run.action, run.outcome) = if run.recovered.is_some() {
+            (Action::Rollout, "completed on its own".into())
         } else {
-            "still broken; nothing was rolled back".into()
+            (
+                Action::Nothing,
+                "still broken; nothing was rolled back".into(),
+            )
         };
     }
-    let remaining = horizon.saturating_sub(onset.elapsed());
+    let remaining = horizon.saturating_sub(start.elapsed());
     tokio::time::sleep(remaining).await;
     run.seconds = cluster.traffic_window(NAMESPACE, SERVICE, horizon);
-    run.images = cluster
+    let replica_sets = cluster
         .replica_sets(NAMESPACE)
-        .map_err(|e| Error::new(ErrorKind::Unexpected, e.to_string()))?
+        .map_err(|e| Error::new(ErrorKind::Unexpected, e.to_string()))?;
+    run.hashes = replica_sets
+        .iter()
+        .filter_map(|rs| {
+            let hash = rs
+                .metadata
+                .labels
+                .as_ref()?
+                .get("pod-template-hash")?
+                .clone();
+            let pod = rs.spec.as_ref()?.template.as_ref()?.spec.as_ref()?;
+            Some((hash, pod.containers.first()?.image.clone()?))
+        })
+        .collect();
+    run.images = replica_sets
         .iter()
         .filter_map(|rs| rs.spec.as_ref()?.template.as_ref()?.spec.as_ref())
         .flat_map(|pod| pod.containers.iter().filter_map(|c| c.image.clone()))
@@ -200,23 +287,154 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration) -> Result<
     run.images.dedup();
     run.requests = run.seconds.iter().map(|s| s.requests).sum();
     run.failed = run.seconds.iter().map(|s| s.errors).sum();
+    run.served_by_new_version = run
+        .seconds
+        .iter()
+        .flat_map(|s| &s.versions)
+        .filter(|v| v.image == NEW)
+        .map(|v| v.requests)
+        .sum();
+    run.failed_by_new_version = run
+        .seconds
+        .iter()
+        .flat_map(|s| &s.versions)
+        .filter(|v| v.image == NEW)
+        .map(|v| v.errors)
+        .sum();
     Ok(run)
+}
+
+/// The guarded run's timeline and detection, from its typed journal.
+fn read_journal(run: &mut Run) {
+    for event in &run.journal {
+        let line = match &event.kind {
+            EventKind::Measured {
+                check, judgement, ..
+            } => {
+                if matches!(
+                    judgement.outcome,
+                    deployguard_core::analysis::MeasurementOutcome::Failed(_)
+                ) && run.first_failing_sample.is_none()
+                {
+                    run.first_failing_sample = Some(event.at);
+                }
+                format!(
+                    "{check}: {} ({})",
+                    judgement.reason,
+                    in_words(judgement.outcome)
+                )
+            }
+            EventKind::Decision { decision, .. } => {
+                match decision {
+                    Decision::Abort(why) | Decision::Pause(why) if run.detected.is_none() => {
+                        run.detected = Some(event.at);
+                        run.detected_by = Some(why.clone());
+                        let what = if matches!(decision, Decision::Abort(_)) {
+                            "guard: abort"
+                        } else {
+                            "guard: pause"
+                        };
+                        run.markers.push((event.at, what.into()));
+                    }
+                    _ => {}
+                }
+                format!("decision: {decision}")
+            }
+            EventKind::StepStarted { index, step } => {
+                if matches!(step, Step::RollBack { .. }) {
+                    run.markers.push((event.at, "guard: roll back".into()));
+                }
+                format!("step {} started: {step}", index + 1)
+            }
+            EventKind::StepFinished {
+                index, attempts, ..
+            } => format!("step {} done ({attempts} attempt(s))", index + 1),
+            EventKind::StepFailed { index, error } => {
+                format!("step {} failed: {error}", index + 1)
+            }
+            EventKind::Finished { outcome } => {
+                run.markers.push((event.at, "guard: done".into()));
+                if matches!(outcome, GuardOutcome::RolledBack { .. }) {
+                    run.recovered = Some(event.at);
+                }
+                outcome.to_string()
+            }
+            _ => continue,
+        };
+        run.timeline.push((event.at, line));
+    }
+}
+
+/// A measurement's outcome as the timeline says it.
+fn in_words(outcome: MeasurementOutcome) -> &'static str {
+    match outcome {
+        MeasurementOutcome::Successful(_) => "passed",
+        MeasurementOutcome::Failed(_) => "failed: the new version is worse",
+        MeasurementOutcome::Shared(_) => "both versions out of range: a shared cause",
+        MeasurementOutcome::Inconclusive(_) => "inconclusive",
+        MeasurementOutcome::TooFew => "too few requests to judge",
+        MeasurementOutcome::NoData => "no data",
+        _ => "the probe could not be read",
+    }
+}
+
+/// `text` with each ReplicaSet hash that stands alone named by its image:
+/// `app:v2.4.0 [56986757b7]` (a hash inside a pod name stays as it is).
+fn name_hashes(text: &str, images: &[(String, String)]) -> String {
+    let mut text = text.to_owned();
+    for (hash, image) in images {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(hash.as_str()) {
+            let before = rest[..at].chars().last();
+            let after = rest[at + hash.len()..].chars().next();
+            let alone = |c: Option<char>| c.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-');
+            out.push_str(&rest[..at]);
+            if alone(before) && alone(after) {
+                out.push_str(&format!("{image} [{hash}]"));
+            } else {
+                out.push_str(hash);
+            }
+            rest = &rest[at + hash.len()..];
+        }
+        out.push_str(rest);
+        text = out;
+    }
+    text
 }
 
 fn seconds(d: Duration) -> String {
     format!("{}s", d.as_secs())
 }
 
-/// The side-by-side table and the guarded timeline.
+fn failed(r: &Run) -> String {
+    let share = if r.requests > 0 {
+        r.failed as f64 / r.requests as f64 * 100.0
+    } else {
+        0.0
+    };
+    format!(
+        "{} of {} ({share:.1}%), {} by {NEW}",
+        r.failed, r.requests, r.failed_by_new_version
+    )
+}
+
+/// The side-by-side table and the guarded timeline of one scenario.
 pub fn render(scenario: &str, horizon: Duration, unguarded: &Run, guarded: &Run) -> String {
     let mut out = String::new();
+    let truth = scenarios::catalogue()
+        .into_iter()
+        .find(|s| s.name == scenario)
+        .and_then(|s| s.truth)
+        .map_or_else(String::new, |t| format!(", ground truth: {t}"));
     let _ = writeln!(
         out,
-        "deployguard incident replay: scenario {scenario} ({} min of simulated time)\n",
-        horizon.as_secs() / 60
+        "deployguard incident replay: scenario {scenario}{truth} ({} min of simulated time, seed {})\n",
+        horizon.as_secs() / 60,
+        guarded.seed
     );
     let row = |out: &mut String, label: &str, unguarded: &str, guarded: &str| {
-        let _ = writeln!(out, "{label:<22} {unguarded:<40} {guarded}");
+        let _ = writeln!(out, "{label:<18} {unguarded:<42} {guarded}");
     };
     row(
         &mut out,
@@ -224,50 +442,167 @@ pub fn render(scenario: &str, horizon: Duration, unguarded: &Run, guarded: &Run)
         "unguarded (Kubernetes alone)",
         "guarded by deployguard",
     );
-    let detect = |r: &Run| {
-        r.detected.as_ref().map_or("never".to_owned(), |(at, how)| {
-            format!("{} ({how})", seconds(*at))
-        })
+    let detect = |r: &Run| match (&r.detected, &r.detected_by) {
+        (Some(at), Some(how)) if r.label == "unguarded" => format!("{} ({how})", seconds(*at)),
+        (Some(at), _) => seconds(*at),
+        _ => "never".to_owned(),
     };
     let recover = |r: &Run| r.recovered.map_or("never".to_owned(), seconds);
-    let failed = |r: &Run| {
-        let share = if r.requests > 0.0 {
-            r.failed / r.requests * 100.0
-        } else {
-            0.0
-        };
-        format!("{:.0} of {:.0} ({share:.1}%)", r.failed, r.requests)
-    };
-    row(&mut out, "fault onset", "0s", "0s");
-    let _ = writeln!(
-        out,
-        "{:<22} {:<40} {}",
-        "time to detect",
-        detect(unguarded),
-        detect(guarded)
+    let recovered_label = "settled at";
+    row(
+        &mut out,
+        "what it did",
+        &unguarded.action.to_string(),
+        &guarded.action.to_string(),
     );
-    let _ = writeln!(
-        out,
-        "{:<22} {:<40} {}",
-        "time to recover",
-        recover(unguarded),
-        recover(guarded)
+    row(
+        &mut out,
+        "time to act",
+        &detect(unguarded),
+        &detect(guarded),
     );
-    let _ = writeln!(
-        out,
-        "{:<22} {:<40} {}",
+    row(
+        &mut out,
+        recovered_label,
+        &recover(unguarded),
+        &recover(guarded),
+    );
+    row(
+        &mut out,
         "failed requests",
-        failed(unguarded),
-        failed(guarded)
+        &failed(unguarded),
+        &failed(guarded),
     );
+    if let Some(why) = &guarded.detected_by {
+        let _ = writeln!(out, "\nwhy: {why}");
+    }
     let _ = writeln!(
         out,
-        "{:<22} {:<40} {}",
-        "outcome", unguarded.outcome, guarded.outcome
+        "outcome: {}",
+        name_hashes(&guarded.outcome, &guarded.hashes)
     );
     let _ = writeln!(out, "\nguarded timeline:");
     for (at, line) in &guarded.timeline {
+        let line = name_hashes(line, &guarded.hashes);
         let _ = writeln!(out, "  +{:<6} {line}", seconds(*at));
+    }
+    out
+}
+
+/// One row of the confusion table: a scenario, its truth, and what each run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The scenario.
+    pub scenario: String,
+    /// Its ground truth.
+    pub truth: String,
+    /// The unguarded run.
+    pub unguarded: Run,
+    /// The guarded run.
+    pub guarded: Run,
+}
+
+impl Row {
+    /// Whether the guard did what the truth asks: promote a healthy rollout, roll back (or,
+    /// past an incompatible migration, refuse and pause) a broken version, never roll back
+    /// for a shared cause.
+    pub fn guard_is_right(&self) -> bool {
+        let truth = scenarios::catalogue()
+            .into_iter()
+            .find(|s| s.name == self.scenario)
+            .and_then(|s| s.truth);
+        match truth {
+            Some(Truth::Healthy) => self.guarded.action == Action::Rollout,
+            Some(Truth::VersionAtFault) if self.scenario == "migration-job-failed" => {
+                self.guarded.action == Action::Paused
+            }
+            Some(Truth::VersionAtFault) => self.guarded.action == Action::RolledBack,
+            Some(Truth::CapacityAtFault) => {
+                matches!(self.guarded.action, Action::Paused | Action::Rollout)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Runs `scenario` unguarded and guarded.
+pub async fn row(scenario: &str, horizon: Duration, seed: u64) -> Result<Row> {
+    let unguarded = replay(scenario, false, horizon, seed).await?;
+    let guarded = replay(scenario, true, horizon, seed).await?;
+    let truth = scenarios::catalogue()
+        .into_iter()
+        .find(|s| s.name == scenario)
+        .and_then(|s| s.truth)
+        .map_or_else(String::new, |t| t.to_string());
+    Ok(Row {
+        scenario: scenario.to_owned(),
+        truth,
+        unguarded,
+        guarded,
+    })
+}
+
+/// The confusion table: per scenario its truth, what Kubernetes alone and the guard did, the
+/// guard's time to act in analysis intervals, and failed requests guarded vs unguarded.
+pub fn render_table(rows: &[Row], horizon: Duration) -> String {
+    let mut out = String::new();
+    let seed = rows.first().map_or(1, |r| r.guarded.seed);
+    let _ = writeln!(
+        out,
+        "deployguard incident replay: every scenario, {} min of simulated time each, seed {seed}\n",
+        horizon.as_secs() / 60
+    );
+    let _ = writeln!(
+        out,
+        "{:<22} {:<18} {:<22} {:<19} {:<9} {:>15} {:>15}  {}",
+        "scenario",
+        "ground truth",
+        "Kubernetes alone",
+        "deployguard",
+        "acted in",
+        "failed, alone",
+        "failed, guarded",
+        "right?"
+    );
+    for row in rows {
+        let acted = row.guarded.detected.map_or("-".to_owned(), |d| {
+            format!(
+                "{:.1} int",
+                d.as_secs_f64() / ANALYSIS_INTERVAL.as_secs_f64()
+            )
+        });
+        let _ = writeln!(
+            out,
+            "{:<22} {:<18} {:<22} {:<19} {:<9} {:>15} {:>15}  {}",
+            row.scenario,
+            row.truth,
+            row.unguarded.action.to_string(),
+            row.guarded.action.to_string(),
+            acted,
+            format!(
+                "{} ({})",
+                row.unguarded.failed, row.unguarded.failed_by_new_version
+            ),
+            format!(
+                "{} ({})",
+                row.guarded.failed, row.guarded.failed_by_new_version
+            ),
+            if row.guard_is_right() { "yes" } else { "NO" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nacted in: from the rollout's start to the guard's decision, in {}s analysis intervals; \
+         failed: all failed requests (those served by {NEW} in brackets)",
+        ANALYSIS_INTERVAL.as_secs()
+    );
+    for row in rows {
+        if let Some(why) = &row.guarded.detected_by {
+            let _ = writeln!(out, "  {}: {why}", row.scenario);
+        }
+        if row.guarded.action == Action::Paused {
+            let _ = writeln!(out, "    then: {}", row.guarded.outcome);
+        }
     }
     out
 }

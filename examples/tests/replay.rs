@@ -3,53 +3,50 @@
 use std::time::Duration;
 
 use deployguard_examples::picture::{draw_png, draw_svg};
-use deployguard_examples::replay::{render, replay};
+use deployguard_examples::replay::{Action, render, replay};
 
 const HORIZON: Duration = Duration::from_secs(15 * 60);
 
 #[tokio::test(start_paused = true)]
-async fn the_guard_detects_and_recovers_the_seed_incident_that_kubernetes_leaves_broken() {
-    let unguarded = replay("seed-rolling-failure", false, HORIZON)
-        .await
-        .unwrap();
-    let guarded = replay("seed-rolling-failure", true, HORIZON).await.unwrap();
+async fn the_guard_blames_the_bad_version_that_kubernetes_rolls_out_in_full() {
+    let unguarded = replay("bad-version", false, HORIZON, 1).await.unwrap();
+    let guarded = replay("bad-version", true, HORIZON, 1).await.unwrap();
 
-    // Kubernetes alone: a condition after the 600 s progress deadline, and no recovery.
-    assert_eq!(
-        unguarded.detected.as_ref().map(|(at, _)| at.as_secs()),
-        Some(600)
-    );
-    assert_eq!(unguarded.recovered, None);
-    // deployguard: one 10 s analysis interval to detect, a rollback to recover.
-    let (detected, _) = guarded.detected.clone().unwrap();
-    assert!(detected <= Duration::from_secs(20), "{detected:?}");
-    let recovered = guarded.recovered.unwrap();
-    assert!(recovered <= Duration::from_secs(60), "{recovered:?}");
-    assert_eq!(guarded.outcome, "rolled back to the last good revision");
+    // Kubernetes alone: the version passes readiness, so the rollout completes, and serves the
+    // runbook's numbers from then on: 15% of requests fail, every one on app:v2.4.0.
+    assert_eq!(unguarded.action, Action::Rollout);
+    let unguarded_rate = unguarded.failed as f64 / unguarded.requests as f64;
+    assert!((unguarded_rate - 0.15).abs() < 0.01, "{unguarded_rate}");
+    assert!(unguarded.failed_by_new_version * 100 >= unguarded.failed * 99);
 
-    // The seed's numbers: 15% of requests fail while the rollout is stalled.
-    assert_eq!(unguarded.requests, guarded.requests);
-    let unguarded_rate = unguarded.failed / unguarded.requests;
-    assert!((unguarded_rate - 0.153).abs() < 0.005, "{unguarded_rate}");
+    // deployguard: the first measurement blames the candidate, by its own errors against the
+    // baseline's, and the rollback follows.
+    assert_eq!(guarded.action, Action::RolledBack);
+    assert_eq!(guarded.first_failing_sample, Some(Duration::from_secs(10)));
+    assert_eq!(guarded.detected, Some(Duration::from_secs(10)));
+    let why = guarded.detected_by.clone().unwrap();
     assert!(
-        guarded.failed * 20.0 < unguarded.failed,
+        why.starts_with("check error-rate: error_rate 1") && why.contains("% on app:v2.4.0 vs "),
+        "{why}"
+    );
+    assert!(why.contains("% on app:v2.3.1 (p < 0.001)"), "{why}");
+    assert!(guarded.recovered.unwrap() <= Duration::from_secs(30));
+    // The same requests arrived in both runs (arrivals have their own seeded generator).
+    assert_eq!(unguarded.requests, guarded.requests);
+    assert!(
+        guarded.failed_by_new_version * 20 < unguarded.failed_by_new_version,
         "guarded {} vs unguarded {}",
-        guarded.failed,
-        unguarded.failed
+        guarded.failed_by_new_version,
+        unguarded.failed_by_new_version
     );
 
-    let text = render("seed-rolling-failure", HORIZON, &unguarded, &guarded);
-    let recover_row: Vec<&str> = text
-        .lines()
-        .find(|l| l.starts_with("time to recover"))
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    assert_eq!(recover_row[3], "never", "{text}");
+    let text = render("bad-version", HORIZON, &unguarded, &guarded);
     assert!(
         text.contains("step 3 started: roll back to revision 1"),
         "{text}"
     );
+    // Versions are named by image, the hash in brackets at most.
+    assert!(text.contains("rolled back from app:v2.4.0 ["), "{text}");
     // What a person reads is worded: no Rust Debug text.
     for debug in [
         "Some(",
@@ -58,6 +55,7 @@ async fn the_guard_detects_and_recovers_the_seed_incident_that_kubernetes_leaves
         "Abort(",
         "InProgress {",
         "Successful(",
+        "TooFew",
     ] {
         assert!(!text.contains(debug), "{debug} in:\n{text}");
     }
@@ -66,10 +64,10 @@ async fn the_guard_detects_and_recovers_the_seed_incident_that_kubernetes_leaves
     // the guard's decisions and the Deployment's conditions marked.
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("replay.svg");
-    draw_svg(&svg, "seed-rolling-failure", &unguarded, &guarded).unwrap();
+    draw_svg(&svg, "bad-version", &unguarded, &guarded).unwrap();
     let svg = std::fs::read_to_string(svg).unwrap();
     for text in [
-        "deployguard incident replay: seed-rolling-failure",
+        "deployguard incident replay: bad-version",
         "Kubernetes alone: error rate per version",
         "guarded by deployguard: error rate per version",
         "p99 latency per version",
@@ -82,20 +80,20 @@ async fn the_guard_detects_and_recovers_the_seed_incident_that_kubernetes_leaves
         "app:v2.4.0",
         "guard: abort",
         "guard: roll back",
-        "Kubernetes: ProgressDeadlineExceeded",
+        "Kubernetes: rollout complete",
     ] {
         assert!(svg.contains(text), "the picture lacks {text:?}");
     }
     // One line per version per panel per run, plus the legend's samples.
     assert!(svg.matches("<polyline").count() >= 16, "series missing");
     let png = dir.path().join("replay.png");
-    draw_png(&png, "seed-rolling-failure", &unguarded, &guarded).unwrap();
+    draw_png(&png, "bad-version", &unguarded, &guarded).unwrap();
     assert_eq!(&std::fs::read(png).unwrap()[1..4], b"PNG");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_migration_pauses_instead_of_rolling_back() {
-    let guarded = replay("migration-job-failed", true, Duration::from_secs(5 * 60))
+    let guarded = replay("migration-job-failed", true, Duration::from_secs(5 * 60), 1)
         .await
         .unwrap();
     assert!(
@@ -110,7 +108,7 @@ async fn a_failed_migration_pauses_instead_of_rolling_back() {
 
 #[tokio::test(start_paused = true)]
 async fn unknown_or_unsupported_scenarios_are_refused() {
-    let err = replay("nope", true, HORIZON).await.unwrap_err();
+    let err = replay("nope", true, HORIZON, 1).await.unwrap_err();
     let message = err.to_string();
     assert!(
         message.starts_with(
@@ -119,6 +117,8 @@ async fn unknown_or_unsupported_scenarios_are_refused() {
         "{message}"
     );
     assert!(message.contains("seed-rolling-failure"), "{message}");
-    let err = replay("seed-blue-green", true, HORIZON).await.unwrap_err();
+    let err = replay("seed-blue-green", true, HORIZON, 1)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), deployguard_core::ErrorKind::Unsupported);
 }

@@ -43,9 +43,9 @@ impl PodHealth {
                     .map(String::as_str)
                     .collect();
                 let reason = format!(
-                    "the new version's pods fail ({} for {}s): {}",
-                    describe(&diagnosis.mode),
+                    "the new version's pods have failed for {}s: {}: {}",
                     now.duration_since(since).as_secs(),
+                    describe(&diagnosis.mode),
                     evidence.join("; ")
                 );
                 return Some((diagnosis, reason));

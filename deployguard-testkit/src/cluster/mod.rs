@@ -59,7 +59,7 @@ pub use resources::ResourceType;
 pub use serve::ServedCluster;
 pub use status::ApiError;
 pub use store::{Change, ChangeKind};
-pub use traffic::{TrafficConfig, TrafficProbe, TrafficSecond, VersionSecond};
+pub use traffic::{ServingProfile, TrafficConfig, TrafficProbe, TrafficSecond, VersionSecond};
 
 use clock::Clock;
 use store::Store;
@@ -342,6 +342,13 @@ impl FakeCluster {
         lock(&self.shared.behaviours).set(image, behaviour);
         // Wake the controllers: nothing in the store changed, so nudge them with a no-op pass.
         controllers::pass(&self.shared);
+    }
+
+    /// How ready pods of `image` answer requests from now on (default: [`ServingProfile::HEALTHY`],
+    /// or badly for a flapping image).
+    pub fn set_serving(&self, image: &str, profile: ServingProfile) {
+        traffic::tick(&self.shared);
+        lock(&self.shared.traffic).set_profile(image, profile);
     }
 
     /// Sends simulated traffic to Service `namespace/service` from now on (needs the

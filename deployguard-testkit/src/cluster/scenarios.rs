@@ -6,65 +6,218 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{ApiError, FakeCluster, ImageBehaviour, TrafficConfig};
+use super::{ApiError, FakeCluster, ImageBehaviour, ServingProfile, TrafficConfig};
 
-/// The seed incident's load: six pods serve it, five cannot (15% errors, p99 5.2 s).
-pub const SEED_TRAFFIC: TrafficConfig = TrafficConfig {
-    requests_per_second: 118.0,
+/// A team's usual load: 78 requests per second on six pods of 20 (65% busy), so a rolling
+/// update that takes a pod out of service, or surges one in, never overflows.
+pub const NORMAL_TRAFFIC: TrafficConfig = TrafficConfig {
+    requests_per_second: 78.0,
     capacity_per_pod: 20.0,
+    seed: 1,
 };
 
-/// Every scenario: name and what it holds.
-pub fn list() -> Vec<(&'static str, &'static str)> {
+/// A service at the edge of its capacity: 118 requests per second on six pods of 20 (98%);
+/// five pods cannot take it.
+pub const OVERLOADED_TRAFFIC: TrafficConfig = TrafficConfig {
+    requests_per_second: 118.0,
+    capacity_per_pod: 20.0,
+    seed: 1,
+};
+
+/// What is really wrong in a scenario: the answer a guard should reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Truth {
+    /// Nothing: the rollout should complete (promote).
+    Healthy,
+    /// The new version is broken: roll it back (or, past an incompatible migration, refuse and
+    /// say why).
+    VersionAtFault,
+    /// The service is short of capacity while pods move; the new version is fine. Not a
+    /// rollback: pause (or continue) and say why.
+    CapacityAtFault,
+}
+
+impl std::fmt::Display for Truth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Healthy => "healthy",
+            Self::VersionAtFault => "version at fault",
+            Self::CapacityAtFault => "capacity at fault",
+        })
+    }
+}
+
+/// A scenario: its name, what it holds, and — for rolling updates — its ground truth and the
+/// healthy twin of the same shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Scenario {
+    /// Its name, as [`load`] takes it.
+    pub name: &'static str,
+    /// What it holds.
+    pub description: &'static str,
+    /// What is really wrong, for scenarios that roll out `app-deployment`.
+    pub truth: Option<Truth>,
+    /// The scenario of the same shape with a good image, for a failing one.
+    pub twin: Option<&'static str>,
+}
+
+const fn scenario(
+    name: &'static str,
+    description: &'static str,
+    truth: Option<Truth>,
+    twin: Option<&'static str>,
+) -> Scenario {
+    Scenario {
+        name,
+        description,
+        truth,
+        twin,
+    }
+}
+
+/// Every scenario.
+pub fn catalogue() -> Vec<Scenario> {
+    use Truth::{CapacityAtFault, Healthy, VersionAtFault};
     vec![
-        ("empty", "the default namespaces and nothing else"),
-        (
+        scenario(
+            "empty",
+            "the default namespaces and nothing else",
+            None,
+            None,
+        ),
+        scenario(
             "static-web",
             "Deployment web and one pod stuck in ImagePullBackOff, written directly (no rollout)",
+            None,
+            None,
         ),
-        (
+        scenario(
             "seed-rolling-failure",
             "app-deployment: 6 replicas, app:v2.3.1 -> app:v2.4.0 whose pods never become ready; the rollout stalls with old pods serving",
+            Some(VersionAtFault),
+            Some("healthy-rollout"),
         ),
-        (
+        scenario(
             "seed-blue-green",
             "myapp-blue (v2.3.1) and myapp-green (v2.4.0, readiness flapping) behind myapp-service, which selects blue",
+            None,
+            None,
         ),
-        (
+        scenario(
             "healthy-rollout",
             "app-deployment: app:v2.3.1 -> app:v2.4.0, both healthy; the rollout completes",
+            Some(Healthy),
+            None,
         ),
-        (
+        scenario(
+            "bad-version",
+            "app-deployment: app:v2.4.0 passes readiness but answers 15% 503s with a 5.2 s p99 (the seed runbook's numbers)",
+            Some(VersionAtFault),
+            Some("healthy-rollout"),
+        ),
+        scenario(
+            "slow-version",
+            "app-deployment: app:v2.4.0 answers correctly, four times slower",
+            Some(VersionAtFault),
+            Some("healthy-rollout"),
+        ),
+        scenario(
+            "overloaded-rollout",
+            "app-deployment: both versions healthy, but 118 rps on 6 pods of 20: while a pod is out, every pod overflows",
+            Some(CapacityAtFault),
+            Some("healthy-rollout"),
+        ),
+        scenario(
             "image-pull-failure",
             "app-deployment: the new image cannot be pulled",
+            Some(VersionAtFault),
+            Some("healthy-rollout"),
         ),
-        (
+        scenario(
             "crash-loop",
             "app-deployment: the new version crashes on start (CrashLoopBackOff)",
+            Some(VersionAtFault),
+            Some("healthy-rollout"),
         ),
-        (
+        scenario(
             "missing-config",
             "app-deployment: the new version needs ConfigMap app-config-v2, which does not exist",
+            Some(VersionAtFault),
+            Some("config-present"),
         ),
-        (
+        scenario(
+            "config-present",
+            "app-deployment: the new version needs ConfigMap app-config-v2, which exists",
+            Some(Healthy),
+            None,
+        ),
+        scenario(
             "unschedulable",
             "app-deployment: the new version requests more cpu than any node has",
+            Some(VersionAtFault),
+            Some("fits-on-nodes"),
         ),
-        (
+        scenario(
+            "fits-on-nodes",
+            "app-deployment: the new version requests 500m cpu, which the nodes have",
+            Some(Healthy),
+            None,
+        ),
+        scenario(
             "migration-job-failed",
             "app-deployment: app:v2.4.0 failing after migration Job db-migrate-43 failed; schema at 43, dirty",
+            Some(VersionAtFault),
+            Some("healthy-rollout"),
         ),
     ]
 }
 
-/// Loads scenario `name` into `cluster`.
+/// Every scenario: name and what it holds.
+pub fn list() -> Vec<(&'static str, &'static str)> {
+    catalogue()
+        .into_iter()
+        .map(|s| (s.name, s.description))
+        .collect()
+}
+
+/// Loads scenario `name` into `cluster`, its traffic seeded with 1.
 pub async fn load(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
+    load_seeded(cluster, name, 1).await
+}
+
+/// Loads scenario `name` into `cluster`, its traffic's noise drawn from `seed`.
+pub async fn load_seeded(cluster: &FakeCluster, name: &str, seed: u64) -> Result<(), ApiError> {
+    let normal = NORMAL_TRAFFIC.with_seed(seed);
+    let good = || ImageBehaviour::ready_after(5);
     match name {
         "empty" => Ok(()),
         "static-web" => static_web(cluster),
-        "seed-rolling-failure" => rolling(cluster, ImageBehaviour::never_ready(), json!({})).await,
-        "healthy-rollout" => rolling(cluster, ImageBehaviour::ready_after(5), json!({})).await,
-        "image-pull-failure" => rolling(cluster, ImageBehaviour::pull_fails(NEW), json!({})).await,
+        "seed-rolling-failure" => {
+            rolling(cluster, ImageBehaviour::never_ready(), json!({}), normal).await
+        }
+        "healthy-rollout" => rolling(cluster, good(), json!({}), normal).await,
+        "bad-version" => {
+            cluster.set_serving(NEW, ServingProfile::SEED_BAD);
+            rolling(cluster, good(), json!({}), normal).await
+        }
+        "slow-version" => {
+            cluster.set_serving(NEW, ServingProfile::slow(4.0));
+            rolling(cluster, good(), json!({}), normal).await
+        }
+        "overloaded-rollout" => {
+            rolling(
+                cluster,
+                good(),
+                json!({}),
+                OVERLOADED_TRAFFIC.with_seed(seed),
+            )
+            .await
+        }
+        "image-pull-failure" => {
+            rolling(cluster, ImageBehaviour::pull_fails(NEW), json!({}), normal).await
+        }
         "crash-loop" => {
             rolling(
                 cluster,
@@ -72,27 +225,36 @@ pub async fn load(cluster: &FakeCluster, name: &str) -> Result<(), ApiError> {
                     "panic: failed to connect to database: DATABASE_URL not set",
                 ),
                 json!({}),
+                normal,
             )
             .await
         }
-        "missing-config" => {
+        "missing-config" | "config-present" => {
+            if name == "config-present" {
+                cluster.create(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "app-config-v2", "namespace": "default"},
+                    "data": {"DATABASE_URL": "postgres://db:5432/app"}}))?;
+            }
             rolling(
                 cluster,
-                ImageBehaviour::ready_after(5),
+                good(),
                 json!({"envFrom": [{"configMapRef": {"name": "app-config-v2"}}]}),
+                normal,
             )
             .await
         }
-        "unschedulable" => {
+        "unschedulable" | "fits-on-nodes" => {
+            let cpu = if name == "unschedulable" { "6" } else { "500m" };
             rolling(
                 cluster,
-                ImageBehaviour::ready_after(5),
-                json!({"resources": {"requests": {"cpu": "6"}}}),
+                good(),
+                json!({"resources": {"requests": {"cpu": cpu}}}),
+                normal,
             )
             .await
         }
-        "migration-job-failed" => migration_job_failed(cluster).await,
-        "seed-blue-green" => blue_green(cluster).await,
+        "migration-job-failed" => migration_job_failed(cluster, normal).await,
+        "seed-blue-green" => blue_green(cluster, normal).await,
         other => Err(ApiError::bad_request(format!(
             "unknown scenario {other:?}; known: {}",
             list()
@@ -204,8 +366,9 @@ async fn rolling(
     cluster: &FakeCluster,
     new_behaviour: ImageBehaviour,
     extra: Value,
+    traffic: TrafficConfig,
 ) -> Result<(), ApiError> {
-    rolling_with(cluster, new_behaviour, extra, json!({})).await
+    rolling_with(cluster, new_behaviour, extra, json!({}), traffic).await
 }
 
 async fn rolling_with(
@@ -213,6 +376,7 @@ async fn rolling_with(
     new_behaviour: ImageBehaviour,
     extra: Value,
     template_annotations: Value,
+    traffic: TrafficConfig,
 ) -> Result<(), ApiError> {
     cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
     cluster.set_image_behaviour(NEW, new_behaviour);
@@ -224,7 +388,7 @@ async fn rolling_with(
         6,
     ))?;
     rolled_out(cluster, "app-deployment").await?;
-    cluster.enable_traffic("default", "myapp-service", SEED_TRAFFIC);
+    cluster.enable_traffic("default", "myapp-service", traffic);
     set_image(
         cluster,
         "app-deployment",
@@ -234,7 +398,10 @@ async fn rolling_with(
     )
 }
 
-async fn migration_job_failed(cluster: &FakeCluster) -> Result<(), ApiError> {
+async fn migration_job_failed(
+    cluster: &FakeCluster,
+    traffic: TrafficConfig,
+) -> Result<(), ApiError> {
     cluster.set_image_behaviour(
         "app-migrate:v2.4.0",
         ImageBehaviour::Completes {
@@ -254,6 +421,7 @@ async fn migration_job_failed(cluster: &FakeCluster) -> Result<(), ApiError> {
         ImageBehaviour::never_ready(),
         json!({}),
         json!({"deployguard.io/requires-schema": "43"}),
+        traffic,
     )
     .await?;
     cluster.create(json!({
@@ -266,7 +434,7 @@ async fn migration_job_failed(cluster: &FakeCluster) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn blue_green(cluster: &FakeCluster) -> Result<(), ApiError> {
+async fn blue_green(cluster: &FakeCluster, traffic: TrafficConfig) -> Result<(), ApiError> {
     cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
     cluster.set_image_behaviour(
         NEW,
@@ -291,7 +459,7 @@ async fn blue_green(cluster: &FakeCluster) -> Result<(), ApiError> {
         json!({"app": "myapp", "version": "blue"}),
     ))?;
     rolled_out(cluster, "myapp-blue").await?;
-    cluster.enable_traffic("default", "myapp-service", SEED_TRAFFIC);
+    cluster.enable_traffic("default", "myapp-service", traffic);
     Ok(())
 }
 

@@ -59,8 +59,9 @@ pub(crate) async fn run(weak: Weak<Shared>) {
     };
     loop {
         let Some(shared) = weak.upgrade() else { return };
-        let (wake, seen) = pass(&shared);
+        // Traffic up to now is charged to the endpoints as they were before this pass.
         super::traffic::tick(&shared);
+        let (wake, seen) = pass(&shared);
         let traffic_active = lock(&shared.traffic).is_active();
         let delay = wake
             .map(|at| {

@@ -1,0 +1,133 @@
+//! Judgement over many seeds: every rolling scenario, each failing one beside its healthy twin,
+//! replayed with 20 traffic seeds (more with `DEPLOYGUARD_JUDGEMENT_SEEDS`). A guard is judged
+//! on false alarms as much as on detection:
+//!
+//! - a healthy rollout is never rolled back (nor the overloaded one: capacity, not the
+//!   version, is at fault there, and the guard must say so);
+//! - a version at fault is rolled back within two analysis intervals of the first failing
+//!   sample (pods that never serve are judged by their pods, within their allowance);
+//! - the requests failed by the new version when guarded are at most 5% of those unguarded
+//!   (for a version that is only slow: the requests it served at all).
+
+use std::time::Duration;
+
+use deployguard_examples::replay::{ANALYSIS_INTERVAL, Action, Row, row};
+use deployguard_testkit::cluster::scenarios::{self, Truth};
+
+/// Five simulated minutes: every decision falls in the first two.
+const HORIZON: Duration = Duration::from_secs(5 * 60);
+
+fn seeds() -> u64 {
+    std::env::var("DEPLOYGUARD_JUDGEMENT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+}
+
+/// Replays `scenario` over every seed and checks each against its ground truth.
+async fn sweep(scenario: &str) {
+    let truth = scenarios::catalogue()
+        .into_iter()
+        .find(|s| s.name == scenario)
+        .and_then(|s| s.truth)
+        .unwrap();
+    for seed in 1..=seeds() {
+        let row = row(scenario, HORIZON, seed).await.unwrap();
+        check(&row, truth, seed);
+    }
+}
+
+fn check(row: &Row, truth: Truth, seed: u64) {
+    let (scenario, guarded, unguarded) = (&row.scenario, &row.guarded, &row.unguarded);
+    let context = format!(
+        "{scenario} seed {seed}: guard {:?}: {}",
+        guarded.action, guarded.outcome
+    );
+    assert!(row.guard_is_right(), "{context}");
+    match truth {
+        Truth::Healthy => {
+            assert_eq!(guarded.action, Action::Rollout, "{context}");
+            assert_eq!(unguarded.action, Action::Rollout, "{context}");
+        }
+        Truth::CapacityAtFault => {
+            assert_ne!(guarded.action, Action::RolledBack, "{context}");
+            let why = guarded.detected_by.as_deref().unwrap_or_default();
+            assert!(
+                why.starts_with("not the new version:") && why.contains("shared"),
+                "{context}: {why}"
+            );
+        }
+        Truth::VersionAtFault => {
+            let acted = guarded.detected.expect("the guard acted");
+            if let Some(first) = guarded.first_failing_sample {
+                assert!(
+                    acted <= first + 2 * ANALYSIS_INTERVAL,
+                    "{context}: acted at {acted:?}, first failing sample at {first:?}"
+                );
+            } else {
+                // No traffic to judge: the pods were, within the unready allowance (60 s)
+                // and a few observations.
+                assert!(acted <= Duration::from_secs(75), "{context}: {acted:?}");
+            }
+            // The harm: requests the bad version failed or, for a version that is only slow,
+            // requests it served at all.
+            let (harm_guarded, harm_unguarded) =
+                if unguarded.failed_by_new_version * 100 >= unguarded.requests {
+                    (
+                        guarded.failed_by_new_version,
+                        unguarded.failed_by_new_version,
+                    )
+                } else {
+                    (
+                        guarded.served_by_new_version,
+                        unguarded.served_by_new_version,
+                    )
+                };
+            assert!(
+                harm_guarded * 20 <= harm_unguarded,
+                "{context}: {harm_guarded} requests harmed guarded vs {harm_unguarded} unguarded"
+            );
+        }
+        _ => unreachable!(),
+    }
+}
+
+macro_rules! sweeps {
+    ($($name:ident => $scenario:literal,)*) => {
+        $(
+            #[tokio::test(start_paused = true)]
+            async fn $name() {
+                sweep($scenario).await;
+            }
+        )*
+
+        /// Every rolling scenario has its sweep above.
+        #[test]
+        fn every_rolling_scenario_is_swept_and_every_failing_one_has_a_healthy_twin() {
+            let swept = [$($scenario),*];
+            for scenario in scenarios::catalogue().into_iter().filter(|s| s.truth.is_some()) {
+                assert!(swept.contains(&scenario.name), "{} is not swept", scenario.name);
+                if scenario.truth != Some(Truth::Healthy) {
+                    let twin = scenario.twin.expect("a failing scenario names its twin");
+                    let twin = scenarios::catalogue().into_iter().find(|s| s.name == twin).unwrap();
+                    assert_eq!(twin.truth, Some(Truth::Healthy), "{}", scenario.name);
+                }
+            }
+        }
+    };
+}
+
+sweeps! {
+    healthy_rollout => "healthy-rollout",
+    config_present => "config-present",
+    fits_on_nodes => "fits-on-nodes",
+    overloaded_rollout => "overloaded-rollout",
+    bad_version => "bad-version",
+    slow_version => "slow-version",
+    seed_rolling_failure => "seed-rolling-failure",
+    image_pull_failure => "image-pull-failure",
+    crash_loop => "crash-loop",
+    missing_config => "missing-config",
+    unschedulable => "unschedulable",
+    migration_job_failed => "migration-job-failed",
+}
