@@ -376,22 +376,34 @@ async fn each_failure_shape_has_its_status_and_events() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_seed_incident_shows_in_the_traffic_and_recovers_after_a_rollback() {
+async fn a_bad_version_shows_in_its_own_traffic_and_recovers_after_a_rollback() {
     use deployguard_core::HealthProbe;
     use deployguard_testkit::cluster::scenarios;
 
     let cluster = FakeCluster::with_controllers();
-    scenarios::load(&cluster, "seed-rolling-failure")
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    scenarios::load(&cluster, "bad-version").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
     let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
     let sample = probe.sample().await.unwrap();
-    let value = |name: &str| sample.get(name).and_then(|m| m.value).unwrap();
-    // Five pods serve what six served: 15% of requests fail and p99 hits 5.2 s.
-    assert!((value("error_rate") - 0.153).abs() < 0.005, "{sample:?}");
-    assert_eq!(value("p99_latency_seconds"), 5.2);
-    assert_eq!(value("requests_per_second"), 118.0);
+    let of = |name: &str, version: Option<&str>| {
+        sample
+            .series(name)
+            .find(|m| m.version() == version)
+            .and_then(|m| m.value)
+    };
+    // The rollout completed: only the new version serves, and its errors are its own (15%).
+    let errors = of("error_rate", Some("app:v2.4.0")).unwrap();
+    assert!((errors - 0.15).abs() < 0.04, "{}", sample.evidence);
+    assert_eq!(
+        of("error_rate", Some("app:v2.3.1")),
+        None,
+        "{}",
+        sample.evidence
+    );
+    assert_eq!(of("error_rate", None), Some(errors));
+    assert!(of("latency_seconds", Some("app:v2.4.0")).unwrap() > 3.0);
+    let rate = of("requests_per_second", None).unwrap();
+    assert!((rate - 78.0).abs() < 10.0, "{rate}");
 
     let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
     let back = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2.3.1"}]}}}});
@@ -406,24 +418,61 @@ async fn the_seed_incident_shows_in_the_traffic_and_recovers_after_a_rollback() 
     wait_complete(&deployments, "app-deployment").await;
     tokio::time::sleep(Duration::from_secs(15)).await;
     let sample = probe.sample().await.unwrap();
-    assert!(
-        sample.get("error_rate").and_then(|m| m.value).unwrap() < 0.01,
-        "{sample:?}"
-    );
+    let after = sample.get("error_rate").and_then(|m| m.value).unwrap();
+    assert!(after < 0.01, "{}", sample.evidence);
+
+    // The exposition: counters by code and histograms, labelled as a mesh labels them.
     let metrics = cluster.traffic_metrics();
-    assert!(
-        metrics.contains(
-            "deployguard_sim_requests_total{namespace=\"default\",service=\"myapp-service\"}"
-        ),
-        "{metrics}"
-    );
-    assert!(metrics.contains("quantile=\"0.99\""), "{metrics}");
-    let history: Vec<String> = cluster
-        .traffic_window("default", "myapp-service", Duration::from_secs(3600))
-        .iter()
-        .map(|s| format!("{:.3}", s.errors / s.requests))
-        .collect();
-    assert!(history.len() > 40, "{}", history.len());
+    for text in [
+        "# TYPE http_requests_total counter",
+        "# TYPE http_request_duration_seconds histogram",
+        "service=\"myapp-service\",pod=\"app-deployment-",
+        "version=\"v2.4.0\",pod_template_hash=\"",
+        "code=\"503\"}",
+        "le=\"+Inf\"}",
+        "http_request_duration_seconds_count{",
+    ] {
+        assert!(metrics.contains(text), "{text} missing from:\n{metrics}");
+    }
+    // Every second is charged once, and the counters add up to the history.
+    let history = cluster.traffic_window("default", "myapp-service", Duration::from_secs(3600));
+    for pair in history.windows(2) {
+        assert_eq!(
+            pair[1].at.duration_since(pair[0].at).unwrap(),
+            Duration::from_secs(1)
+        );
+    }
+    let counted: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    let sent: u64 = history.iter().map(|s| s.requests).sum();
+    assert_eq!(counted, sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_service_fails_every_version_alike() {
+    use deployguard_core::HealthProbe;
+    use deployguard_testkit::cluster::scenarios;
+
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load(&cluster, "overloaded-rollout")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
+    let sample = probe.sample().await.unwrap();
+    let rate = |version: &str| {
+        sample
+            .series("error_rate")
+            .find(|m| m.version() == Some(version))
+            .and_then(|m| m.value)
+            .unwrap()
+    };
+    let (new, old) = (rate("app:v2.4.0"), rate("app:v2.3.1"));
+    assert!(new > 0.05 && old > 0.05, "{}", sample.evidence);
+    assert!((new - old).abs() < 0.05, "{}", sample.evidence);
 }
 
 #[tokio::test(start_paused = true)]

@@ -36,7 +36,7 @@ const SHARE: f64 = 0.2;
 const DEADLINE: Duration = Duration::from_secs(300);
 
 /// A guard of the seed's deployment through `client`, judging the error rate of its Service's
-/// traffic every `interval`, with the migration gate.
+/// traffic every `interval` and the new version's pods, with the migration gate.
 fn error_rate_guard(
     cluster: &FakeCluster,
     client: deployguard_testkit::cluster::kube::Client,
@@ -253,7 +253,10 @@ async fn a_guard_over_http_recovers_through_every_fault_kind() {
         let (client, _) = emergency::client_from(kubeconfig).await.unwrap();
         cluster.inject(fault.probability(SHARE, 100 + seed as u64));
         // Ten simulated seconds of traffic are one real second here.
+        // The seed's new pods never become ready: the guard blames them once they have been
+        // unready for 3 real seconds (30 simulated), not the default minute of real time.
         let guard = error_rate_guard(cluster, client, Duration::from_secs(1))
+            .unready_after(Some(Duration::from_secs(3)))
             .poll_interval(Duration::from_millis(500))
             .recovery_deadline(Duration::from_secs(120))
             .build()
