@@ -122,3 +122,26 @@ async fn unknown_or_unsupported_scenarios_are_refused() {
         .unwrap_err();
     assert_eq!(err.kind(), deployguard_core::ErrorKind::Unsupported);
 }
+
+/// The README's main-job section is the command's output, word for word.
+#[tokio::test(start_paused = true)]
+async fn the_readme_shows_the_table_the_replay_prints() {
+    use deployguard_examples::replay::{render_table, rolling_scenarios, row};
+
+    let horizon = Duration::from_secs(15 * 60);
+    let mut rows = Vec::new();
+    for scenario in rolling_scenarios() {
+        rows.push(row(scenario.name, horizon, 1).await.unwrap());
+    }
+    let table = render_table(&rows, horizon);
+    assert!(rows.iter().all(|r| r.guard_is_right()), "{table}");
+    let readme = include_str!("../../README.md");
+    let start = "<!-- replay-table:start -->\n```text\n$ cargo run --example incident-replay\n";
+    let from = readme.find(start).expect("the README marks the table") + start.len();
+    let to = from + readme[from..].find("```\n<!-- replay-table:end -->").unwrap();
+    assert_eq!(
+        &readme[from..to],
+        table,
+        "update the README's table with the output of `cargo run --example incident-replay`"
+    );
+}
