@@ -138,7 +138,10 @@ async fn the_readme_shows_the_table_the_replay_prints() {
     let readme = include_str!("../../README.md");
     let start = "<!-- replay-table:start -->\n```text\n$ cargo run --example incident-replay\n";
     let from = readme.find(start).expect("the README marks the table") + start.len();
-    let to = from + readme[from..].find("```\n<!-- replay-table:end -->").unwrap();
+    let to = from
+        + readme[from..]
+            .find("```\n<!-- replay-table:end -->")
+            .unwrap();
     assert_eq!(
         &readme[from..to],
         table,

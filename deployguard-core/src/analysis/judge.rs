@@ -235,8 +235,9 @@ impl AnalysisCheck {
             return self.judge_whole(sample);
         };
         let metric = &self.metric;
-        let Some(candidate_reading) =
-            series_of(sample, metric, candidate).and_then(|m| reading(candidate, m))
+        let candidate_measurement = series_of(sample, metric, candidate);
+        let Some((cand_m, candidate_reading)) =
+            candidate_measurement.and_then(|m| Some((m, reading(candidate, m)?)))
         else {
             return Judgement::bare(
                 MeasurementOutcome::NoData,
@@ -338,7 +339,6 @@ impl AnalysisCheck {
                     judgement.reason = short;
                     return judgement;
                 }
-                let cand_m = series_of(sample, metric, candidate).expect("read above");
                 let (p, worse_enough) = match (&cand_m.observations, &base_m.observations) {
                     (
                         Some(Observations::Proportion {
@@ -468,7 +468,7 @@ fn median(values: &[f64]) -> f64 {
     }
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]

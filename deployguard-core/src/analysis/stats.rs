@@ -175,8 +175,8 @@ fn exact_upper_tail(n1: usize, n2: usize, u: usize) -> f64 {
     let max_u = n1 * n2;
     // counts[i][j][k]: arrangements of i candidate and j baseline values with U = k.
     let mut counts = vec![vec![vec![0f64; max_u + 1]; n2 + 1]; n1 + 1];
-    for j in 0..=n2 {
-        counts[0][j][0] = 1.0;
+    for row in &mut counts[0] {
+        row[0] = 1.0;
     }
     for i in 1..=n1 {
         counts[i][0][0] = 1.0;

@@ -55,6 +55,10 @@ struct Args {
     /// Delay every request by this many milliseconds.
     #[arg(long, value_name = "MS")]
     latency: Option<u64>,
+    /// The seed of the scenario's simulated traffic (arrivals, errors, latencies), served as
+    /// Prometheus metrics at /metrics/traffic.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    traffic_seed: u64,
     /// List the scenarios and what each holds, then exit.
     #[arg(long)]
     list_scenarios: bool,
@@ -112,7 +116,7 @@ async fn main() -> ExitCode {
         builder = builder.bearer_token(token);
     }
     let cluster = builder.build();
-    if let Err(err) = scenarios::load(&cluster, &args.scenario).await {
+    if let Err(err) = scenarios::load_seeded(&cluster, &args.scenario, args.traffic_seed).await {
         eprintln!("fake-cluster: loading {}: {}", args.scenario, err.message);
         return ExitCode::from(2);
     }
