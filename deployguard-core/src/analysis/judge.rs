@@ -54,7 +54,20 @@ impl Judge {
 
     /// Whether this judge compares the candidate with the baseline.
     pub fn compares(&self) -> bool {
-        !matches!(self, Self::Threshold)
+        self.min_observations().is_some()
+    }
+
+    /// The observations each side needs, for a comparing judge.
+    pub fn min_observations(&self) -> Option<u64> {
+        match self {
+            Self::Threshold => None,
+            Self::Compare {
+                min_observations, ..
+            }
+            | Self::Statistical {
+                min_observations, ..
+            } => Some(*min_observations),
+        }
     }
 }
 
@@ -279,6 +292,19 @@ impl AnalysisCheck {
         let baseline_out_of_range = baseline_reading
             .as_ref()
             .is_some_and(|b| self.has_success_range() && !self.success.contains(b.value));
+        // The comparing judges need a baseline and enough observations on each side; short of
+        // them the answer is "too few", never a failure.
+        if let Some(min) = self.judge.min_observations() {
+            judgement.outcome = MeasurementOutcome::TooFew;
+            let shortage = match baseline_reading.as_ref() {
+                None => Some(format!("{}; no baseline to compare with", words(None))),
+                Some(base) => too_few(&candidate_reading, base, min),
+            };
+            if let Some(reason) = shortage {
+                judgement.reason = reason;
+                return judgement;
+            }
+        }
         match self.judge {
             Judge::Threshold => {
                 let outcome = self.in_ranges(value);
@@ -296,18 +322,11 @@ impl AnalysisCheck {
             Judge::Compare {
                 max_ratio,
                 max_increase,
-                min_observations,
+                ..
             } => {
                 let Some(base) = baseline_reading.as_ref() else {
-                    judgement.outcome = MeasurementOutcome::TooFew;
-                    judgement.reason = format!("{}; no baseline to compare with", words(None));
                     return judgement;
                 };
-                if let Some(short) = too_few(&candidate_reading, base, min_observations) {
-                    judgement.outcome = MeasurementOutcome::TooFew;
-                    judgement.reason = short;
-                    return judgement;
-                }
                 let allowed = [
                     max_ratio.map(|r| base.value * r),
                     max_increase.map(|d| base.value + d),
@@ -323,22 +342,13 @@ impl AnalysisCheck {
                 judgement.reason = words(None);
             }
             Judge::Statistical {
-                confidence,
-                margin,
-                min_observations,
+                confidence, margin, ..
             } => {
                 let (Some(base), Some((_, base_m))) =
                     (baseline_reading.as_ref(), baseline_measurement)
                 else {
-                    judgement.outcome = MeasurementOutcome::TooFew;
-                    judgement.reason = format!("{}; no baseline to compare with", words(None));
                     return judgement;
                 };
-                if let Some(short) = too_few(&candidate_reading, base, min_observations) {
-                    judgement.outcome = MeasurementOutcome::TooFew;
-                    judgement.reason = short;
-                    return judgement;
-                }
                 let (p, worse_enough) = match (&cand_m.observations, &base_m.observations) {
                     (
                         Some(Observations::Proportion {

@@ -2,7 +2,7 @@
 //! handles it and once guarded by deployguard, with the timeline, the cost of each, and a
 //! confusion table of what the guard concluded against each scenario's ground truth.
 //!
-//! This room runs the replays; [`report`] words them for a person.
+//! This room runs the replays; `report.rs` words them for a person ([`render`], [`render_table`]).
 
 mod report;
 
@@ -292,20 +292,12 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
     run.images.dedup();
     run.requests = run.seconds.iter().map(|s| s.requests).sum();
     run.failed = run.seconds.iter().map(|s| s.errors).sum();
-    run.served_by_new_version = run
-        .seconds
-        .iter()
-        .flat_map(|s| &s.versions)
-        .filter(|v| v.image == NEW)
-        .map(|v| v.requests)
-        .sum();
-    run.failed_by_new_version = run
-        .seconds
-        .iter()
-        .flat_map(|s| &s.versions)
-        .filter(|v| v.image == NEW)
-        .map(|v| v.errors)
-        .sum();
+    for version in run.seconds.iter().flat_map(|s| &s.versions) {
+        if version.image == NEW {
+            run.served_by_new_version += version.requests;
+            run.failed_by_new_version += version.errors;
+        }
+    }
     Ok(run)
 }
 
