@@ -1,0 +1,99 @@
+//! One instant query over HTTP(S), and what each way of failing means.
+
+use bytes::Bytes;
+use deployguard_core::{Error, ErrorKind, Result};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::{Auth, PrometheusConfig};
+
+pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// A client for http:// and https:// (rustls, the system's roots).
+pub(crate) fn client() -> Result<HttpClient> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("loading the system's TLS roots: {e}"),
+            )
+        })?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+/// `GET {base}/api/v1/query?query=…[&time=…]`: the body of a 2xx answer, or the error an
+/// answer (or its absence) means. A Prometheus error body (4xx/5xx with `errorType`) is read
+/// by the caller from `Err`'s message.
+pub(crate) async fn query(
+    client: &HttpClient,
+    config: &PrometheusConfig,
+    promql: &str,
+    time: Option<f64>,
+) -> Result<(http::StatusCode, Bytes)> {
+    let params = {
+        let mut params = form_urlencoded::Serializer::new(String::new());
+        params.append_pair("query", promql);
+        if let Some(time) = time {
+            params.append_pair("time", &format!("{time:.3}"));
+        }
+        params.finish()
+    };
+    let uri = format!("{}/api/v1/query?{params}", config.base_url());
+    let mut request = http::Request::get(&uri);
+    match &config.auth {
+        Some(Auth::Bearer(token)) => {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        Some(Auth::Basic { user, password }) => {
+            use base64::Engine as _;
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            request = request.header(http::header::AUTHORIZATION, format!("Basic {encoded}"));
+        }
+        None => {}
+    }
+    for (name, value) in &config.headers {
+        request = request.header(name, value);
+    }
+    let request = request
+        .body(Empty::new())
+        .map_err(|e| Error::invalid_input("prometheus query", e))?;
+    let base = config.base_url();
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!("prometheus at {base} could not be reached: {e}"),
+            )
+        })?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!("prometheus at {base}: the answer was cut off: {e}"),
+                )
+            })?
+            .to_bytes();
+        Ok::<_, Error>((status, body))
+    };
+    match tokio::time::timeout(config.timeout, exchange).await {
+        Ok(answer) => answer,
+        Err(_) => Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "prometheus at {base} did not answer within {:?}",
+                config.timeout
+            ),
+        )),
+    }
+}
