@@ -34,7 +34,7 @@ pub enum Verdict {
     Running,
     /// Every check passed.
     Successful,
-    /// A check failed or errored: abort.
+    /// A check failed: the candidate is at fault; abort.
     Failed(String),
     /// A check is inconclusive: pause for a human.
     Inconclusive(String),
@@ -66,9 +66,14 @@ impl Verdict {
                 continue;
             }
             let next = match &run.status {
-                CheckStatus::Failed(why) | CheckStatus::Errored(why) => {
+                CheckStatus::Failed(why) => {
                     return Self::Failed(format!("check {}: {why}", check.name));
                 }
+                // A probe that cannot be read says nothing about the version: a human looks.
+                CheckStatus::Errored(why) => Self::Inconclusive(format!(
+                    "check {}: {why}; the probe's errors say nothing about the new version",
+                    check.name
+                )),
                 CheckStatus::Inconclusive(why) => {
                     Self::Inconclusive(format!("check {}: {why}", check.name))
                 }

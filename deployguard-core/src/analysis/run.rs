@@ -17,7 +17,8 @@ pub enum CheckStatus {
     Successful,
     /// Failed: more failed measurements than the limit.
     Failed(String),
-    /// Errored: more consecutive probe errors than the limit. Acted on like a failure.
+    /// Errored: more consecutive probe errors than the limit. Not the candidate's fault: the
+    /// guard pauses for a human, never rolls back for it.
     Errored(String),
     /// Inconclusive: a human must decide.
     Inconclusive(String),

@@ -63,7 +63,8 @@ impl CheckSchedule {
 
     /// Whether every acting check is satisfied: finished and passed, or — for a check that runs
     /// until the rollout ends — evaluated at least once, without failing, by the time the
-    /// rollout is done (a no-data answer under the ignore policy counts as evaluated).
+    /// rollout is done (a no-data answer under the ignore policy counts as evaluated, a probe
+    /// error does not).
     pub(crate) fn satisfied(&self, rolled_out: bool) -> bool {
         self.checks
             .iter()
@@ -75,7 +76,9 @@ impl CheckSchedule {
                     check.count.is_none()
                         && check.consecutive_success_limit == 0
                         && rolled_out
-                        && run.evaluations > 0
+                        // A probe error is no evaluation: a check whose probe never answered
+                        // has judged nothing.
+                        && run.measurements + run.ignored > 0
                 }
                 _ => false,
             })

@@ -427,3 +427,25 @@ mod judges {
         assert!(err.to_string().contains("needs max_ratio"), "{err}");
     }
 }
+
+#[test]
+fn a_probe_that_cannot_be_read_pauses_and_never_fails_the_version() {
+    let check = base().build().unwrap();
+    let mut run = CheckRun::default();
+    for _ in 0..5 {
+        run.record(&check, Error);
+    }
+    let verdict = Verdict::combine([(&check, &run)]);
+    expect![[r#"Inconclusive("check error-rate: 5 consecutive errors reading error_rate (limit 4); the probe's errors say nothing about the new version")"#]]
+        .assert_eq(&format!("{verdict:?}"));
+}
+
+#[test]
+fn a_check_whose_probe_only_errored_has_judged_nothing_and_is_not_satisfied() {
+    let mut schedule = CheckSchedule::new(vec![base().build().unwrap()]);
+    let check = schedule.checks[0].clone();
+    schedule.runs[0].record(&check, Error);
+    assert!(!schedule.satisfied(true), "an error is not an evaluation");
+    schedule.runs[0].record(&check, Successful(0.0));
+    assert!(schedule.satisfied(true));
+}
