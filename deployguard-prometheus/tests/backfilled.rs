@@ -255,3 +255,35 @@ async fn a_server_that_does_not_answer_in_time_is_a_retryable_timeout() {
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.is_retryable());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_is_a_retryable_unavailable_never_a_measurement() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let port = free_port();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let _server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let body = r#"{"status":"error","errorType":"unavailable","error":"too many queries"}"#;
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let probe = PrometheusProbe::new(
+        "busy",
+        PrometheusConfig::new(&format!("http://127.0.0.1:{port}")).unwrap(),
+    )
+    .unwrap()
+    .with(Query::value("x", "up"));
+    let err = probe.sample().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("too many queries"), "{err}");
+}

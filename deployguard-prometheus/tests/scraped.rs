@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deployguard_core::analysis::{AnalysisCheck, Threshold};
-use deployguard_core::engine::{Guard, GuardOutcome, Strategy};
+use deployguard_core::engine::{EventKind, Guard, GuardOutcome, MemoryJournal, Strategy};
 use deployguard_k8s::KubeDeployment;
 use deployguard_prometheus::{PrometheusConfig, PrometheusProbe, presets};
 use deployguard_testkit::cluster::{FakeCluster, scenarios};
@@ -35,6 +35,16 @@ async fn scraped() -> (
 }
 
 fn guard(cluster: &FakeCluster, prometheus: &Prometheus) -> Guard {
+    guard_with(cluster, prometheus, None, MemoryJournal::new())
+}
+
+/// The guard, its check taking `count` measurements (default: until the rollout ends).
+fn guard_with(
+    cluster: &FakeCluster,
+    prometheus: &Prometheus,
+    count: Option<u32>,
+    journal: MemoryJournal,
+) -> Guard {
     let config = PrometheusConfig::new(&prometheus.url)
         .unwrap()
         .timeout(Duration::from_secs(2));
@@ -46,12 +56,14 @@ fn guard(cluster: &FakeCluster, prometheus: &Prometheus) -> Guard {
                 "myapp-service",
                 Duration::from_secs(10),
             ));
-    let check = AnalysisCheck::builder("error-rate", &probe, "error_rate")
+    let mut check = AnalysisCheck::builder("error-rate", &probe, "error_rate")
         .success(Threshold::at_most(0.05))
         .interval(Duration::from_secs(2))
-        .initial_delay(Duration::from_secs(4))
-        .build()
-        .unwrap();
+        .initial_delay(Duration::from_secs(4));
+    if let Some(count) = count {
+        check = check.count(count);
+    }
+    let check = check.build().unwrap();
     Guard::builder(
         Strategy::Rolling,
         Arc::new(KubeDeployment::new(
@@ -62,6 +74,7 @@ fn guard(cluster: &FakeCluster, prometheus: &Prometheus) -> Guard {
     )
     .probe(Arc::new(probe))
     .check(check)
+    .journal(Arc::new(journal))
     .poll_interval(Duration::from_millis(500))
     .recovery_deadline(Duration::from_secs(60))
     .build()
@@ -117,4 +130,32 @@ async fn a_prometheus_that_stops_answering_pauses_the_guard_and_blames_nobody() 
             && reason.contains("say nothing about the new version"),
         "{reason}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_stopped_mid_analysis_pauses_the_guard() {
+    let (cluster, _served, prometheus) = scraped().await;
+    scraping(&prometheus).await;
+    scenarios::load(&cluster, "healthy-rollout").await.unwrap();
+    let journal = MemoryJournal::new();
+    // Ten measurements to pass: Prometheus goes away after the first.
+    let guard = guard_with(&cluster, &prometheus, Some(10), journal.clone());
+    let run = tokio::spawn(async move { guard.run().await });
+    let measured = || {
+        journal
+            .events()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Measured { .. }))
+    };
+    until("the first measurement", Duration::from_secs(30), || async {
+        measured()
+    })
+    .await;
+    let mut prometheus = prometheus;
+    prometheus.stop().await;
+    let report = run.await.unwrap();
+    let GuardOutcome::Paused { reason } = &report.outcome else {
+        panic!("{}", report.outcome);
+    };
+    assert!(reason.contains("consecutive errors"), "{reason}");
 }
