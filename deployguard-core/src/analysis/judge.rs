@@ -297,11 +297,26 @@ impl AnalysisCheck {
         if let Some(min) = self.judge.min_observations() {
             judgement.outcome = MeasurementOutcome::TooFew;
             let shortage = match baseline_reading.as_ref() {
-                None => Some(format!("{}; no baseline to compare with", words(None))),
                 Some(base) => too_few(&candidate_reading, base, min),
+                None => too_few(&candidate_reading, &candidate_reading, min),
             };
             if let Some(reason) = shortage {
                 judgement.reason = reason;
+                return judgement;
+            }
+            if baseline_reading.is_none() {
+                // Nothing serves beside the candidate any more (a rolling update that has
+                // completed): it alone is measured, so it alone answers for the range.
+                if !self.has_success_range() {
+                    judgement.reason = format!("{}; no baseline to compare with", words(None));
+                    return judgement;
+                }
+                judgement.outcome = self.in_ranges(value);
+                judgement.reason = format!(
+                    "{}; no baseline serves, judged by the range ({})",
+                    words(None),
+                    self.range_words()
+                );
                 return judgement;
             }
         }

@@ -376,7 +376,7 @@ mod judges {
     }
 
     #[test]
-    fn comparing_judges_without_labels_or_baseline_are_too_few_never_failed() {
+    fn comparing_judges_without_labels_are_too_few_and_without_a_baseline_use_the_range() {
         let check = base()
             .judge(Judge::Compare {
                 max_ratio: Some(2.0),
@@ -387,9 +387,27 @@ mod judges {
             .unwrap();
         let unlabelled = Sample::new(vec![Measurement::proportion("error_rate", 50, 100)], "");
         assert_eq!(check.judge(Ok(&unlabelled), &versions()).outcome, TooFew);
+        // Nothing serves beside the candidate (a completed rolling update): it answers for the
+        // range alone — out of it, failed; too few requests, still too few.
         let no_baseline = Versions::new(versions().candidate, None);
+        let alone = check.judge(Ok(&errors((50, 100), (0, 100))), &no_baseline);
+        assert_eq!(alone.outcome, Failed(0.5));
+        assert_eq!(
+            alone.reason,
+            "error_rate 50.0% on app:v2.4.0; no baseline serves, judged by the range (at most 1.0%)"
+        );
         assert_eq!(
             check
+                .judge(Ok(&errors((5, 10), (0, 100))), &no_baseline)
+                .outcome,
+            TooFew
+        );
+        let unbounded = AnalysisCheck::builder("error-rate", "http", "error_rate")
+            .judge(Judge::statistical())
+            .build()
+            .unwrap();
+        assert_eq!(
+            unbounded
                 .judge(Ok(&errors((50, 100), (0, 100))), &no_baseline)
                 .outcome,
             TooFew
