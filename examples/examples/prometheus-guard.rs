@@ -65,6 +65,7 @@ impl JournalSink for Print {
             EventKind::Measured {
                 check, judgement, ..
             } => format!("{check}: {}", judgement.reason),
+            EventKind::NotYet { check, reason } => format!("{check}: not yet: {reason}"),
             EventKind::Decision { decision, .. } => format!("decision: {decision}"),
             EventKind::StepStarted { index, step } => format!("step {}: {step}", index + 1),
             EventKind::StepFailed { index, error } => format!("step {} failed: {error}", index + 1),

@@ -509,7 +509,14 @@ impl Guard {
             let outcome = judgement.outcome;
             let interval = check.interval;
             if analysis.not_yet(index, outcome, candidate_serves) {
-                // Nothing to judge yet: measured again at the next interval.
+                // Nothing to judge yet: said, and measured again at the next interval.
+                self.emit(
+                    started,
+                    EventKind::NotYet {
+                        check: analysis.checks[index].name.clone(),
+                        reason: judgement.reason,
+                    },
+                );
                 analysis.due[index] = now + interval;
                 continue;
             }

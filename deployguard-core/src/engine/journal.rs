@@ -47,6 +47,14 @@ pub enum EventKind {
         /// Whether the check is dry-run (journaled, never acted on).
         dry_run: bool,
     },
+    /// A check had nothing to judge yet (no data or too few observations at the start of a
+    /// rollout, or a candidate with no ready pod): measured again at its next interval.
+    NotYet {
+        /// The check.
+        check: String,
+        /// What it found, in words.
+        reason: String,
+    },
     /// The combined verdict changed.
     Verdict {
         /// The verdict.
