@@ -83,10 +83,9 @@ async fn main() -> ExitCode {
     match run(&args).await {
         Ok(code) => code,
         Err(err) => {
-            eprintln!(
-                "prometheus-guard: {}",
-                emergency::redacted(&err.to_string())
-            );
+            // Kubeconfig errors come redacted from `emergency::client`; no other message quotes
+            // a secret (the token is never in one).
+            eprintln!("prometheus-guard: {err}");
             ExitCode::from(2)
         }
     }
