@@ -224,7 +224,7 @@ impl Traffic {
                 .map(|endpoint| {
                     let mut profile = self.profile(&endpoint.image, behaviours);
                     if let Some(after) = profile.errors_after {
-                        let since = self.first_ready[&endpoint.pod];
+                        let since = self.first_ready.get(&endpoint.pod).copied().unwrap_or(last);
                         if last.duration_since(since).unwrap_or_default() < after {
                             profile = ServingProfile::HEALTHY;
                         }
@@ -232,7 +232,9 @@ impl Traffic {
                     (endpoint, profile)
                 })
                 .collect();
-            let traffic = self.services.get_mut(&key).expect("listed above");
+            let Some(traffic) = self.services.get_mut(&key) else {
+                continue;
+            };
             for step in 1..=elapsed.min(KEEP as u64) {
                 let at = traffic.last + Duration::from_secs(step);
                 let requests = traffic.arrivals.poisson(traffic.config.requests_per_second);
