@@ -616,3 +616,46 @@ async fn recreate_stops_old_pods_first_and_history_is_trimmed() {
     revisions.sort();
     assert_eq!(revisions, ["2", "3"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_version_that_fails_after_its_warm_up_serves_well_until_then() {
+    use deployguard_core::HealthProbe;
+    use deployguard_testkit::cluster::{ServingProfile, TrafficConfig};
+
+    let cluster = FakeCluster::with_controllers();
+    cluster.set_serving(
+        "leaky:v1",
+        ServingProfile {
+            errors_after: Some(Duration::from_secs(120)),
+            ..ServingProfile::SEED_BAD
+        },
+    );
+    cluster
+        .create(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "leaky", "namespace": "default"},
+            "spec": {"selector": {"app": "leaky"}, "ports": [{"port": 80}]}}))
+        .unwrap();
+    let mut leaky = deployment("leaky", 3, "leaky:v1");
+    leaky["metadata"]["labels"] = json!({"app": "leaky"});
+    leaky["spec"]["selector"] = json!({"matchLabels": {"app": "leaky"}});
+    leaky["spec"]["template"]["metadata"]["labels"] = json!({"app": "leaky"});
+    cluster.create(leaky).unwrap();
+    // 45 rps on three pods of 20: busy, never full.
+    let load = TrafficConfig {
+        requests_per_second: 45.0,
+        capacity_per_pod: 20.0,
+        seed: 7,
+    };
+    cluster.enable_traffic("default", "leaky", load);
+    let probe = cluster.traffic_probe("default", "leaky", Duration::from_secs(30));
+    let error_rate = || async {
+        let sample = probe.sample().await.unwrap();
+        sample.get("error_rate").and_then(|m| m.value).unwrap()
+    };
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let warm = error_rate().await;
+    assert!(warm < 0.02, "{warm}");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let leaking = error_rate().await;
+    assert!((leaking - 0.15).abs() < 0.05, "{leaking}");
+}
