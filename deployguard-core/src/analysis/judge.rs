@@ -97,9 +97,7 @@ impl VersionRef {
         let mut aliases = vec![revision.fingerprint.as_str().to_owned()];
         for image in &revision.images {
             aliases.push(image.clone());
-            if let Some((_, tag)) = image.rsplit_once(':')
-                && !tag.contains('/')
-            {
+            if let Some(tag) = image_tag(image) {
                 aliases.push(tag.to_owned());
             }
         }
@@ -115,6 +113,21 @@ impl VersionRef {
     pub fn answers_to(&self, label: &str) -> bool {
         self.name == label || self.aliases.iter().any(|a| a == label)
     }
+}
+
+/// The tag of an image reference (`registry:5000/app:v2.4.0` → `v2.4.0`), the label a
+/// mesh or an exporter usually names a version by; `None` without one (a registry port is not
+/// a tag).
+///
+/// ```
+/// use deployguard_core::analysis::image_tag;
+///
+/// assert_eq!(image_tag("registry:5000/app:v2.4.0"), Some("v2.4.0"));
+/// assert_eq!(image_tag("registry:5000/app"), None);
+/// ```
+pub fn image_tag(image: &str) -> Option<&str> {
+    let (_, tag) = image.rsplit_once(':')?;
+    (!tag.contains('/')).then_some(tag)
 }
 
 /// The two versions a guard compares: the candidate it watches, and the baseline it would roll

@@ -20,7 +20,7 @@ pub use check::{
     AnalysisCheck, AnalysisCheckBuilder, MeasurementOutcome, NoDataPolicy, SharedCausePolicy,
     Threshold,
 };
-pub use judge::{Judge, Judgement, Reading, VersionRef, Versions, format_value};
+pub use judge::{Judge, Judgement, Reading, VersionRef, Versions, format_value, image_tag};
 pub use ladder::{RolloutStatus, rollout_status};
 pub use run::{CheckRun, CheckStatus};
 pub(crate) use schedule::CheckSchedule;

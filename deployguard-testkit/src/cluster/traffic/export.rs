@@ -53,10 +53,7 @@ impl Counters {
 
 /// The tag of `image` (`app:v2.4.0` → `v2.4.0`), or the image when it has none.
 fn tag(image: &str) -> &str {
-    match image.rsplit_once(':') {
-        Some((_, tag)) if !tag.contains('/') => tag,
-        _ => image,
-    }
+    deployguard_core::analysis::image_tag(image).unwrap_or(image)
 }
 
 pub(crate) fn render<'a>(
