@@ -22,7 +22,7 @@ use crate::analysis::{
     AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, VersionRef, Versions, rollout_status,
 };
 use crate::error::{Error, Result};
-use crate::model::{Fingerprint, RolloutSnapshot, TrafficSplit};
+use crate::model::{Fingerprint, RolloutSnapshot, TrafficSplit, Verification};
 use crate::traits::{
     ActorLock, DeploymentBackend, DeploymentBackendExt, HealthProbe, LockState, TrafficRouterExt,
 };
@@ -566,7 +566,15 @@ impl Guard {
             .router
             .as_ref()
             .ok_or_else(|| Error::invalid_input("router", "missing"))?;
-        router.switch(split).await.map(drop)
+        // A route also changes under the guard for reasons of no concern (a mesh writing the
+        // route's status): a conflict is read again and retried within the step's time.
+        let config = &self.recovery.config;
+        let deadline = Instant::now() + config.step_timeout;
+        config
+            .retry
+            .run(deadline, || router.switch(split))
+            .await
+            .map(drop)
     }
 
     async fn promote_rollout(&self, snapshot: &RolloutSnapshot) -> Result<GuardReport> {
@@ -631,7 +639,27 @@ impl Guard {
             .as_ref()
             .ok_or_else(|| Error::invalid_input("router", "a canary needs a traffic router"))?;
         let everything = TrafficSplit::all_to(&canary.canary, &[&canary.stable])?;
-        router.apply_verified(&everything).await?;
+        self.shift(&everything).await?;
+        // The old side keeps serving until the platform routes everything to the candidate
+        // (a mesh applies a route a moment after it is written).
+        let deadline = Instant::now() + config.step_timeout;
+        loop {
+            match router.verify(&everything).await? {
+                Verification::Matches => break,
+                Verification::Differs(actual) => {
+                    return Err(Error::conflict(format!(
+                        "promoted with {everything} but the platform routes {actual}"
+                    ))
+                    .with_operation("promote")
+                    .with_object(router.target()));
+                }
+                Verification::Unknown(why) if Instant::now() + config.poll_interval >= deadline => {
+                    tracing::warn!(target: "deployguard", "promotion: the platform cannot confirm {everything} yet ({why}); going on");
+                    break;
+                }
+                _ => tokio::time::sleep(config.poll_interval).await,
+            }
+        }
         if let Some(stable) = stable {
             tokio::time::sleep(canary.scale_down_delay).await;
             stable.scale(0).await?;

@@ -484,7 +484,13 @@ async fn resource(
             if rt.namespaced && !namespace_exists(&store, &types_namespace(shared), &ns) {
                 return Err(ApiError::not_found(&types_namespace(shared), &ns));
             }
+            let served = super::crd_types(rt, &obj)?;
             let created = store.create(rt, &ns, obj, request.dry_run())?;
+            if !request.dry_run() {
+                for served in served {
+                    super::register_type(shared, served);
+                }
+            }
             Ok(json_response(201, &created, "application/json"))
         }
         ("PUT", Some(name), sub) => {

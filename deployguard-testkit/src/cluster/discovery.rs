@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::resources::ResourceType;
+use super::resources::{ResourceType, version_priority};
 
 /// Which discovery document a client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,16 +47,21 @@ impl DiscoveryFormat {
     }
 }
 
-/// Group-versions in the order the server lists them, core first.
-fn group_versions(types: &[ResourceType]) -> Vec<(String, String)> {
-    let mut seen: Vec<(String, String)> = Vec::new();
+/// Groups in the order the server lists them (core first), each with its versions, preferred
+/// first (a group a CRD serves in several versions lists them all).
+fn groups(types: &[ResourceType]) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for rt in types {
-        let gv = (rt.group.clone(), rt.version.clone());
-        if !seen.contains(&gv) {
-            seen.push(gv);
+        match groups.iter_mut().find(|(g, _)| *g == rt.group) {
+            Some((_, versions)) if versions.contains(&rt.version) => {}
+            Some((_, versions)) => versions.push(rt.version.clone()),
+            None => groups.push((rt.group.clone(), vec![rt.version.clone()])),
         }
     }
-    seen
+    for (_, versions) in &mut groups {
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+    }
+    groups
 }
 
 fn subresource_kind(rt: &ResourceType, sub: &str) -> (String, String, String) {
@@ -86,12 +91,16 @@ pub(crate) fn api_versions(server_address: &str) -> Value {
 /// `/apis` (legacy).
 pub(crate) fn api_group_list(types: &[ResourceType]) -> Value {
     let mut groups: Vec<Value> = Vec::new();
-    for (group, version) in group_versions(types)
+    for (group, versions) in self::groups(types)
         .into_iter()
         .filter(|(g, _)| !g.is_empty())
     {
-        let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-        groups.push(json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv}));
+        let versions: Vec<Value> = versions
+            .iter()
+            .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+            .collect();
+        let preferred = versions[0].clone();
+        groups.push(json!({"name": group, "versions": versions, "preferredVersion": preferred}));
     }
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
@@ -153,31 +162,19 @@ pub(crate) fn aggregated(types: &[ResourceType], core: bool, format: DiscoveryFo
         "v2beta1"
     };
     let mut items = Vec::new();
-    for (group, gv_version) in group_versions(types)
+    for (group, versions) in groups(types)
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
     {
-        let resources: Vec<Value> = types
+        let versions: Vec<Value> = versions
             .iter()
-            .filter(|rt| rt.group == group && rt.version == gv_version)
-            .map(|rt| {
-                let subresources: Vec<Value> = rt
-                    .subresources
+            .map(|gv_version| {
+                let resources: Vec<Value> = types
                     .iter()
-                    .map(|sub| {
-                        let (g, v, kind) = subresource_kind(rt, sub);
-                        json!({"subresource": sub, "responseKind": {"group": g, "version": v, "kind": kind}, "verbs": sub_verbs(sub)})
-                    })
+                    .filter(|rt| rt.group == group && rt.version == *gv_version)
+                    .map(|rt| aggregated_resource(rt))
                     .collect();
-                json!({
-                    "resource": rt.plural,
-                    "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
-                    "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
-                    "singularResource": rt.singular,
-                    "shortNames": rt.short_names,
-                    "verbs": rt.verbs(),
-                    "subresources": subresources,
-                })
+                json!({"version": gv_version, "resources": resources, "freshness": "Current"})
             })
             .collect();
         let metadata = if core {
@@ -185,9 +182,29 @@ pub(crate) fn aggregated(types: &[ResourceType], core: bool, format: DiscoveryFo
         } else {
             json!({"name": group, "creationTimestamp": null})
         };
-        items.push(json!({"metadata": metadata, "versions": [{"version": gv_version, "resources": resources, "freshness": "Current"}]}));
+        items.push(json!({"metadata": metadata, "versions": versions}));
     }
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items})
+}
+
+fn aggregated_resource(rt: &ResourceType) -> Value {
+    let subresources: Vec<Value> = rt
+        .subresources
+        .iter()
+        .map(|sub| {
+            let (g, v, kind) = subresource_kind(rt, sub);
+            json!({"subresource": sub, "responseKind": {"group": g, "version": v, "kind": kind}, "verbs": sub_verbs(sub)})
+        })
+        .collect();
+    json!({
+        "resource": rt.plural,
+        "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": rt.singular,
+        "shortNames": rt.short_names,
+        "verbs": rt.verbs(),
+        "subresources": subresources,
+    })
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ mod defaults;
 mod discovery;
 mod faults;
 pub mod kubectl;
+pub mod mesh;
 mod patch;
 mod resources;
 pub mod scenarios;
@@ -68,6 +69,31 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Serves `resource` from now on (replacing the same group, version and plural).
+pub(crate) fn register_type(shared: &Shared, resource: ResourceType) {
+    let mut types = lock(&shared.types);
+    types.retain(|t| {
+        !(t.group == resource.group && t.version == resource.version && t.plural == resource.plural)
+    });
+    types.push(resource);
+}
+
+/// The types a `CustomResourceDefinition` manifest serves (none for any other object), or the
+/// 422 a real server answers for a definition it cannot serve.
+pub(crate) fn crd_types(rt: &ResourceType, manifest: &Value) -> Result<Vec<ResourceType>, ApiError> {
+    if rt.kind != "CustomResourceDefinition" {
+        return Ok(Vec::new());
+    }
+    let name = manifest
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    resources::types_of_crd(manifest).map_err(|problem| {
+        let (field, what) = problem.split_once(": ").unwrap_or(("spec", problem.as_str()));
+        ApiError::invalid(rt, name, field, what)
+    })
+}
+
 /// What every handle to one cluster shares.
 pub(crate) struct Shared {
     pub(crate) store: Mutex<Store>,
@@ -79,6 +105,7 @@ pub(crate) struct Shared {
     pub(crate) token: Option<String>,
     pub(crate) behaviours: Mutex<controllers::Behaviours>,
     pub(crate) traffic: Mutex<traffic::Traffic>,
+    pub(crate) mesh: Mutex<mesh::Mesh>,
     pub(crate) log_requests: bool,
     pub(crate) controller: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -180,6 +207,7 @@ impl FakeClusterBuilder {
                 token: self.token,
                 behaviours: Mutex::new(controllers::Behaviours::default()),
                 traffic: Mutex::new(traffic::Traffic::default()),
+                mesh: Mutex::new(mesh::Mesh::default()),
                 log_requests: self.log_requests,
                 controller: Mutex::new(None),
             }),
@@ -230,15 +258,11 @@ impl FakeCluster {
         kube::Client::new(service, "default")
     }
 
-    /// Registers a custom resource type (as installing its CRD would).
+    /// Registers a custom resource type without its CRD object. Creating a
+    /// `CustomResourceDefinition` (through the API or [`create`](Self::create)) registers every
+    /// version it serves, as a real API server does.
     pub fn register(&self, resource: ResourceType) {
-        let mut types = lock(&self.shared.types);
-        types.retain(|t| {
-            !(t.group == resource.group
-                && t.version == resource.version
-                && t.plural == resource.plural)
-        });
-        types.push(resource);
+        register_type(&self.shared, resource);
     }
 
     /// Creates an object from its manifest (`apiVersion`, `kind`, `metadata.namespace` pick the
@@ -248,6 +272,7 @@ impl FakeCluster {
     /// subresource), so tests and scenarios can seed objects in any state.
     pub fn create(&self, manifest: Value) -> Result<Value, ApiError> {
         let rt = self.type_of(&manifest)?;
+        let served = crd_types(&rt, &manifest)?;
         let ns = manifest
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -256,6 +281,9 @@ impl FakeCluster {
         let status = manifest.get("status").cloned();
         let mut store = lock(&self.shared.store);
         let created = store.create(&rt, &ns, manifest, false)?;
+        for served in served {
+            register_type(&self.shared, served);
+        }
         match status {
             Some(status) if created.get("status") != Some(&status) => {
                 let name = created
@@ -349,6 +377,28 @@ impl FakeCluster {
     pub fn set_serving(&self, image: &str, profile: ServingProfile) {
         traffic::tick(&self.shared);
         lock(&self.shared.traffic).set_profile(image, profile);
+    }
+
+    /// Makes the cluster an Istio mesh: installs the `networking.istio.io` CRDs (VirtualService
+    /// and DestinationRule, served in v1, v1beta1 and v1alpha3, stored as v1) and starts a
+    /// control plane that applies each VirtualService `config.propagation` after it is written.
+    /// Simulated traffic to a Service a VirtualService routes follows the applied weights.
+    pub fn install_istio(&self, config: mesh::MeshConfig) -> Result<(), ApiError> {
+        for crd in mesh::istio_crds() {
+            let name = crd
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            if self
+                .get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", &name)
+                .is_err()
+            {
+                self.create(crd)?;
+            }
+        }
+        lock(&self.shared.mesh).install(config);
+        Ok(())
     }
 
     /// Sends simulated traffic to Service `namespace/service` from now on (needs the

@@ -19,6 +19,9 @@ pub struct ResourceType {
     pub namespaced: bool,
     /// Subresources served (`status`, `scale`, `log`).
     pub subresources: Vec<String>,
+    /// The columns `kubectl get` prints beside the name, as a CRD's
+    /// `additionalPrinterColumns` declare them: `(name, JSONPath)`.
+    pub printer_columns: Vec<(String, String)>,
 }
 
 impl ResourceType {
@@ -34,6 +37,7 @@ impl ResourceType {
             short_names: Vec::new(),
             namespaced: true,
             subresources: vec!["status".into()],
+            printer_columns: Vec::new(),
         }
     }
 
@@ -114,6 +118,7 @@ fn builtin(
         short_names: short.iter().map(|s| (*s).to_owned()).collect(),
         namespaced,
         subresources: sub.iter().map(|s| (*s).to_owned()).collect(),
+        printer_columns: Vec::new(),
     }
 }
 
@@ -164,6 +169,15 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             &[],
         ),
         builtin(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            &["crd", "crds"],
+            false,
+            &["status"],
+        ),
+        builtin(
             "coordination.k8s.io",
             "v1",
             "Lease",
@@ -173,4 +187,112 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             &[],
         ),
     ]
+}
+
+/// How the API server orders versions of one group (`v1` > `v1beta2` > `v1beta1` > `v1alpha1` >
+/// anything else): the first is the preferred version discovery names.
+pub(crate) fn version_priority(version: &str) -> (u8, u32, u32) {
+    let Some(rest) = version.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let Ok(major) = digits.parse::<u32>() else {
+        return (0, 0, 0);
+    };
+    let tail = &rest[digits.len()..];
+    let level = |prefix: &str| tail.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok());
+    if tail.is_empty() {
+        (3, major, 0)
+    } else if let Some(minor) = level("beta") {
+        (2, major, minor)
+    } else if let Some(minor) = level("alpha") {
+        (1, major, minor)
+    } else {
+        (0, 0, 0)
+    }
+}
+
+/// The resource types a `CustomResourceDefinition` serves, one per served version; the error
+/// names the field that is missing or wrong.
+pub(crate) fn types_of_crd(crd: &serde_json::Value) -> Result<Vec<ResourceType>, String> {
+    let text = |pointer: &str| {
+        crd.pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("{}: Required value", pointer.trim_start_matches('/').replace('/', ".")))
+    };
+    let group = text("/spec/group")?;
+    let kind = text("/spec/names/kind")?;
+    let plural = text("/spec/names/plural")?;
+    let singular = crd
+        .pointer("/spec/names/singular")
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(|| kind.to_lowercase(), str::to_owned);
+    let short_names: Vec<String> = crd
+        .pointer("/spec/names/shortNames")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect();
+    let namespaced = text("/spec/scope")? == "Namespaced";
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(serde_json::Value::as_array)
+        .filter(|v| !v.is_empty())
+        .ok_or("spec.versions: Required value")?;
+    let mut types = Vec::new();
+    for version in versions {
+        if version.get("served") != Some(&serde_json::Value::Bool(true)) {
+            continue;
+        }
+        let name = version
+            .get("name")
+            .and_then(serde_json::Value::as_str)
+            .ok_or("spec.versions[].name: Required value")?;
+        let mut subresources = Vec::new();
+        if version.pointer("/subresources/status").is_some() {
+            subresources.push("status".to_owned());
+        }
+        let printer_columns = version
+            .get("additionalPrinterColumns")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some((
+                    c.get("name")?.as_str()?.to_owned(),
+                    c.get("jsonPath")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        types.push(ResourceType {
+            group: group.to_owned(),
+            version: name.to_owned(),
+            kind: kind.to_owned(),
+            plural: plural.to_owned(),
+            singular: singular.clone(),
+            short_names: short_names.clone(),
+            namespaced,
+            subresources,
+            printer_columns,
+        });
+    }
+    types.sort_by_key(|t| std::cmp::Reverse(version_priority(&t.version)));
+    Ok(types)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_ordered_as_the_api_server_orders_them() {
+        let mut versions = vec!["v1alpha3", "v1beta1", "v1", "v2beta1", "v1alpha1", "foo"];
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        assert_eq!(
+            versions,
+            ["v1", "v2beta1", "v1beta1", "v1alpha3", "v1alpha1", "foo"]
+        );
+    }
 }

@@ -214,7 +214,7 @@ impl Store {
         self.objects
             .get(&rt.store_key())
             .and_then(|objects| objects.get(&(namespace.to_owned(), name.to_owned())))
-            .cloned()
+            .map(|obj| served_as(rt, obj.clone()))
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 
@@ -257,7 +257,7 @@ impl Store {
             });
         for obj in matching {
             if total >= offset && page.len() < limit {
-                page.push(obj.clone());
+                page.push(served_as(rt, obj.clone()));
             }
             total += 1;
         }
@@ -457,4 +457,17 @@ impl Store {
         }
         Ok(self.commit(rt, namespace, key, obj, ChangeKind::Deleted))
     }
+}
+
+/// `obj` as the version `rt` serves it: every version of a kind is stored once (as the storage
+/// version of a CRD is), and its `apiVersion` is the one the reader asked for. The schemas the
+/// simulation serves in several versions are identical, so nothing else converts.
+pub(crate) fn served_as(rt: &ResourceType, mut obj: Value) -> Value {
+    let wanted = rt.api_version();
+    if obj.get("apiVersion").and_then(Value::as_str) != Some(wanted.as_str())
+        && let Some(map) = obj.as_object_mut()
+    {
+        map.insert("apiVersion".into(), Value::String(wanted));
+    }
+    obj
 }

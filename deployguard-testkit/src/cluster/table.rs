@@ -383,6 +383,9 @@ pub(crate) fn table(
     now: SystemTime,
     include_object: bool,
 ) -> Value {
+    if !rt.printer_columns.is_empty() {
+        return custom_table(rt, objects, resource_version, now, include_object);
+    }
     let definitions: Vec<Value> = columns(&rt.kind)
         .iter()
         .map(|c| {
@@ -392,13 +395,55 @@ pub(crate) fn table(
         .collect();
     let rows: Vec<Value> = objects
         .iter()
+        .map(|obj| json!({"cells": cells(&rt.kind, obj, now), "object": row_object(obj, include_object)}))
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version.to_string()},
+        "columnDefinitions": definitions,
+        "rows": rows,
+    })
+}
+
+fn row_object(obj: &Value, include_object: bool) -> Value {
+    if include_object {
+        obj.clone()
+    } else {
+        json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
+    }
+}
+
+/// A Table of custom resources with their CRD's printer columns, as the API server renders
+/// them: the name, then each column's JSONPath (lists as JSON, the creation time as an age).
+fn custom_table(
+    rt: &ResourceType,
+    objects: &[Value],
+    resource_version: u64,
+    now: SystemTime,
+    include_object: bool,
+) -> Value {
+    let mut definitions = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}),
+    ];
+    for (name, _) in &rt.printer_columns {
+        definitions.push(json!({"name": name, "type": "string", "format": "", "description": "", "priority": 0}));
+    }
+    let rows: Vec<Value> = objects
+        .iter()
         .map(|obj| {
-            let object = if include_object {
-                obj.clone()
-            } else {
-                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
-            };
-            json!({"cells": cells(&rt.kind, obj, now), "object": object})
+            let mut cells = vec![json!(str_at(obj, "/metadata/name"))];
+            for (_, path) in &rt.printer_columns {
+                let pointer = path.replace('.', "/");
+                let cell = match obj.pointer(&pointer) {
+                    _ if path == ".metadata.creationTimestamp" => json!(age(now, obj, &pointer)),
+                    Some(Value::String(text)) => json!(text),
+                    Some(Value::Null) | None => Value::Null,
+                    Some(other) => json!(other.to_string()),
+                };
+                cells.push(cell);
+            }
+            json!({"cells": cells, "object": row_object(obj, include_object)})
         })
         .collect();
     json!({

@@ -16,7 +16,7 @@ use super::api::{ApiRequest, Body};
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::store::Change;
+use super::store::{Change, served_as};
 use super::{Shared, lock};
 
 /// How often a watch that asked for bookmarks gets one.
@@ -50,6 +50,15 @@ fn line(kind: &str, object: &Value) -> Bytes {
     let mut text = json!({"type": kind, "object": object}).to_string();
     text.push('\n');
     Bytes::from(text)
+}
+
+/// A watch line for `object` as the version `rt` serves it (copied only when it differs).
+fn line_as(rt: &ResourceType, kind: &str, object: &Value) -> Bytes {
+    if object.get("apiVersion").and_then(Value::as_str) == Some(rt.api_version().as_str()) {
+        line(kind, object)
+    } else {
+        line(kind, &served_as(rt, object.clone()))
+    }
 }
 
 fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Bytes {
@@ -118,7 +127,7 @@ pub(crate) fn serve(
                     changes
                         .iter()
                         .filter(|c| filter.matches(c))
-                        .map(|c| line(c.kind.as_str(), &c.object))
+                        .map(|c| line_as(&rt, c.kind.as_str(), &c.object))
                         .collect()
                 })
             }
@@ -184,7 +193,7 @@ async fn stream_live(
                         continue;
                     }
                     let kind = change.kind.as_str();
-                    if tx.send(line(kind, &change.object)).await.is_err() {
+                    if tx.send(line_as(&rt, kind, &change.object)).await.is_err() {
                         return;
                     }
                 }

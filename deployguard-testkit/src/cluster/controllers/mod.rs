@@ -8,7 +8,7 @@ mod endpoints;
 mod jobs;
 mod kubelet;
 mod replicaset;
-mod util;
+pub(crate) mod util;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -28,6 +28,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
     let behaviours = lock(&shared.behaviours).clone();
     let mut store = lock(&shared.store);
     let mut logs = lock(&shared.logs);
+    let mut mesh = lock(&shared.mesh);
     let mut wake = None;
     for _ in 0..MAX_SUB_PASSES {
         let before = store.resource_version();
@@ -43,6 +44,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
         kubelet::reconcile(&mut ctx);
         jobs::reconcile(&mut ctx);
         endpoints::reconcile(&mut ctx);
+        super::mesh::reconcile(&mut ctx, &mut mesh);
         wake = ctx.wake;
         if store.resource_version() == before {
             break;

@@ -20,7 +20,7 @@ pub use probe::TrafficProbe;
 pub(crate) use simulate::Endpoint;
 
 use super::controllers::{Behaviours, ImageBehaviour};
-use super::{Shared, lock};
+use super::{Shared, lock, mesh};
 
 /// How much traffic a Service gets, how much each pod can take, and the seed of its noise.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -199,12 +199,13 @@ impl Traffic {
     }
 
     /// Charges every Service's seconds up to `now` to the endpoints it has had since the last
-    /// charge: endpoints only change in a controller pass, and the controllers charge traffic
-    /// before each pass, so every second goes to the pods that really served it.
+    /// charge: endpoints (and applied mesh routes) only change in a controller pass, and the
+    /// controllers charge traffic before each pass, so every second goes to the pods that
+    /// really served it.
     pub(crate) fn tick(
         &mut self,
         now: SystemTime,
-        endpoints: impl Fn(&str, &str) -> Vec<Endpoint>,
+        routes: impl Fn(&str, &str) -> Vec<(u64, Vec<Endpoint>)>,
         behaviours: &Behaviours,
     ) {
         let keys: Vec<(String, String)> = self.services.keys().cloned().collect();
@@ -215,21 +216,28 @@ impl Traffic {
             if elapsed == 0 {
                 continue;
             }
-            let ready = endpoints(namespace, service);
-            for endpoint in &ready {
+            let routed = routes(namespace, service);
+            for endpoint in routed.iter().flat_map(|(_, e)| e) {
                 self.first_ready.entry(endpoint.pod.clone()).or_insert(last);
             }
-            let served: Vec<(Endpoint, ServingProfile)> = ready
+            let served: Vec<simulate::Group> = routed
                 .into_iter()
-                .map(|endpoint| {
-                    let mut profile = self.profile(&endpoint.image, behaviours);
-                    if let Some(after) = profile.errors_after {
-                        let since = self.first_ready.get(&endpoint.pod).copied().unwrap_or(last);
-                        if last.duration_since(since).unwrap_or_default() < after {
-                            profile = ServingProfile::HEALTHY;
-                        }
-                    }
-                    (endpoint, profile)
+                .map(|(weight, endpoints)| simulate::Group {
+                    weight,
+                    endpoints: endpoints
+                        .into_iter()
+                        .map(|endpoint| {
+                            let mut profile = self.profile(&endpoint.image, behaviours);
+                            if let Some(after) = profile.errors_after {
+                                let since =
+                                    self.first_ready.get(&endpoint.pod).copied().unwrap_or(last);
+                                if last.duration_since(since).unwrap_or_default() < after {
+                                    profile = ServingProfile::HEALTHY;
+                                }
+                            }
+                            (endpoint, profile)
+                        })
+                        .collect(),
                 })
                 .collect();
             let Some(traffic) = self.services.get_mut(&key) else {
@@ -272,8 +280,59 @@ impl Traffic {
     }
 }
 
-/// The ready endpoints of Service `namespace/service`: pod, image and pod-template-hash.
-pub(crate) fn ready_endpoints(shared: &Shared, namespace: &str, service: &str) -> Vec<Endpoint> {
+/// Where Service `namespace/service`'s requests go: by the mesh's applied route when a
+/// VirtualService routes it (each destination's share and the ready endpoints of its Service
+/// whose pods carry its subset's labels), else all of them to its own ready endpoints.
+pub(crate) fn routes(
+    shared: &Shared,
+    namespace: &str,
+    service: &str,
+) -> Vec<(u64, Vec<Endpoint>)> {
+    let applied = lock(&shared.mesh).applied_in(namespace);
+    let Some(destinations) = mesh::destinations(&applied, namespace, service) else {
+        return vec![(1, ready_endpoints(shared, namespace, service, None))];
+    };
+    let rules = destination_rules(shared, namespace);
+    destinations
+        .into_iter()
+        .map(|d| {
+            let endpoints = match &d.subset {
+                None => ready_endpoints(shared, namespace, &d.service, None),
+                Some(subset) => match mesh::subset_labels(&rules, namespace, &d.service, subset) {
+                    // A subset no DestinationRule defines has no endpoints: its requests fail.
+                    None => Vec::new(),
+                    Some(labels) => ready_endpoints(shared, namespace, &d.service, Some(&labels)),
+                },
+            };
+            (d.weight, endpoints)
+        })
+        .collect()
+}
+
+fn destination_rules(shared: &Shared, namespace: &str) -> Vec<Value> {
+    let types = lock(&shared.types).clone();
+    let Some(rt) = types
+        .iter()
+        .find(|t| t.group == mesh::ISTIO_GROUP && t.kind == "DestinationRule")
+    else {
+        return Vec::new();
+    };
+    lock(&shared.store).list(
+        rt,
+        Some(namespace),
+        &super::selectors::LabelSelector::default(),
+        &super::selectors::FieldSelector::default(),
+    )
+}
+
+/// The ready endpoints of Service `namespace/service` whose pods carry `labels` (all of them
+/// without): pod, image and pod-template-hash.
+fn ready_endpoints(
+    shared: &Shared,
+    namespace: &str,
+    service: &str,
+    labels: Option<&serde_json::Map<String, Value>>,
+) -> Vec<Endpoint> {
     let store = lock(&shared.store);
     let types = lock(&shared.types).clone();
     let (Some(endpoints_rt), Some(pods_rt)) = (
@@ -304,19 +363,28 @@ pub(crate) fn ready_endpoints(shared: &Shared, namespace: &str, service: &str) -
                 .pointer("/targetRef/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if let Ok(pod) = store.get(pods_rt, namespace, pod_name) {
-                let text = |pointer: &str| {
-                    pod.pointer(pointer)
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned()
-                };
-                ready.push(Endpoint {
-                    pod: pod_name.to_owned(),
-                    image: text("/spec/containers/0/image"),
-                    hash: text("/metadata/labels/pod-template-hash"),
-                });
+            let Ok(pod) = store.get(pods_rt, namespace, pod_name) else {
+                continue;
+            };
+            let carries = |labels: &serde_json::Map<String, Value>| {
+                labels
+                    .iter()
+                    .all(|(k, v)| pod.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
+            };
+            if labels.is_some_and(|labels| !carries(labels)) {
+                continue;
             }
+            let text = |pointer: &str| {
+                pod.pointer(pointer)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            ready.push(Endpoint {
+                pod: pod_name.to_owned(),
+                image: text("/spec/containers/0/image"),
+                hash: text("/metadata/labels/pod-template-hash"),
+            });
         }
     }
     ready
@@ -329,19 +397,19 @@ pub(crate) fn tick(shared: &Arc<Shared>) {
     if !lock(&shared.traffic).is_active() {
         return;
     }
-    // Endpoints are read before the traffic lock is taken: one lock at a time.
+    // Routes are read before the traffic lock is taken: one lock at a time.
     let services: Vec<(String, String)> = lock(&shared.traffic).services.keys().cloned().collect();
-    let endpoints: BTreeMap<(String, String), Vec<Endpoint>> = services
+    let routed: BTreeMap<(String, String), Vec<(u64, Vec<Endpoint>)>> = services
         .into_iter()
         .map(|(ns, svc)| {
-            let ready = ready_endpoints(shared, &ns, &svc);
-            ((ns, svc), ready)
+            let routed = routes(shared, &ns, &svc);
+            ((ns, svc), routed)
         })
         .collect();
     lock(&shared.traffic).tick(
         now,
         |ns, svc| {
-            endpoints
+            routed
                 .get(&(ns.to_owned(), svc.to_owned()))
                 .cloned()
                 .unwrap_or_default()

@@ -30,15 +30,28 @@ const TIMEOUT: f64 = 5.2;
 /// z of the 99th percentile of a standard normal.
 const Z99: f64 = 2.326_347_874;
 
-/// One second of `config`'s traffic, `requests` arriving, over `endpoints`.
+/// Where a share of a Service's requests goes: a mesh route's destination (or, without a mesh
+/// route, the whole Service) and its ready endpoints.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    /// The share, relative to the other groups' weights.
+    pub(crate) weight: u64,
+    /// Its ready endpoints, each with how its image serves.
+    pub(crate) endpoints: Vec<(Endpoint, ServingProfile)>,
+}
+
+/// One second of `config`'s traffic, `requests` arriving, split over `groups` by weight (each
+/// request drawn on its own when there are several) and spread over each group's endpoints. A
+/// group without endpoints fails its requests at once, as a proxy with no healthy upstream
+/// does.
 pub(crate) fn second(
     config: TrafficConfig,
     requests: u64,
-    endpoints: &[(Endpoint, ServingProfile)],
+    groups: &[Group],
     rng: &mut Rng,
     at: SystemTime,
 ) -> (TrafficSecond, Vec<PodSecond>) {
-    if endpoints.is_empty() {
+    if groups.iter().all(|g| g.endpoints.is_empty()) {
         // Nothing ready: every request is refused.
         let second = TrafficSecond {
             at,
@@ -50,12 +63,83 @@ pub(crate) fn second(
         };
         return (second, Vec::new());
     }
-    // A balanced spread (a mesh's least-request, kube-proxy over many connections): each pod
-    // gets its share, the remainder to pods picked at random.
+    let mut shares = vec![0u64; groups.len()];
+    let total: u64 = groups.iter().map(|g| g.weight).sum();
+    match groups {
+        [_] => shares[0] = requests,
+        _ if total == 0 => {}
+        _ => {
+            for _ in 0..requests {
+                let mut pick = (rng.unit() * total as f64) as u64;
+                for (share, group) in shares.iter_mut().zip(groups) {
+                    if pick < group.weight {
+                        *share += 1;
+                        break;
+                    }
+                    pick -= group.weight;
+                }
+            }
+        }
+    }
+    let mut unrouted = requests - shares.iter().sum::<u64>();
+    let mut pods = Vec::new();
+    for (group, share) in groups.iter().zip(shares) {
+        if group.endpoints.is_empty() {
+            unrouted += share;
+        } else if share > 0 {
+            spread(config, share, &group.endpoints, rng, &mut pods);
+        }
+    }
+    let mut all_latencies: Vec<f64> = pods.iter().flat_map(|p| p.latencies.iter().copied()).collect();
+    let mut versions: BTreeMap<(&str, &str), VersionSecond> = BTreeMap::new();
+    for pod in &pods {
+        let version = versions
+            .entry((&pod.endpoint.image, &pod.endpoint.hash))
+            .or_insert_with(|| VersionSecond {
+                image: pod.endpoint.image.clone(),
+                hash: pod.endpoint.hash.clone(),
+                ready_pods: 0,
+                requests: 0,
+                errors: 0,
+                p99: 0.0,
+                latencies: Vec::new(),
+            });
+        version.ready_pods += 1;
+        version.requests += pod.ok + pod.errors;
+        version.errors += pod.errors;
+        version.latencies.extend_from_slice(&pod.latencies);
+    }
+    let versions = versions
+        .into_values()
+        .map(|mut v| {
+            v.p99 = quantile(&mut v.latencies.clone(), 0.99).unwrap_or(0.0);
+            v
+        })
+        .collect();
+    let errors = pods.iter().map(|p| p.errors).sum::<u64>() + unrouted;
+    let second = TrafficSecond {
+        at,
+        requests,
+        errors,
+        p50: quantile(&mut all_latencies.clone(), 0.5),
+        p99: quantile(&mut all_latencies, 0.99),
+        versions,
+    };
+    (second, pods)
+}
+
+/// `requests` over `endpoints` by a balanced spread (a mesh's least-request, kube-proxy over
+/// many connections): each pod gets its share, the remainder to pods picked at random; each
+/// request answered as its pod's image serves and as loaded as the pod is.
+fn spread(
+    config: TrafficConfig,
+    requests: u64,
+    endpoints: &[(Endpoint, ServingProfile)],
+    rng: &mut Rng,
+    pods: &mut Vec<PodSecond>,
+) {
     let n = endpoints.len() as u64;
     let offset = rng.below(endpoints.len()) as u64;
-    let mut pods = Vec::with_capacity(endpoints.len());
-    let mut all_latencies = Vec::with_capacity(requests as usize);
     for (i, (endpoint, profile)) in endpoints.iter().enumerate() {
         let extra = u64::from((i as u64 + n - offset) % n < requests % n);
         let sent = requests / n + extra;
@@ -83,44 +167,8 @@ pub(crate) fn second(
         }
         pod.latencies
             .extend(std::iter::repeat_n(TIMEOUT, overflow as usize));
-        all_latencies.extend_from_slice(&pod.latencies);
         pods.push(pod);
     }
-    let mut versions: BTreeMap<(&str, &str), VersionSecond> = BTreeMap::new();
-    for pod in &pods {
-        let version = versions
-            .entry((&pod.endpoint.image, &pod.endpoint.hash))
-            .or_insert_with(|| VersionSecond {
-                image: pod.endpoint.image.clone(),
-                hash: pod.endpoint.hash.clone(),
-                ready_pods: 0,
-                requests: 0,
-                errors: 0,
-                p99: 0.0,
-                latencies: Vec::new(),
-            });
-        version.ready_pods += 1;
-        version.requests += pod.ok + pod.errors;
-        version.errors += pod.errors;
-        version.latencies.extend_from_slice(&pod.latencies);
-    }
-    let versions = versions
-        .into_values()
-        .map(|mut v| {
-            v.p99 = quantile(&mut v.latencies.clone(), 0.99).unwrap_or(0.0);
-            v
-        })
-        .collect();
-    let errors = pods.iter().map(|p| p.errors).sum();
-    let second = TrafficSecond {
-        at,
-        requests,
-        errors,
-        p50: quantile(&mut all_latencies.clone(), 0.5),
-        p99: quantile(&mut all_latencies, 0.99),
-        versions,
-    };
-    (second, pods)
 }
 
 /// The `q` quantile (nearest rank) of `values`.
