@@ -4,7 +4,7 @@ use deployguard_core::{Error, ErrorKind};
 
 /// Maps a kube-rs error for `operation` on `object` into deployguard's error: the API status
 /// code decides the kind and whether a retry can help.
-pub(crate) fn from_kube(err: kube::Error, operation: &'static str, object: &str) -> Error {
+pub fn from_kube(err: kube::Error, operation: &'static str, object: &str) -> Error {
     let mapped = match &err {
         kube::Error::Api(status) => {
             let kind = match (status.code, status.reason.as_str()) {

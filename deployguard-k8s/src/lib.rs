@@ -77,6 +77,15 @@ pub use migrations::JobMigrationInspector;
 pub use probe::PodReadinessProbe;
 pub use router::ServiceSelectorRouter;
 
+/// Building blocks for backends that talk to the same API server (the Istio router is one):
+/// kube errors as deployguard errors, names checked before any request, JSON patches whose first
+/// operation tests what was read.
+pub mod support {
+    pub use crate::error::from_kube;
+    pub use crate::names::{check_label, check_subdomain};
+    pub use crate::patch::{Precondition, conditional_patch, pointer};
+}
+
 /// The names of the annotations the Deployment controller and deployguard write.
 pub mod annotations {
     /// The revision number the Deployment controller gives a ReplicaSet and its Deployment.

@@ -5,7 +5,7 @@ use deployguard_core::{Error, Result};
 
 /// A DNS-1123 subdomain (Deployment, Service, ConfigMap names): at most 253 characters of
 /// lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit.
-pub(crate) fn check_subdomain(field: &str, name: &str) -> Result<()> {
+pub fn check_subdomain(field: &str, name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 253
         && name
@@ -25,7 +25,7 @@ pub(crate) fn check_subdomain(field: &str, name: &str) -> Result<()> {
 }
 
 /// A DNS-1123 label (Namespace names): as a subdomain, without dots, at most 63 characters.
-pub(crate) fn check_label(field: &str, name: &str) -> Result<()> {
+pub fn check_label(field: &str, name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 63
         && name

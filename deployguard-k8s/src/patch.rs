@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 /// What a conditional write tests before it changes anything.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Precondition<'a> {
+pub enum Precondition<'a> {
     /// `metadata.generation` is still this: spec and annotation changes conflict, the
     /// controllers' constant status writes do not (Deployments, ReplicaSets).
     Generation(i64),
@@ -18,7 +18,7 @@ pub(crate) enum Precondition<'a> {
 
 /// A JSON patch from `ops` whose first operation tests `precondition`: the API server applies
 /// all of it or nothing, and answers 422 when the test fails.
-pub(crate) fn conditional_patch(
+pub fn conditional_patch(
     precondition: Precondition<'_>,
     ops: Vec<Value>,
 ) -> Result<json_patch::Patch> {
@@ -37,7 +37,7 @@ pub(crate) fn conditional_patch(
 }
 
 /// A JSON-pointer path of `parent` and one map key (`/` and `~` escaped, RFC 6901).
-pub(crate) fn pointer(parent: &str, key: &str) -> String {
+pub fn pointer(parent: &str, key: &str) -> String {
     format!("{parent}/{}", key.replace('~', "~0").replace('/', "~1"))
 }
 

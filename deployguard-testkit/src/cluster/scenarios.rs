@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::mesh::MeshConfig;
 use super::{ApiError, FakeCluster, ImageBehaviour, ServingProfile, TrafficConfig};
 
 /// A team's usual load: 78 requests per second on six pods of 20 (65% busy), so a rolling
@@ -48,7 +49,35 @@ impl std::fmt::Display for Truth {
     }
 }
 
-/// A scenario: its name, what it holds, and — for rolling updates — its ground truth and the
+/// What a scenario rolls out, and so how a guard of it is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// No rollout to guard.
+    None,
+    /// A rolling update of Deployment `app-deployment` behind Service `myapp-service`.
+    Rolling,
+    /// An Istio canary: Deployments [`ISTIO_STABLE`] (serving) and [`ISTIO_CANARY`] (the
+    /// candidate), subsets `stable` and `canary` of DestinationRule [`ISTIO_ROUTE`], weights on
+    /// HTTP route `primary` of VirtualService [`ISTIO_ROUTE`].
+    IstioCanary,
+    /// An Istio blue-green: Deployments [`ISTIO_BLUE`] (serving) and [`ISTIO_GREEN`] (the
+    /// candidate), subsets `blue` and `green`, route `primary` of VirtualService [`ISTIO_ROUTE`].
+    IstioBlueGreen,
+}
+
+/// The VirtualService and DestinationRule of the Istio scenarios.
+pub const ISTIO_ROUTE: &str = "myapp";
+/// The stable Deployment of the Istio canary scenarios.
+pub const ISTIO_STABLE: &str = "app-stable";
+/// The candidate Deployment of the Istio canary scenarios.
+pub const ISTIO_CANARY: &str = "app-canary";
+/// The serving Deployment of the Istio blue-green scenarios.
+pub const ISTIO_BLUE: &str = "app-blue";
+/// The candidate Deployment of the Istio blue-green scenarios.
+pub const ISTIO_GREEN: &str = "app-green";
+
+/// A scenario: its name, what it holds, and — for rollouts — its ground truth and the
 /// healthy twin of the same shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -61,6 +90,8 @@ pub struct Scenario {
     pub truth: Option<Truth>,
     /// The scenario of the same shape with a good image, for a failing one.
     pub twin: Option<&'static str>,
+    /// What it rolls out.
+    pub layout: Layout,
 }
 
 const fn scenario(
@@ -69,11 +100,33 @@ const fn scenario(
     truth: Option<Truth>,
     twin: Option<&'static str>,
 ) -> Scenario {
+    let layout = if truth.is_some() {
+        Layout::Rolling
+    } else {
+        Layout::None
+    };
     Scenario {
         name,
         description,
         truth,
         twin,
+        layout,
+    }
+}
+
+const fn istio(
+    name: &'static str,
+    description: &'static str,
+    truth: Truth,
+    twin: Option<&'static str>,
+    layout: Layout,
+) -> Scenario {
+    Scenario {
+        name,
+        description,
+        truth: Some(truth),
+        twin,
+        layout,
     }
 }
 
@@ -171,6 +224,34 @@ pub fn catalogue() -> Vec<Scenario> {
             Some(VersionAtFault),
             Some("healthy-rollout"),
         ),
+        istio(
+            "seed-istio-canary",
+            "Istio canary: app-stable (v2.3.1, 6 pods) and app-canary (v2.4.0, 3 pods, 15% 503s) behind VirtualService myapp, all traffic on subset stable",
+            VersionAtFault,
+            Some("istio-canary-healthy"),
+            Layout::IstioCanary,
+        ),
+        istio(
+            "istio-canary-healthy",
+            "Istio canary: app-stable (v2.3.1) and app-canary (v2.4.0, healthy) behind VirtualService myapp",
+            Healthy,
+            None,
+            Layout::IstioCanary,
+        ),
+        istio(
+            "istio-blue-green",
+            "Istio blue-green: app-blue (v2.3.1) serving, app-green (v2.4.0, 15% 503s) ready on subset green at weight 0",
+            VersionAtFault,
+            Some("istio-blue-green-healthy"),
+            Layout::IstioBlueGreen,
+        ),
+        istio(
+            "istio-blue-green-healthy",
+            "Istio blue-green: app-blue (v2.3.1) serving, app-green (v2.4.0, healthy) ready on subset green at weight 0",
+            Healthy,
+            None,
+            Layout::IstioBlueGreen,
+        ),
     ]
 }
 
@@ -255,6 +336,18 @@ pub async fn load_seeded(cluster: &FakeCluster, name: &str, seed: u64) -> Result
         }
         "migration-job-failed" => migration_job_failed(cluster, normal).await,
         "seed-blue-green" => blue_green(cluster, normal).await,
+        "seed-istio-canary" | "istio-canary-healthy" => {
+            if name == "seed-istio-canary" {
+                cluster.set_serving(NEW, ServingProfile::SEED_BAD);
+            }
+            istio_pair(cluster, ("stable", ISTIO_STABLE, 6), ("canary", ISTIO_CANARY, 3), normal).await
+        }
+        "istio-blue-green" | "istio-blue-green-healthy" => {
+            if name == "istio-blue-green" {
+                cluster.set_serving(NEW, ServingProfile::SEED_BAD);
+            }
+            istio_pair(cluster, ("blue", ISTIO_BLUE, 6), ("green", ISTIO_GREEN, 6), normal).await
+        }
         other => Err(ApiError::bad_request(format!(
             "unknown scenario {other:?}; known: {}",
             list()
@@ -460,6 +553,50 @@ async fn blue_green(cluster: &FakeCluster, traffic: TrafficConfig) -> Result<(),
     ))?;
     rolled_out(cluster, "myapp-blue").await?;
     cluster.enable_traffic("default", "myapp-service", traffic);
+    Ok(())
+}
+
+/// Two Deployments behind one Service, as subsets of one DestinationRule, routed by a
+/// VirtualService whose catch-all route `primary` sends everything to the first; the second
+/// (the candidate) is created last: its rollout starts when loading returns.
+async fn istio_pair(
+    cluster: &FakeCluster,
+    (serving, serving_deployment, serving_replicas): (&str, &str, u32),
+    (candidate, candidate_deployment, candidate_replicas): (&str, &str, u32),
+    traffic: TrafficConfig,
+) -> Result<(), ApiError> {
+    cluster.install_istio(MeshConfig::default())?;
+    cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
+    cluster.set_image_behaviour(NEW, ImageBehaviour::ready_after(5));
+    let labels = |track: &str| json!({"app": "myapp", "track": track});
+    cluster.create(service("myapp-service", json!({"app": "myapp"})))?;
+    cluster.create(json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+        "metadata": {"name": ISTIO_ROUTE, "namespace": "default"},
+        "spec": {"host": "myapp-service", "subsets": [
+            {"name": serving, "labels": {"track": serving}},
+            {"name": candidate, "labels": {"track": candidate}}]}}))?;
+    cluster.create(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": ISTIO_ROUTE, "namespace": "default"},
+        "spec": {"hosts": ["myapp-service"], "http": [
+            {"name": "canary-header", "match": [{"headers": {"x-canary": {"exact": "true"}}}],
+             "route": [{"destination": {"host": "myapp-service", "subset": candidate}}]},
+            {"name": "primary", "route": [
+                {"destination": {"host": "myapp-service", "subset": serving}, "weight": 100},
+                {"destination": {"host": "myapp-service", "subset": candidate}, "weight": 0}]}]}}))?;
+    cluster.create(app_deployment(
+        serving_deployment,
+        labels(serving),
+        OLD,
+        serving_replicas,
+    ))?;
+    rolled_out(cluster, serving_deployment).await?;
+    cluster.enable_traffic("default", "myapp-service", traffic);
+    cluster.create(app_deployment(
+        candidate_deployment,
+        labels(candidate),
+        NEW,
+        candidate_replicas,
+    ))?;
     Ok(())
 }
 
