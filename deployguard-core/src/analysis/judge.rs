@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::check::{AnalysisCheck, MeasurementOutcome};
-use super::stats::{fisher_greater, mann_whitney_greater};
+use super::stats::{binomial_greater, fisher_greater, mann_whitney_greater};
 use crate::model::{Measurement, Observations, Revision, Sample};
 
 /// How a check judges the candidate. For the comparing judges, higher values are worse (error
@@ -410,6 +410,10 @@ impl AnalysisCheck {
                 judgement.p_value = Some(p);
                 judgement.outcome = if p < 1.0 - confidence && worse_enough {
                     MeasurementOutcome::Failed(value)
+                } else if self.breach_is_noise(cand_m, confidence) {
+                    // Over the bound on a handful of requests (1 error in 78 is 1.3%), yet not
+                    // shown to fail more often than the bound allows: noise, not a finding.
+                    MeasurementOutcome::Successful(value)
                 } else {
                     self.shared_or_passed(value, baseline_out_of_range)
                 };
@@ -432,6 +436,19 @@ impl AnalysisCheck {
 
     fn has_success_range(&self) -> bool {
         self.success.min.is_some() || self.success.max.is_some()
+    }
+
+    /// Whether the candidate's error counts are over the success range's upper bound by chance
+    /// alone: the exact binomial test does not show, at `confidence`, a true proportion above
+    /// the bound. Only for counts (a proportion) with an upper bound.
+    fn breach_is_noise(&self, candidate: &Measurement, confidence: f64) -> bool {
+        let (Some(max), Some(Observations::Proportion { events, trials })) =
+            (self.success.max, &candidate.observations)
+        else {
+            return false;
+        };
+        self.success.min.is_none_or(|min| candidate.value.is_some_and(|v| v >= min))
+            && binomial_greater(*events, *trials, max) >= 1.0 - confidence
     }
 
     /// Not worse than the baseline: passed, unless both are out of range (a shared cause).

@@ -85,6 +85,41 @@ pub fn fisher_greater(
     p.min(1.0)
 }
 
+/// The exact binomial test, one-sided: the probability of at least `events` of `trials` if
+/// each trial were an event with probability `rate`. Small is evidence the true proportion is
+/// above `rate`: a candidate with 1 error in 78 requests is not shown to fail more than 1%.
+///
+/// With no trials, or a `rate` of 1 or more, the answer is 1 (no evidence); with a `rate` of 0
+/// or less, any event is certain evidence (0).
+///
+/// ```
+/// use deployguard_core::analysis::stats::binomial_greater;
+///
+/// // 1 error in 78 requests against a 1% bound: 1 - 0.99^78.
+/// assert!((binomial_greater(1, 78, 0.01) - (1.0 - 0.99f64.powi(78))).abs() < 1e-12);
+/// assert!(binomial_greater(12, 78, 0.01) < 1e-9);
+/// ```
+pub fn binomial_greater(events: u64, trials: u64, rate: f64) -> f64 {
+    let events = events.min(trials);
+    if trials == 0 || rate >= 1.0 || events == 0 {
+        return 1.0;
+    }
+    if rate <= 0.0 {
+        return 0.0;
+    }
+    let (ln_p, ln_q) = (rate.ln(), (1.0 - rate).ln());
+    let mut p = 0.0;
+    for k in events..=trials {
+        let term = (ln_choose(trials, k) + k as f64 * ln_p + (trials - k) as f64 * ln_q).exp();
+        p += term;
+        // Past the mean the terms only shrink; once one is negligible, so is the rest.
+        if term < p * 1e-17 && k as f64 > trials as f64 * rate {
+            break;
+        }
+    }
+    p.min(1.0)
+}
+
 /// The result of a Mann-Whitney U test.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MannWhitney {

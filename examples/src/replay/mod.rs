@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use deployguard_core::analysis::{AnalysisCheck, Judge, MeasurementOutcome, Threshold};
 use deployguard_core::engine::{
-    Decision, EventKind, Guard, GuardOutcome, JournalEvent, MemoryJournal, Step, Strategy,
+    BlueGreen, Canary, CanaryStep, Decision, EventKind, Guard, GuardOutcome, JournalEvent,
+    MemoryJournal, Step, Strategy,
 };
+use deployguard_istio::IstioRouter;
 use deployguard_core::{DeploymentBackend, Error, ErrorKind, Result};
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
-use deployguard_testkit::cluster::scenarios::{self, Truth};
-use deployguard_testkit::cluster::{FakeCluster, TrafficSecond};
+use deployguard_testkit::cluster::scenarios::{self, Layout, Truth};
+use deployguard_testkit::cluster::{FakeCluster, TrafficProbe, TrafficSecond};
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -117,18 +119,16 @@ pub struct Run {
     pub markers: Vec<(Duration, String)>,
 }
 
-/// The guard every replay runs: a statistical judge of errors and of latency against the
-/// previous version, and the candidate's pods as evidence (the engine's defaults).
-pub fn guard_for(cluster: &FakeCluster, journal: &MemoryJournal) -> Result<Guard> {
-    let backend = KubeDeployment::new(cluster.client(), NAMESPACE, DEPLOYMENT);
-    let probe = cluster.traffic_probe(NAMESPACE, SERVICE, ANALYSIS_INTERVAL);
-    let errors = AnalysisCheck::builder("error-rate", &probe, "error_rate")
+/// The checks every replay's guard runs: a statistical judge of errors and of latency against
+/// the baseline version, each `count` times when given (blue-green's post-promotion checks
+/// must finish), else for as long as the rollout runs.
+fn checks(probe: &TrafficProbe, count: Option<u32>) -> Result<Vec<AnalysisCheck>> {
+    let errors = AnalysisCheck::builder("error-rate", probe, "error_rate")
         .judge(Judge::statistical())
         .success(Threshold::at_most(0.01))
         .interval(ANALYSIS_INTERVAL)
-        .initial_delay(ANALYSIS_INTERVAL)
-        .build()?;
-    let latency = AnalysisCheck::builder("latency", &probe, "latency_seconds")
+        .initial_delay(ANALYSIS_INTERVAL);
+    let latency = AnalysisCheck::builder("latency", probe, "latency_seconds")
         .judge(Judge::Statistical {
             confidence: 0.99,
             margin: 0.5,
@@ -136,16 +136,78 @@ pub fn guard_for(cluster: &FakeCluster, journal: &MemoryJournal) -> Result<Guard
         })
         .success(Threshold::at_most(1.0))
         .interval(ANALYSIS_INTERVAL)
-        .initial_delay(ANALYSIS_INTERVAL)
-        .build()?;
-    Guard::builder(Strategy::Rolling, Arc::new(backend))
+        .initial_delay(ANALYSIS_INTERVAL);
+    let (errors, latency) = match count {
+        Some(count) => (errors.count(count), latency.count(count)),
+        None => (errors, latency),
+    };
+    Ok(vec![errors.build()?, latency.build()?])
+}
+
+/// The steps of the replay's Istio canary: 10%, then 30%, half a minute each, then promotion.
+pub fn canary_steps() -> Vec<CanaryStep> {
+    vec![
+        CanaryStep::SetWeight(10),
+        CanaryStep::Pause(Some(Duration::from_secs(30))),
+        CanaryStep::SetWeight(30),
+        CanaryStep::Pause(Some(Duration::from_secs(30))),
+    ]
+}
+
+/// The Deployment whose rollout a scenario of `layout` guards.
+pub fn candidate(layout: Layout) -> &'static str {
+    match layout {
+        Layout::IstioCanary => scenarios::ISTIO_CANARY,
+        Layout::IstioBlueGreen => scenarios::ISTIO_GREEN,
+        _ => DEPLOYMENT,
+    }
+}
+
+/// The guard every replay runs: the checks above, the candidate's pods as evidence (the
+/// engine's defaults), and for the Istio layouts the VirtualService route `primary` as router.
+pub fn guard_for(cluster: &FakeCluster, layout: Layout, journal: &MemoryJournal) -> Result<Guard> {
+    let client = cluster.client();
+    let backend = Arc::new(KubeDeployment::new(client.clone(), NAMESPACE, candidate(layout)));
+    let probe = cluster.traffic_probe(NAMESPACE, SERVICE, ANALYSIS_INTERVAL);
+    let istio = |stable: &str, candidate: &str| {
+        IstioRouter::builder(client.clone(), NAMESPACE, scenarios::ISTIO_ROUTE)
+            .route("primary")
+            .subset(stable)
+            .subset(candidate)
+            .build()
+    };
+    let builder = match layout {
+        Layout::IstioCanary => {
+            let canary = Canary::new("stable", "canary", canary_steps());
+            let mut builder = Guard::builder(Strategy::Canary(canary), backend)
+                .stable(Arc::new(KubeDeployment::new(client.clone(), NAMESPACE, scenarios::ISTIO_STABLE)))
+                .router(Arc::new(istio("stable", "canary")?));
+            for check in checks(&probe, None)? {
+                builder = builder.check(check);
+            }
+            builder
+        }
+        Layout::IstioBlueGreen => {
+            let mut blue_green = BlueGreen::new("blue", "green");
+            for check in checks(&probe, Some(3))? {
+                blue_green = blue_green.with_post_promotion(check);
+            }
+            Guard::builder(Strategy::BlueGreen(blue_green), backend)
+                .stable(Arc::new(KubeDeployment::new(client.clone(), NAMESPACE, scenarios::ISTIO_BLUE)))
+                .router(Arc::new(istio("blue", "green")?))
+        }
+        _ => {
+            let mut builder = Guard::builder(Strategy::Rolling, backend).migrations(Arc::new(
+                JobMigrationInspector::new(client.clone(), NAMESPACE),
+            ));
+            for check in checks(&probe, None)? {
+                builder = builder.check(check);
+            }
+            builder
+        }
+    };
+    builder
         .probe(Arc::new(probe))
-        .migrations(Arc::new(JobMigrationInspector::new(
-            cluster.client(),
-            NAMESPACE,
-        )))
-        .check(errors)
-        .check(latency)
         .journal(Arc::new(journal.clone()))
         .poll_interval(Duration::from_secs(2))
         .build()
@@ -175,19 +237,21 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
     };
     if info.truth.is_none() {
         return Err(Error::unsupported(format!(
-            "the replay guards rolling updates of {DEPLOYMENT}; {scenario:?} has none"
+            "the replay guards rollouts; {scenario:?} has none"
         )));
     }
+    let layout = info.layout;
+    let deployment = candidate(layout);
     let cluster = FakeCluster::with_controllers();
     scenarios::load_seeded(&cluster, scenario, seed)
         .await
         .map_err(|e| Error::new(ErrorKind::Unexpected, format!("loading {scenario}: {e}")))?;
     // The scenario just set the new image: the rollout starts now.
     let start = Instant::now();
-    let backend = KubeDeployment::new(cluster.client(), NAMESPACE, DEPLOYMENT);
+    let backend = KubeDeployment::new(cluster.client(), NAMESPACE, deployment);
     let start_line = match info.truth {
-        Some(Truth::Healthy) => format!("rollout: {DEPLOYMENT} rolls out {NEW} ({scenario})"),
-        _ => format!("rollout starts: {DEPLOYMENT} rolls out {NEW} ({scenario})"),
+        Some(Truth::Healthy) => format!("rollout: {deployment} rolls out {NEW} ({scenario})"),
+        _ => format!("rollout starts: {deployment} rolls out {NEW} ({scenario})"),
     };
     let mut run = Run {
         label: if guarded { "guarded" } else { "unguarded" },
@@ -212,7 +276,7 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
     };
     if guarded {
         let journal = MemoryJournal::new();
-        let report = guard_for(&cluster, &journal)?.run().await;
+        let report = guard_for(&cluster, layout, &journal)?.run().await;
         run.journal = journal.events();
         read_journal(&mut run);
         run.action = match &report.outcome {
@@ -255,7 +319,14 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
             }
             tokio::time::sleep(ANALYSIS_INTERVAL).await;
         }
-        (run.action, run.outcome) = if run.recovered.is_some() {
+        (run.action, run.outcome) = if layout != Layout::Rolling {
+            // Kubernetes starts the candidate; nothing moves the route's weights to it.
+            run.recovered = None;
+            (
+                Action::Nothing,
+                "the candidate runs; nothing moves traffic to it".into(),
+            )
+        } else if run.recovered.is_some() {
             (Action::Rollout, "completed on its own".into())
         } else {
             (
