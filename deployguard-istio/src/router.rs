@@ -142,6 +142,46 @@ impl IstioRouterBuilder {
         self
     }
 
+    /// Adds a backend for each subset the route's destinations name that no backend covers
+    /// yet (named after the subset): what an emergency command uses to send everything to one
+    /// subset without knowing the others. Reads the VirtualService once.
+    pub async fn subsets_of_route(mut self) -> Result<Self> {
+        let probe = Self {
+            client: self.client.clone(),
+            namespace: self.namespace.clone(),
+            virtual_service: self.virtual_service.clone(),
+            route: self.route.clone(),
+            backends: vec![
+                ("_".into(), DestinationMatch::subset("_")),
+                ("__".into(), DestinationMatch::subset("__")),
+            ],
+            version: self.version,
+        }
+        .build()?;
+        let object = probe
+            .virtual_services()
+            .await?
+            .get(&self.virtual_service)
+            .await
+            .map_err(|e| from_kube(e, "subsets_of_route", &probe.object()))?;
+        let index = probe.route_index(&object.spec.http, "subsets_of_route")?;
+        for destination in &object.spec.http[index].route {
+            let Some(subset) = &destination.destination.subset else {
+                continue;
+            };
+            let covered = self
+                .backends
+                .iter()
+                .any(|(_, m)| m.matches(&destination.destination, &self.namespace));
+            if !covered {
+                self.backends
+                    .push((subset.clone(), DestinationMatch::subset(subset)));
+            }
+        }
+        self.version = probe.version.get().copied();
+        Ok(self)
+    }
+
     /// The router; [`ErrorKind::InvalidInput`] names a bad name, fewer than two backends, a
     /// backend named twice, or two backends for the same destination.
     pub fn build(self) -> Result<IstioRouter> {
@@ -351,31 +391,7 @@ impl IstioRouter {
                 .with_object(self.object())
         };
         let routes = &object.spec.http;
-        let index = match &self.route {
-            Some(name) => routes
-                .iter()
-                .position(|r| r.name.as_deref() == Some(name.as_str()))
-                .ok_or_else(|| {
-                    fail(
-                        ErrorKind::NotFound,
-                        format!(
-                            "HTTP route {name:?} is not in it (its routes: {})",
-                            route_names(routes)
-                        ),
-                    )
-                })?,
-            None if routes.len() == 1 => 0,
-            None => {
-                return Err(fail(
-                    ErrorKind::InvalidInput,
-                    format!(
-                        "it has {} HTTP routes ({}); name the one to manage",
-                        routes.len(),
-                        route_names(routes)
-                    ),
-                ));
-            }
-        };
+        let index = self.route_index(routes, operation)?;
         let route = &routes[index].route;
         let single = route.len() == 1;
         let mut slots = BTreeMap::new();
@@ -388,21 +404,30 @@ impl IstioRouter {
                 Some(j) => {
                     claimed[j] = true;
                     let weight = route[j].weight.unwrap_or(if single { 100 } else { 0 });
-                    let weight = u8::try_from(weight).ok().filter(|w| *w <= 100).ok_or_else(|| {
-                        fail(
-                            ErrorKind::Unexpected,
-                            format!("destination {} has weight {weight}, not a percentage", describe(&route[j].destination)),
-                        )
-                    })?;
+                    let weight =
+                        u8::try_from(weight)
+                            .ok()
+                            .filter(|w| *w <= 100)
+                            .ok_or_else(|| {
+                                fail(
+                                    ErrorKind::Unexpected,
+                                    format!(
+                                        "destination {} has weight {weight}, not a percentage",
+                                        describe(&route[j].destination)
+                                    ),
+                                )
+                            })?;
                     Some((j, weight))
                 }
                 None => None,
             };
             slots.insert(name.clone(), slot);
         }
-        if let Some((j, other)) = route.iter().enumerate().find(|(j, d)| {
-            !claimed[*j] && d.weight.unwrap_or(if single { 100 } else { 0 }) > 0
-        }) {
+        if let Some((j, other)) = route
+            .iter()
+            .enumerate()
+            .find(|(j, d)| !claimed[*j] && d.weight.unwrap_or(if single { 100 } else { 0 }) > 0)
+        {
             return Err(fail(
                 ErrorKind::Unsupported,
                 format!(
@@ -431,6 +456,38 @@ impl IstioRouter {
         Ok(read)
     }
 
+    /// The index of the managed route: the one named, or the only one.
+    fn route_index(&self, routes: &[HttpRoute], operation: &'static str) -> Result<usize> {
+        let fail = |kind: ErrorKind, message: String| {
+            Error::new(kind, message)
+                .with_operation(operation)
+                .with_object(self.object())
+        };
+        match &self.route {
+            Some(name) => routes
+                .iter()
+                .position(|r| r.name.as_deref() == Some(name.as_str()))
+                .ok_or_else(|| {
+                    fail(
+                        ErrorKind::NotFound,
+                        format!(
+                            "HTTP route {name:?} is not in it (its routes: {})",
+                            route_names(routes)
+                        ),
+                    )
+                }),
+            None if routes.len() == 1 => Ok(0),
+            None => Err(fail(
+                ErrorKind::InvalidInput,
+                format!(
+                    "it has {} HTTP routes ({}); name the one to manage",
+                    routes.len(),
+                    route_names(routes)
+                ),
+            )),
+        }
+    }
+
     /// Refuses ([`ErrorKind::Refused`], or [`ErrorKind::NotFound`] for a subset no
     /// DestinationRule defines) when no ready pod would serve `backend`; reads only. A dry run
     /// asks this, so it promises nothing the real switch would refuse.
@@ -439,7 +496,12 @@ impl IstioRouter {
         self.ensure_ready(&read, backend, "check_ready").await
     }
 
-    async fn ensure_ready(&self, read: &Read, backend: &str, operation: &'static str) -> Result<()> {
+    async fn ensure_ready(
+        &self,
+        read: &Read,
+        backend: &str,
+        operation: &'static str,
+    ) -> Result<()> {
         let matcher = self.backends.get(backend).ok_or_else(|| {
             Error::invalid_input(
                 "backend",
@@ -461,13 +523,21 @@ impl IstioRouter {
             ));
         };
         let destination = &read.object.spec.http[read.index].route[*j].destination;
-        let host = destination.host.split('.').next().unwrap_or_default().to_owned();
+        let host = destination
+            .host
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         let mut labels = match self.services.get_opt(&host).await {
             Ok(Some(service)) => service.spec.and_then(|s| s.selector).unwrap_or_default(),
             Ok(None) => {
                 return Err(fail(
                     ErrorKind::NotFound,
-                    format!("backend {backend} routes to host {}, and Service {}/{host} does not exist", destination.host, self.namespace),
+                    format!(
+                        "backend {backend} routes to host {}, and Service {}/{host} does not exist",
+                        destination.host, self.namespace
+                    ),
                 ));
             }
             Err(e) => return Err(from_kube(e, operation, &self.object())),
@@ -577,7 +647,13 @@ impl TrafficRouter for IstioRouter {
 
     async fn current(&self) -> Result<Routed> {
         let read = self.read("current").await?;
-        let version = RouteVersion(read.object.metadata.resource_version.clone().unwrap_or_default());
+        let version = RouteVersion(
+            read.object
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default(),
+        );
         Ok(Routed::new(read.split()?, version))
     }
 

@@ -48,7 +48,11 @@ fn guard(cluster: &FakeCluster, journal: &MemoryJournal) -> Guard {
         Strategy::Canary(Canary::new("stable", "canary", steps)),
         Arc::new(KubeDeployment::new(client.clone(), "default", ISTIO_CANARY)),
     )
-    .stable(Arc::new(KubeDeployment::new(client, "default", ISTIO_STABLE)))
+    .stable(Arc::new(KubeDeployment::new(
+        client,
+        "default",
+        ISTIO_STABLE,
+    )))
     .router(Arc::new(router(cluster)))
     .probe(Arc::new(probe))
     .check(errors)

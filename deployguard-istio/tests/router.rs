@@ -4,18 +4,23 @@
 
 use std::time::Duration;
 
-use deployguard_core::{DeploymentBackend, DeploymentBackendExt, ErrorKind, TrafficRouter, TrafficRouterExt, TrafficSplit, Verification};
+use deployguard_core::{
+    DeploymentBackend, DeploymentBackendExt, ErrorKind, TrafficRouter, TrafficRouterExt,
+    TrafficSplit, Verification,
+};
 use deployguard_istio::{DestinationMatch, IstioRouter, IstioVersion, rbac};
 use deployguard_k8s::KubeDeployment;
-use deployguard_testkit::cluster::scenarios::{self, ISTIO_CANARY, ISTIO_ROUTE, ISTIO_STABLE};
 use deployguard_testkit::cluster::FakeCluster;
+use deployguard_testkit::cluster::scenarios::{self, ISTIO_CANARY, ISTIO_ROUTE, ISTIO_STABLE};
 use deployguard_testkit::conformance;
 use serde_json::{Value, json};
 
 /// The healthy Istio canary, both Deployments rolled out, all traffic on `stable`.
 async fn canary_cluster() -> FakeCluster {
     let cluster = FakeCluster::with_controllers();
-    scenarios::load(&cluster, "istio-canary-healthy").await.unwrap();
+    scenarios::load(&cluster, "istio-canary-healthy")
+        .await
+        .unwrap();
     for name in [ISTIO_STABLE, ISTIO_CANARY] {
         KubeDeployment::new(cluster.client(), "default", name)
             .wait_until_complete(Duration::from_secs(120), Duration::from_secs(1))
@@ -36,7 +41,12 @@ fn router(cluster: &FakeCluster) -> IstioRouter {
 
 fn weights(cluster: &FakeCluster) -> Vec<Value> {
     let vs = cluster
-        .get("networking.istio.io/v1", "VirtualService", "default", ISTIO_ROUTE)
+        .get(
+            "networking.istio.io/v1",
+            "VirtualService",
+            "default",
+            ISTIO_ROUTE,
+        )
         .unwrap();
     vs.pointer("/spec/http/1/route")
         .and_then(Value::as_array)
@@ -74,18 +84,34 @@ async fn a_weight_write_is_a_patch_of_the_weights_alone_conditional_on_the_versi
     let cluster = canary_cluster().await;
     let router = router(&cluster);
     let read = router.current().await.unwrap();
-    assert_eq!(read.split, TrafficSplit::two_way("stable", "canary", 0).unwrap());
+    assert_eq!(
+        read.split,
+        TrafficSplit::two_way("stable", "canary", 0).unwrap()
+    );
     let before = cluster
-        .get("networking.istio.io/v1", "VirtualService", "default", ISTIO_ROUTE)
+        .get(
+            "networking.istio.io/v1",
+            "VirtualService",
+            "default",
+            ISTIO_ROUTE,
+        )
         .unwrap();
     cluster.clear_requests();
     router
-        .apply(&TrafficSplit::two_way("stable", "canary", 30).unwrap(), &read.version)
+        .apply(
+            &TrafficSplit::two_way("stable", "canary", 30).unwrap(),
+            &read.version,
+        )
         .await
         .unwrap();
     assert_eq!(weights(&cluster), [json!(70), json!(30)]);
     let after = cluster
-        .get("networking.istio.io/v1", "VirtualService", "default", ISTIO_ROUTE)
+        .get(
+            "networking.istio.io/v1",
+            "VirtualService",
+            "default",
+            ISTIO_ROUTE,
+        )
         .unwrap();
     // The header route, the hosts and everything else are as they were.
     assert_eq!(before["spec"]["http"][0], after["spec"]["http"][0]);
@@ -104,7 +130,10 @@ async fn a_weight_write_is_a_patch_of_the_weights_alone_conditional_on_the_versi
     edited["spec"]["http"][1]["route"][1]["weight"] = json!(50);
     cluster.replace(edited).unwrap();
     let err = router
-        .apply(&TrafficSplit::all_to("stable", &["canary"]).unwrap(), &stale.version)
+        .apply(
+            &TrafficSplit::all_to("stable", &["canary"]).unwrap(),
+            &stale.version,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
@@ -138,7 +167,10 @@ async fn splits_the_route_or_the_mesh_cannot_serve_are_refused_and_nothing_is_wr
         .unwrap();
     let err = missing.current().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(err.to_string().contains("HTTP route \"main\" is not in it"), "{err}");
+    assert!(
+        err.to_string().contains("HTTP route \"main\" is not in it"),
+        "{err}"
+    );
 
     // A backend the route has no destination for.
     let preview = IstioRouter::builder(cluster.client(), "default", ISTIO_ROUTE)
@@ -151,12 +183,21 @@ async fn splits_the_route_or_the_mesh_cannot_serve_are_refused_and_nothing_is_wr
     let split = TrafficSplit::new([("stable", 80), ("canary", 0), ("preview", 20)]).unwrap();
     let err = preview.switch(&split).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
-    assert!(err.to_string().contains("no destination for backend preview"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no destination for backend preview"),
+        "{err}"
+    );
     assert_eq!(weights(&cluster), [json!(100), json!(0)]);
 
     // A subset no DestinationRule defines.
     let mut dr = cluster
-        .get("networking.istio.io/v1", "DestinationRule", "default", ISTIO_ROUTE)
+        .get(
+            "networking.istio.io/v1",
+            "DestinationRule",
+            "default",
+            ISTIO_ROUTE,
+        )
         .unwrap();
     dr["spec"]["subsets"] = json!([{"name": "stable", "labels": {"track": "stable"}}]);
     cluster.replace(dr).unwrap();
@@ -171,7 +212,12 @@ async fn splits_the_route_or_the_mesh_cannot_serve_are_refused_and_nothing_is_wr
 
     // A subset whose pods are not ready.
     let mut dr = cluster
-        .get("networking.istio.io/v1", "DestinationRule", "default", ISTIO_ROUTE)
+        .get(
+            "networking.istio.io/v1",
+            "DestinationRule",
+            "default",
+            ISTIO_ROUTE,
+        )
         .unwrap();
     dr["spec"]["subsets"] = json!([{"name": "stable", "labels": {"track": "stable"}},
         {"name": "canary", "labels": {"track": "canary"}}]);
@@ -204,9 +250,15 @@ async fn verify_waits_for_the_mesh_and_the_data_plane_follows_the_weights() {
     router.switch(&half).await.unwrap();
     // Written, not yet applied by the mesh.
     let verdict = router.verify(&half).await.unwrap();
-    assert!(matches!(verdict, Verification::Unknown(ref why) if why.contains("not yet")), "{verdict:?}");
+    assert!(
+        matches!(verdict, Verification::Unknown(ref why) if why.contains("not yet")),
+        "{verdict:?}"
+    );
     let other = TrafficSplit::two_way("stable", "canary", 10).unwrap();
-    assert_eq!(router.verify(&other).await.unwrap(), Verification::Differs(half.clone()));
+    assert_eq!(
+        router.verify(&other).await.unwrap(),
+        Verification::Differs(half.clone())
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(router.verify(&half).await.unwrap(), Verification::Matches);
 
@@ -224,7 +276,10 @@ async fn verify_waits_for_the_mesh_and_the_data_plane_follows_the_weights() {
             .sum::<u64>();
     }
     let share = canary as f64 / total as f64;
-    assert!((0.45..0.55).contains(&share), "canary served {canary} of {total}");
+    assert!(
+        (0.45..0.55).contains(&share),
+        "canary served {canary} of {total}"
+    );
 
     // And none of it before the weights moved: with everything on stable, the canary serves
     // nothing.
@@ -247,7 +302,9 @@ async fn bad_settings_are_refused_at_build_with_what_is_wrong() {
     let client = FakeCluster::new().client();
     let cases = [
         (
-            IstioRouter::builder(client.clone(), "default", "My_VS").subset("a").subset("b"),
+            IstioRouter::builder(client.clone(), "default", "My_VS")
+                .subset("a")
+                .subset("b"),
             "virtual service",
         ),
         (
@@ -271,6 +328,9 @@ async fn bad_settings_are_refused_at_build_with_what_is_wrong() {
 #[test]
 fn the_role_grants_what_the_router_uses_and_nothing_else() {
     let yaml = rbac::role_yaml("prod", "deployguard-istio");
-    assert!(yaml.contains("resources: [\"virtualservices\"]\n  verbs: [\"get\", \"patch\"]"), "{yaml}");
+    assert!(
+        yaml.contains("resources: [\"virtualservices\"]\n  verbs: [\"get\", \"patch\"]"),
+        "{yaml}"
+    );
     assert!(!yaml.contains("update") && !yaml.contains("delete") && !yaml.contains("create"));
 }

@@ -262,6 +262,102 @@ async fn blue_green_switches_the_selector_back_to_a_ready_stable_side() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_istio_route_is_put_back_on_the_stable_subset_with_consent_and_a_dry_run_writes_nothing()
+{
+    let (cluster, _served, client, _dir) = served("seed-istio-canary").await;
+    let weights = |cluster: &FakeCluster| {
+        let vs = cluster
+            .get(
+                "networking.istio.io/v1",
+                "VirtualService",
+                "default",
+                "myapp",
+            )
+            .unwrap();
+        (
+            vs["spec"]["http"][1]["route"][0]["weight"].clone(),
+            vs["spec"]["http"][1]["route"][1]["weight"].clone(),
+        )
+    };
+    // The canary got half the traffic, by hand.
+    let mut vs = cluster
+        .get(
+            "networking.istio.io/v1",
+            "VirtualService",
+            "default",
+            "myapp",
+        )
+        .unwrap();
+    vs["spec"]["http"][1]["route"][0]["weight"] = json!(50);
+    vs["spec"]["http"][1]["route"][1]["weight"] = json!(50);
+    cluster.replace(vs).unwrap();
+    eventually("the canary's pods to be ready", || {
+        cluster
+            .get("apps/v1", "Deployment", "default", "app-canary")
+            .is_ok_and(|d| d["status"]["readyReplicas"] == json!(3))
+    })
+    .await;
+    let args = [
+        "app-canary",
+        "--strategy",
+        "blue-green",
+        "--virtual-service",
+        "myapp",
+        "--route",
+        "primary",
+        "--stable",
+        "stable",
+    ];
+    cluster.clear_requests();
+    let dry: Vec<&str> = args.iter().copied().chain(["--dry-run"]).collect();
+    let (exit, out) = run(client.clone(), &dry).await;
+    assert_eq!(
+        (exit, out.trim()),
+        (
+            Exit::Ok,
+            "dry run: would set virtualservice default/myapp from canary=50%, stable=50% to canary=0%, stable=100%; nothing was written"
+        )
+    );
+    let (exit, out) = run(client.clone(), &args).await;
+    assert_eq!(exit, Exit::Refused, "no consent, no write: {out}");
+    assert_eq!(writes(&cluster), Vec::<String>::new());
+    assert_eq!(weights(&cluster), (json!(50), json!(50)));
+
+    let consented: Vec<&str> = args.iter().copied().chain(["--yes"]).collect();
+    let (exit, out) = run(client.clone(), &consented).await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    assert!(out.contains("applied by the mesh"), "{out}");
+    assert_eq!(weights(&cluster), (json!(100), json!(0)));
+    // Run twice: nothing more to do, nothing written.
+    cluster.clear_requests();
+    let (exit, out) = run(client.clone(), &consented).await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    assert!(out.contains("already on subset stable"), "{out}");
+    assert!(
+        writes(&cluster)
+            .iter()
+            .all(|w| !w.contains("virtualservices")),
+        "{:?}",
+        writes(&cluster)
+    );
+
+    // A subset the route does not have is named, and nothing is written.
+    let wrong: Vec<&str> = [
+        "app-canary",
+        "--strategy",
+        "blue-green",
+        "--virtual-service",
+        "myapp",
+        "--stable",
+        "stable",
+    ]
+    .to_vec();
+    let (exit, out) = run(client, &wrong).await;
+    assert_eq!(exit, Exit::Usage, "{out}");
+    assert!(out.contains("canary-header, primary"), "{out}");
+}
+
 #[test]
 fn arguments_are_positional_and_validated() {
     let parsed = options(&["web", "-n", "shop", "--max-rollback-time", "10m", "--yes"]);
@@ -315,10 +411,33 @@ fn arguments_are_positional_and_validated() {
             &["web", "--strategy", "yolo"],
             "invalid value 'yolo' for '--strategy",
         ),
-        (&["web", "--strategy", "blue-green"], "--service <SERVICE>"),
+        (
+            &["web", "--strategy", "blue-green", "--stable", "blue"],
+            "--service <SERVICE> (a Service selector) or --virtual-service <NAME>",
+        ),
         (
             &["web", "--strategy", "blue-green", "--service", "svc"],
             "--stable <STABLE>",
+        ),
+        (
+            &[
+                "web",
+                "--strategy",
+                "blue-green",
+                "--service",
+                "svc",
+                "--stable",
+                "blue",
+            ],
+            "--candidate <CANDIDATE>",
+        ),
+        (
+            &["web", "--strategy", "blue-green", "--virtual-service", "vs"],
+            "--stable <STABLE>",
+        ),
+        (
+            &["web", "--route", "primary"],
+            "--virtual-service <VIRTUAL_SERVICE>",
         ),
         (
             &["web", "--service", "Bad_Name"],

@@ -447,7 +447,9 @@ impl AnalysisCheck {
         else {
             return false;
         };
-        self.success.min.is_none_or(|min| candidate.value.is_some_and(|v| v >= min))
+        self.success
+            .min
+            .is_none_or(|min| candidate.value.is_some_and(|v| v >= min))
             && binomial_greater(*events, *trials, max) >= 1.0 - confidence
     }
 

@@ -157,7 +157,11 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>, mesh: &mut Mesh) {
         let now = ctx.now();
         let state = mesh.routes.entry(key).or_default();
         if state.applied.as_ref().is_none_or(|(g, _)| *g != generation) {
-            if state.pending.as_ref().is_none_or(|(g, _, _)| *g != generation) {
+            if state
+                .pending
+                .as_ref()
+                .is_none_or(|(g, _, _)| *g != generation)
+            {
                 let spec = vs.get("spec").cloned().unwrap_or(Value::Null);
                 state.pending = Some((generation, spec, now));
             }
@@ -225,7 +229,11 @@ pub(crate) fn destinations(applied: &[Value], ns: &str, service: &str) -> Option
         .get("http")
         .and_then(Value::as_array)?
         .iter()
-        .find(|r| r.get("match").and_then(Value::as_array).is_none_or(Vec::is_empty))?;
+        .find(|r| {
+            r.get("match")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        })?;
     let targets = route.get("route").and_then(Value::as_array)?;
     let single = targets.len() == 1;
     Some(
@@ -296,8 +304,12 @@ mod tests {
                 .collect::<Vec<_>>(),
             [("app", Some("stable"), 90), ("app", Some("canary"), 10)]
         );
-        let lone = json!({"hosts": ["app"], "http": [{"route": [{"destination": {"host": "app"}}]}]});
-        assert_eq!(destinations(&[lone], "default", "app").unwrap()[0].weight, 100);
+        let lone =
+            json!({"hosts": ["app"], "http": [{"route": [{"destination": {"host": "app"}}]}]});
+        assert_eq!(
+            destinations(&[lone], "default", "app").unwrap()[0].weight,
+            100
+        );
         assert!(destinations(&[], "default", "app").is_none());
     }
 }

@@ -80,7 +80,10 @@ pub(crate) fn register_type(shared: &Shared, resource: ResourceType) {
 
 /// The types a `CustomResourceDefinition` manifest serves (none for any other object), or the
 /// 422 a real server answers for a definition it cannot serve.
-pub(crate) fn crd_types(rt: &ResourceType, manifest: &Value) -> Result<Vec<ResourceType>, ApiError> {
+pub(crate) fn crd_types(
+    rt: &ResourceType,
+    manifest: &Value,
+) -> Result<Vec<ResourceType>, ApiError> {
     if rt.kind != "CustomResourceDefinition" {
         return Ok(Vec::new());
     }
@@ -89,7 +92,9 @@ pub(crate) fn crd_types(rt: &ResourceType, manifest: &Value) -> Result<Vec<Resou
         .and_then(Value::as_str)
         .unwrap_or("");
     resources::types_of_crd(manifest).map_err(|problem| {
-        let (field, what) = problem.split_once(": ").unwrap_or(("spec", problem.as_str()));
+        let (field, what) = problem
+            .split_once(": ")
+            .unwrap_or(("spec", problem.as_str()));
         ApiError::invalid(rt, name, field, what)
     })
 }
@@ -391,7 +396,12 @@ impl FakeCluster {
                 .unwrap_or("")
                 .to_owned();
             if self
-                .get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", &name)
+                .get(
+                    "apiextensions.k8s.io/v1",
+                    "CustomResourceDefinition",
+                    "",
+                    &name,
+                )
                 .is_err()
             {
                 self.create(crd)?;

@@ -200,7 +200,10 @@ pub(crate) fn version_priority(version: &str) -> (u8, u32, u32) {
         return (0, 0, 0);
     };
     let tail = &rest[digits.len()..];
-    let level = |prefix: &str| tail.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok());
+    let level = |prefix: &str| {
+        tail.strip_prefix(prefix)
+            .and_then(|n| n.parse::<u32>().ok())
+    };
     if tail.is_empty() {
         (3, major, 0)
     } else if let Some(minor) = level("beta") {
@@ -219,7 +222,12 @@ pub(crate) fn types_of_crd(crd: &serde_json::Value) -> Result<Vec<ResourceType>,
         crd.pointer(pointer)
             .and_then(serde_json::Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| format!("{}: Required value", pointer.trim_start_matches('/').replace('/', ".")))
+            .ok_or_else(|| {
+                format!(
+                    "{}: Required value",
+                    pointer.trim_start_matches('/').replace('/', ".")
+                )
+            })
     };
     let group = text("/spec/group")?;
     let kind = text("/spec/names/kind")?;

@@ -340,13 +340,25 @@ pub async fn load_seeded(cluster: &FakeCluster, name: &str, seed: u64) -> Result
             if name == "seed-istio-canary" {
                 cluster.set_serving(NEW, ServingProfile::SEED_BAD);
             }
-            istio_pair(cluster, ("stable", ISTIO_STABLE, 6), ("canary", ISTIO_CANARY, 3), normal).await
+            istio_pair(
+                cluster,
+                ("stable", ISTIO_STABLE, 6),
+                ("canary", ISTIO_CANARY, 3),
+                normal,
+            )
+            .await
         }
         "istio-blue-green" | "istio-blue-green-healthy" => {
             if name == "istio-blue-green" {
                 cluster.set_serving(NEW, ServingProfile::SEED_BAD);
             }
-            istio_pair(cluster, ("blue", ISTIO_BLUE, 6), ("green", ISTIO_GREEN, 6), normal).await
+            istio_pair(
+                cluster,
+                ("blue", ISTIO_BLUE, 6),
+                ("green", ISTIO_GREEN, 6),
+                normal,
+            )
+            .await
         }
         other => Err(ApiError::bad_request(format!(
             "unknown scenario {other:?}; known: {}",
@@ -570,19 +582,23 @@ async fn istio_pair(
     cluster.set_image_behaviour(NEW, ImageBehaviour::ready_after(5));
     let labels = |track: &str| json!({"app": "myapp", "track": track});
     cluster.create(service("myapp-service", json!({"app": "myapp"})))?;
-    cluster.create(json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+    cluster.create(
+        json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
         "metadata": {"name": ISTIO_ROUTE, "namespace": "default"},
         "spec": {"host": "myapp-service", "subsets": [
             {"name": serving, "labels": {"track": serving}},
-            {"name": candidate, "labels": {"track": candidate}}]}}))?;
-    cluster.create(json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            {"name": candidate, "labels": {"track": candidate}}]}}),
+    )?;
+    cluster.create(
+        json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
         "metadata": {"name": ISTIO_ROUTE, "namespace": "default"},
         "spec": {"hosts": ["myapp-service"], "http": [
             {"name": "canary-header", "match": [{"headers": {"x-canary": {"exact": "true"}}}],
              "route": [{"destination": {"host": "myapp-service", "subset": candidate}}]},
             {"name": "primary", "route": [
                 {"destination": {"host": "myapp-service", "subset": serving}, "weight": 100},
-                {"destination": {"host": "myapp-service", "subset": candidate}, "weight": 0}]}]}}))?;
+                {"destination": {"host": "myapp-service", "subset": candidate}, "weight": 0}]}]}}),
+    )?;
     cluster.create(app_deployment(
         serving_deployment,
         labels(serving),

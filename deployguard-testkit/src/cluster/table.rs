@@ -427,7 +427,9 @@ fn custom_table(
         json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}),
     ];
     for (name, _) in &rt.printer_columns {
-        definitions.push(json!({"name": name, "type": "string", "format": "", "description": "", "priority": 0}));
+        definitions.push(
+            json!({"name": name, "type": "string", "format": "", "description": "", "priority": 0}),
+        );
     }
     let rows: Vec<Value> = objects
         .iter()

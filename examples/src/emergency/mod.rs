@@ -29,6 +29,7 @@ use deployguard_core::engine::{
 use deployguard_core::{
     ActorLock, DeploymentBackend, ErrorKind, LockState, TrafficRouter, TrafficSplit, Verification,
 };
+use deployguard_istio::IstioRouter;
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, LeaseLock, ServiceSelectorRouter};
 use serde_json::json;
 
@@ -417,9 +418,16 @@ async fn blue_green(
     out: &mut (dyn Write + Send),
     what: &str,
 ) -> Exit {
+    if options.virtual_service.is_some() {
+        return istio(client, options, confirm, out, what).await;
+    }
     let (Some(service), Some(stable), Some(candidate)) =
         (&options.service, &options.stable, &options.candidate)
     else {
+        let _ = writeln!(
+            out,
+            "error: --strategy blue-green needs --service, --stable and --candidate (a Service selector), or --virtual-service and --stable (an Istio route)"
+        );
         return Exit::Usage;
     };
     let router = match ServiceSelectorRouter::new(
@@ -527,6 +535,148 @@ async fn blue_green(
         Err(err) => {
             let _ = writeln!(out, "blue-green rollback FAILED: {err}");
             Exit::Failed
+        }
+    }
+}
+
+/// Puts all of an Istio route's traffic on the stable subset: the same steps as the selector
+/// switch (read, readiness, dry run, consent, a write conditional on the read, verification).
+async fn istio(
+    client: kube::Client,
+    options: &Options,
+    confirm: &mut (dyn Confirm + Send),
+    out: &mut (dyn Write + Send),
+    what: &str,
+) -> Exit {
+    let (Some(virtual_service), Some(stable)) = (&options.virtual_service, &options.stable) else {
+        return Exit::Usage;
+    };
+    let mut builder =
+        IstioRouter::builder(client, &options.namespace, virtual_service).subset(stable);
+    if let Some(route) = &options.route {
+        builder = builder.route(route);
+    }
+    if let Some(candidate) = &options.candidate {
+        builder = builder.subset(candidate);
+    }
+    let built = match builder.subsets_of_route().await {
+        Ok(builder) => builder.build(),
+        Err(err) => Err(err),
+    };
+    let router = match built {
+        Ok(router) => router,
+        Err(err) => {
+            let _ = writeln!(out, "error: {err}");
+            return match err.kind() {
+                ErrorKind::InvalidInput | ErrorKind::NotFound => Exit::Usage,
+                _ => Exit::Failed,
+            };
+        }
+    };
+    let others: Vec<String> = router
+        .capabilities()
+        .backends
+        .into_iter()
+        .filter(|b| b != stable)
+        .collect();
+    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+    let target = format!("virtualservice {}/{virtual_service}", options.namespace);
+    let wanted = match TrafficSplit::all_to(stable, &others) {
+        Ok(split) => split,
+        Err(err) => {
+            let _ = writeln!(out, "error: {err}");
+            return Exit::Failed;
+        }
+    };
+    let current = match router.current().await {
+        Ok(c) => c,
+        Err(err) => {
+            let _ = writeln!(out, "error: {err}");
+            return Exit::Failed;
+        }
+    };
+    if current.split == wanted {
+        let _ = writeln!(
+            out,
+            "{what}: traffic is already on subset {stable} ({target})"
+        );
+        return Exit::Ok;
+    }
+    if let Err(err) = router.check_ready(stable).await {
+        let _ = writeln!(out, "refusing: {err}");
+        return if err.kind() == ErrorKind::Refused {
+            Exit::Refused
+        } else {
+            Exit::Failed
+        };
+    }
+    if options.dry_run {
+        let _ = writeln!(
+            out,
+            "dry run: would set {target} from {} to {wanted}; nothing was written",
+            current.split
+        );
+        return Exit::Ok;
+    }
+    if !options.yes {
+        let question = format!(
+            "Send all of {target}'s traffic to subset {stable} (now {})?",
+            current.split
+        );
+        match confirm.confirm(&question) {
+            Some(true) => {}
+            Some(false) => {
+                let _ = writeln!(out, "cancelled; nothing was written");
+                return Exit::Refused;
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "refusing to write: there is no terminal to confirm on; run again with --yes to send {target}'s traffic to subset {stable}"
+                );
+                return Exit::Refused;
+            }
+        }
+    }
+    // Conditional on the read the person consented to; then wait (within the deadline) for
+    // the mesh to apply it.
+    if let Err(err) = router.apply(&wanted, &current.version).await {
+        let _ = writeln!(out, "Istio rollback FAILED: {err}");
+        return if err.kind() == ErrorKind::Refused {
+            Exit::Refused
+        } else {
+            Exit::Failed
+        };
+    }
+    let deadline = tokio::time::Instant::now() + options.max_rollback_time;
+    loop {
+        match router.verify(&wanted).await {
+            Ok(Verification::Matches) => {
+                let _ = writeln!(
+                    out,
+                    "{target}: all traffic on subset {stable} ({wanted}), applied by the mesh"
+                );
+                return Exit::Ok;
+            }
+            Ok(Verification::Differs(actual)) => {
+                let _ = writeln!(
+                    out,
+                    "Istio rollback FAILED: wrote {wanted}, but {target} now routes {actual}"
+                );
+                return Exit::Failed;
+            }
+            Ok(Verification::Unknown(why)) if tokio::time::Instant::now() >= deadline => {
+                let _ = writeln!(
+                    out,
+                    "{target}: wrote {wanted}; the mesh has not confirmed it yet ({why})"
+                );
+                return Exit::Failed;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            Err(err) => {
+                let _ = writeln!(out, "Istio rollback FAILED: {err}");
+                return Exit::Failed;
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ pub enum Mode {
     Auto,
     /// Roll back even a deployment that looks healthy (after confirmation).
     Manual,
-    /// Switch a Service selector back to the stable side.
+    /// Put traffic back on the stable side: a Service selector, or an Istio route.
     #[value(name = "blue-green")]
     BlueGreen,
 }
@@ -30,7 +30,9 @@ pub enum Mode {
         Examples:\n  emergency-rollback app-deployment --dry-run\n  \
         emergency-rollback app-deployment -n shop --yes --max-rollback-time 5m\n  \
         emergency-rollback myapp-green --strategy blue-green --service myapp-service \
-        --stable blue --candidate green"
+        --stable blue --candidate green\n  \
+        emergency-rollback app-canary --strategy blue-green --virtual-service myapp \
+        --route primary --stable stable --dry-run"
 )]
 pub struct Options {
     /// The Deployment to recover (a DNS-1123 name, as Kubernetes requires).
@@ -56,16 +58,26 @@ pub struct Options {
     #[arg(long)]
     pub json: bool,
     /// blue-green: the Service whose selector picks the live side.
-    #[arg(long, value_parser = parse_name, required_if_eq("mode", "blue-green"))]
+    #[arg(long, value_parser = parse_name, conflicts_with = "virtual_service")]
     pub service: Option<String>,
+    /// blue-green (Istio): the VirtualService whose route's weights pick the live subset; all
+    /// traffic goes to the --stable subset, every other destination of the route to 0.
+    #[arg(long, value_parser = parse_name)]
+    pub virtual_service: Option<String>,
+    /// blue-green (Istio): the HTTP route of the VirtualService, by name (needed when it has
+    /// several).
+    #[arg(long, requires = "virtual_service")]
+    pub route: Option<String>,
     /// blue-green: the selector key that tells the sides apart.
     #[arg(long, default_value = "version")]
     pub selector_key: String,
-    /// blue-green: the stable side's value of the selector key.
+    /// blue-green: the stable side's value of the selector key (with --virtual-service: the
+    /// stable subset).
     #[arg(long, required_if_eq("mode", "blue-green"))]
     pub stable: Option<String>,
-    /// blue-green: the candidate side's value of the selector key.
-    #[arg(long, required_if_eq("mode", "blue-green"))]
+    /// blue-green: the candidate side's value of the selector key (with --virtual-service:
+    /// optional, every other subset of the route is set to 0).
+    #[arg(long)]
     pub candidate: Option<String>,
     /// How long the deployment's lease lasts without a renewal: another actor that crashed
     /// holding it is waited for at most this long (renewed every third of it; 1s to 5m).
@@ -145,7 +157,28 @@ fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
 
 /// Parses the arguments after the program name; the error is clap's, worded for a person.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
-    <Options as clap::Parser>::try_parse_from(
+    let options = <Options as clap::Parser>::try_parse_from(
         std::iter::once("emergency-rollback".to_owned()).chain(args),
-    )
+    )?;
+    // What clap cannot say alone: blue-green needs a Service (and both of its selector values)
+    // or a VirtualService.
+    if options.mode == Mode::BlueGreen && options.virtual_service.is_none() {
+        let missing = match (&options.service, &options.candidate) {
+            (None, _) => Some(
+                "--service <SERVICE> (a Service selector) or --virtual-service <NAME> (an Istio route)",
+            ),
+            (Some(_), None) => {
+                Some("--candidate <CANDIDATE> (the selector value of the candidate side)")
+            }
+            _ => None,
+        };
+        if let Some(missing) = missing {
+            let mut command = <Options as clap::CommandFactory>::command();
+            return Err(command.error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                format!("--strategy blue-green needs {missing}"),
+            ));
+        }
+    }
+    Ok(options)
 }

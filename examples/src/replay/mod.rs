@@ -16,8 +16,8 @@ use deployguard_core::engine::{
     BlueGreen, Canary, CanaryStep, Decision, EventKind, Guard, GuardOutcome, JournalEvent,
     MemoryJournal, Step, Strategy,
 };
-use deployguard_istio::IstioRouter;
 use deployguard_core::{DeploymentBackend, Error, ErrorKind, Result};
+use deployguard_istio::IstioRouter;
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
 use deployguard_testkit::cluster::scenarios::{self, Layout, Truth};
 use deployguard_testkit::cluster::{FakeCluster, TrafficProbe, TrafficSecond};
@@ -167,7 +167,11 @@ pub fn candidate(layout: Layout) -> &'static str {
 /// engine's defaults), and for the Istio layouts the VirtualService route `primary` as router.
 pub fn guard_for(cluster: &FakeCluster, layout: Layout, journal: &MemoryJournal) -> Result<Guard> {
     let client = cluster.client();
-    let backend = Arc::new(KubeDeployment::new(client.clone(), NAMESPACE, candidate(layout)));
+    let backend = Arc::new(KubeDeployment::new(
+        client.clone(),
+        NAMESPACE,
+        candidate(layout),
+    ));
     let probe = cluster.traffic_probe(NAMESPACE, SERVICE, ANALYSIS_INTERVAL);
     let istio = |stable: &str, candidate: &str| {
         IstioRouter::builder(client.clone(), NAMESPACE, scenarios::ISTIO_ROUTE)
@@ -180,7 +184,11 @@ pub fn guard_for(cluster: &FakeCluster, layout: Layout, journal: &MemoryJournal)
         Layout::IstioCanary => {
             let canary = Canary::new("stable", "canary", canary_steps());
             let mut builder = Guard::builder(Strategy::Canary(canary), backend)
-                .stable(Arc::new(KubeDeployment::new(client.clone(), NAMESPACE, scenarios::ISTIO_STABLE)))
+                .stable(Arc::new(KubeDeployment::new(
+                    client.clone(),
+                    NAMESPACE,
+                    scenarios::ISTIO_STABLE,
+                )))
                 .router(Arc::new(istio("stable", "canary")?));
             for check in checks(&probe, None)? {
                 builder = builder.check(check);
@@ -193,7 +201,11 @@ pub fn guard_for(cluster: &FakeCluster, layout: Layout, journal: &MemoryJournal)
                 blue_green = blue_green.with_post_promotion(check);
             }
             Guard::builder(Strategy::BlueGreen(blue_green), backend)
-                .stable(Arc::new(KubeDeployment::new(client.clone(), NAMESPACE, scenarios::ISTIO_BLUE)))
+                .stable(Arc::new(KubeDeployment::new(
+                    client.clone(),
+                    NAMESPACE,
+                    scenarios::ISTIO_BLUE,
+                )))
                 .router(Arc::new(istio("blue", "green")?))
         }
         _ => {

@@ -283,11 +283,7 @@ impl Traffic {
 /// Where Service `namespace/service`'s requests go: by the mesh's applied route when a
 /// VirtualService routes it (each destination's share and the ready endpoints of its Service
 /// whose pods carry its subset's labels), else all of them to its own ready endpoints.
-pub(crate) fn routes(
-    shared: &Shared,
-    namespace: &str,
-    service: &str,
-) -> Vec<(u64, Vec<Endpoint>)> {
+pub(crate) fn routes(shared: &Shared, namespace: &str, service: &str) -> Vec<(u64, Vec<Endpoint>)> {
     let applied = lock(&shared.mesh).applied_in(namespace);
     let Some(destinations) = mesh::destinations(&applied, namespace, service) else {
         return vec![(1, ready_endpoints(shared, namespace, service, None))];

@@ -90,7 +90,10 @@ pub(crate) fn second(
             spread(config, share, &group.endpoints, rng, &mut pods);
         }
     }
-    let mut all_latencies: Vec<f64> = pods.iter().flat_map(|p| p.latencies.iter().copied()).collect();
+    let mut all_latencies: Vec<f64> = pods
+        .iter()
+        .flat_map(|p| p.latencies.iter().copied())
+        .collect();
     let mut versions: BTreeMap<(&str, &str), VersionSecond> = BTreeMap::new();
     for pod in &pods {
         let version = versions
