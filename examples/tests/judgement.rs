@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use deployguard_examples::replay::{ANALYSIS_INTERVAL, Action, Row, row};
-use deployguard_testkit::cluster::scenarios::{self, Truth};
+use deployguard_testkit::cluster::scenarios::{self, Layout, Truth};
 
 /// Five simulated minutes: every decision falls in the first two.
 const HORIZON: Duration = Duration::from_secs(5 * 60);
@@ -26,18 +26,18 @@ fn seeds() -> u64 {
 
 /// Replays `scenario` over every seed and checks each against its ground truth.
 async fn sweep(scenario: &str) {
-    let truth = scenarios::catalogue()
+    let info = scenarios::catalogue()
         .into_iter()
         .find(|s| s.name == scenario)
-        .and_then(|s| s.truth)
         .unwrap();
+    let truth = info.truth.unwrap();
     for seed in 1..=seeds() {
         let row = row(scenario, HORIZON, seed).await.unwrap();
-        check(&row, truth, seed);
+        check(&row, truth, info.layout, seed);
     }
 }
 
-fn check(row: &Row, truth: Truth, seed: u64) {
+fn check(row: &Row, truth: Truth, layout: Layout, seed: u64) {
     let (scenario, guarded, unguarded) = (&row.scenario, &row.guarded, &row.unguarded);
     let context = format!(
         "{scenario} seed {seed}: guard {:?}: {}",
@@ -47,7 +47,12 @@ fn check(row: &Row, truth: Truth, seed: u64) {
     match truth {
         Truth::Healthy => {
             assert_eq!(guarded.action, Action::Rollout, "{context}");
-            assert_eq!(unguarded.action, Action::Rollout, "{context}");
+            let alone = if layout == Layout::Rolling {
+                Action::Rollout
+            } else {
+                Action::Idle
+            };
+            assert_eq!(unguarded.action, alone, "{context}");
         }
         Truth::CapacityAtFault => {
             assert_ne!(guarded.action, Action::RolledBack, "{context}");
@@ -68,6 +73,17 @@ fn check(row: &Row, truth: Truth, seed: u64) {
                 // No traffic to judge: the pods were, within the unready allowance (60 s)
                 // and a few observations.
                 assert!(acted <= Duration::from_secs(75), "{context}: {acted:?}");
+            }
+            if layout != Layout::Rolling {
+                // Alone, nothing sends the candidate traffic; guarded, it got its canary share
+                // (or, blue-green, all of it) until the abort: under 1% of the run's requests.
+                assert!(
+                    guarded.failed_by_new_version * 100 <= guarded.requests,
+                    "{context}: the candidate failed {} of {} requests",
+                    guarded.failed_by_new_version,
+                    guarded.requests
+                );
+                return;
             }
             // The harm: requests the bad version failed or, for a version that is only slow,
             // requests it served at all.
@@ -130,4 +146,8 @@ sweeps! {
     missing_config => "missing-config",
     unschedulable => "unschedulable",
     migration_job_failed => "migration-job-failed",
+    seed_istio_canary => "seed-istio-canary",
+    istio_canary_healthy => "istio-canary-healthy",
+    istio_blue_green => "istio-blue-green",
+    istio_blue_green_healthy => "istio-blue-green-healthy",
 }

@@ -40,12 +40,16 @@ pub const ANALYSIS_INTERVAL: Duration = Duration::from_secs(10);
 pub enum Action {
     /// The rollout completed (promoted, or completed on its own).
     Rollout,
-    /// Rolled back to the last good revision.
+    /// Rolled back to the last good revision (or, for a canary or a blue-green, traffic put
+    /// back on the stable side).
     RolledBack,
     /// Stopped for a human, with a reason (a shared cause, a migration gate).
     Paused,
     /// Nothing was done and the rollout did not complete.
     Nothing,
+    /// The candidate runs, and nothing moves traffic to it (a canary or blue-green without a
+    /// guard: Kubernetes starts pods, routes are someone else's job).
+    Idle,
     /// The guard could not finish.
     Failed,
 }
@@ -57,6 +61,7 @@ impl std::fmt::Display for Action {
             Self::RolledBack => "rolled back",
             Self::Paused => "paused, says why",
             Self::Nothing => "nothing, stays broken",
+            Self::Idle => "runs, gets no traffic",
             Self::Failed => "failed",
         })
     }
@@ -299,6 +304,9 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
             _ => Action::Nothing,
         };
         run.outcome = match &report.outcome {
+            GuardOutcome::RolledBack { .. } if layout != Layout::Rolling => {
+                "aborted: all traffic back on the stable subset (verified), the candidate scaled to 0".into()
+            }
             GuardOutcome::RolledBack { .. } => "rolled back to the last good revision".into(),
             GuardOutcome::Paused { reason } => format!("paused for a human: {reason}"),
             GuardOutcome::Failed { reason, .. } => format!("failed: {reason}"),
@@ -335,7 +343,7 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
             // Kubernetes starts the candidate; nothing moves the route's weights to it.
             run.recovered = None;
             (
-                Action::Nothing,
+                Action::Idle,
                 "the candidate runs; nothing moves traffic to it".into(),
             )
         } else if run.recovered.is_some() {

@@ -184,9 +184,15 @@ pub fn render_table(rows: &[Row], horizon: Duration) -> String {
         "deployguard incident replay: every scenario, {} min of simulated time each, seed {seed}\n",
         horizon.as_secs() / 60
     );
+    let width = rows
+        .iter()
+        .map(|r| r.scenario.len())
+        .max()
+        .unwrap_or(0)
+        .max(22);
     let _ = writeln!(
         out,
-        "{:<22} {:<18} {:<22} {:<19} {:<9} {:>15} {:>15}  right?",
+        "{:<width$} {:<18} {:<22} {:<19} {:<9} {:>15} {:>15}  right?",
         "scenario",
         "ground truth",
         "Kubernetes alone",
@@ -204,7 +210,7 @@ pub fn render_table(rows: &[Row], horizon: Duration) -> String {
         });
         let _ = writeln!(
             out,
-            "{:<22} {:<18} {:<22} {:<19} {:<9} {:>15} {:>15}  {}",
+            "{:<width$} {:<18} {:<22} {:<19} {:<9} {:>15} {:>15}  {}",
             row.scenario,
             row.truth,
             row.unguarded.action.to_string(),
