@@ -135,7 +135,7 @@ enum Route {
     Health,
     TrafficMetrics,
     Resource {
-        rt: ResourceType,
+        rt: Box<ResourceType>,
         namespace: Option<String>,
         name: Option<String>,
         sub: Option<String>,
@@ -179,7 +179,7 @@ fn route(types: &[ResourceType], path: &str) -> Route {
         return Route::Unknown;
     };
     Route::Resource {
-        rt,
+        rt: Box::new(rt),
         namespace,
         name: rest.get(1).map(|s| (*s).to_owned()),
         sub: rest.get(2).map(|s| (*s).to_owned()),
@@ -254,7 +254,7 @@ pub(crate) async fn handle(
             FaultAction::Conflict if verb.is_write() => {
                 let (rt, name) = match &route {
                     Route::Resource { rt, name, .. } => {
-                        (rt.clone(), name.clone().unwrap_or_default())
+                        ((**rt).clone(), name.clone().unwrap_or_default())
                     }
                     _ => (types[0].clone(), String::new()),
                 };

@@ -172,7 +172,7 @@ pub(crate) fn aggregated(types: &[ResourceType], core: bool, format: DiscoveryFo
                 let resources: Vec<Value> = types
                     .iter()
                     .filter(|rt| rt.group == group && rt.version == *gv_version)
-                    .map(|rt| aggregated_resource(rt))
+                    .map(aggregated_resource)
                     .collect();
                 json!({"version": gv_version, "resources": resources, "freshness": "Current"})
             })

@@ -205,7 +205,7 @@ impl Traffic {
     pub(crate) fn tick(
         &mut self,
         now: SystemTime,
-        routes: impl Fn(&str, &str) -> Vec<(u64, Vec<Endpoint>)>,
+        routes: impl Fn(&str, &str) -> Vec<Route>,
         behaviours: &Behaviours,
     ) {
         let keys: Vec<(String, String)> = self.services.keys().cloned().collect();
@@ -280,10 +280,13 @@ impl Traffic {
     }
 }
 
+/// A share of a Service's requests (relative weight) and the ready endpoints that serve it.
+pub(crate) type Route = (u64, Vec<Endpoint>);
+
 /// Where Service `namespace/service`'s requests go: by the mesh's applied route when a
 /// VirtualService routes it (each destination's share and the ready endpoints of its Service
 /// whose pods carry its subset's labels), else all of them to its own ready endpoints.
-pub(crate) fn routes(shared: &Shared, namespace: &str, service: &str) -> Vec<(u64, Vec<Endpoint>)> {
+pub(crate) fn routes(shared: &Shared, namespace: &str, service: &str) -> Vec<Route> {
     let applied = lock(&shared.mesh).applied_in(namespace);
     let Some(destinations) = mesh::destinations(&applied, namespace, service) else {
         return vec![(1, ready_endpoints(shared, namespace, service, None))];
@@ -395,7 +398,7 @@ pub(crate) fn tick(shared: &Arc<Shared>) {
     }
     // Routes are read before the traffic lock is taken: one lock at a time.
     let services: Vec<(String, String)> = lock(&shared.traffic).services.keys().cloned().collect();
-    let routed: BTreeMap<(String, String), Vec<(u64, Vec<Endpoint>)>> = services
+    let routed: BTreeMap<(String, String), Vec<Route>> = services
         .into_iter()
         .map(|(ns, svc)| {
             let routed = routes(shared, &ns, &svc);
