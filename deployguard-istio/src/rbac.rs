@@ -1,16 +1,8 @@
 //! The exact Role rules the Istio router needs, as data and as YAML, in the style of
 //! `deployguard_k8s::rbac`.
 
+use deployguard_k8s::rbac::{role_yaml_of, rule};
 use k8s_openapi::api::rbac::v1::PolicyRule;
-
-fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    PolicyRule {
-        api_groups: Some(vec![group.to_owned()]),
-        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
-        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
-        ..PolicyRule::default()
-    }
-}
 
 /// The rules `IstioRouter` needs in its namespace, nothing more. (Discovery of the served
 /// version reads `/apis`, which every authenticated user may.)
@@ -32,23 +24,5 @@ pub fn rules() -> Vec<PolicyRule> {
 
 /// A `Role` named `name` in `namespace` with [`rules`], as YAML for `kubectl apply -f`.
 pub fn role_yaml(namespace: &str, name: &str) -> String {
-    let mut yaml = format!(
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: {name}\n  namespace: {namespace}\nrules:\n"
-    );
-    let list = |items: &[String]| {
-        items
-            .iter()
-            .map(|i| format!("\"{i}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    for rule in rules() {
-        yaml.push_str(&format!(
-            "- apiGroups: [{}]\n  resources: [{}]\n  verbs: [{}]\n",
-            list(rule.api_groups.as_deref().unwrap_or_default()),
-            list(rule.resources.as_deref().unwrap_or_default()),
-            list(&rule.verbs)
-        ));
-    }
-    yaml
+    role_yaml_of(namespace, name, &rules())
 }

@@ -9,7 +9,7 @@ use deployguard_core::{
     TrafficRouterExt, TrafficSplit, Verification,
 };
 use deployguard_k8s::support::{
-    Precondition, check_label, check_subdomain, conditional_patch, from_kube,
+    Precondition, check_label, check_subdomain, conditional_patch, ensure_ready_pods, from_kube,
 };
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -567,29 +567,7 @@ impl IstioRouter {
             };
             labels.extend(found.labels.clone());
         }
-        let selector = labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let pods = self
-            .pods
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| from_kube(e, operation, &self.object()))?;
-        let ready = pods.items.iter().any(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        });
-        if !ready {
-            return Err(fail(
-                ErrorKind::Refused,
-                format!("no ready pods match {selector}; refusing to send traffic to {backend}"),
-            ));
-        }
-        Ok(())
+        ensure_ready_pods(&self.pods, &labels, backend, operation, &self.object()).await
     }
 
     /// Puts back the split the route had before this router's first write (the pre-rollout

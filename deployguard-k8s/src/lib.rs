@@ -84,6 +84,7 @@ pub mod support {
     pub use crate::error::from_kube;
     pub use crate::names::{check_label, check_subdomain};
     pub use crate::patch::{Precondition, conditional_patch, pointer};
+    pub use crate::router::ensure_ready_pods;
 }
 
 /// The names of the annotations the Deployment controller and deployguard write.

@@ -2,7 +2,8 @@
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
-fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
+/// One rule: `verbs` on `resources` of API group `group` (`""` for the core group).
+pub fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
         api_groups: Some(vec![group.to_owned()]),
         resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
@@ -43,17 +44,23 @@ pub fn rules() -> Vec<PolicyRule> {
 
 /// A `Role` named `name` in `namespace` with [`rules`], as YAML for `kubectl apply -f`.
 pub fn role_yaml(namespace: &str, name: &str) -> String {
+    role_yaml_of(namespace, name, &rules())
+}
+
+/// A `Role` named `name` in `namespace` with `rules`, as YAML for `kubectl apply -f` (other
+/// crates' rules too: the Istio router's).
+pub fn role_yaml_of(namespace: &str, name: &str, rules: &[PolicyRule]) -> String {
     let mut yaml = format!(
         "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: {name}\n  namespace: {namespace}\nrules:\n"
     );
-    for rule in rules() {
-        let list = |items: &[String]| {
-            items
-                .iter()
-                .map(|i| format!("\"{i}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|i| format!("\"{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for rule in rules {
         yaml.push_str(&format!(
             "- apiGroups: [{}]\n  resources: [{}]\n  verbs: [{}]\n",
             list(rule.api_groups.as_deref().unwrap_or_default()),

@@ -160,32 +160,50 @@ impl ServiceSelectorRouter {
     ) -> Result<()> {
         let mut target_selector = selector.clone();
         target_selector.insert(self.key.clone(), self.backends[backend].clone());
-        let labels = target_selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let pods = self
-            .pods
-            .list(&ListParams::default().labels(&labels))
-            .await
-            .map_err(|e| from_kube(e, operation, &self.object()))?;
-        let ready = pods.items.iter().filter(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        });
-        if ready.count() == 0 {
-            return Err(Error::new(
-                ErrorKind::Refused,
-                format!("no ready pods match {labels}; refusing to send traffic to {backend}"),
-            )
-            .with_operation(operation)
-            .with_object(self.object()));
-        }
-        Ok(())
+        ensure_ready_pods(
+            &self.pods,
+            &target_selector,
+            backend,
+            operation,
+            &self.object(),
+        )
+        .await
     }
+}
+
+/// Refuses ([`ErrorKind::Refused`]) unless a ready pod carries every label of `labels`: no
+/// router sends traffic to a side that cannot serve it. Both Kubernetes-facing routers ask it.
+pub async fn ensure_ready_pods(
+    pods: &Api<Pod>,
+    labels: &BTreeMap<String, String>,
+    backend: &str,
+    operation: &'static str,
+    object: &str,
+) -> Result<()> {
+    let selector = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let listed = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| from_kube(e, operation, object))?;
+    let ready = listed.items.iter().any(|p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    });
+    if !ready {
+        return Err(Error::new(
+            ErrorKind::Refused,
+            format!("no ready pods match {selector}; refusing to send traffic to {backend}"),
+        )
+        .with_operation(operation)
+        .with_object(object.to_owned()));
+    }
+    Ok(())
 }
 
 #[async_trait]

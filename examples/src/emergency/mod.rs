@@ -486,26 +486,13 @@ async fn blue_green(
         );
         return Exit::Ok;
     }
-    if !options.yes {
-        let question = format!(
-            "Switch Service {service} back to {}={stable}?",
-            options.selector_key
-        );
-        match confirm.confirm(&question) {
-            Some(true) => {}
-            Some(false) => {
-                let _ = writeln!(out, "cancelled; nothing was written");
-                return Exit::Refused;
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "refusing to write: there is no terminal to confirm on; run again with --yes to switch {service} to {}={stable}",
-                    options.selector_key
-                );
-                return Exit::Refused;
-            }
-        }
+    let question = format!(
+        "Switch Service {service} back to {}={stable}?",
+        options.selector_key
+    );
+    let action = format!("switch {service} to {}={stable}", options.selector_key);
+    if let Some(refused) = consent(options, confirm, out, &question, &action) {
+        return refused;
     }
     // Conditional on the read the person consented to: a change since is a conflict.
     let switched = match router.apply(&wanted, &current.version).await {
@@ -618,25 +605,13 @@ async fn istio(
         );
         return Exit::Ok;
     }
-    if !options.yes {
-        let question = format!(
-            "Send all of {target}'s traffic to subset {stable} (now {})?",
-            current.split
-        );
-        match confirm.confirm(&question) {
-            Some(true) => {}
-            Some(false) => {
-                let _ = writeln!(out, "cancelled; nothing was written");
-                return Exit::Refused;
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "refusing to write: there is no terminal to confirm on; run again with --yes to send {target}'s traffic to subset {stable}"
-                );
-                return Exit::Refused;
-            }
-        }
+    let question = format!(
+        "Send all of {target}'s traffic to subset {stable} (now {})?",
+        current.split
+    );
+    let action = format!("send {target}'s traffic to subset {stable}");
+    if let Some(refused) = consent(options, confirm, out, &question, &action) {
+        return refused;
     }
     // Conditional on the read the person consented to; then wait (within the deadline) for
     // the mesh to apply it.
@@ -677,6 +652,34 @@ async fn istio(
                 let _ = writeln!(out, "Istio rollback FAILED: {err}");
                 return Exit::Failed;
             }
+        }
+    }
+}
+
+/// Asks `question` unless `--yes` was given; `Some(exit)` when the person said no or there is
+/// no terminal to ask on (then `action` is what `--yes` would do), and nothing may be written.
+fn consent(
+    options: &Options,
+    confirm: &mut (dyn Confirm + Send),
+    out: &mut (dyn Write + Send),
+    question: &str,
+    action: &str,
+) -> Option<Exit> {
+    if options.yes {
+        return None;
+    }
+    match confirm.confirm(question) {
+        Some(true) => None,
+        Some(false) => {
+            let _ = writeln!(out, "cancelled; nothing was written");
+            Some(Exit::Refused)
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "refusing to write: there is no terminal to confirm on; run again with --yes to {action}"
+            );
+            Some(Exit::Refused)
         }
     }
 }
