@@ -1,0 +1,60 @@
+//! The IAM policy the router and the probe need, least privilege, as a JSON document in the
+//! style of the Kubernetes crate's RBAC rules.
+
+use serde_json::{Value, json};
+
+use crate::router::AlbTarget;
+
+/// The `Describe*` calls the router and probe make. ELBv2 grants them on `*` only (they support
+/// no resource-level permissions).
+pub const DESCRIBE_ACTIONS: [&str; 4] = [
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+];
+
+/// The policy for routers over `targets` (and target-health probes): the describes, and
+/// `ModifyListener` / `ModifyRule` on exactly the listeners and rules named, nothing else.
+///
+/// ```
+/// use deployguard_aws::{AlbTarget, iam};
+///
+/// let rule = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
+/// let policy = iam::policy(&[AlbTarget::Rule(rule.into())]);
+/// assert_eq!(policy["Statement"][1]["Action"], "elasticloadbalancing:ModifyRule");
+/// assert_eq!(policy["Statement"][1]["Resource"][0], rule);
+/// ```
+pub fn policy(targets: &[AlbTarget]) -> Value {
+    let mut statements = vec![json!({
+        "Sid": "DeployguardRead",
+        "Effect": "Allow",
+        "Action": DESCRIBE_ACTIONS,
+        "Resource": "*",
+    })];
+    let listeners: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| matches!(t, AlbTarget::Listener(_)).then(|| t.arn()))
+        .collect();
+    let rules: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| matches!(t, AlbTarget::Rule(_)).then(|| t.arn()))
+        .collect();
+    if !rules.is_empty() {
+        statements.push(json!({
+            "Sid": "DeployguardShiftRules",
+            "Effect": "Allow",
+            "Action": "elasticloadbalancing:ModifyRule",
+            "Resource": rules,
+        }));
+    }
+    if !listeners.is_empty() {
+        statements.push(json!({
+            "Sid": "DeployguardShiftListeners",
+            "Effect": "Allow",
+            "Action": "elasticloadbalancing:ModifyListener",
+            "Resource": listeners,
+        }));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
