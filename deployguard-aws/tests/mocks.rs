@@ -4,7 +4,9 @@
 
 use aws_sdk_elasticloadbalancingv2::Client;
 use aws_sdk_elasticloadbalancingv2::config::retry::RetryConfig;
-use aws_sdk_elasticloadbalancingv2::operation::describe_rules::{DescribeRulesError, DescribeRulesOutput};
+use aws_sdk_elasticloadbalancingv2::operation::describe_rules::{
+    DescribeRulesError, DescribeRulesOutput,
+};
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
 use aws_sdk_elasticloadbalancingv2::operation::modify_rule::ModifyRuleOutput;
 use aws_sdk_elasticloadbalancingv2::types::error::RuleNotFoundException;
@@ -17,21 +19,39 @@ use deployguard_aws::{AlbRouter, TargetHealthProbe};
 use deployguard_core::{ErrorKind, HealthProbe, TrafficRouter, TrafficSplit};
 
 const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/shop/0123456789abcdef/0123456789abcdef/0123456789abcdef";
-const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-blue/0123456789abcdef";
-const GREEN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-green/0123456789abcdef";
+const BLUE: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-blue/0123456789abcdef";
+const GREEN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-green/0123456789abcdef";
 
 fn rule_forwarding(blue: i32, green: i32) -> DescribeRulesOutput {
     let action = Action::builder()
         .r#type(ActionTypeEnum::Forward)
         .forward_config(
             ForwardActionConfig::builder()
-                .target_groups(TargetGroupTuple::builder().target_group_arn(BLUE).weight(blue).build())
-                .target_groups(TargetGroupTuple::builder().target_group_arn(GREEN).weight(green).build())
+                .target_groups(
+                    TargetGroupTuple::builder()
+                        .target_group_arn(BLUE)
+                        .weight(blue)
+                        .build(),
+                )
+                .target_groups(
+                    TargetGroupTuple::builder()
+                        .target_group_arn(GREEN)
+                        .weight(green)
+                        .build(),
+                )
                 .build(),
         )
         .build();
     DescribeRulesOutput::builder()
-        .rules(Rule::builder().rule_arn(RULE).priority("10").actions(action).build())
+        .rules(
+            Rule::builder()
+                .rule_arn(RULE)
+                .priority("10")
+                .actions(action)
+                .build(),
+        )
         .build()
 }
 
@@ -50,7 +70,11 @@ fn error_xml(code: &str, message: &str) -> String {
     )
 }
 
-fn target(id: &str, state: TargetHealthStateEnum, reason: Option<TargetHealthReasonEnum>) -> TargetHealthDescription {
+fn target(
+    id: &str,
+    state: TargetHealthStateEnum,
+    reason: Option<TargetHealthReasonEnum>,
+) -> TargetHealthDescription {
     let mut health = TargetHealth::builder().state(state);
     if let Some(reason) = reason {
         health = health.reason(reason);
@@ -66,10 +90,26 @@ async fn the_probe_counts_each_state_and_names_the_unhealthy_reasons() {
     let health = mock!(Client::describe_target_health).then_output(|| {
         DescribeTargetHealthOutput::builder()
             .target_health_descriptions(target("10.0.1.1", TargetHealthStateEnum::Healthy, None))
-            .target_health_descriptions(target("10.0.1.2", TargetHealthStateEnum::Unhealthy, Some(TargetHealthReasonEnum::ResponseCodeMismatch)))
-            .target_health_descriptions(target("10.0.1.3", TargetHealthStateEnum::Unhealthy, Some(TargetHealthReasonEnum::Timeout)))
-            .target_health_descriptions(target("10.0.1.4", TargetHealthStateEnum::Draining, Some(TargetHealthReasonEnum::DeregistrationInProgress)))
-            .target_health_descriptions(target("10.0.1.5", TargetHealthStateEnum::Initial, Some(TargetHealthReasonEnum::InitialHealthChecking)))
+            .target_health_descriptions(target(
+                "10.0.1.2",
+                TargetHealthStateEnum::Unhealthy,
+                Some(TargetHealthReasonEnum::ResponseCodeMismatch),
+            ))
+            .target_health_descriptions(target(
+                "10.0.1.3",
+                TargetHealthStateEnum::Unhealthy,
+                Some(TargetHealthReasonEnum::Timeout),
+            ))
+            .target_health_descriptions(target(
+                "10.0.1.4",
+                TargetHealthStateEnum::Draining,
+                Some(TargetHealthReasonEnum::DeregistrationInProgress),
+            ))
+            .target_health_descriptions(target(
+                "10.0.1.5",
+                TargetHealthStateEnum::Initial,
+                Some(TargetHealthReasonEnum::InitialHealthChecking),
+            ))
             .build()
     });
     let client = mock_client!(aws_sdk_elasticloadbalancingv2, [&health]);
@@ -97,9 +137,17 @@ async fn the_probe_counts_each_state_and_names_the_unhealthy_reasons() {
         .collect();
     assert_eq!(
         reasons,
-        [("Target.ResponseCodeMismatch".to_owned(), 1.0), ("Target.Timeout".to_owned(), 1.0)]
+        [
+            ("Target.ResponseCodeMismatch".to_owned(), 1.0),
+            ("Target.Timeout".to_owned(), 1.0)
+        ]
     );
-    assert!(sample.measurements.iter().all(|m| m.labels["version"] == "v2.4.0"));
+    assert!(
+        sample
+            .measurements
+            .iter()
+            .all(|m| m.labels["version"] == "v2.4.0")
+    );
     assert_eq!(
         sample.evidence,
         "v2.4.0: 1/5 healthy (1 Target.ResponseCodeMismatch, 1 Target.Timeout), 1 draining, 1 initial"
@@ -114,19 +162,33 @@ async fn aws_errors_map_to_kinds_with_the_arn_and_whether_a_retry_helps() {
         (500, "InternalFailure", ErrorKind::Unavailable, true),
     ];
     for (status, code, kind, retryable) in cases {
-        let body = error_xml(code, "User: arn:aws:sts::123456789012:assumed-role/deployer is not authorized");
+        let body = error_xml(
+            code,
+            "User: arn:aws:sts::123456789012:assumed-role/deployer is not authorized",
+        );
         let answer = mock!(Client::describe_rules)
             .sequence()
             .http_status(status, Some(body))
             .repeatedly()
             .build();
-        let client = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&answer], |c| c
-            .retry_config(RetryConfig::disabled()));
+        let client = mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&answer],
+            |c| c.retry_config(RetryConfig::disabled())
+        );
         let err = router(client).current().await.unwrap_err();
-        assert_eq!((err.kind(), err.is_retryable()), (kind, retryable), "{code}: {err}");
+        assert_eq!(
+            (err.kind(), err.is_retryable()),
+            (kind, retryable),
+            "{code}: {err}"
+        );
         let text = err.to_string();
         assert!(text.contains(RULE) && text.contains(code), "{code}: {text}");
-        assert!(!text.contains("moto-secret") && !format!("{err:?}").contains("secret"), "{text}");
+        assert!(
+            !text.contains("moto-secret") && !format!("{err:?}").contains("secret"),
+            "{text}"
+        );
     }
 }
 
@@ -137,18 +199,27 @@ async fn a_rule_deleted_in_the_middle_of_a_recovery_is_not_found_and_nothing_is_
         .output(|| rule_forwarding(90, 10))
         .error(|| {
             DescribeRulesError::RuleNotFoundException(
-                RuleNotFoundException::builder().message("One or more rules not found").build(),
+                RuleNotFoundException::builder()
+                    .message("One or more rules not found")
+                    .build(),
             )
         })
         .repeatedly()
         .build();
     let writes = mock!(Client::modify_rule).then_output(|| ModifyRuleOutput::builder().build());
-    let client = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&reads, &writes], |c| c
-        .retry_config(RetryConfig::disabled()));
+    let client = mock_client!(
+        aws_sdk_elasticloadbalancingv2,
+        RuleMode::MatchAny,
+        [&reads, &writes],
+        |c| c.retry_config(RetryConfig::disabled())
+    );
     let router = router(client);
     let read = router.current().await.unwrap();
     let err = router
-        .apply(&TrafficSplit::all_to("blue", &["green"]).unwrap(), &read.version)
+        .apply(
+            &TrafficSplit::all_to("blue", &["green"]).unwrap(),
+            &read.version,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -168,11 +239,18 @@ async fn a_write_raced_by_another_writer_is_reported_as_a_conflict() {
         .repeatedly()
         .build();
     let writes = mock!(Client::modify_rule).then_output(|| ModifyRuleOutput::builder().build());
-    let client = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, [&reads, &writes]);
+    let client = mock_client!(
+        aws_sdk_elasticloadbalancingv2,
+        RuleMode::MatchAny,
+        [&reads, &writes]
+    );
     let router = router(client);
     let read = router.current().await.unwrap();
     let err = router
-        .apply(&TrafficSplit::two_way("blue", "green", 20).unwrap(), &read.version)
+        .apply(
+            &TrafficSplit::two_way("blue", "green", 20).unwrap(),
+            &read.version,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");

@@ -67,7 +67,11 @@ async fn router_and_probe_pass_the_conformance_suites_against_moto() {
     conformance::probe_suite(&probe).await.unwrap();
     // Credentials never show, whatever is printed.
     let router = router(&moto, &AlbTarget::Listener(alb.listener_arn.clone()), &alb);
-    for text in [format!("{router:?}"), format!("{probe:?}"), format!("{:?}", moto.sdk_config())] {
+    for text in [
+        format!("{router:?}"),
+        format!("{probe:?}"),
+        format!("{:?}", moto.sdk_config()),
+    ] {
         assert!(!text.contains("moto-secret-never-printed"), "{text}");
     }
     let sample = probe.sample().await.unwrap();

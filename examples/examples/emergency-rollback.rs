@@ -30,6 +30,12 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+    if options.alb_listener.is_some() || options.alb_rule.is_some() {
+        // An ALB needs no Kubernetes: the AWS configuration alone.
+        let sdk = emergency::aws_config().await;
+        let exit = emergency::run_alb(&sdk, &options, &mut Terminal, &mut std::io::stdout()).await;
+        return ExitCode::from(exit as u8);
+    }
     let client = match emergency::client().await {
         Ok((client, server)) => {
             options.server = Some(server);

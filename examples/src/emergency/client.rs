@@ -83,3 +83,17 @@ pub fn redacted(message: &str) -> String {
     });
     format!("{head}{}", location.unwrap_or_default())
 }
+
+/// The AWS configuration as every AWS SDK program loads it (environment, shared config and
+/// credentials files, profile, region, web identity, instance metadata), with an HTTPS client on
+/// rustls and ring. Nothing of it is printed.
+pub async fn aws_config() -> aws_types::SdkConfig {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}

@@ -17,11 +17,13 @@
 mod client;
 mod options;
 mod progress;
+mod switch;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use deployguard_aws::AlbRouter;
 use deployguard_core::analysis::RolloutStatus;
 use deployguard_core::engine::{
     Assessment, EarlierRecovery, Guard, Plan, RECOVERY, Report, Strategy,
@@ -33,10 +35,11 @@ use deployguard_istio::IstioRouter;
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, LeaseLock, ServiceSelectorRouter};
 use serde_json::json;
 
-pub use client::{client, client_from, redacted};
+pub use client::{aws_config, client, client_from, redacted};
 pub use options::{Exit, Mode, Options, parse, parse_deadline, parse_name};
 use progress::Progress;
 pub use progress::{Confirm, Terminal};
+use switch::{Words, switch_back};
 
 fn describe(assessment: &Assessment) -> Vec<String> {
     let mut lines = Vec::new();
@@ -560,100 +563,58 @@ async fn istio(
             };
         }
     };
-    let others: Vec<String> = router
-        .capabilities()
-        .backends
-        .into_iter()
-        .filter(|b| b != stable)
-        .collect();
-    let others: Vec<&str> = others.iter().map(String::as_str).collect();
-    let target = format!("virtualservice {}/{virtual_service}", options.namespace);
-    let wanted = match TrafficSplit::all_to(stable, &others) {
-        Ok(split) => split,
+    let words = Words {
+        target: format!("virtualservice {}/{virtual_service}", options.namespace),
+        stable: format!("subset {stable}"),
+        platform: "Istio",
+        applied: "applied by the mesh",
+    };
+    switch_back(&router, stable, &words, options, confirm, out, what).await
+}
+
+/// Puts everything on the ALB listener's or rule's stable target group: the same steps as the
+/// Istio route (read, health, dry run, consent, a write checked against the read, verification),
+/// with no Kubernetes involved.
+pub async fn run_alb(
+    sdk: &aws_types::SdkConfig,
+    options: &Options,
+    confirm: &mut (dyn Confirm + Send),
+    out: &mut (dyn Write + Send),
+) -> Exit {
+    let (Some(stable), Some(candidate)) = (&options.stable, &options.candidate) else {
+        return Exit::Usage;
+    };
+    let builder = AlbRouter::builder(sdk)
+        .backend(stable, stable)
+        .backend(candidate, candidate);
+    let builder = match (&options.alb_listener, &options.alb_rule) {
+        (Some(listener), _) => builder.listener(listener),
+        (_, Some(rule)) => builder.rule(rule),
+        _ => return Exit::Usage,
+    };
+    let router = match builder.build() {
+        Ok(router) => router,
         Err(err) => {
             let _ = writeln!(out, "error: {err}");
-            return Exit::Failed;
+            return Exit::Usage;
         }
     };
-    let current = match router.current().await {
-        Ok(c) => c,
-        Err(err) => {
-            let _ = writeln!(out, "error: {err}");
-            return Exit::Failed;
-        }
+    let words = Words {
+        target: router.alb_target().to_string(),
+        stable: format!("target group {stable}"),
+        platform: "ALB",
+        applied: "verified",
     };
-    if current.split == wanted {
-        let _ = writeln!(
-            out,
-            "{what}: traffic is already on subset {stable} ({target})"
-        );
-        return Exit::Ok;
-    }
-    if let Err(err) = router.check_ready(stable).await {
-        let _ = writeln!(out, "refusing: {err}");
-        return if err.kind() == ErrorKind::Refused {
-            Exit::Refused
-        } else {
-            Exit::Failed
-        };
-    }
-    if options.dry_run {
-        let _ = writeln!(
-            out,
-            "dry run: would set {target} from {} to {wanted}; nothing was written",
-            current.split
-        );
-        return Exit::Ok;
-    }
-    let question = format!(
-        "Send all of {target}'s traffic to subset {stable} (now {})?",
-        current.split
-    );
-    let action = format!("send {target}'s traffic to subset {stable}");
-    if let Some(refused) = consent(options, confirm, out, &question, &action) {
-        return refused;
-    }
-    // Conditional on the read the person consented to; then wait (within the deadline) for
-    // the mesh to apply it.
-    if let Err(err) = router.apply(&wanted, &current.version).await {
-        let _ = writeln!(out, "Istio rollback FAILED: {err}");
-        return if err.kind() == ErrorKind::Refused {
-            Exit::Refused
-        } else {
-            Exit::Failed
-        };
-    }
-    let deadline = tokio::time::Instant::now() + options.max_rollback_time;
-    loop {
-        match router.verify(&wanted).await {
-            Ok(Verification::Matches) => {
-                let _ = writeln!(
-                    out,
-                    "{target}: all traffic on subset {stable} ({wanted}), applied by the mesh"
-                );
-                return Exit::Ok;
-            }
-            Ok(Verification::Differs(actual)) => {
-                let _ = writeln!(
-                    out,
-                    "Istio rollback FAILED: wrote {wanted}, but {target} now routes {actual}"
-                );
-                return Exit::Failed;
-            }
-            Ok(Verification::Unknown(why)) if tokio::time::Instant::now() >= deadline => {
-                let _ = writeln!(
-                    out,
-                    "{target}: wrote {wanted}; the mesh has not confirmed it yet ({why})"
-                );
-                return Exit::Failed;
-            }
-            Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-            Err(err) => {
-                let _ = writeln!(out, "Istio rollback FAILED: {err}");
-                return Exit::Failed;
-            }
-        }
-    }
+    switch_back(
+        &router,
+        stable,
+        &words,
+        options,
+        confirm,
+        out,
+        &options.deployment,
+    )
+    .await
 }
 
 /// Asks `question` unless `--yes` was given; `Some(exit)` when the person said no or there is

@@ -32,10 +32,13 @@ pub enum Mode {
         emergency-rollback myapp-green --strategy blue-green --service myapp-service \
         --stable blue --candidate green\n  \
         emergency-rollback app-canary --strategy blue-green --virtual-service myapp \
-        --route primary --stable stable --dry-run"
+        --route primary --stable stable --dry-run\n  \
+        emergency-rollback shop --strategy blue-green --alb-listener arn:aws:elasticloadbalancing:… \
+        --stable shop-blue --candidate shop-green"
 )]
 pub struct Options {
-    /// The Deployment to recover (a DNS-1123 name, as Kubernetes requires).
+    /// The Deployment to recover (a DNS-1123 name, as Kubernetes requires; with --alb-listener
+    /// or --alb-rule, the service's name for messages).
     #[arg(value_parser = parse_name)]
     pub deployment: String,
     /// Its namespace.
@@ -68,6 +71,14 @@ pub struct Options {
     /// several).
     #[arg(long, requires = "virtual_service")]
     pub route: Option<String>,
+    /// blue-green (AWS ALB): the listener whose default action forwards to the target groups
+    /// (an ARN); --stable and --candidate are then target groups (names or ARNs). Uses the
+    /// standard AWS configuration (environment, profile, region), not the kubeconfig.
+    #[arg(long, value_name = "ARN", conflicts_with_all = ["service", "virtual_service", "alb_rule"])]
+    pub alb_listener: Option<String>,
+    /// blue-green (AWS ALB): the listener rule whose action forwards to the target groups.
+    #[arg(long, value_name = "ARN", conflicts_with_all = ["service", "virtual_service"])]
+    pub alb_rule: Option<String>,
     /// blue-green: the selector key that tells the sides apart.
     #[arg(long, default_value = "version")]
     pub selector_key: String,
@@ -162,7 +173,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Er
     )?;
     // What clap cannot say alone: blue-green needs a Service (and both of its selector values)
     // or a VirtualService.
-    if options.mode == Mode::BlueGreen && options.virtual_service.is_none() {
+    let alb = options.alb_listener.is_some() || options.alb_rule.is_some();
+    if alb && (options.mode != Mode::BlueGreen || options.candidate.is_none()) {
+        let mut command = <Options as clap::CommandFactory>::command();
+        return Err(command.error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "--alb-listener/--alb-rule switch traffic between target groups: they need --strategy blue-green --stable <TG> --candidate <TG>",
+        ));
+    }
+    if options.mode == Mode::BlueGreen && options.virtual_service.is_none() && !alb {
         let missing = match (&options.service, &options.candidate) {
             (None, _) => Some(
                 "--service <SERVICE> (a Service selector) or --virtual-service <NAME> (an Istio route)",
