@@ -9,7 +9,7 @@ pub enum Mode {
     Auto,
     /// Roll back even a deployment that looks healthy (after confirmation).
     Manual,
-    /// Put traffic back on the stable side: a Service selector, or an Istio route.
+    /// Put traffic back on the stable side: a Service selector, an Istio route, an AWS ALB.
     #[value(name = "blue-green")]
     BlueGreen,
 }
@@ -45,7 +45,8 @@ pub struct Options {
     #[arg(short, long, default_value = "default", value_parser = parse_name)]
     pub namespace: String,
     /// auto: roll back only a failing rollout; manual: roll back even a healthy one;
-    /// blue-green: switch a Service selector back to the stable side.
+    /// blue-green: put traffic back on the stable side (a Service selector, an Istio route, an
+    /// AWS ALB listener or rule).
     #[arg(long = "strategy", value_enum, default_value = "auto")]
     pub mode: Mode,
     /// The whole recovery's deadline, assessment included (e.g. 90s, 10m, 1h; at most 24h).
@@ -184,7 +185,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Er
     if options.mode == Mode::BlueGreen && options.virtual_service.is_none() && !alb {
         let missing = match (&options.service, &options.candidate) {
             (None, _) => Some(
-                "--service <SERVICE> (a Service selector) or --virtual-service <NAME> (an Istio route)",
+                "--service <SERVICE> (a Service selector), --virtual-service <NAME> (an Istio route) or --alb-listener/--alb-rule <ARN> (an AWS ALB)",
             ),
             (Some(_), None) => {
                 Some("--candidate <CANDIDATE> (the selector value of the candidate side)")
