@@ -10,22 +10,13 @@ use deployguard_core::{Error, ErrorKind};
 /// [`ErrorKind::InvalidInput`], a timeout [`ErrorKind::Timeout`].
 pub(crate) fn from_sdk<E>(err: SdkError<E>, operation: &'static str, object: &str) -> Error
 where
-    E: ProvideErrorMetadata + std::error::Error + std::fmt::Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let status = err.raw_response().map(|r| r.status().as_u16());
     let (kind, detail) = match &err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            // A modeled error built without its metadata (a recorded or mocked response)
-            // still names its shape: `RuleNotFoundException(..)` is code `RuleNotFound`.
-            let code = inner.code().map_or_else(
-                || {
-                    let shape = format!("{inner:?}");
-                    let name = shape.split(['(', ' ', '{']).next().unwrap_or("Unknown");
-                    name.strip_suffix("Exception").unwrap_or(name).to_owned()
-                },
-                str::to_owned,
-            );
+            let code = inner.code().unwrap_or("Unknown").to_owned();
             let message = inner.message().unwrap_or("").to_owned();
             (kind_of(&code, status), format!("{code}: {message}"))
         }

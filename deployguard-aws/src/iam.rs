@@ -34,11 +34,13 @@ pub fn policy(targets: &[AlbTarget]) -> Value {
     })];
     let listeners: Vec<&str> = targets
         .iter()
-        .filter_map(|t| matches!(t, AlbTarget::Listener(_)).then(|| t.arn()))
+        .filter(|t| matches!(t, AlbTarget::Listener(_)))
+        .map(AlbTarget::arn)
         .collect();
     let rules: Vec<&str> = targets
         .iter()
-        .filter_map(|t| matches!(t, AlbTarget::Rule(_)).then(|| t.arn()))
+        .filter(|t| matches!(t, AlbTarget::Rule(_)))
+        .map(AlbTarget::arn)
         .collect();
     if !rules.is_empty() {
         statements.push(json!({

@@ -245,7 +245,7 @@ async fn a_guarded_blue_green_promotes_on_healthy_targets_and_switches_back_when
             Arc::new(green),
         )
         .stable(Arc::new(blue))
-        .router(router.clone())
+        .router(Arc::clone(&router) as Arc<dyn TrafficRouter>)
         .probe(probe)
         .poll_interval(Duration::from_millis(200))
         .build()
@@ -253,7 +253,7 @@ async fn a_guarded_blue_green_promotes_on_healthy_targets_and_switches_back_when
         let sabotage = {
             let moto_client = moto.client();
             let alb = alb.clone();
-            let router = router.clone();
+            let router = Arc::clone(&router);
             tokio::spawn(async move {
                 if !fails {
                     return;
