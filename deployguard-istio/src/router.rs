@@ -146,26 +146,22 @@ impl IstioRouterBuilder {
     /// yet (named after the subset): what an emergency command uses to send everything to one
     /// subset without knowing the others. Reads the VirtualService once.
     pub async fn subsets_of_route(mut self) -> Result<Self> {
-        let probe = Self {
-            client: self.client.clone(),
-            namespace: self.namespace.clone(),
-            virtual_service: self.virtual_service.clone(),
-            route: self.route.clone(),
-            backends: vec![
-                ("_".into(), DestinationMatch::subset("_")),
-                ("__".into(), DestinationMatch::subset("__")),
-            ],
-            version: self.version,
-        }
-        .build()?;
-        let object = probe
-            .virtual_services()
-            .await?
+        check_label("namespace", &self.namespace)?;
+        check_subdomain("virtual service", &self.virtual_service)?;
+        let object = format!("virtualservice {}/{}", self.namespace, self.virtual_service);
+        let version = match self.version {
+            Some(version) => version,
+            None => discover_version(&self.client).await?,
+        };
+        let api: Api<VirtualService> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &version);
+        let read = api
             .get(&self.virtual_service)
             .await
-            .map_err(|e| from_kube(e, "subsets_of_route", &probe.object()))?;
-        let index = probe.route_index(&object.spec.http, "subsets_of_route")?;
-        for destination in &object.spec.http[index].route {
+            .map_err(|e| from_kube(e, "subsets_of_route", &object))?;
+        let routes = &read.spec.http;
+        let index = route_index(routes, self.route.as_deref(), &object, "subsets_of_route")?;
+        for destination in &routes[index].route {
             let Some(subset) = &destination.destination.subset else {
                 continue;
             };
@@ -178,7 +174,7 @@ impl IstioRouterBuilder {
                     .push((subset.clone(), DestinationMatch::subset(subset)));
             }
         }
-        self.version = probe.version.get().copied();
+        self.version = Some(version);
         Ok(self)
     }
 
@@ -341,30 +337,7 @@ impl IstioRouter {
     /// v1 when the cluster serves it, else v1beta1 (asked once).
     pub async fn api_version(&self) -> Result<IstioVersion> {
         self.version
-            .get_or_try_init(|| async {
-                let groups = self
-                    .client
-                    .list_api_groups()
-                    .await
-                    .map_err(|e| from_kube(e, "discovery", GROUP))?;
-                let Some(group) = groups.groups.iter().find(|g| g.name == GROUP) else {
-                    return Err(Error::new(
-                        ErrorKind::NotFound,
-                        format!("the cluster does not serve {GROUP}: is Istio installed?"),
-                    )
-                    .with_operation("discovery"));
-                };
-                let served: Vec<&str> = group.versions.iter().map(|v| v.version.as_str()).collect();
-                [IstioVersion::V1, IstioVersion::V1beta1]
-                    .into_iter()
-                    .find(|v| served.contains(&v.as_str()))
-                    .ok_or_else(|| {
-                        Error::unsupported(format!(
-                            "the cluster serves {GROUP} in {}; the router speaks v1 or v1beta1",
-                            served.join(", ")
-                        ))
-                    })
-            })
+            .get_or_try_init(|| discover_version(&self.client))
             .await
             .copied()
     }
@@ -391,7 +364,7 @@ impl IstioRouter {
                 .with_object(self.object())
         };
         let routes = &object.spec.http;
-        let index = self.route_index(routes, operation)?;
+        let index = route_index(routes, self.route.as_deref(), &self.object(), operation)?;
         let route = &routes[index].route;
         let single = route.len() == 1;
         let mut slots = BTreeMap::new();
@@ -454,38 +427,6 @@ impl IstioRouter {
             )
         })?;
         Ok(read)
-    }
-
-    /// The index of the managed route: the one named, or the only one.
-    fn route_index(&self, routes: &[HttpRoute], operation: &'static str) -> Result<usize> {
-        let fail = |kind: ErrorKind, message: String| {
-            Error::new(kind, message)
-                .with_operation(operation)
-                .with_object(self.object())
-        };
-        match &self.route {
-            Some(name) => routes
-                .iter()
-                .position(|r| r.name.as_deref() == Some(name.as_str()))
-                .ok_or_else(|| {
-                    fail(
-                        ErrorKind::NotFound,
-                        format!(
-                            "HTTP route {name:?} is not in it (its routes: {})",
-                            route_names(routes)
-                        ),
-                    )
-                }),
-            None if routes.len() == 1 => Ok(0),
-            None => Err(fail(
-                ErrorKind::InvalidInput,
-                format!(
-                    "it has {} HTTP routes ({}); name the one to manage",
-                    routes.len(),
-                    route_names(routes)
-                ),
-            )),
-        }
     }
 
     /// Refuses ([`ErrorKind::Refused`], or [`ErrorKind::NotFound`] for a subset no
@@ -587,6 +528,68 @@ impl IstioRouter {
             })?;
         self.switch(&before).await?;
         Ok(before)
+    }
+}
+
+/// The version of `networking.istio.io` to speak: v1 when the cluster serves it, else v1beta1.
+async fn discover_version(client: &kube::Client) -> Result<IstioVersion> {
+    let groups = client
+        .list_api_groups()
+        .await
+        .map_err(|e| from_kube(e, "discovery", GROUP))?;
+    let Some(group) = groups.groups.iter().find(|g| g.name == GROUP) else {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("the cluster does not serve {GROUP}: is Istio installed?"),
+        )
+        .with_operation("discovery"));
+    };
+    let served: Vec<&str> = group.versions.iter().map(|v| v.version.as_str()).collect();
+    [IstioVersion::V1, IstioVersion::V1beta1]
+        .into_iter()
+        .find(|v| served.contains(&v.as_str()))
+        .ok_or_else(|| {
+            Error::unsupported(format!(
+                "the cluster serves {GROUP} in {}; the router speaks v1 or v1beta1",
+                served.join(", ")
+            ))
+        })
+}
+
+/// The index of the managed route of `object`: the one named `route`, or the only one.
+fn route_index(
+    routes: &[HttpRoute],
+    route: Option<&str>,
+    object: &str,
+    operation: &'static str,
+) -> Result<usize> {
+    let fail = |kind: ErrorKind, message: String| {
+        Error::new(kind, message)
+            .with_operation(operation)
+            .with_object(object.to_owned())
+    };
+    match route {
+        Some(name) => routes
+            .iter()
+            .position(|r| r.name.as_deref() == Some(name))
+            .ok_or_else(|| {
+                fail(
+                    ErrorKind::NotFound,
+                    format!(
+                        "HTTP route {name:?} is not in it (its routes: {})",
+                        route_names(routes)
+                    ),
+                )
+            }),
+        None if routes.len() == 1 => Ok(0),
+        None => Err(fail(
+            ErrorKind::InvalidInput,
+            format!(
+                "it has {} HTTP routes ({}); name the one to manage",
+                routes.len(),
+                route_names(routes)
+            ),
+        )),
     }
 }
 

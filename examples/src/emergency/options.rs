@@ -84,11 +84,12 @@ pub struct Options {
     #[arg(long, default_value = "version")]
     pub selector_key: String,
     /// blue-green: the stable side's value of the selector key (with --virtual-service: the
-    /// stable subset).
+    /// stable subset; with --alb-*: the stable target group).
     #[arg(long, required_if_eq("mode", "blue-green"))]
     pub stable: Option<String>,
     /// blue-green: the candidate side's value of the selector key (with --virtual-service:
-    /// optional, every other subset of the route is set to 0).
+    /// optional, every other subset of the route is set to 0; with --alb-*: the candidate target
+    /// group).
     #[arg(long)]
     pub candidate: Option<String>,
     /// How long the deployment's lease lasts without a renewal: another actor that crashed
