@@ -230,7 +230,7 @@ async fn blue_green_switches_the_selector_back_to_a_ready_stable_side() {
         (exit, out.trim()),
         (
             Exit::Ok,
-            "default/myapp-green: traffic is already on the stable side (version=blue)"
+            "default/myapp-green: traffic is already on version=blue (service default/myapp-service)"
         )
     );
     // A bad cutover to green; then the emergency switch back.

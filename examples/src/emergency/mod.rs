@@ -28,9 +28,7 @@ use deployguard_core::analysis::RolloutStatus;
 use deployguard_core::engine::{
     Assessment, EarlierRecovery, Guard, Plan, RECOVERY, Report, Strategy,
 };
-use deployguard_core::{
-    ActorLock, DeploymentBackend, ErrorKind, LockState, TrafficRouter, TrafficSplit, Verification,
-};
+use deployguard_core::{ActorLock, DeploymentBackend, ErrorKind, LockState};
 use deployguard_istio::IstioRouter;
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, LeaseLock, ServiceSelectorRouter};
 use serde_json::json;
@@ -433,14 +431,15 @@ async fn blue_green(
         );
         return Exit::Usage;
     };
+    // The backends are named by their selector values, so splits read as the sides do.
     let router = match ServiceSelectorRouter::new(
         client,
         &options.namespace,
         service,
         &options.selector_key,
         [
-            ("stable", stable.as_str()),
-            ("candidate", candidate.as_str()),
+            (stable.as_str(), stable.as_str()),
+            (candidate.as_str(), candidate.as_str()),
         ],
     ) {
         Ok(router) => router,
@@ -449,84 +448,13 @@ async fn blue_green(
             return Exit::Usage;
         }
     };
-    let wanted = match TrafficSplit::all_to("stable", &["candidate"]) {
-        Ok(split) => split,
-        Err(err) => {
-            let _ = writeln!(out, "error: {err}");
-            return Exit::Failed;
-        }
+    let words = Words {
+        target: format!("service {}/{service}", options.namespace),
+        stable: format!("{}={stable}", options.selector_key),
+        platform: "blue-green",
+        applied: "the endpoints follow",
     };
-    let current = match router.current().await {
-        Ok(c) => c,
-        Err(err) => {
-            let _ = writeln!(out, "error: {err}");
-            return Exit::Failed;
-        }
-    };
-    if current.split == wanted {
-        let _ = writeln!(
-            out,
-            "{what}: traffic is already on the stable side ({}={stable})",
-            options.selector_key
-        );
-        return Exit::Ok;
-    }
-    // The dry run asks what the real switch asks: a stable side with no ready pods is refused
-    // in both.
-    if let Err(err) = router.check_ready("stable").await {
-        let _ = writeln!(out, "refusing: {err}");
-        return if err.kind() == ErrorKind::Refused {
-            Exit::Refused
-        } else {
-            Exit::Failed
-        };
-    }
-    if options.dry_run {
-        let _ = writeln!(
-            out,
-            "dry run: would switch {service} to {}={stable}; nothing was written",
-            options.selector_key
-        );
-        return Exit::Ok;
-    }
-    let question = format!(
-        "Switch Service {service} back to {}={stable}?",
-        options.selector_key
-    );
-    let action = format!("switch {service} to {}={stable}", options.selector_key);
-    if let Some(refused) = consent(options, confirm, out, &question, &action) {
-        return refused;
-    }
-    // Conditional on the read the person consented to: a change since is a conflict.
-    let switched = match router.apply(&wanted, &current.version).await {
-        Ok(_) => router.verify(&wanted).await,
-        Err(err) => Err(err),
-    };
-    match switched {
-        Ok(Verification::Differs(actual)) => {
-            let _ = writeln!(
-                out,
-                "blue-green rollback FAILED: switched {service}, but the endpoints route {actual}"
-            );
-            Exit::Failed
-        }
-        Ok(_) => {
-            let _ = writeln!(
-                out,
-                "switched {service} back to {}={stable}",
-                options.selector_key
-            );
-            Exit::Ok
-        }
-        Err(err) if err.kind() == ErrorKind::Refused => {
-            let _ = writeln!(out, "refusing: {err}");
-            Exit::Refused
-        }
-        Err(err) => {
-            let _ = writeln!(out, "blue-green rollback FAILED: {err}");
-            Exit::Failed
-        }
-    }
+    switch_back(&router, stable, &words, options, confirm, out, what).await
 }
 
 /// Puts all of an Istio route's traffic on the stable subset: the same steps as the selector

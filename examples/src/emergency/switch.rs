@@ -1,7 +1,7 @@
-//! Putting a weighted route back on its stable side, for any router that can say whether a side
-//! can serve: an Istio route, an ALB listener or rule. Read, check the stable side, dry run,
-//! consent, a write conditional on the read the person consented to, then verification within
-//! the deadline.
+//! Putting a route back on its stable side, for any router that can say whether a side can
+//! serve: a Service selector, an Istio route, an ALB listener or rule. Read, check the stable
+//! side, dry run, consent, a write conditional on the read the person consented to, then
+//! verification within the deadline.
 
 use std::io::Write;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use deployguard_aws::AlbRouter;
 use deployguard_core::{ErrorKind, Result, TrafficRouter, TrafficSplit, Verification};
 use deployguard_istio::IstioRouter;
+use deployguard_k8s::ServiceSelectorRouter;
 
 use super::{Confirm, Exit, Options, consent};
 
@@ -22,6 +23,13 @@ pub(super) trait SwitchBack: TrafficRouter {
 
 #[async_trait]
 impl SwitchBack for IstioRouter {
+    async fn can_serve(&self, backend: &str) -> Result<()> {
+        self.check_ready(backend).await
+    }
+}
+
+#[async_trait]
+impl SwitchBack for ServiceSelectorRouter {
     async fn can_serve(&self, backend: &str) -> Result<()> {
         self.check_ready(backend).await
     }
