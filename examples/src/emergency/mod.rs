@@ -292,14 +292,25 @@ pub async fn run(
             }
         }
     }
+    // The whole command ends by --max-rollback-time; the time spent asking a person is not the
+    // recovery's, so the deadline moves by it. Everything after this point — the lease, the
+    // plan, releasing, the last look — is bounded by it.
+    let deadline = started + options.max_rollback_time + asked_at.elapsed();
     // One actor per deployment: the deployment's Lease is held while writing. Another holder
     // (a guard, another run of this command) is waited for, and its outcome reported.
     let lease = LeaseLock::new(client.clone(), &options.namespace, &options.deployment);
     let holder = format!("emergency-rollback/{}", std::process::id());
-    let lease_deadline = tokio::time::Instant::now() + options.max_rollback_time;
     let mut waited = false;
     loop {
-        match lease.acquire(&holder, options.lease_ttl).await {
+        let acquired = tokio::time::timeout_at(deadline, lease.acquire(&holder, options.lease_ttl))
+            .await
+            .unwrap_or_else(|_| {
+                Err(deployguard_core::Error::new(
+                    ErrorKind::Timeout,
+                    out_of_time("taking the deployment's lease"),
+                ))
+            });
+        match acquired {
             Ok(LockState::HeldBy {
                 holder: other,
                 expires_in,
@@ -310,7 +321,7 @@ pub async fn run(
                     ));
                 }
                 waited = true;
-                if tokio::time::Instant::now() >= lease_deadline {
+                if tokio::time::Instant::now() >= deadline {
                     return finish(
                         out,
                         &format!("gave up waiting for {other}, which holds the deployment's lease"),
@@ -325,7 +336,7 @@ pub async fn run(
                 .await;
             }
             Ok(_) => break,
-            Err(err) if err.is_retryable() && tokio::time::Instant::now() < lease_deadline => {
+            Err(err) if err.is_retryable() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(err) => {
@@ -341,9 +352,9 @@ pub async fn run(
     }
     if waited {
         // What the other actor did decides what is left to do.
-        match guard.assess().await {
-            Ok(after) if !after.recovery_under_way() && !after.is_failing() => {
-                let _ = lease.release(&holder).await;
+        match tokio::time::timeout_at(deadline, guard.assess()).await {
+            Ok(Ok(after)) if !after.recovery_under_way() && !after.is_failing() => {
+                let _ = tokio::time::timeout_at(deadline, lease.release(&holder)).await;
                 let text = match &after.earlier {
                     EarlierRecovery::Finished { .. } => format!("nothing to do: {}", after.earlier),
                     _ => "nothing to do: the deployment is no longer failing".to_owned(),
@@ -361,10 +372,7 @@ pub async fn run(
             ));
         }
     }
-    // The time spent asking a person is not the recovery's: the deadline moves by it.
-    let remaining = options
-        .max_rollback_time
-        .saturating_sub(asked_at.duration_since(started));
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
     let renew = async {
         loop {
             tokio::time::sleep(options.lease_ttl / 3).await;
@@ -382,7 +390,8 @@ pub async fn run(
             None
         }
     };
-    let _ = lease.release(&holder).await;
+    // Released if the server answers in time; otherwise the lease expires by itself.
+    let _ = tokio::time::timeout_at(deadline, lease.release(&holder)).await;
     let Some(report) = report else {
         return finish(
             out,
@@ -401,13 +410,16 @@ pub async fn run(
             Exit::Failed,
         );
     }
-    let after = backend.observe().await;
+    let after = tokio::time::timeout_at(deadline, backend.observe()).await;
     let summary = match after {
-        Ok(s) => format!(
+        Ok(Ok(s)) => format!(
             "rolled back: {}/{} ready, {} available",
             s.ready, s.desired, s.available
         ),
-        Err(err) => format!("rolled back; final observation failed: {err}"),
+        Ok(Err(err)) => format!("rolled back; final observation failed: {err}"),
+        Err(_) => format!(
+            "rolled back; {server} did not answer the final observation before the deadline"
+        ),
     };
     finish(out, &summary, Some(&plan), Some(&report), Exit::Ok)
 }
