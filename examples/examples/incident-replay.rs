@@ -1,4 +1,4 @@
-//! The incident replay: every rolling scenario (or one) on the embedded simulated cluster, once
+//! The incident replay: every scenario with a rollout (or one) on the embedded simulated cluster, once
 //! as Kubernetes alone handles it and once guarded by deployguard, with a confusion table of
 //! what the guard concluded against each scenario's ground truth.
 //!
@@ -27,7 +27,7 @@ use deployguard_testkit::cluster::scenarios;
         Run with --list-scenarios to see the scenarios."
 )]
 struct Args {
-    /// Replay only this scenario, with its guarded timeline (default: every rolling scenario,
+    /// Replay only this scenario, with its guarded timeline (default: every scenario with a rollout,
     /// as a table).
     #[arg(long)]
     scenario: Option<String>,
@@ -55,9 +55,11 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     if args.list_scenarios {
-        for s in scenarios::catalogue() {
+        let catalogue = scenarios::catalogue();
+        let width = catalogue.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        for s in catalogue {
             let truth = s.truth.map_or_else(|| "-".to_owned(), |t| t.to_string());
-            println!("{:<22} {truth:<18} {}", s.name, s.description);
+            println!("{:<width$} {truth:<18} {}", s.name, s.description);
         }
         return ExitCode::SUCCESS;
     }
