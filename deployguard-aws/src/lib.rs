@@ -15,9 +15,8 @@
 //! ```no_run
 //! use deployguard_aws::{AlbRouter, TargetHealthProbe};
 //!
-//! # async fn run() -> deployguard_core::Result<()> {
 //! // let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-//! # let sdk: aws_types::SdkConfig = unimplemented!();
+//! # async fn run(sdk: aws_types::SdkConfig) -> deployguard_core::Result<()> {
 //! let router = AlbRouter::builder(&sdk)
 //!     .rule("arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee")
 //!     .backend("blue", "shop-blue")

@@ -7,9 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, TargetDescription, TargetGroupTuple,
-};
+use aws_sdk_elasticloadbalancingv2::types::ForwardActionConfig;
 use deployguard_aws::{AlbRouter, AlbTarget, TargetHealthProbe, iam};
 use deployguard_core::analysis::{AnalysisCheck, Threshold};
 use deployguard_core::engine::{BlueGreen, Guard, GuardOutcome, Strategy};
@@ -114,32 +112,8 @@ async fn a_write_changes_the_weights_alone_and_a_concurrent_edit_is_a_conflict()
 
     // Someone else changes the listener between our read and our write.
     let stale = router.current().await.unwrap();
-    let other = Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .forward_config(
-            ForwardActionConfig::builder()
-                .target_groups(
-                    TargetGroupTuple::builder()
-                        .target_group_arn(&alb.blue)
-                        .weight(50)
-                        .build(),
-                )
-                .target_groups(
-                    TargetGroupTuple::builder()
-                        .target_group_arn(&alb.green)
-                        .weight(50)
-                        .build(),
-                )
-                .build(),
-        )
-        .build();
-    moto.client()
-        .modify_listener()
-        .listener_arn(&alb.listener_arn)
-        .default_actions(other)
-        .send()
-        .await
-        .unwrap();
+    moto.set_listener(&alb, support::forward(&alb.blue, 50, &alb.green, 50, false))
+        .await;
     let err = router
         .apply(
             &TrafficSplit::all_to("blue", &["green"]).unwrap(),
@@ -172,19 +146,7 @@ async fn traffic_never_goes_to_a_target_group_without_healthy_targets_and_names_
     let moto = Moto::start().await;
     let alb = moto.alb().await;
     let router = router(&moto, &AlbTarget::Rule(alb.rule_arn.clone()), &alb);
-    let mut deregister = moto
-        .client()
-        .deregister_targets()
-        .target_group_arn(&alb.green);
-    for i in 0..3 {
-        deregister = deregister.targets(
-            TargetDescription::builder()
-                .id(format!("10.0.1.{}", 20 + i))
-                .port(8080)
-                .build(),
-        );
-    }
-    deregister.send().await.unwrap();
+    moto.deregister_green(&alb).await;
     let err = router
         .switch(&TrafficSplit::two_way("blue", "green", 10).unwrap())
         .await
@@ -268,18 +230,7 @@ async fn a_guarded_blue_green_promotes_on_healthy_targets_and_switches_back_when
                     );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                let mut deregister = moto_client
-                    .deregister_targets()
-                    .target_group_arn(&alb.green);
-                for i in 0..3 {
-                    deregister = deregister.targets(
-                        TargetDescription::builder()
-                            .id(format!("10.0.1.{}", 20 + i))
-                            .port(8080)
-                            .build(),
-                    );
-                }
-                deregister.send().await.unwrap();
+                support::deregister_green(&moto_client, &alb).await;
             })
         };
         let report = tokio::time::timeout(Duration::from_secs(120), guard.run())

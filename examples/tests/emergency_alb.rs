@@ -4,9 +4,6 @@
 #[path = "../../deployguard-aws/tests/support/mod.rs"]
 mod support;
 
-use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, TargetGroupTuple,
-};
 use deployguard_examples::emergency::{self, Confirm, Exit};
 
 struct Nobody;
@@ -47,32 +44,8 @@ async fn an_alb_listener_is_put_back_on_the_stable_target_group_with_consent() {
     let alb = moto.alb().await;
     let sdk = moto.sdk_config();
     // A bad cutover: everything on green.
-    let green_live = Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .forward_config(
-            ForwardActionConfig::builder()
-                .target_groups(
-                    TargetGroupTuple::builder()
-                        .target_group_arn(&alb.blue)
-                        .weight(0)
-                        .build(),
-                )
-                .target_groups(
-                    TargetGroupTuple::builder()
-                        .target_group_arn(&alb.green)
-                        .weight(100)
-                        .build(),
-                )
-                .build(),
-        )
-        .build();
-    moto.client()
-        .modify_listener()
-        .listener_arn(&alb.listener_arn)
-        .default_actions(green_live)
-        .send()
-        .await
-        .unwrap();
+    moto.set_listener(&alb, support::forward(&alb.blue, 0, &alb.green, 100, false))
+        .await;
     let args = [
         "shop",
         "--strategy",

@@ -180,33 +180,7 @@ impl Moto {
             register.send().await.expect("register_targets");
             groups.push(arn);
         }
-        let forward = |blue: i32, green: i32| {
-            Action::builder()
-                .r#type(ActionTypeEnum::Forward)
-                .forward_config(
-                    ForwardActionConfig::builder()
-                        .target_groups(
-                            TargetGroupTuple::builder()
-                                .target_group_arn(&groups[0])
-                                .weight(blue)
-                                .build(),
-                        )
-                        .target_groups(
-                            TargetGroupTuple::builder()
-                                .target_group_arn(&groups[1])
-                                .weight(green)
-                                .build(),
-                        )
-                        .target_group_stickiness_config(
-                            TargetGroupStickinessConfig::builder()
-                                .enabled(true)
-                                .duration_seconds(300)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build()
-        };
+        let forward = |blue: i32, green: i32| forward(&groups[0], blue, &groups[1], green, true);
         let listener = client
             .create_listener()
             .load_balancer_arn(&lb_arn)
@@ -240,6 +214,74 @@ impl Moto {
             green: groups[1].clone(),
         }
     }
+}
+
+/// A forward action: `blue_weight` to `blue`, `green_weight` to `green`, with five minutes of
+/// target-group stickiness when `sticky`.
+pub fn forward(
+    blue: &str,
+    blue_weight: i32,
+    green: &str,
+    green_weight: i32,
+    sticky: bool,
+) -> Action {
+    let mut config = ForwardActionConfig::builder()
+        .target_groups(
+            TargetGroupTuple::builder()
+                .target_group_arn(blue)
+                .weight(blue_weight)
+                .build(),
+        )
+        .target_groups(
+            TargetGroupTuple::builder()
+                .target_group_arn(green)
+                .weight(green_weight)
+                .build(),
+        );
+    if sticky {
+        config = config.target_group_stickiness_config(
+            TargetGroupStickinessConfig::builder()
+                .enabled(true)
+                .duration_seconds(300)
+                .build(),
+        );
+    }
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(config.build())
+        .build()
+}
+
+impl Moto {
+    /// Deregisters the three targets [`Moto::alb`] registered in green.
+    pub async fn deregister_green(&self, alb: &Alb) {
+        deregister_green(&self.client(), alb).await;
+    }
+
+    /// Sets the listener's default action.
+    pub async fn set_listener(&self, alb: &Alb, action: Action) {
+        self.client()
+            .modify_listener()
+            .listener_arn(&alb.listener_arn)
+            .default_actions(action)
+            .send()
+            .await
+            .expect("modify_listener");
+    }
+}
+
+/// Deregisters the three targets [`Moto::alb`] registered in green, through `client`.
+pub async fn deregister_green(client: &Client, alb: &Alb) {
+    let mut deregister = client.deregister_targets().target_group_arn(&alb.green);
+    for i in 0..3 {
+        deregister = deregister.targets(
+            TargetDescription::builder()
+                .id(format!("10.0.1.{}", 20 + i))
+                .port(8080)
+                .build(),
+        );
+    }
+    deregister.send().await.expect("deregister_targets");
 }
 
 /// What [`Moto::alb`] made.
