@@ -397,6 +397,11 @@ pub(crate) fn table(
         .iter()
         .map(|obj| json!({"cells": cells(&rt.kind, obj, now), "object": row_object(obj, include_object)}))
         .collect();
+    table_of(definitions, rows, resource_version)
+}
+
+/// The `meta.k8s.io/v1` Table of `definitions` and `rows` at `resource_version`.
+fn table_of(definitions: Vec<Value>, rows: Vec<Value>, resource_version: u64) -> Value {
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -448,13 +453,7 @@ fn custom_table(
             json!({"cells": cells, "object": row_object(obj, include_object)})
         })
         .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": resource_version.to_string()},
-        "columnDefinitions": definitions,
-        "rows": rows,
-    })
+    table_of(definitions, rows, resource_version)
 }
 
 #[cfg(test)]
