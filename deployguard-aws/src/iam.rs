@@ -32,31 +32,28 @@ pub fn policy(targets: &[AlbTarget]) -> Value {
         "Action": DESCRIBE_ACTIONS,
         "Resource": "*",
     })];
-    let listeners: Vec<&str> = targets
+    // One Modify statement per kind of target, scoped to exactly the ARNs named.
+    let rules = targets.iter().filter(|t| matches!(t, AlbTarget::Rule(_)));
+    let listeners = targets
         .iter()
-        .filter(|t| matches!(t, AlbTarget::Listener(_)))
-        .map(AlbTarget::arn)
-        .collect();
-    let rules: Vec<&str> = targets
-        .iter()
-        .filter(|t| matches!(t, AlbTarget::Rule(_)))
-        .map(AlbTarget::arn)
-        .collect();
-    if !rules.is_empty() {
-        statements.push(json!({
-            "Sid": "DeployguardShiftRules",
-            "Effect": "Allow",
-            "Action": "elasticloadbalancing:ModifyRule",
-            "Resource": rules,
-        }));
-    }
-    if !listeners.is_empty() {
-        statements.push(json!({
-            "Sid": "DeployguardShiftListeners",
-            "Effect": "Allow",
-            "Action": "elasticloadbalancing:ModifyListener",
-            "Resource": listeners,
-        }));
-    }
+        .filter(|t| matches!(t, AlbTarget::Listener(_)));
+    statements.extend(modify("DeployguardShiftRules", "ModifyRule", rules));
+    statements.extend(modify(
+        "DeployguardShiftListeners",
+        "ModifyListener",
+        listeners,
+    ));
     json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// An `elasticloadbalancing:{action}` statement on `targets`' ARNs; none without targets.
+fn modify<'a>(
+    sid: &str,
+    action: &str,
+    targets: impl Iterator<Item = &'a AlbTarget>,
+) -> Option<Value> {
+    let arns: Vec<&str> = targets.map(AlbTarget::arn).collect();
+    (!arns.is_empty()).then(|| {
+        json!({"Sid": sid, "Effect": "Allow", "Action": format!("elasticloadbalancing:{action}"), "Resource": arns})
+    })
 }
