@@ -478,8 +478,7 @@ async fn resource(
             Ok(response)
         }
         ("POST", None, None) => {
-            let obj: Value = serde_json::from_slice(&request.body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))?;
+            let obj: Value = decode_body(request)?;
             let mut store = lock(&shared.store);
             if rt.namespaced && !namespace_exists(&store, &types_namespace(shared), &ns) {
                 return Err(ApiError::not_found(&types_namespace(shared), &ns));
@@ -494,8 +493,7 @@ async fn resource(
             Ok(json_response(201, &created, "application/json"))
         }
         ("PUT", Some(name), sub) => {
-            let obj: Value = serde_json::from_slice(&request.body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))?;
+            let obj: Value = decode_body(request)?;
             let mut store = lock(&shared.store);
             match sub.as_deref() {
                 None => Ok(json_response(
@@ -838,4 +836,16 @@ where
         .await
         .map(|c| c.to_bytes())
         .map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))
+}
+
+/// The object in a create or update body, as the content type says it is encoded.
+fn decode_body(request: &ApiRequest) -> Result<Value, ApiError> {
+    if request
+        .content_type
+        .starts_with(super::protobuf::CONTENT_TYPE)
+    {
+        return super::protobuf::decode(&request.body);
+    }
+    serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))
 }

@@ -74,12 +74,13 @@ impl Kubectl {
     /// (ports are reused between tests, so caches are never shared).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.binary);
+        // The global flag goes first: after `--` it would be part of a container's command.
         command
+            .arg("--cache-dir")
+            .arg(self.home.path().join("cache"))
             .args(args)
             .env("KUBECONFIG", self.kubeconfig())
-            .env("HOME", self.home.path())
-            .arg("--cache-dir")
-            .arg(self.home.path().join("cache"));
+            .env("HOME", self.home.path());
         command
     }
 

@@ -33,6 +33,7 @@ mod faults;
 pub mod kubectl;
 pub mod mesh;
 mod patch;
+mod protobuf;
 mod resources;
 pub mod scenarios;
 mod selectors;
