@@ -18,8 +18,14 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
+/// The images these tests run (the simulated registry pulls nothing else).
+const IMAGES: [&str; 3] = ["app:v2.3.1", "app:v2.4.0", "app:v2.5.0"];
+
 async fn scenario(name: &str) -> FakeCluster {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, name).await.unwrap();
     cluster
 }

@@ -8,9 +8,15 @@ use deployguard_testkit::cluster::{FakeCluster, Verb, scenarios};
 use deployguard_testkit::conformance;
 use serde_json::json;
 
+/// The images these tests run (the simulated registry pulls nothing else).
+const IMAGES: [&str; 1] = ["app:1"];
+
 #[tokio::test(start_paused = true)]
 async fn twenty_deployments_share_one_watch_per_kind() {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     for i in 0..20 {
         let labels = json!({"app": format!("svc-{i}")});
         cluster
@@ -56,7 +62,10 @@ async fn twenty_deployments_share_one_watch_per_kind() {
 
 #[tokio::test(start_paused = true)]
 async fn a_fleet_deployment_passes_the_backend_conformance_suite() {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, "healthy-rollout").await.unwrap();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let fleet = Fleet::start(cluster.client(), "default").await.unwrap();
@@ -72,7 +81,10 @@ async fn a_failing_watch_is_an_error_not_a_stale_read() {
     use deployguard_core::ErrorKind;
     use deployguard_testkit::cluster::Fault;
 
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, "healthy-rollout").await.unwrap();
     let fleet = Fleet::start(cluster.client(), "default").await.unwrap();
     let backend = fleet.deployment("app-deployment");

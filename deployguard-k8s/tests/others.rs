@@ -16,9 +16,15 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
+/// The images these tests run (the simulated registry pulls nothing else).
+const IMAGES: [&str; 2] = ["app:blue", "app:green"];
+
 #[tokio::test(start_paused = true)]
 async fn readiness_is_reported_per_revision_and_no_pods_is_no_data() {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, "seed-rolling-failure")
         .await
         .unwrap();
@@ -53,7 +59,10 @@ async fn readiness_is_reported_per_revision_and_no_pods_is_no_data() {
 }
 
 async fn blue_green_cluster() -> FakeCluster {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     for side in ["blue", "green"] {
         let labels = json!({"app": "myapp", "version": side});
         cluster
@@ -189,7 +198,10 @@ async fn a_side_with_no_ready_pods_is_refused_and_a_concurrent_edit_conflicts() 
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_migration_job_is_reported_with_its_logs() {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, "migration-job-failed")
         .await
         .unwrap();

@@ -13,6 +13,19 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 
+/// The images these tests run (the simulated registry pulls nothing else).
+const IMAGES: [&str; 9] = [
+    "app:big",
+    "app:cfg",
+    "app:ok",
+    "app:v2.3.1",
+    "app:v2.4.0",
+    "leaky:v1",
+    "web:1",
+    "web:2",
+    "web:3",
+];
+
 fn deployment(name: &str, replicas: u32, image: &str) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -45,7 +58,10 @@ async fn wait_complete(api: &Api<Deployment>, name: &str) -> Deployment {
 
 #[tokio::test(start_paused = true)]
 async fn a_six_replica_rolling_update_steps_like_the_real_controller() {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     cluster.set_image_behaviour("app:v2.4.0", ImageBehaviour::ready_after(10));
     cluster
         .create(deployment("app-deployment", 6, "app:v2.3.1"))
@@ -135,7 +151,10 @@ async fn a_six_replica_rolling_update_steps_like_the_real_controller() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stalled_rollout_exceeds_its_progress_deadline_with_old_pods_serving() {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     cluster.set_image_behaviour("app:v2.4.0", ImageBehaviour::never_ready());
     cluster
         .create(deployment("app-deployment", 6, "app:v2.3.1"))
@@ -199,7 +218,10 @@ async fn check_failure(
     container: Value,
     expect: Expect,
 ) {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     if let Some(behaviour) = behaviour {
         cluster.set_image_behaviour(image, behaviour);
     }
@@ -380,7 +402,10 @@ async fn a_bad_version_shows_in_its_own_traffic_and_recovers_after_a_rollback() 
     use deployguard_core::HealthProbe;
     use deployguard_testkit::cluster::scenarios;
 
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, "bad-version").await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
     let probe = cluster.traffic_probe("default", "myapp-service", Duration::from_secs(10));
@@ -456,7 +481,10 @@ async fn a_full_service_fails_every_version_alike() {
     use deployguard_core::HealthProbe;
     use deployguard_testkit::cluster::scenarios;
 
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, "overloaded-rollout")
         .await
         .unwrap();
@@ -481,7 +509,10 @@ async fn a_failed_migration_job_has_its_status_logs_and_events() {
     use k8s_openapi::api::batch::v1::Job;
     use kube::api::LogParams;
 
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, "migration-job-failed")
         .await
         .unwrap();
@@ -527,7 +558,10 @@ async fn endpoints_and_slices_follow_pod_readiness() {
     use k8s_openapi::api::core::v1::Endpoints;
     use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, "seed-rolling-failure")
         .await
         .unwrap();
@@ -564,7 +598,10 @@ async fn endpoints_and_slices_follow_pod_readiness() {
 
 #[tokio::test(start_paused = true)]
 async fn recreate_stops_old_pods_first_and_history_is_trimmed() {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     let mut manifest = deployment("web", 3, "web:1");
     manifest["spec"]["strategy"] = json!({"type": "Recreate"});
     manifest["spec"]["revisionHistoryLimit"] = json!(1);
@@ -622,7 +659,10 @@ async fn a_version_that_fails_after_its_warm_up_serves_well_until_then() {
     use deployguard_core::HealthProbe;
     use deployguard_testkit::cluster::{ServingProfile, TrafficConfig};
 
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     cluster.set_serving(
         "leaky:v1",
         ServingProfile {

@@ -101,3 +101,139 @@ async fn kubectl_create_works_on_every_version_whatever_the_body_encoding() {
     })
     .await;
 }
+
+/// A Deployment manifest with one field no Deployment has.
+const WITH_UNKNOWN_FIELD: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx:1.27, bogus: 1}]
+";
+
+fn manifest(kubectl: &Kubectl, text: &str) -> String {
+    let path = kubectl.home().join("manifest.yaml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_create_replace_and_explain_validate_against_the_servers_openapi() {
+    each_version(&[27, 33], async |cluster, _, kubectl| {
+        let clean = manifest(kubectl, &WITH_UNKNOWN_FIELD.replace(", bogus: 1", ""));
+        assert_eq!(kubectl.ok(&["apply", "-f", &clean]).await.trim(), "deployment.apps/web created");
+        assert_eq!(kubectl.ok(&["apply", "-f", &clean]).await.trim(), "deployment.apps/web unchanged");
+        assert_eq!(kubectl.ok(&["replace", "-f", &clean]).await.trim(), "deployment.apps/web replaced");
+        kubectl.ok(&["delete", "-f", &clean]).await;
+        assert_eq!(kubectl.ok(&["create", "-f", &clean]).await.trim(), "deployment.apps/web created");
+        kubectl.ok(&["delete", "-f", &clean]).await;
+
+        // Strict (kubectl's default): the server refuses the unknown field, nothing is written.
+        let bad = manifest(kubectl, WITH_UNKNOWN_FIELD);
+        let refused = kubectl.run(&["apply", "-f", &bad]).await;
+        assert_eq!(refused.code, 1);
+        assert_eq!(
+            refused.stderr.trim(),
+            "Error from server (BadRequest): error when creating \"".to_owned() + &bad
+                + "\": Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.template.spec.containers[0].bogus\""
+        );
+        assert!(cluster.get("apps/v1", "Deployment", "default", "web").is_err());
+        // Warn: dropped, with the server's warning printed.
+        let warned = kubectl.run(&["apply", "--validate=warn", "-f", &bad]).await;
+        assert_eq!(warned.code, 0, "{}", warned.stderr);
+        assert_eq!(warned.stderr.trim(), "Warning: unknown field \"spec.template.spec.containers[0].bogus\"");
+        let stored = cluster.get("apps/v1", "Deployment", "default", "web").unwrap();
+        assert!(stored["spec"]["template"]["spec"]["containers"][0].get("bogus").is_none());
+
+        let explained = kubectl.ok(&["explain", "deployment.spec.replicas"]).await;
+        assert!(explained.contains("FIELD: replicas <integer>") || explained.contains("FIELD:    replicas <integer>"), "{explained}");
+        assert!(explained.contains("Number of desired pods"), "{explained}");
+        let paths: Vec<String> = cluster.requests().iter().map(|r| r.path.clone()).collect();
+        assert!(paths.iter().any(|p| p == "/openapi/v3/apis/apps/v1"), "{paths:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_finds_a_custom_resource_by_its_crds_schema() {
+    each_version(&[27, 33], async |cluster, _, kubectl| {
+        cluster
+            .install_istio(deployguard_testkit::cluster::mesh::MeshConfig::default())
+            .unwrap();
+        let explained = kubectl.ok(&["explain", "virtualservices"]).await;
+        assert!(explained.contains("VirtualService"), "{explained}");
+        assert!(explained.contains("networking.istio.io"), "{explained}");
+    })
+    .await;
+}
+
+/// Each version on a fresh cluster whose controllers run ten times as fast as the wall clock.
+async fn each_version_running(minors: &[u32], test: impl AsyncFn(&FakeCluster, &Kubectl)) {
+    for &minor in minors {
+        let cluster = FakeCluster::builder()
+            .controllers(true)
+            .time_scale(10.0)
+            .images(["ghcr.io/acme/api:1.4.2"])
+            .build();
+        let served = cluster.serve().await.unwrap();
+        let kubectl = Kubectl::version(minor, &served).unwrap();
+        test(&cluster, &kubectl).await;
+    }
+}
+
+fn pod_waiting_reasons(cluster: &FakeCluster, app: &str) -> Vec<String> {
+    cluster
+        .pods("default")
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("app"))
+                .map(String::as_str)
+                == Some(app)
+        })
+        .flat_map(|p| {
+            p.status
+                .and_then(|s| s.container_statuses)
+                .unwrap_or_default()
+        })
+        .filter_map(|c| c.state.and_then(|s| s.waiting).and_then(|w| w.reason))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_images_the_registry_holds_run_and_a_typo_fails_to_pull() {
+    each_version_running(&[27, 33], async |cluster, kubectl| {
+        kubectl.ok(&["create", "deployment", "good", "--image=ghcr.io/acme/api:1.4.2"]).await;
+        kubectl.ok(&["create", "deployment", "typo", "--image=ngnix:1.27"]).await;
+        let status = kubectl.run(&["rollout", "status", "deployment/good", "--timeout=30s"]).await;
+        assert_eq!(status.stdout.trim().lines().last(), Some("deployment \"good\" successfully rolled out"), "{}", status.stderr);
+
+        deployguard_testkit::cluster::wait::eventually("the typo'd image to back off", || {
+            pod_waiting_reasons(cluster, "typo") == ["ImagePullBackOff"]
+        })
+        .await;
+        let pods = kubectl.ok(&["get", "pods", "-l", "app=typo"]).await;
+        assert!(pods.contains("ImagePullBackOff") && pods.contains("0/1"), "{pods}");
+        let events = kubectl.ok(&["get", "events", "--field-selector", "reason=Failed", "-o", "jsonpath={.items[*].message}"]).await;
+        assert!(
+            events.contains("Failed to pull image \"ngnix:1.27\": rpc error: code = NotFound desc = failed to pull and unpack image \"docker.io/library/ngnix:1.27\""),
+            "{events}"
+        );
+        let stalled = kubectl.run(&["rollout", "status", "deployment/typo", "--timeout=2s"]).await;
+        assert_eq!(stalled.code, 1);
+        assert!(stalled.stdout.contains("0 of 1 updated replicas are available"), "{}", stalled.stdout);
+
+        // An image added at run time pulls from then on.
+        cluster.add_images(&["ngnix:1.27"]);
+        let status = kubectl.run(&["rollout", "status", "deployment/typo", "--timeout=60s"]).await;
+        assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    })
+    .await;
+}

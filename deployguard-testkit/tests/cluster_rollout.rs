@@ -9,8 +9,14 @@ use deployguard_testkit::cluster::kubectl::Kubectl;
 use deployguard_testkit::cluster::wait::eventually;
 use deployguard_testkit::cluster::{FakeCluster, ServedCluster, scenarios};
 
+/// The images these tests run (the simulated registry pulls nothing else).
+const IMAGES: [&str; 3] = ["app:v2.3.1", "app:v2.4.0", "app:v2.5.0"];
+
 async fn cluster(scenario: &str) -> (FakeCluster, ServedCluster) {
-    let cluster = FakeCluster::with_controllers();
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
     scenarios::load(&cluster, scenario).await.unwrap();
     let served = cluster.serve().await.unwrap();
     (cluster, served)

@@ -59,6 +59,13 @@ struct Args {
     /// Prometheus metrics at /metrics/traffic.
     #[arg(long, default_value_t = 1, value_name = "N")]
     traffic_seed: u64,
+    /// Add an image to the simulated registry, e.g. `ghcr.io/acme/api:1.4.2` (repeatable): its
+    /// containers start and become ready after 2 s. The registry already holds the scenario's
+    /// images and a few public ones (nginx:1.25–1.27, busybox:1.36, pause:3.10, and nginx and
+    /// busybox :latest); any other image fails to pull (ErrImagePull, then ImagePullBackOff), as
+    /// a typo'd image does on a real cluster.
+    #[arg(long, value_name = "IMAGE")]
+    image: Vec<String>,
     /// List the scenarios and what each holds, then exit.
     #[arg(long)]
     list_scenarios: bool,
@@ -111,6 +118,7 @@ async fn main() -> ExitCode {
     let mut builder = FakeCluster::builder()
         .controllers(controllers)
         .time_scale(args.time_scale)
+        .images(args.image.iter().cloned())
         .log_requests(true);
     if let Some(token) = &args.token {
         builder = builder.bearer_token(token);

@@ -24,7 +24,7 @@ use super::{Shared, lock, watch};
 pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// The version the simulated server reports.
-const SERVER_MINOR: &str = "33";
+pub(crate) const SERVER_MINOR: &str = "33";
 
 /// A parsed request.
 pub(crate) struct ApiRequest {
@@ -134,6 +134,9 @@ enum Route {
     Version,
     Health,
     TrafficMetrics,
+    OpenApiV2,
+    /// `/openapi/v3` (empty) or the group-version document after it.
+    OpenApiV3(String),
     Resource {
         rt: Box<ResourceType>,
         namespace: Option<String>,
@@ -155,6 +158,8 @@ fn route(types: &[ResourceType], path: &str) -> Route {
         ["version"] => return Route::Version,
         ["healthz" | "readyz" | "livez", ..] => return Route::Health,
         ["metrics", "traffic"] => return Route::TrafficMetrics,
+        ["openapi", "v2"] => return Route::OpenApiV2,
+        ["openapi", "v3", rest @ ..] => return Route::OpenApiV3(rest.join("/")),
         ["api", version] => return Route::GroupVersion(String::new(), (*version).to_owned()),
         ["apis", group, version] => {
             return Route::GroupVersion((*group).to_owned(), (*version).to_owned());
@@ -360,6 +365,32 @@ async fn serve(
             );
             response
         }
+        Route::OpenApiV2 => {
+            let mut response = Response::new(full(super::openapi::v2_protobuf()));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                ),
+            );
+            response
+        }
+        Route::OpenApiV3(path) => {
+            let crds = stored_crds(shared, types);
+            let document = if path.is_empty() {
+                Some(super::openapi::v3_index(types, &crds))
+            } else {
+                super::openapi::v3_at(types, &crds, &path)
+            };
+            match document {
+                Some(document) => json_response(200, &document, "application/json"),
+                None => error_response(&ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )),
+            }
+        }
         Route::Unknown => error_response(&ApiError::new(
             404,
             "NotFound",
@@ -478,7 +509,8 @@ async fn resource(
             Ok(response)
         }
         ("POST", None, None) => {
-            let obj: Value = decode_body(request)?;
+            let mut obj: Value = decode_body(request)?;
+            let warnings = validate_fields(shared, rt, &mut obj, request)?;
             let mut store = lock(&shared.store);
             if rt.namespaced && !namespace_exists(&store, &types_namespace(shared), &ns) {
                 return Err(ApiError::not_found(&types_namespace(shared), &ns));
@@ -490,21 +522,34 @@ async fn resource(
                     super::register_type(shared, served);
                 }
             }
-            Ok(json_response(201, &created, "application/json"))
+            Ok(with_warnings(
+                json_response(201, &created, "application/json"),
+                &warnings,
+            ))
         }
         ("PUT", Some(name), sub) => {
-            let obj: Value = decode_body(request)?;
+            let mut obj: Value = decode_body(request)?;
+            let warnings = match sub.as_deref() {
+                None | Some("status") => validate_fields(shared, rt, &mut obj, request)?,
+                _ => Vec::new(),
+            };
             let mut store = lock(&shared.store);
             match sub.as_deref() {
-                None => Ok(json_response(
-                    200,
-                    &store.update(rt, &ns, &name, obj, Part::Main, request.dry_run())?,
-                    "application/json",
+                None => Ok(with_warnings(
+                    json_response(
+                        200,
+                        &store.update(rt, &ns, &name, obj, Part::Main, request.dry_run())?,
+                        "application/json",
+                    ),
+                    &warnings,
                 )),
-                Some("status") => Ok(json_response(
-                    200,
-                    &store.update(rt, &ns, &name, obj, Part::Status, request.dry_run())?,
-                    "application/json",
+                Some("status") => Ok(with_warnings(
+                    json_response(
+                        200,
+                        &store.update(rt, &ns, &name, obj, Part::Status, request.dry_run())?,
+                        "application/json",
+                    ),
+                    &warnings,
                 )),
                 Some("scale") => {
                     let current = store.get(rt, &ns, &name)?;
@@ -780,16 +825,21 @@ fn patch(
         PatchError::BadRequest(message) => ApiError::bad_request(message),
         PatchError::Unprocessable(message) => ApiError::new(422, "UnprocessableEntity", message),
     };
+    let crds = stored_crds(shared, &types_all(shared));
     let mut store = lock(&shared.store);
     let dry_run = request.dry_run();
     let current = match store.get(rt, ns, name) {
         Ok(current) => current,
         // Server-side apply creates what does not exist.
         Err(err) if kind == PatchType::Apply && err.code == 404 && sub.is_none() => {
-            let obj: Value = serde_json::from_slice(&request.body)
+            let mut obj: Value = serde_json::from_slice(&request.body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let warnings = checked_fields(rt, &crds, &mut obj, request)?;
             let created = store.create(rt, ns, obj, dry_run)?;
-            return Ok(json_response(201, &created, "application/json"));
+            return Ok(with_warnings(
+                json_response(201, &created, "application/json"),
+                &warnings,
+            ));
         }
         Err(err) => return Err(err),
     };
@@ -809,8 +859,12 @@ fn patch(
             {
                 meta.remove("resourceVersion");
             }
+            let warnings = checked_fields(rt, &crds, &mut candidate, request)?;
             let updated = store.update(rt, ns, name, candidate, part, dry_run)?;
-            Ok(json_response(200, &updated, "application/json"))
+            Ok(with_warnings(
+                json_response(200, &updated, "application/json"),
+                &warnings,
+            ))
         }
         Some("scale") if rt.subresources.iter().any(|s| s == "scale") => {
             let scale = scale_of(&current);
@@ -848,4 +902,79 @@ fn decode_body(request: &ApiRequest) -> Result<Value, ApiError> {
     }
     serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding body: {e}")))
+}
+
+/// The CustomResourceDefinitions stored (their schemas describe the custom types).
+pub(crate) fn stored_crds(shared: &Shared, types: &[ResourceType]) -> Vec<Value> {
+    types
+        .iter()
+        .find(|t| t.kind == "CustomResourceDefinition")
+        .map(|crd| {
+            lock(&shared.store).list(
+                crd,
+                None,
+                &LabelSelector::default(),
+                &FieldSelector::default(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Drops the fields the type's schema does not declare, as the request's `fieldValidation`
+/// says: `Strict` refuses the object, `Warn` (the default) drops each with a warning, `Ignore`
+/// drops them silently. Returns the warnings.
+fn validate_fields(
+    shared: &Shared,
+    rt: &ResourceType,
+    obj: &mut Value,
+    request: &ApiRequest,
+) -> Result<Vec<String>, ApiError> {
+    let crds = stored_crds(shared, &types_all(shared));
+    checked_fields(rt, &crds, obj, request)
+}
+
+fn checked_fields(
+    rt: &ResourceType,
+    crds: &[Value],
+    obj: &mut Value,
+    request: &ApiRequest,
+) -> Result<Vec<String>, ApiError> {
+    let directive = request.param("fieldValidation").unwrap_or("Warn");
+    if !matches!(directive, "Strict" | "Warn" | "Ignore") {
+        return Err(ApiError::bad_request(format!(
+            "fieldValidation parameter unsupported: {directive}"
+        )));
+    }
+    let empty = serde_json::Map::new();
+    let Some(schema) = super::openapi::schema_of(rt, crds, &empty) else {
+        return Ok(Vec::new());
+    };
+    let unknown = super::openapi::prune(obj, &schema);
+    if unknown.is_empty() || directive == "Ignore" {
+        return Ok(Vec::new());
+    }
+    let each: Vec<String> = unknown
+        .iter()
+        .map(|path| format!("unknown field \"{path}\""))
+        .collect();
+    if directive == "Strict" {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {fields}",
+            kind = rt.kind,
+            version = rt.version,
+            fields = each.join(", "),
+        )));
+    }
+    Ok(each)
+}
+
+/// Adds one `Warning` header per warning, as the API server does (kubectl prints each).
+fn with_warnings(mut response: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for warning in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(warning.clone()));
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            response.headers_mut().append("warning", value);
+        }
+    }
+    response
 }

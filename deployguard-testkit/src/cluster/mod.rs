@@ -32,6 +32,7 @@ mod discovery;
 mod faults;
 pub mod kubectl;
 pub mod mesh;
+mod openapi;
 mod patch;
 mod protobuf;
 mod resources;
@@ -55,7 +56,7 @@ use serde_json::{Value, json};
 /// The kube-rs and k8s-openapi this crate speaks, so a test needs no version of its own.
 pub use {k8s_openapi, kube};
 
-pub use controllers::ImageBehaviour;
+pub use controllers::{DEFAULT_IMAGES, ImageBehaviour};
 pub use faults::{Fault, FaultAction, RequestRecord, Verb, parse_fault};
 pub use resources::ResourceType;
 pub use serve::ServedCluster;
@@ -149,6 +150,7 @@ pub struct FakeClusterBuilder {
     controllers: bool,
     time_scale: Option<f64>,
     log_requests: bool,
+    images: Vec<String>,
 }
 
 impl std::fmt::Debug for FakeClusterBuilder {
@@ -196,6 +198,19 @@ impl FakeClusterBuilder {
         self
     }
 
+    /// Adds images to the simulated registry: their containers start and are ready after 2 s.
+    /// A new cluster's registry holds [`DEFAULT_IMAGES`]; an image nobody declared (here, with
+    /// [`FakeCluster::add_images`] or a behaviour) fails to pull — `ErrImagePull`, then
+    /// `ImagePullBackOff` — as a typo'd image does on a real cluster.
+    pub fn images<I, S>(mut self, images: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.images.extend(images.into_iter().map(Into::into));
+        self
+    }
+
     /// The cluster, with the namespaces a new cluster has.
     pub fn build(self) -> FakeCluster {
         let clock = Clock::new(
@@ -211,7 +226,11 @@ impl FakeClusterBuilder {
                 logs: Mutex::new(HashMap::new()),
                 server_address: Mutex::new("127.0.0.1:0".into()),
                 token: self.token,
-                behaviours: Mutex::new(controllers::Behaviours::default()),
+                behaviours: Mutex::new({
+                    let mut behaviours = controllers::Behaviours::default();
+                    behaviours.add_images(self.images.iter().map(String::as_str));
+                    behaviours
+                }),
                 traffic: Mutex::new(traffic::Traffic::default()),
                 mesh: Mutex::new(mesh::Mesh::default()),
                 log_requests: self.log_requests,
@@ -371,7 +390,14 @@ impl FakeCluster {
         Self::builder().controllers(true).build()
     }
 
-    /// How containers of `image` behave from now on (default: ready after 2 s).
+    /// Adds images to the simulated registry (see [`FakeClusterBuilder::images`]).
+    pub fn add_images(&self, images: &[&str]) {
+        lock(&self.shared.behaviours).add_images(images.iter().copied());
+        controllers::pass(&self.shared);
+    }
+
+    /// How containers of `image` behave from now on (an image given a behaviour is in the
+    /// registry; a catalogued one without is ready after 2 s).
     pub fn set_image_behaviour(&self, image: &str, behaviour: ImageBehaviour) {
         lock(&self.shared.behaviours).set(image, behaviour);
         // Wake the controllers: nothing in the store changed, so nudge them with a no-op pass.

@@ -283,7 +283,7 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
         .find(|(name, _)| *name == kind)
         .map(|(_, schema)| *schema)
         .ok_or_else(|| unsupported(format!("kind {kind:?}")))?;
-    let mut object = message(raw, schema, &kind).map_err(|e| unsupported(e))?;
+    let mut object = message(raw, schema, &kind).map_err(unsupported)?;
     if let Value::Object(map) = &mut object {
         map.insert("apiVersion".into(), json!(api_version));
         map.insert("kind".into(), json!(kind));

@@ -1,6 +1,6 @@
 //! How the containers of an image behave in the simulated kubelet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// What a container running an image does.
@@ -80,23 +80,83 @@ impl ImageBehaviour {
     }
 }
 
-/// Image behaviours by image; unknown images are ready after 2 s.
-#[derive(Debug, Clone, Default)]
+/// The images a new cluster's registry holds: they run and are ready after 2 s. Any other image
+/// must be declared (`FakeClusterBuilder::images`, `FakeCluster::add_images`, a behaviour, or
+/// `fake-cluster --image`), or its pull fails as a real registry's would.
+pub const DEFAULT_IMAGES: &[&str] = &[
+    "nginx:1.25",
+    "nginx:1.26",
+    "nginx:1.27",
+    "nginx:latest",
+    "busybox:1.36",
+    "busybox:latest",
+    "registry.k8s.io/pause:3.10",
+];
+
+/// The reference a runtime pulls: `docker.io/library/` dropped, `:latest` added when no tag or
+/// digest is given.
+pub(crate) fn canonical_image(image: &str) -> String {
+    let short = image
+        .strip_prefix("docker.io/library/")
+        .or_else(|| image.strip_prefix("docker.io/"))
+        .unwrap_or(image);
+    let last = short.rsplit('/').next().unwrap_or(short);
+    if last.contains(':') || last.contains('@') {
+        short.to_owned()
+    } else {
+        format!("{short}:latest")
+    }
+}
+
+/// Image behaviours by image, and the registry's catalogue: a catalogued image without a
+/// behaviour is ready after 2 s, an image in neither cannot be pulled.
+#[derive(Debug, Clone)]
 pub(crate) struct Behaviours {
     by_image: HashMap<String, ImageBehaviour>,
+    catalogue: HashSet<String>,
+}
+
+impl Default for Behaviours {
+    fn default() -> Self {
+        Self {
+            by_image: HashMap::new(),
+            catalogue: DEFAULT_IMAGES.iter().map(|i| (*i).to_owned()).collect(),
+        }
+    }
 }
 
 impl Behaviours {
     pub(crate) fn set(&mut self, image: &str, behaviour: ImageBehaviour) {
-        self.by_image.insert(image.into(), behaviour);
+        self.by_image.insert(canonical_image(image), behaviour);
+    }
+
+    /// Adds images to the registry's catalogue.
+    pub(crate) fn add_images<'a>(&mut self, images: impl IntoIterator<Item = &'a str>) {
+        self.catalogue
+            .extend(images.into_iter().map(canonical_image));
     }
 
     pub(crate) fn of(&self, image: &str) -> ImageBehaviour {
-        self.by_image
-            .get(image)
-            .cloned()
-            .unwrap_or(ImageBehaviour::Ready {
+        let image = canonical_image(image);
+        if let Some(behaviour) = self.by_image.get(&image) {
+            return behaviour.clone();
+        }
+        if self.catalogue.contains(&image) {
+            return ImageBehaviour::Ready {
                 startup: Duration::from_secs(2),
-            })
+            };
+        }
+        let reference = match image.split_once('/') {
+            Some((host, _)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+                image.clone()
+            }
+            Some(_) => format!("docker.io/{image}"),
+            None => format!("docker.io/library/{image}"),
+        };
+        ImageBehaviour::PullFails {
+            error: format!(
+                "rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}\": failed to resolve reference \"{reference}\": {reference}: not found"
+            ),
+        }
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 pub(crate) use behaviour::Behaviours;
+pub use behaviour::DEFAULT_IMAGES;
 pub use behaviour::ImageBehaviour;
 
 use super::{Shared, lock};
