@@ -237,3 +237,127 @@ async fn only_images_the_registry_holds_run_and_a_typo_fails_to_pull() {
     })
     .await;
 }
+
+/// A valid Deployment manifest with `edit` applied to its JSON form, as YAML kubectl reads.
+fn deployment_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut manifest = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}
+    });
+    edit(&mut manifest);
+    manifest.to_string() // JSON is YAML
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_real_server_refuses_is_refused_with_its_words_and_nothing_is_written() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "both 0",
+            deployment_with(
+                |d| d["spec"]["strategy"] = serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 0}}),
+            ),
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}: may not be 0 when `maxSurge` is 0",
+        ),
+        (
+            "recreate with rollingUpdate",
+            deployment_with(|d| {
+                d["spec"]["strategy"] =
+                    serde_json::json!({"type": "Recreate", "rollingUpdate": {"maxSurge": 1}})
+            }),
+            "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'",
+        ),
+        (
+            "over 100%",
+            deployment_with(
+                |d| d["spec"]["strategy"] = serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "150%"}}),
+            ),
+            "spec.strategy.rollingUpdate.maxSurge: Invalid value: \"150%\": must not be greater than 100%",
+        ),
+        (
+            "unknown strategy",
+            deployment_with(|d| d["spec"]["strategy"] = serde_json::json!({"type": "BlueGreen"})),
+            "spec.strategy.type: Unsupported value: \"BlueGreen\": supported values: \"Recreate\", \"RollingUpdate\"",
+        ),
+        (
+            "pull policy",
+            deployment_with(|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] =
+                    "Sometimes".into()
+            }),
+            "spec.template.spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\"",
+        ),
+        (
+            "no containers",
+            deployment_with(|d| {
+                d["spec"]["template"]["spec"]["containers"] = serde_json::json!([])
+            }),
+            "spec.template.spec.containers: Required value",
+        ),
+        (
+            "no image",
+            deployment_with(|d| {
+                d["spec"]["template"]["spec"]["containers"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("image");
+            }),
+            "spec.template.spec.containers[0].image: Required value",
+        ),
+        (
+            "label key",
+            deployment_with(|d| d["metadata"]["labels"]["bad key!"] = "x".into()),
+            "metadata.labels: Invalid value: \"bad key!\": name part must consist of alphanumeric characters",
+        ),
+    ];
+    each_version(&[27, 33], async |cluster, _, kubectl| {
+        for (case, text, words) in &cases {
+            let path = manifest(kubectl, text);
+            let out = kubectl.run(&["apply", "-f", &path]).await;
+            assert_eq!(out.code, 1, "{case}: {}", out.stdout);
+            assert!(out.stderr.contains("Deployment \"web\" is invalid") && out.stderr.contains(words), "{case}: {}", out.stderr);
+            assert!(cluster.get("apps/v1", "Deployment", "default", "web").is_err(), "{case}: nothing written");
+        }
+        let huge = format!("{{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {{\"name\": \"huge\"}}, \"data\": {{\"blob\": \"{}\"}}}}", "x".repeat(3 * 1024 * 1024 + 1));
+        let out = kubectl.run(&["create", "--validate=false", "-f", &manifest(kubectl, &huge)]).await;
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("Request entity too large: limit is 3145728"), "{}", out.stderr);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_body_of_another_kind_or_version_than_its_url_is_a_bad_request() {
+    let cluster = FakeCluster::new();
+    let client = cluster.client();
+    for (body, words) in [
+        (
+            r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}"#,
+            "the API version in the data (v1) does not match the expected API version (apps/v1)",
+        ),
+        (
+            r#"{"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"}}"#,
+            "the kind in the data (ReplicaSet) does not match the expected kind (Deployment)",
+        ),
+    ] {
+        let request = http::Request::post("/apis/apps/v1/namespaces/default/deployments")
+            .header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
+            .unwrap();
+        let err = client
+            .request::<serde_json::Value>(request)
+            .await
+            .unwrap_err();
+        let kube::Error::Api(status) = err else {
+            panic!("{err}")
+        };
+        assert_eq!((status.code, status.message.as_str()), (400, words));
+    }
+    assert!(
+        cluster
+            .get("apps/v1", "Deployment", "default", "web")
+            .is_err()
+    );
+}

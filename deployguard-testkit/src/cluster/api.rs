@@ -510,6 +510,7 @@ async fn resource(
         }
         ("POST", None, None) => {
             let mut obj: Value = decode_body(request)?;
+            check_type_meta(rt, &obj)?;
             let warnings = validate_fields(shared, rt, &mut obj, request)?;
             let mut store = lock(&shared.store);
             if rt.namespaced && !namespace_exists(&store, &types_namespace(shared), &ns) {
@@ -529,6 +530,9 @@ async fn resource(
         }
         ("PUT", Some(name), sub) => {
             let mut obj: Value = decode_body(request)?;
+            if sub.is_none() {
+                check_type_meta(rt, &obj)?;
+            }
             let warnings = match sub.as_deref() {
                 None | Some("status") => validate_fields(shared, rt, &mut obj, request)?,
                 _ => Vec::new(),
@@ -798,6 +802,7 @@ fn patch(
     sub: Option<&str>,
     request: &ApiRequest,
 ) -> Result<Response<Body>, ApiError> {
+    check_size(request)?;
     let kind = PatchType::from_content_type(&request.content_type).ok_or_else(|| {
         ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {:?})", request.content_type))
     })?;
@@ -892,8 +897,42 @@ where
         .map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))
 }
 
+/// The API server's limit on a request body (3 MiB).
+const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+fn check_size(request: &ApiRequest) -> Result<(), ApiError> {
+    if request.body.len() > MAX_REQUEST_BODY_BYTES {
+        return Err(ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {MAX_REQUEST_BODY_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A body whose `apiVersion` or `kind` is not the URL's is refused before anything is written.
+fn check_type_meta(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if !api_version.is_empty() && api_version != rt.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
+    }
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !kind.is_empty() && kind != rt.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
+    }
+    Ok(())
+}
+
 /// The object in a create or update body, as the content type says it is encoded.
 fn decode_body(request: &ApiRequest) -> Result<Value, ApiError> {
+    check_size(request)?;
     if request
         .content_type
         .starts_with(super::protobuf::CONTENT_TYPE)

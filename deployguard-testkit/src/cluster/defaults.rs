@@ -165,6 +165,32 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
             ),
         ));
     }
+    let mut problems = Vec::new();
+    check_labels(
+        obj.pointer("/metadata/labels"),
+        "metadata.labels",
+        &mut problems,
+    );
+    if let Some(spec) = obj.get("spec") {
+        if rt.group == "apps" && rt.kind == "Deployment" {
+            check_strategy(spec, &mut problems);
+        }
+        if let Some(template) = spec.get("template") {
+            check_labels(
+                template.pointer("/metadata/labels"),
+                "spec.template.metadata.labels",
+                &mut problems,
+            );
+            if let Some(pod) = template.get("spec") {
+                check_pod_spec(pod, "spec.template.spec", &mut problems);
+            }
+        } else if rt.kind == "Pod" && rt.group.is_empty() {
+            check_pod_spec(spec, "spec", &mut problems);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid_all(rt, name, problems));
+    }
     if matches!(rt.kind.as_str(), "Deployment" | "ReplicaSet") && rt.group == "apps" {
         let selector = obj
             .pointer("/spec/selector/matchLabels")
@@ -208,4 +234,162 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// A label key: an optional DNS-subdomain prefix and `/`, then a name of at most 63
+/// alphanumerics, `-`, `_` or `.`, starting and ending alphanumeric.
+fn check_labels(labels: Option<&Value>, field: &str, problems: &mut Vec<(String, String)>) {
+    let Some(labels) = labels.and_then(Value::as_object) else {
+        return;
+    };
+    for (key, value) in labels {
+        let name = key.rsplit_once('/').map_or(key.as_str(), |(_, n)| n);
+        let prefix_ok = key.rsplit_once('/').is_none_or(|(prefix, _)| {
+            !prefix.is_empty()
+                && prefix.len() <= 253
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        });
+        if !prefix_ok || !qualified_name_part(name) {
+            problems.push((
+                field.to_owned(),
+                format!(
+                    "Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+                ),
+            ));
+        }
+        let text = value.as_str().unwrap_or("");
+        if !text.is_empty() && !qualified_name_part(text) {
+            problems.push((
+                field.to_owned(),
+                format!(
+                    "Invalid value: \"{text}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+                ),
+            ));
+        }
+    }
+}
+
+fn qualified_name_part(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// An int-or-percent: `Some(percent)` for a percentage, `None` for an integer (or nothing).
+fn percent(value: &Value) -> Option<Result<i64, ()>> {
+    let text = value.as_str()?;
+    Some(
+        text.strip_suffix('%')
+            .and_then(|n| n.parse().ok())
+            .ok_or(()),
+    )
+}
+
+fn check_strategy(spec: &Value, problems: &mut Vec<(String, String)>) {
+    let strategy = spec.get("strategy");
+    let kind = strategy
+        .and_then(|s| s.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("RollingUpdate");
+    let rolling = strategy.and_then(|s| s.get("rollingUpdate"));
+    match kind {
+        "Recreate" if rolling.is_some() => problems.push((
+            "spec.strategy.rollingUpdate".into(),
+            "Forbidden: may not be specified when strategy `type` is 'Recreate'".into(),
+        )),
+        "Recreate" | "RollingUpdate" => {}
+        other => problems.push((
+            "spec.strategy.type".into(),
+            format!(
+                "Unsupported value: \"{other}\": supported values: \"Recreate\", \"RollingUpdate\""
+            ),
+        )),
+    }
+    let Some(rolling) = rolling.filter(|_| kind == "RollingUpdate") else {
+        return;
+    };
+    let mut zero = [false, false];
+    for (i, field) in ["maxUnavailable", "maxSurge"].into_iter().enumerate() {
+        let Some(value) = rolling.get(field) else {
+            continue;
+        };
+        let path = format!("spec.strategy.rollingUpdate.{field}");
+        match percent(value) {
+            Some(Ok(p)) if p > 100 => problems.push((
+                path,
+                format!("Invalid value: \"{p}%\": must not be greater than 100%"),
+            )),
+            Some(Ok(p)) if p < 0 => problems.push((
+                path,
+                format!("Invalid value: \"{p}%\": must be greater than or equal to 0"),
+            )),
+            Some(Ok(p)) => zero[i] = p == 0,
+            Some(Err(())) => problems.push((
+                path,
+                format!(
+                    "Invalid value: {value}: a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"
+                ),
+            )),
+            None => match value.as_i64() {
+                Some(n) if n < 0 => problems.push((
+                    path,
+                    format!("Invalid value: {n}: must be greater than or equal to 0"),
+                )),
+                Some(n) => zero[i] = n == 0,
+                None => {}
+            },
+        }
+    }
+    if zero == [true, true] {
+        let shown = match rolling.get("maxUnavailable") {
+            Some(Value::String(text)) => {
+                format!("intstr.IntOrString{{Type:1, IntVal:0, StrVal:\"{text}\"}}")
+            }
+            _ => "intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}".into(),
+        };
+        problems.push((
+            "spec.strategy.rollingUpdate.maxUnavailable".into(),
+            format!("Invalid value: {shown}: may not be 0 when `maxSurge` is 0"),
+        ));
+    }
+}
+
+fn check_pod_spec(spec: &Value, field: &str, problems: &mut Vec<(String, String)>) {
+    let containers = spec.get("containers").and_then(Value::as_array);
+    if containers.is_none_or(Vec::is_empty) {
+        problems.push((format!("{field}.containers"), "Required value".into()));
+    }
+    for (i, container) in containers.into_iter().flatten().enumerate() {
+        let at = format!("{field}.containers[{i}]");
+        if container
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            problems.push((format!("{at}.name"), "Required value".into()));
+        }
+        if container
+            .get("image")
+            .and_then(Value::as_str)
+            .is_none_or(|i| i.trim().is_empty())
+        {
+            problems.push((format!("{at}.image"), "Required value".into()));
+        }
+        if let Some(policy) = container.get("imagePullPolicy").and_then(Value::as_str)
+            && !matches!(policy, "Always" | "IfNotPresent" | "Never")
+        {
+            problems.push((
+                format!("{at}.imagePullPolicy"),
+                format!(
+                    "Unsupported value: \"{policy}\": supported values: \"Always\", \"IfNotPresent\", \"Never\""
+                ),
+            ));
+        }
+    }
 }

@@ -84,6 +84,36 @@ impl ApiError {
         }
     }
 
+    /// 422 Invalid with every problem found, worded as the server aggregates them: one is
+    /// `field: problem`, several are `[field: problem, field: problem]`.
+    pub(crate) fn invalid_all(
+        rt: &ResourceType,
+        name: &str,
+        problems: Vec<(String, String)>,
+    ) -> Self {
+        if let [(field, problem)] = problems.as_slice() {
+            return Self::invalid(rt, name, field, problem);
+        }
+        let kind = if rt.group.is_empty() {
+            rt.kind.clone()
+        } else {
+            format!("{}.{}", rt.kind, rt.group)
+        };
+        let text: Vec<String> = problems.iter().map(|(f, p)| format!("{f}: {p}")).collect();
+        let causes: Vec<Value> = problems
+            .iter()
+            .map(|(f, p)| json!({"reason": "FieldValueInvalid", "message": p, "field": f}))
+            .collect();
+        Self {
+            details: json!({"name": name, "group": rt.group, "kind": rt.kind, "causes": causes}),
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind} \"{name}\" is invalid: [{}]", text.join(", ")),
+            )
+        }
+    }
+
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
