@@ -701,6 +701,33 @@ fn list(
 ) -> Result<Response<Body>, ApiError> {
     let store = lock(&shared.store);
     let rv = store.resource_version();
+    let requested: Option<u64> = match request.param("resourceVersion").filter(|v| !v.is_empty()) {
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version {text:?}")))?,
+        ),
+        None => None,
+    };
+    match (request.param("resourceVersionMatch"), requested) {
+        (Some("Exact"), Some(at)) if request.param("continue").is_none() => {
+            let items = store.list_at(rt, namespace, labels, fields, at)?;
+            let metadata = json!({"resourceVersion": at.to_string()});
+            if wants_table(request) {
+                let mut table = table(rt, &items, at, store.clock.now(), false);
+                table["metadata"] = metadata;
+                return Ok(json_response(200, &table, "application/json"));
+            }
+            let body = json!({"kind": list_kind(rt), "apiVersion": rt.api_version(), "metadata": metadata, "items": items});
+            return Ok(json_response(200, &body, "application/json"));
+        }
+        (Some(other), _) if !matches!(other, "Exact" | "NotOlderThan") => {
+            return Err(ApiError::bad_request(format!(
+                "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
+            )));
+        }
+        (_, Some(at)) if at > rv => return Err(store.too_large(at)),
+        _ => {}
+    }
     // Pagination: `continue` is the offset into this listing, with the resourceVersion it was
     // made at (a real server pins a snapshot; ours lists what is there now, in stable order).
     let offset = match request.param("continue") {

@@ -47,6 +47,11 @@ pub struct Change {
     pub kind: ChangeKind,
     /// The object after the change (before it, for deletions).
     pub object: Value,
+    /// The object before the change (`None` for a creation): lists at an earlier
+    /// resourceVersion are rebuilt from it.
+    pub(crate) previous: Option<Value>,
+    /// When the change was made (the history forgets what is older than [`HISTORY_WINDOW`]).
+    pub(crate) at: tokio::time::Instant,
 }
 
 /// Which part of an object a write may change.
@@ -60,8 +65,13 @@ pub(crate) enum Part {
 
 type Objects = BTreeMap<(String, String), Value>;
 
-/// How many changes watches can resume from.
+/// How many changes watches can resume from, at most.
 const HISTORY: usize = 50_000;
+
+/// How long a change stays in the history, as etcd's compaction every five minutes keeps it:
+/// a watch or an exact list from before is answered 410 Expired (clients relist; watchers that
+/// take bookmarks keep a recent resourceVersion).
+pub(crate) const HISTORY_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -139,16 +149,31 @@ impl Store {
             .collect()
     }
 
-    fn record(&mut self, rt: &ResourceType, namespace: &str, kind: ChangeKind, object: Value) {
+    fn record(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        kind: ChangeKind,
+        object: Value,
+        previous: Option<Value>,
+    ) {
+        let now = tokio::time::Instant::now();
         let change = Arc::new(Change {
             rv: self.rv,
             resource: rt.store_key(),
             namespace: namespace.to_owned(),
             kind,
             object,
+            previous,
+            at: now,
         });
         self.history.push_back(Arc::clone(&change));
-        while self.history.len() > HISTORY {
+        while self.history.len() > HISTORY
+            || self
+                .history
+                .front()
+                .is_some_and(|c| now.duration_since(c.at) > HISTORY_WINDOW)
+        {
             if let Some(old) = self.history.pop_front() {
                 self.compacted = old.rv;
             }
@@ -169,13 +194,15 @@ impl Store {
     ) -> Value {
         self.rv += 1;
         set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
-        if kind != ChangeKind::Deleted {
+        let previous = if kind == ChangeKind::Deleted {
+            Some(obj.clone())
+        } else {
             self.objects
                 .entry(rt.store_key())
                 .or_default()
-                .insert(key, obj.clone());
-        }
-        self.record(rt, namespace, kind, obj.clone());
+                .insert(key, obj.clone())
+        };
+        self.record(rt, namespace, kind, obj.clone(), previous);
         obj
     }
 
@@ -183,6 +210,67 @@ impl Store {
     pub(crate) fn compact(&mut self) {
         self.history.clear();
         self.compacted = self.rv;
+    }
+
+    /// 504 for a resourceVersion the store has not reached, as the real server words it.
+    pub(crate) fn too_large(&self, rv: u64) -> ApiError {
+        ApiError {
+            details: json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+            ..ApiError::new(
+                504,
+                "Timeout",
+                format!("Too large resource version: {rv}, current: {}", self.rv),
+            )
+        }
+    }
+
+    /// The objects of `rt` as they were at resourceVersion `rv` (a list with
+    /// `resourceVersionMatch=Exact`): 410 once compacted away, 504 for a future one.
+    pub(crate) fn list_at(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        rv: u64,
+    ) -> Result<Vec<Value>, ApiError> {
+        if rv > self.rv {
+            return Err(self.too_large(rv));
+        }
+        if rv < self.compacted {
+            return Err(ApiError::expired(
+                "The resourceVersion for the provided list is too old.".into(),
+            ));
+        }
+        let resource = rt.store_key();
+        let mut state = self.objects.get(&resource).cloned().unwrap_or_default();
+        for change in self
+            .history
+            .iter()
+            .rev()
+            .take_while(|c| c.rv > rv)
+            .filter(|c| c.resource == resource)
+        {
+            let name = meta(&change.object, "name").unwrap_or_default();
+            let key = object_key(rt, &change.namespace, &name);
+            match (&change.kind, &change.previous) {
+                (ChangeKind::Added, _) | (_, None) => {
+                    state.remove(&key);
+                }
+                (_, Some(previous)) => {
+                    state.insert(key, previous.clone());
+                }
+            }
+        }
+        Ok(state
+            .into_values()
+            .filter(|obj| {
+                namespace.is_none_or(|ns| meta(obj, "namespace").as_deref() == Some(ns))
+                    && labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
+                    && fields.matches(obj)
+            })
+            .map(|obj| served_as(rt, obj))
+            .collect())
     }
 
     /// Changes after `rv` for `resource`, or 410 if they are gone.

@@ -106,6 +106,15 @@ pub(crate) fn serve(
         // below and the first live event.
         let live = store.changes.subscribe();
         let start_rv = store.resource_version();
+        // A resourceVersion the store has not reached: the real watch cache waits briefly for
+        // it, then answers 504 "Too large resource version" (never a stream that hangs).
+        if let Some(rv) = requested_rv
+            .as_deref()
+            .and_then(|rv| rv.parse::<u64>().ok())
+            && rv > start_rv
+        {
+            return Err(store.too_large(rv));
+        }
         let initial: Result<Vec<Bytes>, ApiError> = match requested_rv.as_deref() {
             // No resourceVersion, "0", or a streaming list: the current state as ADDED events.
             rv if rv.is_none_or(|rv| rv == "0") || send_initial => Ok(store
