@@ -528,3 +528,59 @@ mod watches {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_selects_its_own_pods_so_kubectl_logs_job_shows_its_log() {
+    each_version_running(&[27, 33], async |cluster, kubectl| {
+        cluster.set_image_behaviour(
+            "busybox:1.36",
+            deployguard_testkit::cluster::ImageBehaviour::Completes {
+                after: std::time::Duration::from_secs(1),
+                exit_code: 0,
+                logs: vec!["migrated 3 tables".into()],
+            },
+        );
+        kubectl
+            .ok(&["create", "deployment", "app", "--image=nginx:1.27"])
+            .await;
+        kubectl
+            .ok(&[
+                "create",
+                "job",
+                "migrate",
+                "--image=busybox:1.36",
+                "--",
+                "migrate",
+            ])
+            .await;
+        let job = cluster
+            .get("batch/v1", "Job", "default", "migrate")
+            .unwrap();
+        let uid = job["metadata"]["uid"].as_str().unwrap();
+        assert_eq!(
+            job["spec"]["selector"]["matchLabels"],
+            serde_json::json!({"batch.kubernetes.io/controller-uid": uid})
+        );
+        let labels = &job["spec"]["template"]["metadata"]["labels"];
+        assert_eq!(labels["batch.kubernetes.io/job-name"], "migrate");
+        assert_eq!(labels["controller-uid"], uid);
+        let wait = kubectl
+            .run(&[
+                "wait",
+                "--for=condition=complete",
+                "job/migrate",
+                "--timeout=60s",
+            ])
+            .await;
+        assert_eq!(wait.code, 0, "{}", wait.stderr);
+        assert_eq!(
+            kubectl.ok(&["logs", "job/migrate"]).await.trim(),
+            "migrated 3 tables"
+        );
+        let pods = kubectl
+            .ok(&["get", "pods", "-l", "job-name=migrate", "-o", "name"])
+            .await;
+        assert_eq!(pods.lines().count(), 1, "{pods}");
+    })
+    .await;
+}

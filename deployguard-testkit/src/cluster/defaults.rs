@@ -85,6 +85,48 @@ pub(crate) fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
     }
 }
 
+/// Defaults that name the new object's uid: a Job without `manualSelector` selects its pods by
+/// `batch.kubernetes.io/controller-uid`, and its template carries that label, the job's name and
+/// their legacy forms (`controller-uid`, `job-name`), so `kubectl logs job/NAME` finds its pod.
+pub(crate) fn apply_uid_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
+    if (rt.group.as_str(), rt.kind.as_str()) != ("batch", "Job")
+        || obj.pointer("/spec/manualSelector") == Some(&Value::Bool(true))
+    {
+        return;
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let Some(spec) = object(obj, "spec") else {
+        return;
+    };
+    if !spec.contains_key("selector") {
+        spec.insert(
+            "selector".into(),
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+        );
+    }
+    let Some(template) = spec.get_mut("template") else {
+        return;
+    };
+    if let Some(labels) = object(template, "metadata").and_then(|m| {
+        m.entry("labels")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+    }) {
+        for (key, value) in [
+            ("batch.kubernetes.io/controller-uid", uid),
+            ("batch.kubernetes.io/job-name", name.as_str()),
+            ("controller-uid", uid),
+            ("job-name", name.as_str()),
+        ] {
+            set_default(labels, key, json!(value));
+        }
+    }
+}
+
 /// Pod-template defaults (`metadata.creationTimestamp: null` included, as the real API shows).
 pub(crate) fn default_pod_template(template: &mut Value) {
     if let Some(metadata) = object(template, "metadata") {
