@@ -699,3 +699,68 @@ async fn a_version_that_fails_after_its_warm_up_serves_well_until_then() {
     let leaking = error_rate().await;
     assert!((leaking - 0.15).abs() < 0.05, "{leaking}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn ongoing_failures_keep_counting_their_events_as_a_kubelet_does() {
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
+    cluster.set_image_behaviour("app:unready", ImageBehaviour::never_ready());
+    let pods = [
+        ("unready", json!({"name": "app", "image": "app:unready"})),
+        ("typo", json!({"name": "app", "image": "app:typo"})),
+        (
+            "cfg",
+            json!({"name": "app", "image": "app:cfg", "envFrom": [{"configMapRef": {"name": "app-config"}}]}),
+        ),
+        (
+            "big",
+            json!({"name": "app", "image": "app:big", "resources": {"requests": {"cpu": "8"}}}),
+        ),
+    ];
+    for (name, container) in &pods {
+        let mut manifest = deployment(name, 1, "app:ok");
+        manifest["metadata"]["labels"]["app"] = json!(name);
+        manifest["spec"]["selector"]["matchLabels"]["app"] = json!(name);
+        manifest["spec"]["template"]["metadata"]["labels"]["app"] = json!(name);
+        manifest["spec"]["template"]["spec"]["containers"][0] = container.clone();
+        cluster.create(manifest).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let events: Api<Event> = Api::namespaced(cluster.client(), "default");
+    let all = events.list(&ListParams::default()).await.unwrap().items;
+    let now = cluster.now();
+    let count = |reason: &str, message_part: &str| {
+        let event = all
+            .iter()
+            .find(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains(message_part))
+            })
+            .unwrap_or_else(|| panic!("no {reason} event with {message_part:?}"));
+        let last = event.last_timestamp.as_ref().unwrap().0;
+        let age = now
+            .duration_since(std::time::SystemTime::from(last))
+            .unwrap_or_default();
+        (event.count.unwrap_or(0), age)
+    };
+    // A readiness probe every 10 s and the scheduler's 10 s back-off: ~30 in five minutes.
+    let (unhealthy, age) = count("Unhealthy", "Readiness probe failed");
+    assert!(
+        unhealthy >= 25 && age <= Duration::from_secs(10),
+        "{unhealthy} {age:?}"
+    );
+    let (unschedulable, age) = count("FailedScheduling", "Insufficient cpu");
+    assert!(
+        unschedulable >= 25 && age <= Duration::from_secs(10),
+        "{unschedulable} {age:?}"
+    );
+    // Pulls and container configuration back off from 10 s, doubling: 10+20+40+80+160 = 310 s.
+    let (pulls, _) = count("BackOff", "Back-off pulling image \"app:typo\"");
+    assert!((4..=6).contains(&pulls), "{pulls}");
+    let (config, _) = count("Failed", "configmap \"app-config\" not found");
+    assert!((4..=6).contains(&config), "{config}");
+}

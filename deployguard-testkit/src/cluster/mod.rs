@@ -390,6 +390,11 @@ impl FakeCluster {
         Self::builder().controllers(true).build()
     }
 
+    /// The cluster's clock: the time its objects' timestamps are written at.
+    pub fn now(&self) -> SystemTime {
+        lock(&self.shared.store).clock.now()
+    }
+
     /// Adds images to the simulated registry (see [`FakeClusterBuilder::images`]).
     pub fn add_images(&self, images: &[&str]) {
         lock(&self.shared.behaviours).add_images(images.iter().copied());

@@ -462,6 +462,63 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// How long after its last occurrence an ongoing failure's event recurs, as the kubelet and the
+/// scheduler retry: a readiness probe every `periodSeconds` (10 s), the scheduler within its
+/// 10 s back-off, an image pull or a container that cannot be configured after the kubelet's
+/// back-off, doubling from 10 s to 5 minutes.
+fn recurrence(reason: &str, count: i64) -> Option<Duration> {
+    match reason {
+        "Unhealthy" | "FailedScheduling" => Some(Duration::from_secs(10)),
+        "BackOff" | "Failed" => {
+            let doublings = u32::try_from(count.clamp(1, 6) - 1).unwrap_or(0);
+            Some(Duration::from_secs(10 * 2u64.pow(doublings)).min(Duration::from_secs(300)))
+        }
+        _ => None,
+    }
+}
+
+/// The events of a failure that goes on with no change of status: each recurs (its count grows,
+/// its last-seen moves) once its [`recurrence`] has passed since it was last seen.
+fn repeat_ongoing(
+    ctx: &mut Ctx<'_>,
+    pod: &Value,
+    events: Vec<(String, String, String, Option<String>, &'static str)>,
+) {
+    if events.is_empty() {
+        return;
+    }
+    let now = ctx.now();
+    let recorded = ctx.in_namespace("", "Event", &namespace(pod));
+    let pod_uid = uid(pod);
+    for (kind, reason, message, field_path, component) in events {
+        let Some(last) = recorded.iter().find(|e| {
+            s(e, "/involvedObject/uid") == pod_uid
+                && s(e, "/reason") == reason
+                && s(e, "/message") == message
+        }) else {
+            continue;
+        };
+        let Some(every) = recurrence(&reason, i(last, "/count")) else {
+            continue;
+        };
+        let seen = time_at(last, "/lastTimestamp").unwrap_or(now);
+        let due = seen + every;
+        if now >= due {
+            ctx.event(
+                pod,
+                &kind,
+                &reason,
+                &message,
+                component,
+                field_path.as_deref(),
+            );
+            ctx.wake_in(recurrence(&reason, i(last, "/count") + 1).unwrap_or(every));
+        } else if let Ok(left) = due.duration_since(now) {
+            ctx.wake_in(left);
+        }
+    }
+}
+
 /// Writes `status` if it changed, and the events of the transition. Events of a state that did
 /// not change are not repeated, except back-offs, which the real kubelet repeats.
 fn write(
@@ -472,6 +529,7 @@ fn write(
 ) {
     let old = pod.get("status").cloned().unwrap_or(Value::Null);
     if old == status {
+        repeat_ongoing(ctx, &pod, events);
         return;
     }
     let state_of = |status: &Value| {
