@@ -584,3 +584,100 @@ async fn a_job_selects_its_own_pods_so_kubectl_logs_job_shows_its_log() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_defaults_a_real_server_fills_in_are_there() {
+    each_version_running(&[27, 33], async |_, kubectl| {
+        let version = kubectl.ok(&["version", "-o", "json"]).await;
+        let version: serde_json::Value = serde_json::from_str(&version).unwrap();
+        for field in [
+            "gitCommit",
+            "gitTreeState",
+            "buildDate",
+            "goVersion",
+            "compiler",
+            "platform",
+        ] {
+            assert!(
+                version["serverVersion"][field]
+                    .as_str()
+                    .is_some_and(|v| !v.is_empty()),
+                "{field}: {version}"
+            );
+        }
+        kubectl.ok(&["create", "namespace", "team-b"]).await;
+        assert_eq!(
+            jsonpath(kubectl, "namespace", "team-b", "{.status.phase}").await,
+            "Active"
+        );
+        assert!(
+            kubectl
+                .ok(&["get", "namespace", "team-b"])
+                .await
+                .contains("Active")
+        );
+
+        let probed = manifest(
+            kubectl,
+            &deployment_with(|d| {
+                d["spec"]["replicas"] = 3.into();
+                d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] =
+                    serde_json::json!({"httpGet": {"path": "/healthz", "port": 8080}});
+            }),
+        );
+        kubectl.ok(&["apply", "-f", &probed]).await;
+        kubectl
+            .ok(&["expose", "deployment", "web", "--port=80"])
+            .await;
+        let status = kubectl
+            .run(&["rollout", "status", "deployment/web", "--timeout=60s"])
+            .await;
+        assert_eq!(status.code, 0, "{}", status.stderr);
+        let pod = kubectl
+            .ok(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0]}"])
+            .await;
+        let pod: serde_json::Value = serde_json::from_str(&pod).unwrap();
+        let probe = &pod["spec"]["containers"][0]["readinessProbe"];
+        assert_eq!(
+            (
+                &probe["timeoutSeconds"],
+                &probe["periodSeconds"],
+                &probe["successThreshold"],
+                &probe["failureThreshold"],
+                &probe["httpGet"]["scheme"]
+            ),
+            (&1.into(), &10.into(), &1.into(), &3.into(), &"HTTP".into()),
+            "{probe}"
+        );
+        assert_eq!(pod["spec"]["serviceAccountName"], "default");
+        let image_id = pod["status"]["containerStatuses"][0]["imageID"]
+            .as_str()
+            .unwrap();
+        let digest = image_id
+            .strip_prefix("docker.io/library/nginx@sha256:")
+            .unwrap_or_else(|| panic!("{image_id}"));
+        assert!(
+            digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+            "{image_id}"
+        );
+        let ips = kubectl
+            .ok(&["get", "pods", "-o", "jsonpath={.items[*].status.podIP}"])
+            .await;
+        let mut ips: Vec<&str> = ips.split_whitespace().collect();
+        assert_eq!(ips.len(), 3);
+        ips.sort_unstable();
+        ips.dedup();
+        assert_eq!(ips.len(), 3, "pod IPs are unique: {ips:?}");
+        assert_eq!(
+            jsonpath(
+                kubectl,
+                "service",
+                "web",
+                "{.spec.ipFamilies[0]} {.spec.ipFamilyPolicy} {.spec.internalTrafficPolicy}"
+            )
+            .await,
+            "IPv4 SingleStack Cluster"
+        );
+    })
+    .await;
+}

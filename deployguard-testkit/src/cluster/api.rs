@@ -345,7 +345,15 @@ async fn serve(
         }
         Route::Version => json_response(
             200,
-            &json!({"major": "1", "minor": SERVER_MINOR, "gitVersion": format!("v1.{SERVER_MINOR}.0-deployguard"), "platform": "linux/amd64"}),
+            &json!({
+                "major": "1", "minor": SERVER_MINOR,
+                "emulationMajor": "1", "emulationMinor": SERVER_MINOR,
+                "minCompatibilityMajor": "1", "minCompatibilityMinor": format!("{}", SERVER_MINOR.parse::<u32>().unwrap_or(33) - 1),
+                "gitVersion": format!("v1.{SERVER_MINOR}.0-deployguard"),
+                "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+                "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0", "compiler": "gc",
+                "platform": "linux/amd64",
+            }),
             "application/json",
         ),
         Route::Health => {

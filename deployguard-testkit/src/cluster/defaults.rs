@@ -65,12 +65,27 @@ pub(crate) fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
         ("", "Pod") => {
             if let Some(spec) = obj.get_mut("spec") {
                 default_pod_spec(spec);
+                // What admission adds to a pod (the ServiceAccount and Priority plugins).
+                if let Some(spec) = spec.as_object_mut() {
+                    let account = spec
+                        .get("serviceAccountName")
+                        .cloned()
+                        .unwrap_or_else(|| json!("default"));
+                    set_default(spec, "serviceAccountName", account.clone());
+                    set_default(spec, "serviceAccount", account);
+                    set_default(spec, "enableServiceLinks", json!(true));
+                    set_default(spec, "priority", json!(0));
+                    set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+                }
             }
         }
         ("", "Service") => {
             if let Some(spec) = object(obj, "spec") {
                 set_default(spec, "type", json!("ClusterIP"));
                 set_default(spec, "sessionAffinity", json!("None"));
+                set_default(spec, "ipFamilies", json!(["IPv4"]));
+                set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
+                set_default(spec, "internalTrafficPolicy", json!("Cluster"));
                 if let Some(Value::Array(ports)) = spec.get_mut("ports") {
                     for port in ports.iter_mut().filter_map(Value::as_object_mut) {
                         set_default(port, "protocol", json!("TCP"));
@@ -85,10 +100,20 @@ pub(crate) fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
     }
 }
 
-/// Defaults that name the new object's uid: a Job without `manualSelector` selects its pods by
+/// Defaults a new object gets once it has a uid: a Namespace is Active; a Job without `manualSelector` selects its pods by
 /// `batch.kubernetes.io/controller-uid`, and its template carries that label, the job's name and
 /// their legacy forms (`controller-uid`, `job-name`), so `kubectl logs job/NAME` finds its pod.
-pub(crate) fn apply_uid_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
+pub(crate) fn apply_creation_defaults(rt: &ResourceType, obj: &mut Value, uid: &str) {
+    if (rt.group.as_str(), rt.kind.as_str()) == ("", "Namespace") {
+        // The namespace lifecycle: a new namespace is Active, finalized by `kubernetes`.
+        if let Some(spec) = object(obj, "spec") {
+            set_default(spec, "finalizers", json!(["kubernetes"]));
+        }
+        if let Some(status) = object(obj, "status") {
+            set_default(status, "phase", json!("Active"));
+        }
+        return;
+    }
     if (rt.group.as_str(), rt.kind.as_str()) != ("batch", "Job")
         || obj.pointer("/spec/manualSelector") == Some(&Value::Bool(true))
     {
@@ -156,6 +181,17 @@ fn default_pod_spec(spec: &mut Value) {
                 );
                 set_default(container, "terminationMessagePolicy", json!("File"));
                 set_default(container, "resources", json!({}));
+                for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                    if let Some(probe) = container.get_mut(probe).and_then(Value::as_object_mut) {
+                        set_default(probe, "timeoutSeconds", json!(1));
+                        set_default(probe, "periodSeconds", json!(10));
+                        set_default(probe, "successThreshold", json!(1));
+                        set_default(probe, "failureThreshold", json!(3));
+                        if let Some(get) = probe.get_mut("httpGet").and_then(Value::as_object_mut) {
+                            set_default(get, "scheme", json!("HTTP"));
+                        }
+                    }
+                }
                 let image = container.get("image").and_then(Value::as_str).unwrap_or("");
                 let tag = image
                     .rsplit_once(':')

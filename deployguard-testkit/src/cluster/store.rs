@@ -399,7 +399,7 @@ impl Store {
         }
         let uid = self.next_uid();
         set_meta(&mut obj, "uid", json!(uid));
-        super::defaults::apply_uid_defaults(rt, &mut obj, &uid);
+        super::defaults::apply_creation_defaults(rt, &mut obj, &uid);
         set_meta(&mut obj, "creationTimestamp", json!(self.clock.rfc3339()));
         if rt.has_generation() {
             set_meta(&mut obj, "generation", json!(1));

@@ -28,6 +28,46 @@ fn cpu_millis(text: &str) -> i64 {
     }
 }
 
+/// A content digest of real length (64 hex digits), stable per `text`.
+fn digest(text: &str) -> String {
+    (0..4u8)
+        .map(|part| format!("{:016x}", hash(&format!("{part}{text}"))))
+        .collect()
+}
+
+/// The repository a runtime reports an image by: `docker.io/library/nginx` for `nginx:1.27`.
+fn image_repository(image: &str) -> String {
+    let canonical = super::behaviour::canonical_image(image);
+    let repository = canonical
+        .rsplit_once('@')
+        .map(|(r, _)| r.to_owned())
+        .or_else(|| {
+            let (head, last) = canonical.rsplit_once('/').unwrap_or(("", &canonical));
+            let name = last.split(':').next().unwrap_or(last);
+            Some(if head.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{head}/{name}")
+            })
+        })
+        .unwrap_or(canonical.clone());
+    match repository.split_once('/') {
+        Some((host, _)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+            repository
+        }
+        Some(_) => format!("docker.io/{repository}"),
+        None => format!("docker.io/library/{repository}"),
+    }
+}
+
+/// A pod's IP, unique in the cluster: from the sequence number in its uid.
+fn pod_ip(pod: &Value) -> String {
+    let uid = uid(pod);
+    let n = u64::from_str_radix(uid.rsplit('-').next().unwrap_or(""), 16)
+        .unwrap_or_else(|_| hash(&uid));
+    format!("10.244.{}.{}", (n / 250) % 256, n % 250 + 2)
+}
+
 fn hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
@@ -248,7 +288,7 @@ fn simulate(
             c.restarts = i64::from(crashes);
             if let Some((crashed_at, restart_at)) = next_start {
                 c.started = false;
-                c.last_state = json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": at(crashed_at - Duration::from_secs(1)), "finishedAt": at(crashed_at), "containerID": format!("containerd://{:016x}", hash(&uid(pod)))}});
+                c.last_state = json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": at(crashed_at - Duration::from_secs(1)), "finishedAt": at(crashed_at), "containerID": format!("containerd://{}", digest(&uid(pod)))}});
                 c.state = waiting(
                     "CrashLoopBackOff",
                     &format!(
@@ -426,17 +466,13 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             .map(|c| {
                 json!({
                     "name": c.name, "image": c.image,
-                    "imageID": if c.started || c.restarts > 0 || c.finished.is_some() { format!("docker.io/library/{}@sha256:{:016x}", c.image, hash(&c.image)) } else { String::new() },
+                    "imageID": if c.started || c.restarts > 0 || c.finished.is_some() { format!("{}@sha256:{}", image_repository(&c.image), digest(&c.image)) } else { String::new() },
                     "ready": c.ready, "started": c.started, "restartCount": c.restarts,
                     "state": c.state, "lastState": c.last_state,
                 })
             })
             .collect();
-        let ip = format!(
-            "10.244.{}.{}",
-            hash(&uid(&pod)) % 3,
-            hash(&name(&pod)) % 250 + 2
-        );
+        let ip = pod_ip(&pod);
         let status = json!({
             "phase": phase,
             "conditions": [
