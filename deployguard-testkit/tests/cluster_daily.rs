@@ -681,3 +681,150 @@ async fn the_defaults_a_real_server_fills_in_are_there() {
     })
     .await;
 }
+
+fn header(table: &str) -> Vec<&str> {
+    table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_endpoint_slices_secrets_and_watched_rows_print_their_columns() {
+    each_version_running(&[27, 33], async |cluster, kubectl| {
+        cluster.set_image_behaviour(
+            "busybox:1.36",
+            deployguard_testkit::cluster::ImageBehaviour::Completes {
+                after: std::time::Duration::from_secs(1),
+                exit_code: 0,
+                logs: Vec::new(),
+            },
+        );
+        kubectl
+            .ok(&["create", "job", "migrate", "--image=busybox:1.36"])
+            .await;
+        kubectl
+            .ok(&[
+                "create",
+                "secret",
+                "generic",
+                "creds",
+                "--from-literal=a=b",
+                "--from-literal=c=d",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "create",
+                "deployment",
+                "web",
+                "--image=nginx:1.27",
+                "--port=8080",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "expose",
+                "deployment",
+                "web",
+                "--port=80",
+                "--target-port=8080",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=condition=complete",
+                "job/migrate",
+                "--timeout=60s",
+            ])
+            .await;
+        kubectl
+            .ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+            .await;
+
+        let jobs = kubectl.ok(&["get", "jobs"]).await;
+        assert_eq!(
+            header(&jobs),
+            ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
+            "{jobs}"
+        );
+        assert!(jobs.contains("Complete") && jobs.contains("1/1"), "{jobs}");
+        let secrets = kubectl.ok(&["get", "secrets"]).await;
+        assert_eq!(
+            header(&secrets),
+            ["NAME", "TYPE", "DATA", "AGE"],
+            "{secrets}"
+        );
+        assert!(
+            secrets.contains("Opaque") && secrets.split_whitespace().any(|w| w == "2"),
+            "{secrets}"
+        );
+        let slices = kubectl
+            .ok(&[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=web",
+            ])
+            .await;
+        assert_eq!(
+            header(&slices),
+            ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"],
+            "{slices}"
+        );
+        assert!(
+            slices.contains("IPv4") && slices.contains("8080") && slices.contains("10.244."),
+            "{slices}"
+        );
+
+        // `get -w`: the rows after the first list are Tables too, with every column.
+        let mut child = kubectl
+            .command(&["get", "deployments", "--watch"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(stdout)
+                .lines()
+                .take(3)
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+        });
+        deployguard_testkit::cluster::wait::eventually("kubectl to watch", || {
+            cluster
+                .requests()
+                .iter()
+                .any(|r| r.path.ends_with("/deployments") && r.query.contains("watch=true"))
+        })
+        .await;
+        kubectl
+            .ok(&["scale", "deployment", "web", "--replicas=2"])
+            .await;
+        let lines = tokio::time::timeout(std::time::Duration::from_secs(30), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        child.kill().unwrap();
+        let _ = child.wait();
+        assert_eq!(
+            header(&lines[0]),
+            ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+            "{lines:?}"
+        );
+        let watched: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(
+            watched.len(),
+            5,
+            "a watched row has every column: {lines:?}"
+        );
+        assert_eq!(watched[0], "web");
+        assert!(watched[1].ends_with("/2"), "{lines:?}");
+    })
+    .await;
+}

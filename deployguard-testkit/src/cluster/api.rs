@@ -426,7 +426,7 @@ async fn serve(
     }
 }
 
-fn wants_table(request: &ApiRequest) -> bool {
+pub(crate) fn wants_table(request: &ApiRequest) -> bool {
     request
         .accept
         .split(',')

@@ -79,6 +79,11 @@ pub(crate) fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
                 }
             }
         }
+        ("", "Secret") => {
+            if let Some(map) = obj.as_object_mut() {
+                set_default(map, "type", json!("Opaque"));
+            }
+        }
         ("", "Service") => {
             if let Some(spec) = object(obj, "spec") {
                 set_default(spec, "type", json!("ClusterIP"));

@@ -90,6 +90,29 @@ fn columns(kind: &str) -> Vec<Column> {
             col("Status", "string", 0),
             col("Age", "string", 0),
         ],
+        "Job" => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Completions", "string", 0),
+            col("Duration", "string", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
+        ],
+        "EndpointSlice" => vec![
+            col("Name", "string", 0),
+            col("AddressType", "string", 0),
+            col("Ports", "string", 0),
+            col("Endpoints", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "Secret" => vec![
+            col("Name", "string", 0),
+            col("Type", "string", 0),
+            col("Data", "string", 0),
+            col("Age", "string", 0),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
 }
@@ -371,8 +394,98 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
             json!(created),
         ],
         "Namespace" => vec![name, json!(str_at(obj, "/status/phase")), json!(created)],
+        "Job" => {
+            let (names, images) = containers(obj, "/spec/template/spec/containers");
+            vec![
+                name,
+                json!(job_status(obj)),
+                json!(format!(
+                    "{}/{}",
+                    int_at(obj, "/status/succeeded"),
+                    obj.pointer("/spec/completions")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1)
+                )),
+                json!(job_duration(obj, now)),
+                json!(created),
+                json!(names),
+                json!(images),
+                json!(selector(obj, "/spec/selector/matchLabels")),
+            ]
+        }
+        "EndpointSlice" => {
+            let ports: Vec<String> = list_at(obj, "/ports")
+                .iter()
+                .map(|p| int_at(p, "/port").to_string())
+                .collect();
+            let addresses: Vec<String> = list_at(obj, "/endpoints")
+                .iter()
+                .flat_map(|e| list_at(e, "/addresses"))
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            let shown = match addresses.len() {
+                0 => "<unset>".to_owned(),
+                1..=3 => addresses.join(","),
+                n => format!("{} + {} more...", addresses[..3].join(","), n - 3),
+            };
+            vec![
+                name,
+                json!(str_at(obj, "/addressType")),
+                json!(if ports.is_empty() {
+                    "<unset>".to_owned()
+                } else {
+                    ports.join(",")
+                }),
+                json!(shown),
+                json!(created),
+            ]
+        }
+        "Secret" => vec![
+            name,
+            json!(str_at(obj, "/type")),
+            json!(
+                obj.get("data")
+                    .and_then(Value::as_object)
+                    .map_or(0, |d| d.len())
+                    .to_string()
+            ),
+            json!(created),
+        ],
         _ => vec![name, json!(created)],
     }
+}
+
+fn list_at<'a>(obj: &'a Value, pointer: &str) -> &'a [Value] {
+    obj.pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// A Job's STATUS column as kubectl 1.33 prints it.
+fn job_status(job: &Value) -> &'static str {
+    let condition = |kind: &str| {
+        list_at(job, "/status/conditions")
+            .iter()
+            .any(|c| str_at(c, "/type") == kind && str_at(c, "/status") == "True")
+    };
+    if condition("Complete") {
+        "Complete"
+    } else if condition("Failed") {
+        "Failed"
+    } else if condition("Suspended") {
+        "Suspended"
+    } else {
+        "Running"
+    }
+}
+
+/// How long a Job ran: to its completion, or until now while it runs.
+fn job_duration(job: &Value, now: SystemTime) -> String {
+    let Some(start) = parse_rfc3339(str_at(job, "/status/startTime")) else {
+        return String::new();
+    };
+    let end = parse_rfc3339(str_at(job, "/status/completionTime")).unwrap_or(now);
+    human_duration(end.duration_since(start).unwrap_or(Duration::ZERO))
 }
 
 /// A `meta.k8s.io/v1` Table of `objects`.

@@ -13,10 +13,12 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use super::api::{ApiRequest, Body};
+use super::clock::Clock;
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Change, served_as};
+use super::table::table;
 use super::{Shared, lock};
 
 /// How often a watch that asked for bookmarks gets one.
@@ -53,11 +55,45 @@ fn line(kind: &str, object: &Value) -> Bytes {
 }
 
 /// A watch line for `object` as the version `rt` serves it (copied only when it differs).
-fn line_as(rt: &ResourceType, kind: &str, object: &Value) -> Bytes {
-    if object.get("apiVersion").and_then(Value::as_str) == Some(rt.api_version().as_str()) {
-        line(kind, object)
-    } else {
-        line(kind, &served_as(rt, object.clone()))
+/// How a watch writes its events' objects: as stored, in the apiVersion the watch asked for, or
+/// — for a watch that asked for Tables, as `kubectl get -w` does — as one-row Tables.
+struct Render {
+    rt: ResourceType,
+    /// The cluster clock (for ages) and whether rows carry the whole object.
+    table: Option<(Clock, bool)>,
+}
+
+impl Render {
+    fn event(&self, kind: &str, object: &Value) -> Bytes {
+        let served;
+        let object = if object.get("apiVersion").and_then(Value::as_str)
+            == Some(self.rt.api_version().as_str())
+        {
+            object
+        } else {
+            served = served_as(&self.rt, object.clone());
+            &served
+        };
+        match &self.table {
+            Some((clock, include_object)) => {
+                let rv = object
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .and_then(|rv| rv.parse().ok())
+                    .unwrap_or(0);
+                line(
+                    kind,
+                    &table(
+                        &self.rt,
+                        std::slice::from_ref(object),
+                        rv,
+                        clock.now(),
+                        *include_object,
+                    ),
+                )
+            }
+            None => line(kind, object),
+        }
     }
 }
 
@@ -99,6 +135,15 @@ pub(crate) fn serve(
         .filter(|rv| !rv.is_empty())
         .map(str::to_owned);
 
+    let render = Render {
+        rt: rt.clone(),
+        table: super::api::wants_table(request).then(|| {
+            (
+                lock(&shared.store).clock.clone(),
+                request.param("includeObject") == Some("Object"),
+            )
+        }),
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(1024);
     let (initial, live, start_rv) = {
         let store = lock(&shared.store);
@@ -125,7 +170,7 @@ pub(crate) fn serve(
                     &filter.fields,
                 )
                 .iter()
-                .map(|obj| line("ADDED", obj))
+                .map(|obj| render.event("ADDED", obj))
                 .collect()),
             rv => {
                 let rv = rv.unwrap_or_default();
@@ -136,7 +181,7 @@ pub(crate) fn serve(
                     changes
                         .iter()
                         .filter(|c| filter.matches(c))
-                        .map(|c| line_as(&rt, c.kind.as_str(), &c.object))
+                        .map(|c| render.event(c.kind.as_str(), &c.object))
                         .collect()
                 })
             }
@@ -164,7 +209,7 @@ pub(crate) fn serve(
         if drop_at_once {
             return;
         }
-        stream_live(tx, live, filter, rt, start_rv, bookmarks, timeout).await;
+        stream_live(tx, live, filter, render, start_rv, bookmarks, timeout).await;
     });
 
     let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -184,7 +229,7 @@ async fn stream_live(
     tx: mpsc::Sender<Bytes>,
     mut live: broadcast::Receiver<Arc<Change>>,
     filter: Filter,
-    rt: ResourceType,
+    render: Render,
     start_rv: u64,
     bookmarks: bool,
     timeout: Option<Duration>,
@@ -202,7 +247,7 @@ async fn stream_live(
                         continue;
                     }
                     let kind = change.kind.as_str();
-                    if tx.send(line_as(&rt, kind, &change.object)).await.is_err() {
+                    if tx.send(render.event(kind, &change.object)).await.is_err() {
                         return;
                     }
                 }
@@ -214,7 +259,7 @@ async fn stream_live(
                 if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                     return;
                 }
-                if bookmarks && tx.send(bookmark(&rt, last_rv, false)).await.is_err() {
+                if bookmarks && tx.send(bookmark(&render.rt, last_rv, false)).await.is_err() {
                     return;
                 }
                 next_bookmark = tokio::time::Instant::now() + BOOKMARK_EVERY;
