@@ -828,3 +828,192 @@ async fn jobs_endpoint_slices_secrets_and_watched_rows_print_their_columns() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_is_graceful_honours_finalizers_orphans_and_empties_namespaces() {
+    each_version_running(&[27, 33], async |cluster, kubectl| {
+        // A pod on a node: Terminating (out of its Service at once), then gone; its ReplicaSet
+        // replaces it without waiting.
+        kubectl
+            .ok(&[
+                "create",
+                "deployment",
+                "web",
+                "--image=nginx:1.27",
+                "--replicas=2",
+            ])
+            .await;
+        kubectl
+            .ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+            .await;
+        let pods = cluster.pods("default").unwrap();
+        let victim = pods[0].metadata.name.clone().unwrap();
+        let out = kubectl
+            .ok(&["delete", "pod", &victim, "--wait=false"])
+            .await;
+        assert_eq!(out.trim(), format!("pod \"{victim}\" deleted"));
+        let terminating = cluster.get("v1", "Pod", "default", &victim).unwrap();
+        assert!(
+            terminating["metadata"]["deletionTimestamp"].is_string(),
+            "{terminating}"
+        );
+        assert_eq!(terminating["metadata"]["deletionGracePeriodSeconds"], 30);
+        assert!(
+            kubectl
+                .ok(&["get", "pod", &victim])
+                .await
+                .contains("Terminating")
+        );
+        deployguard_testkit::cluster::wait::eventually("the pod to go", || {
+            cluster.get("v1", "Pod", "default", &victim).is_err()
+        })
+        .await;
+        kubectl
+            .ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+            .await;
+
+        // --cascade=orphan keeps the ReplicaSet and its pods, without the owner's reference.
+        kubectl
+            .ok(&["delete", "deployment", "web", "--cascade=orphan"])
+            .await;
+        let sets = cluster.replica_sets("default").unwrap();
+        assert_eq!(sets.len(), 1, "the ReplicaSet stays");
+        assert!(
+            sets[0]
+                .metadata
+                .owner_references
+                .as_ref()
+                .is_none_or(Vec::is_empty),
+            "orphaned"
+        );
+        assert_eq!(cluster.pods("default").unwrap().len(), 2);
+
+        // A finalizer holds an object until it is removed.
+        kubectl
+            .ok(&["create", "configmap", "held", "--from-literal=a=b"])
+            .await;
+        kubectl
+            .ok(&[
+                "patch",
+                "configmap",
+                "held",
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+            ])
+            .await;
+        kubectl
+            .ok(&["delete", "configmap", "held", "--wait=false"])
+            .await;
+        assert!(
+            jsonpath(
+                kubectl,
+                "configmap",
+                "held",
+                "{.metadata.deletionTimestamp}"
+            )
+            .await
+            .len()
+                > 10
+        );
+        kubectl
+            .ok(&[
+                "patch",
+                "configmap",
+                "held",
+                "--type=json",
+                "-p",
+                r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+            ])
+            .await;
+        assert!(cluster.get("v1", "ConfigMap", "default", "held").is_err());
+
+        // A namespace is Terminating while its pods stop, refuses new content, then goes.
+        kubectl.ok(&["create", "namespace", "team-c"]).await;
+        kubectl
+            .ok(&[
+                "-n",
+                "team-c",
+                "create",
+                "deployment",
+                "api",
+                "--image=nginx:1.27",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "-n",
+                "team-c",
+                "rollout",
+                "status",
+                "deployment/api",
+                "--timeout=60s",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "-n",
+                "team-c",
+                "create",
+                "configmap",
+                "held",
+                "--from-literal=a=b",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "-n",
+                "team-c",
+                "patch",
+                "configmap",
+                "held",
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+            ])
+            .await;
+        kubectl
+            .ok(&["delete", "namespace", "team-c", "--wait=false"])
+            .await;
+        assert_eq!(
+            jsonpath(kubectl, "namespace", "team-c", "{.status.phase}").await,
+            "Terminating"
+        );
+        let refused = kubectl
+            .run(&["-n", "team-c", "create", "configmap", "late"])
+            .await;
+        assert!(
+            refused.stderr.contains("because it is being terminated"),
+            "{}",
+            refused.stderr
+        );
+        deployguard_testkit::cluster::wait::eventually("the namespace's pods to stop", || {
+            cluster.pods("team-c").unwrap().is_empty()
+        })
+        .await;
+        assert_eq!(
+            jsonpath(kubectl, "namespace", "team-c", "{.status.phase}").await,
+            "Terminating",
+            "held by the finalizer"
+        );
+        kubectl
+            .ok(&[
+                "-n",
+                "team-c",
+                "patch",
+                "configmap",
+                "held",
+                "--type=json",
+                "-p",
+                r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+            ])
+            .await;
+        deployguard_testkit::cluster::wait::eventually("the namespace to go", || {
+            cluster.get("v1", "Namespace", "", "team-c").is_err()
+        })
+        .await;
+        assert!(cluster.pods("team-c").unwrap().is_empty());
+        assert!(cluster.deployment("team-c", "api").is_err());
+    })
+    .await;
+}

@@ -524,6 +524,26 @@ async fn resource(
             if rt.namespaced && !namespace_exists(&store, &types_namespace(shared), &ns) {
                 return Err(ApiError::not_found(&types_namespace(shared), &ns));
             }
+            if rt.namespaced
+                && store
+                    .get(&types_namespace(shared), "", &ns)
+                    .is_ok_and(|n| n.pointer("/status/phase") == Some(&json!("Terminating")))
+            {
+                return Err(ApiError {
+                    details: json!({"causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}),
+                    ..ApiError::new(
+                        403,
+                        "Forbidden",
+                        format!(
+                            "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                            rt.qualified(),
+                            obj.pointer("/metadata/name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                        ),
+                    )
+                });
+            }
             let served = super::crd_types(rt, &obj)?;
             let created = store.create(rt, &ns, obj, request.dry_run())?;
             if !request.dry_run() {
@@ -594,17 +614,49 @@ async fn resource(
         }
         ("PATCH", Some(name), sub) => patch(shared, rt, &ns, &name, sub.as_deref(), request),
         ("DELETE", Some(name), None) => {
+            let options = DeleteOptions::of(request)?;
+            let types = types_all(shared);
             let mut store = lock(&shared.store);
+            let current = store.get(rt, &ns, &name)?;
+            let uid = current
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let has_finalizers = current
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
+            let on_a_node = super::store::is_pod_on_a_node(rt, &current);
+            let grace = if on_a_node {
+                options.grace_period.unwrap_or_else(|| {
+                    current
+                        .pointer("/spec/terminationGracePeriodSeconds")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(30)
+                })
+            } else {
+                0
+            };
+            let is_namespace = rt.group.is_empty() && rt.kind == "Namespace";
+            if options.orphan && !request.dry_run() {
+                orphan_dependents(&mut store, &types, &uid);
+            }
+            if has_finalizers || (on_a_node && grace > 0) || is_namespace {
+                let marked = store.mark_deleting(rt, &ns, &name, grace, request.dry_run())?;
+                if is_namespace && !request.dry_run() {
+                    drop(store);
+                    return Ok(json_response(
+                        200,
+                        &terminate_namespace(shared, &types, &name)?,
+                        "application/json",
+                    ));
+                }
+                return Ok(json_response(200, &marked, "application/json"));
+            }
             let deleted = store.delete(rt, &ns, &name, request.dry_run())?;
-            if !request.dry_run() {
-                collect_garbage(
-                    &mut store,
-                    &types_all(shared),
-                    deleted
-                        .pointer("/metadata/uid")
-                        .and_then(Value::as_str)
-                        .unwrap_or(""),
-                );
+            if !request.dry_run() && !options.orphan {
+                collect_garbage(&mut store, &types, &uid);
             }
             Ok(json_response(200, &deleted, "application/json"))
         }
@@ -657,6 +709,146 @@ fn types_namespace(shared: &Shared) -> ResourceType {
 
 fn namespace_exists(store: &super::store::Store, namespaces: &ResourceType, ns: &str) -> bool {
     store.get(namespaces, "", ns).is_ok()
+}
+
+/// What a DELETE asks for, from its query or its `DeleteOptions` body (kubectl sends the body).
+struct DeleteOptions {
+    grace_period: Option<u64>,
+    /// `propagationPolicy: Orphan` (`kubectl delete --cascade=orphan`): dependents stay, with
+    /// the owner's reference removed.
+    orphan: bool,
+}
+
+impl DeleteOptions {
+    fn of(request: &ApiRequest) -> Result<Self, ApiError> {
+        let body: Value = if request.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&request.body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+        };
+        let policy = request
+            .param("propagationPolicy")
+            .map(str::to_owned)
+            .or_else(|| {
+                body.get("propagationPolicy")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .or_else(|| {
+                (body.get("orphanDependents") == Some(&Value::Bool(true))).then(|| "Orphan".into())
+            });
+        if let Some(policy) = &policy
+            && !matches!(policy.as_str(), "Orphan" | "Background" | "Foreground")
+        {
+            return Err(ApiError::bad_request(format!(
+                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+            )));
+        }
+        let grace_period = request
+            .param("gracePeriodSeconds")
+            .and_then(|g| g.parse().ok())
+            .or_else(|| body.get("gracePeriodSeconds").and_then(Value::as_u64));
+        Ok(Self {
+            grace_period,
+            orphan: policy.as_deref() == Some("Orphan"),
+        })
+    }
+}
+
+/// Removes the references to `uid` from the objects it owned (orphan propagation).
+fn orphan_dependents(store: &mut super::store::Store, types: &[ResourceType], uid: &str) {
+    if uid.is_empty() {
+        return;
+    }
+    let (everything, any) = (LabelSelector::default(), FieldSelector::default());
+    for rt in types {
+        for mut obj in store.list(rt, None, &everything, &any) {
+            let Some(refs) = obj
+                .pointer_mut("/metadata/ownerReferences")
+                .and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            let before = refs.len();
+            refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
+            if refs.len() == before {
+                continue;
+            }
+            let ns = obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+            }
+            let _ = store.update(rt, &ns, &name, obj, Part::Main, false);
+        }
+    }
+}
+
+/// A namespace being deleted: `Terminating`, everything in it deleted (pods on nodes wait for
+/// their kubelet), and the namespace itself removed once it is empty.
+fn terminate_namespace(
+    shared: &Shared,
+    types: &[ResourceType],
+    name: &str,
+) -> Result<Value, ApiError> {
+    let namespaces = types_namespace(shared);
+    let mut store = lock(&shared.store);
+    let mut namespace = store.get(&namespaces, "", name)?;
+    namespace["status"] = json!({"phase": "Terminating"});
+    let namespace = store.update(&namespaces, "", name, namespace, Part::Status, false)?;
+    let (everything, any) = (LabelSelector::default(), FieldSelector::default());
+    for rt in types.iter().filter(|t| t.namespaced) {
+        for obj in store.list(rt, Some(name), &everything, &any) {
+            let object = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            if super::store::is_pod_on_a_node(rt, &obj) {
+                let grace = obj
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(30);
+                let _ = store.mark_deleting(rt, name, &object, grace, false);
+            } else if obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty())
+            {
+                let _ = store.mark_deleting(rt, name, &object, 0, false);
+            } else {
+                let _ = store.delete(rt, name, &object, false);
+            }
+        }
+    }
+    Ok(finish_namespace(&mut store, types, &namespaces, name).unwrap_or(namespace))
+}
+
+/// Removes a terminating namespace once nothing is left in it; returns it deleted, or `None`
+/// while objects remain.
+pub(crate) fn finish_namespace(
+    store: &mut super::store::Store,
+    types: &[ResourceType],
+    namespaces: &ResourceType,
+    name: &str,
+) -> Option<Value> {
+    let (everything, any) = (LabelSelector::default(), FieldSelector::default());
+    let empty = types
+        .iter()
+        .filter(|t| t.namespaced)
+        .all(|rt| store.list(rt, Some(name), &everything, &any).is_empty());
+    empty
+        .then(|| store.delete(namespaces, "", name, false).ok())
+        .flatten()
 }
 
 /// Deletes what `uid` owned, recursively (background cascading deletion).

@@ -451,6 +451,8 @@ impl Store {
             "namespace",
             "name",
             "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
         ] {
             match old.pointer(&format!("/metadata/{field}")) {
                 Some(value) => set_meta(&mut obj, field, value.clone()),
@@ -520,6 +522,50 @@ impl Store {
             return Ok(obj);
         }
         let key = object_key(rt, namespace, name);
+        // The last finalizer of an object being deleted is gone: the deletion completes (a pod
+        // on a node waits for its kubelet, a namespace for its contents to go).
+        if meta(&obj, "deletionTimestamp").is_some()
+            && obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            && !is_pod_on_a_node(rt, &obj)
+            && !(rt.group.is_empty() && rt.kind == "Namespace")
+        {
+            self.objects
+                .get_mut(&rt.store_key())
+                .and_then(|objects| objects.remove(&key));
+            return Ok(self.commit(rt, namespace, key, obj, ChangeKind::Deleted));
+        }
+        Ok(self.commit(rt, namespace, key, obj, ChangeKind::Modified))
+    }
+
+    /// Starts a graceful deletion: `deletionTimestamp` is when the grace period ends, and the
+    /// object stays until its finalizers are gone (and, for a pod on a node, its kubelet has
+    /// stopped it). Returns the object as it now is; a second call changes nothing.
+    pub(crate) fn mark_deleting(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        grace: u64,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let mut obj = self.get(rt, namespace, name)?;
+        if meta(&obj, "deletionTimestamp").is_some() {
+            return Ok(obj);
+        }
+        let at = self.clock.now() + std::time::Duration::from_secs(grace);
+        set_meta(
+            &mut obj,
+            "deletionTimestamp",
+            json!(super::clock::rfc3339(at)),
+        );
+        set_meta(&mut obj, "deletionGracePeriodSeconds", json!(grace));
+        if dry_run {
+            return Ok(obj);
+        }
+        let key = object_key(rt, namespace, name);
         Ok(self.commit(rt, namespace, key, obj, ChangeKind::Modified))
     }
 
@@ -546,6 +592,16 @@ impl Store {
         }
         Ok(self.commit(rt, namespace, key, obj, ChangeKind::Deleted))
     }
+}
+
+/// A pod a node runs: its deletion is finished by the kubelet, after its grace period.
+pub(crate) fn is_pod_on_a_node(rt: &ResourceType, obj: &Value) -> bool {
+    rt.group.is_empty()
+        && rt.kind == "Pod"
+        && obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
 }
 
 /// `obj` as the version `rt` serves it: every version of a kind is stored once (as the storage

@@ -117,7 +117,8 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             .iter()
             .map(|p| {
                 let ready = pod_is_ready(p);
-                json!({"addresses": [s(p, "/status/podIP")], "conditions": {"ready": ready, "serving": ready, "terminating": false},
+                let terminating = p.pointer("/metadata/deletionTimestamp").is_some();
+                json!({"addresses": [s(p, "/status/podIP")], "conditions": {"ready": ready, "serving": ready, "terminating": terminating},
                     "nodeName": s(p, "/spec/nodeName"), "targetRef": {"kind": "Pod", "name": name(p), "namespace": ns, "uid": uid(p)}})
             })
             .collect();

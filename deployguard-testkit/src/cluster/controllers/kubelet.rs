@@ -344,6 +344,10 @@ fn logs_of(behaviour: &ImageBehaviour, container: &Container) -> Vec<String> {
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     let now = ctx.now();
     for pod in ctx.all("", "Pod") {
+        if let Some(deadline) = time_at(&pod, "/metadata/deletionTimestamp") {
+            stop(ctx, &pod, deadline, now);
+            continue;
+        }
         let phase = s(&pod, "/status/phase");
         if matches!(phase, "Succeeded" | "Failed") {
             continue;
@@ -552,6 +556,27 @@ fn repeat_ongoing(
         } else if let Ok(left) = due.duration_since(now) {
             ctx.wake_in(left);
         }
+    }
+}
+
+/// A pod being deleted: its containers get SIGTERM and exit a second later (or are killed when
+/// the grace period ends, if sooner); then the kubelet removes the pod, unless finalizers hold it.
+fn stop(ctx: &mut Ctx<'_>, pod: &Value, deadline: SystemTime, now: SystemTime) {
+    let grace = Duration::from_secs(
+        pod.pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    );
+    let marked = deadline.checked_sub(grace).unwrap_or(deadline);
+    let done = (marked + Duration::from_secs(1)).min(deadline);
+    let held = pod
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    if now < done {
+        ctx.wake_at(done);
+    } else if !held {
+        let _ = ctx.delete("", "Pod", pod);
     }
 }
 

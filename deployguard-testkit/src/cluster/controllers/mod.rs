@@ -45,6 +45,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
         kubelet::reconcile(&mut ctx);
         jobs::reconcile(&mut ctx);
         endpoints::reconcile(&mut ctx);
+        finish_terminating_namespaces(&mut ctx);
         super::mesh::reconcile(&mut ctx, &mut mesh);
         wake = ctx.wake;
         if store.resource_version() == before {
@@ -99,4 +100,16 @@ pub(crate) async fn run(weak: Weak<Shared>) {
 /// Starts the controller task for `shared`.
 pub(crate) fn start(shared: &Arc<Shared>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(run(Arc::downgrade(shared)))
+}
+
+/// The namespace controller's last step: a terminating namespace whose objects are all gone is
+/// removed.
+fn finish_terminating_namespaces(ctx: &mut util::Ctx<'_>) {
+    let namespaces = ctx.rt("", "Namespace");
+    for namespace in ctx.all("", "Namespace") {
+        if util::s(&namespace, "/status/phase") == "Terminating" {
+            let name = util::name(&namespace);
+            super::api::finish_namespace(ctx.store, ctx.types, &namespaces, &name);
+        }
+    }
 }

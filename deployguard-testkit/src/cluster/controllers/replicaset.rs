@@ -9,10 +9,13 @@ use super::util::{Ctx, i, name, namespace, owned_by, owner_reference, s, time_at
 
 fn is_active(pod: &Value) -> bool {
     !matches!(s(pod, "/status/phase"), "Succeeded" | "Failed")
+        && pod.pointer("/metadata/deletionTimestamp").is_none()
 }
 
 pub(crate) fn pod_is_ready(pod: &Value) -> bool {
-    ready_condition(pod).is_some_and(|c| s(&c, "/status") == "True")
+    // A terminating pod is taken out of service at once, whatever its last probe said.
+    pod.pointer("/metadata/deletionTimestamp").is_none()
+        && ready_condition(pod).is_some_and(|c| s(&c, "/status") == "True")
 }
 
 fn ready_condition(pod: &Value) -> Option<Value> {
