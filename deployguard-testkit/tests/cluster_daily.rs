@@ -682,6 +682,29 @@ async fn the_defaults_a_real_server_fills_in_are_there() {
     .await;
 }
 
+/// Puts a finalizer on `object` (`kind/name`); `release` takes it off.
+async fn hold(kubectl: &Kubectl, namespace: &str, object: &str) {
+    let patch = r#"{"metadata":{"finalizers":["example.com/hold"]}}"#;
+    kubectl
+        .ok(&[
+            "-n",
+            namespace,
+            "patch",
+            object,
+            "--type=merge",
+            "-p",
+            patch,
+        ])
+        .await;
+}
+
+async fn release(kubectl: &Kubectl, namespace: &str, object: &str) {
+    let patch = r#"[{"op":"remove","path":"/metadata/finalizers"}]"#;
+    kubectl
+        .ok(&["-n", namespace, "patch", object, "--type=json", "-p", patch])
+        .await;
+}
+
 fn header(table: &str) -> Vec<&str> {
     table
         .lines()
@@ -848,6 +871,8 @@ async fn deletion_is_graceful_honours_finalizers_orphans_and_empties_namespaces(
             .await;
         let pods = cluster.pods("default").unwrap();
         let victim = pods[0].metadata.name.clone().unwrap();
+        // A finalizer keeps the pod visible once its kubelet has stopped it (a second later).
+        hold(kubectl, "default", &format!("pod/{victim}")).await;
         let out = kubectl
             .ok(&["delete", "pod", &victim, "--wait=false"])
             .await;
@@ -864,13 +889,16 @@ async fn deletion_is_graceful_honours_finalizers_orphans_and_empties_namespaces(
                 .await
                 .contains("Terminating")
         );
+        // Out of its Service and replaced, while it terminates.
+        kubectl
+            .ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+            .await;
+        assert_eq!(cluster.pods("default").unwrap().len(), 3);
+        release(kubectl, "default", &format!("pod/{victim}")).await;
         deployguard_testkit::cluster::wait::eventually("the pod to go", || {
             cluster.get("v1", "Pod", "default", &victim).is_err()
         })
         .await;
-        kubectl
-            .ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
-            .await;
 
         // --cascade=orphan keeps the ReplicaSet and its pods, without the owner's reference.
         kubectl
@@ -892,16 +920,7 @@ async fn deletion_is_graceful_honours_finalizers_orphans_and_empties_namespaces(
         kubectl
             .ok(&["create", "configmap", "held", "--from-literal=a=b"])
             .await;
-        kubectl
-            .ok(&[
-                "patch",
-                "configmap",
-                "held",
-                "--type=merge",
-                "-p",
-                r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
-            ])
-            .await;
+        hold(kubectl, "default", "configmap/held").await;
         kubectl
             .ok(&["delete", "configmap", "held", "--wait=false"])
             .await;
@@ -916,16 +935,7 @@ async fn deletion_is_graceful_honours_finalizers_orphans_and_empties_namespaces(
             .len()
                 > 10
         );
-        kubectl
-            .ok(&[
-                "patch",
-                "configmap",
-                "held",
-                "--type=json",
-                "-p",
-                r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
-            ])
-            .await;
+        release(kubectl, "default", "configmap/held").await;
         assert!(cluster.get("v1", "ConfigMap", "default", "held").is_err());
 
         // A namespace is Terminating while its pods stop, refuses new content, then goes.
@@ -960,18 +970,7 @@ async fn deletion_is_graceful_honours_finalizers_orphans_and_empties_namespaces(
                 "--from-literal=a=b",
             ])
             .await;
-        kubectl
-            .ok(&[
-                "-n",
-                "team-c",
-                "patch",
-                "configmap",
-                "held",
-                "--type=merge",
-                "-p",
-                r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
-            ])
-            .await;
+        hold(kubectl, "team-c", "configmap/held").await;
         kubectl
             .ok(&["delete", "namespace", "team-c", "--wait=false"])
             .await;
@@ -996,18 +995,7 @@ async fn deletion_is_graceful_honours_finalizers_orphans_and_empties_namespaces(
             "Terminating",
             "held by the finalizer"
         );
-        kubectl
-            .ok(&[
-                "-n",
-                "team-c",
-                "patch",
-                "configmap",
-                "held",
-                "--type=json",
-                "-p",
-                r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
-            ])
-            .await;
+        release(kubectl, "team-c", "configmap/held").await;
         deployguard_testkit::cluster::wait::eventually("the namespace to go", || {
             cluster.get("v1", "Namespace", "", "team-c").is_err()
         })

@@ -669,16 +669,7 @@ async fn resource(
             let doomed = store.list(rt, namespace.as_deref(), &labels, &fields);
             let mut items = Vec::new();
             for obj in doomed {
-                let obj_ns = obj
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                let obj_name = obj
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
+                let (obj_ns, obj_name) = key_of(&obj);
                 items.push(store.delete(rt, &obj_ns, &obj_name, request.dry_run())?);
             }
             let rv = store.resource_version();
@@ -756,6 +747,17 @@ impl DeleteOptions {
     }
 }
 
+/// The namespace and name of a stored object.
+fn key_of(obj: &Value) -> (String, String) {
+    let text = |pointer: &str| {
+        obj.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    (text("/metadata/namespace"), text("/metadata/name"))
+}
+
 /// Removes the references to `uid` from the objects it owned (orphan propagation).
 fn orphan_dependents(store: &mut super::store::Store, types: &[ResourceType], uid: &str) {
     if uid.is_empty() {
@@ -775,16 +777,7 @@ fn orphan_dependents(store: &mut super::store::Store, types: &[ResourceType], ui
             if refs.len() == before {
                 continue;
             }
-            let ns = obj
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            let name = obj
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
+            let (ns, name) = key_of(&obj);
             if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                 meta.remove("resourceVersion");
             }
@@ -868,16 +861,7 @@ fn collect_garbage(store: &mut super::store::Store, types: &[ResourceType], uid:
                         .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
                 });
             if owned {
-                let ns = obj
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                let name = obj
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
+                let (ns, name) = key_of(&obj);
                 if let Ok(deleted) = store.delete(rt, &ns, &name, false) {
                     let child = deleted
                         .pointer("/metadata/uid")
