@@ -529,17 +529,22 @@ mod watches {
     }
 }
 
+/// Containers of `busybox:1.36` run for a second, log `logs` and exit 0 (a Job's work).
+fn busybox_completes(cluster: &FakeCluster, logs: &[&str]) {
+    cluster.set_image_behaviour(
+        "busybox:1.36",
+        deployguard_testkit::cluster::ImageBehaviour::Completes {
+            after: std::time::Duration::from_secs(1),
+            exit_code: 0,
+            logs: logs.iter().map(|l| (*l).to_owned()).collect(),
+        },
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_selects_its_own_pods_so_kubectl_logs_job_shows_its_log() {
     each_version_running(&[27, 33], async |cluster, kubectl| {
-        cluster.set_image_behaviour(
-            "busybox:1.36",
-            deployguard_testkit::cluster::ImageBehaviour::Completes {
-                after: std::time::Duration::from_secs(1),
-                exit_code: 0,
-                logs: vec!["migrated 3 tables".into()],
-            },
-        );
+        busybox_completes(cluster, &["migrated 3 tables"]);
         kubectl
             .ok(&["create", "deployment", "app", "--image=nginx:1.27"])
             .await;
@@ -717,14 +722,7 @@ fn header(table: &str) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_endpoint_slices_secrets_and_watched_rows_print_their_columns() {
     each_version_running(&[27, 33], async |cluster, kubectl| {
-        cluster.set_image_behaviour(
-            "busybox:1.36",
-            deployguard_testkit::cluster::ImageBehaviour::Completes {
-                after: std::time::Duration::from_secs(1),
-                exit_code: 0,
-                logs: Vec::new(),
-            },
-        );
+        busybox_completes(cluster, &[]);
         kubectl
             .ok(&["create", "job", "migrate", "--image=busybox:1.36"])
             .await;
