@@ -208,9 +208,15 @@ impl KubeDeployment {
                 tail_lines: Some(self.log_lines),
                 ..LogParams::default()
             };
-            if let Ok(text) = self.pods.logs(&name, &params).await {
-                snapshot.pods[index].log_tail = text.lines().map(str::to_owned).collect();
-            }
+            // Logs are evidence, never a reason to stop; a failure to read them (a missing
+            // `pods/log` permission) is said where the logs would be.
+            snapshot.pods[index].log_tail = match self.pods.logs(&name, &params).await {
+                Ok(text) => text.lines().map(str::to_owned).collect(),
+                Err(err) => vec![format!(
+                    "(logs unavailable: {})",
+                    from_kube(err, "read_logs", &format!("pod {name}"))
+                )],
+            };
         }
     }
 }

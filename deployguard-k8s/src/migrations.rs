@@ -54,13 +54,22 @@ impl JobMigrationInspector {
         self
     }
 
+    /// The newest attempt's last log lines, or one line saying why they could not be read (a
+    /// missing `pods/log` permission must show in the evidence, not leave it silently empty).
     async fn last_log_lines(&self, job: &str) -> Vec<String> {
-        let Ok(pods) = self
+        let unavailable = |err: kube::Error, operation| {
+            vec![format!(
+                "(logs unavailable: {})",
+                from_kube(err, operation, &format!("job {job}"))
+            )]
+        };
+        let pods = match self
             .pods
             .list(&ListParams::default().labels(&format!("job-name={job}")))
             .await
-        else {
-            return Vec::new();
+        {
+            Ok(pods) => pods,
+            Err(err) => return unavailable(err, "list_pods"),
         };
         // The newest attempt's pod: the last one created.
         let newest = pods
@@ -74,11 +83,10 @@ impl JobMigrationInspector {
             tail_lines: Some(5),
             ..LogParams::default()
         };
-        self.pods
-            .logs(&pod, &params)
-            .await
-            .map(|t| t.lines().map(str::to_owned).collect())
-            .unwrap_or_default()
+        match self.pods.logs(&pod, &params).await {
+            Ok(text) => text.lines().map(str::to_owned).collect(),
+            Err(err) => unavailable(err, "read_logs"),
+        }
     }
 }
 

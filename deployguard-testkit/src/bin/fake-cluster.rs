@@ -5,7 +5,7 @@
 //! fake-cluster --list-scenarios
 //! ```
 //!
-//! The first line on stdout is `listening on http://HOST:PORT`, the second `kubeconfig: PATH`;
+//! The first line on stdout is `listening on http(s)://HOST:PORT`, the second `kubeconfig: PATH`;
 //! each request served is logged as one line on stderr.
 
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ use deployguard_testkit::cluster::{FakeCluster, Fault, parse_fault, scenarios};
 #[derive(Debug, Parser)]
 #[command(
     name = "fake-cluster",
-    after_help = "The first line on stdout is `listening on http://HOST:PORT`, the second \
+    after_help = "The first line on stdout is `listening on http(s)://HOST:PORT`, the second \
         `kubeconfig: PATH`. Each request served is logged on stderr as `METHOD PATH STATUS`. \
         Stop it with Ctrl-C; a kubeconfig it chose itself is removed then.\n\n\
         Example:\n  fake-cluster --scenario seed-rolling-failure --kubeconfig kc.yaml &\n  \
@@ -40,9 +40,17 @@ struct Args {
     /// progress deadlines pass sooner), e.g. 10 for a ten-times-faster demo.
     #[arg(long, default_value_t = 1.0, value_name = "N", value_parser = time_scale)]
     time_scale: f64,
-    /// Require this bearer token on every request (the kubeconfig carries it).
+    /// Require this bearer token on every request (the kubeconfig carries it) and act as the
+    /// cluster's admin for it. Implies --tls: kubectl sends tokens only over TLS. Without it,
+    /// requests with no credentials are the admin. Other identities come from ServiceAccount
+    /// tokens (`kubectl create token NAME`), authorized by the Roles, ClusterRoles and bindings
+    /// you create, as on a real cluster
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Serve HTTPS with a self-signed certificate made at start, which the kubeconfig trusts
+    /// (needed to use tokens with kubectl: `kubectl --token=$(kubectl create token NAME) ...`)
+    #[arg(long)]
+    tls: bool,
     /// Inject a fault into a share of requests, e.g. `503:0.2` (20% answered 503). Kinds: an
     /// HTTP status (429, 500, 503, …), `reset` (the connection closes unanswered), `lost-response`
     /// (served, then the answer is lost), `hang-504` (10 s of silence, then 504), `conflict`,
@@ -137,7 +145,12 @@ async fn main() -> ExitCode {
     if let Some(ms) = args.latency {
         cluster.inject(Fault::latency(std::time::Duration::from_millis(ms)));
     }
-    let served = match cluster.serve_on(&args.listen).await {
+    let served = if args.tls || args.token.is_some() {
+        cluster.serve_tls_on(&args.listen).await
+    } else {
+        cluster.serve_on(&args.listen).await
+    };
+    let served = match served {
         Ok(served) => served,
         Err(err) => {
             eprintln!("fake-cluster: cannot listen on {}: {err}", args.listen);

@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::auth::{self, Attributes, Identity};
 use super::discovery::{self, DiscoveryFormat};
 use super::faults::{FaultAction, RequestRecord, Verb, firing};
 use super::patch::{PatchError, PatchType, apply_patch};
@@ -36,6 +37,8 @@ pub(crate) struct ApiRequest {
     pub(crate) content_type: String,
     pub(crate) authorization: Option<String>,
     pub(crate) body: Bytes,
+    /// Who sent it, once authenticated.
+    pub(crate) identity: Identity,
 }
 
 impl ApiRequest {
@@ -62,6 +65,7 @@ impl ApiRequest {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             body,
+            identity: Identity::admin(),
         }
     }
 
@@ -223,7 +227,7 @@ impl std::error::Error for ConnectionReset {}
 /// answer.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
-    request: ApiRequest,
+    mut request: ApiRequest,
 ) -> Result<Response<Body>, ConnectionReset> {
     let started = Instant::now();
     let types = lock(&shared.types).clone();
@@ -273,10 +277,14 @@ pub(crate) async fn handle(
         error_response(&ApiError::injected(499, "connection reset"))
     } else if let Some(err) = injected {
         error_response(&err)
-    } else if let Some(err) = unauthorized(&shared, &request) {
-        error_response(&err)
     } else {
-        serve(&shared, &types, route, &request, watch, drop_watch).await
+        match admit(&shared, &types, &route, &request, verb) {
+            Ok(identity) => {
+                request.identity = identity;
+                serve(&shared, &types, route, &request, watch, drop_watch).await
+            }
+            Err(err) => error_response(&err),
+        }
     };
     if shared.log_requests {
         let query = if request.raw_query.is_empty() {
@@ -306,11 +314,70 @@ pub(crate) async fn handle(
     Ok(response)
 }
 
-fn unauthorized(shared: &Shared, request: &ApiRequest) -> Option<ApiError> {
-    let token = shared.token.as_ref()?;
-    let expected = format!("Bearer {token}");
-    (request.authorization.as_deref() != Some(expected.as_str()))
-        .then(|| ApiError::injected(401, "Unauthorized"))
+/// Authenticates the request and asks the authorizer whether its identity may do what it asks:
+/// the identity, or the 401 or 403 the real server answers.
+fn admit(
+    shared: &Shared,
+    types: &[ResourceType],
+    route: &Route,
+    request: &ApiRequest,
+    verb: Verb,
+) -> Result<Identity, ApiError> {
+    let store = lock(&shared.store);
+    let identity = auth::authenticate(
+        shared.token.as_deref(),
+        &lock(&shared.tokens),
+        &store,
+        types,
+        request.authorization.as_deref(),
+    )?;
+    let attributes = attributes_of(route, request, verb);
+    if auth::authorize(&store, types, &identity, &attributes).allowed {
+        Ok(identity)
+    } else {
+        Err(auth::forbidden(&identity, &attributes))
+    }
+}
+
+/// The request as the authorizer sees it: verb, group, resource, subresource, namespace and
+/// name (from `metadata.name=` for a list or watch), or a path and the lower-case method.
+fn attributes_of(route: &Route, request: &ApiRequest, verb: Verb) -> Attributes {
+    let Route::Resource {
+        rt,
+        namespace,
+        name,
+        sub,
+    } = route
+    else {
+        return Attributes::NonResource {
+            verb: request.method.as_str().to_lowercase(),
+            path: request.path.clone(),
+        };
+    };
+    let verb = match verb {
+        Verb::Get | Verb::Discovery => "get",
+        Verb::List => "list",
+        Verb::Watch => "watch",
+        Verb::Create => "create",
+        Verb::Update => "update",
+        Verb::Patch => "patch",
+        Verb::Delete => "delete",
+        Verb::DeleteCollection => "deletecollection",
+    };
+    let name = name.clone().unwrap_or_else(|| {
+        FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))
+            .ok()
+            .and_then(|f| f.name().map(str::to_owned))
+            .unwrap_or_default()
+    });
+    Attributes::Resource {
+        verb: verb.into(),
+        group: rt.group.clone(),
+        resource: rt.plural.clone(),
+        subresource: sub.clone().unwrap_or_default(),
+        namespace: namespace.clone().unwrap_or_default(),
+        name,
+    }
 }
 
 async fn serve(
@@ -515,6 +582,26 @@ async fn resource(
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             Ok(response)
+        }
+        ("POST", None, None) if rt.is_review() => {
+            let body: Value = decode_body(request)?;
+            check_type_meta(rt, &body)?;
+            let types = types_all(shared);
+            let answer = auth::review(&lock(&shared.store), &types, &request.identity, rt, &body)
+                .ok_or_else(|| ApiError::method_not_allowed("create", rt))?;
+            Ok(json_response(201, &answer, "application/json"))
+        }
+        ("POST", Some(name), Some(sub)) if sub == "token" && rt.kind == "ServiceAccount" => {
+            let body: Value = decode_body(request)?;
+            let store = lock(&shared.store);
+            let account = store.get(rt, &ns, &name)?;
+            let answer = auth::token_request(
+                &mut lock(&shared.tokens),
+                &account,
+                &body,
+                store.clock.now(),
+            )?;
+            Ok(json_response(201, &answer, "application/json"))
         }
         ("POST", None, None) => {
             let mut obj: Value = decode_body(request)?;

@@ -25,6 +25,7 @@
 //! [`kubectl::Kubectl`], each with its own temporary kubeconfig and cache.
 
 mod api;
+mod auth;
 mod clock;
 mod controllers;
 mod defaults;
@@ -110,6 +111,8 @@ pub(crate) struct Shared {
     pub(crate) logs: Mutex<HashMap<(String, String), String>>,
     pub(crate) server_address: Mutex<String>,
     pub(crate) token: Option<String>,
+    /// Bearer tokens issued to users and ServiceAccounts.
+    pub(crate) tokens: Mutex<auth::Tokens>,
     pub(crate) behaviours: Mutex<controllers::Behaviours>,
     pub(crate) traffic: Mutex<traffic::Traffic>,
     pub(crate) mesh: Mutex<mesh::Mesh>,
@@ -226,6 +229,7 @@ impl FakeClusterBuilder {
                 logs: Mutex::new(HashMap::new()),
                 server_address: Mutex::new("127.0.0.1:0".into()),
                 token: self.token,
+                tokens: Mutex::new(auth::Tokens::default()),
                 behaviours: Mutex::new({
                     let mut behaviours = controllers::Behaviours::default();
                     behaviours.add_images(self.images.iter().map(String::as_str));
@@ -267,13 +271,31 @@ impl FakeCluster {
         FakeClusterBuilder::default()
     }
 
-    /// An in-process `kube::Client` (no socket) whose default namespace is `default`.
+    /// An in-process `kube::Client` (no socket) whose default namespace is `default`. It acts as
+    /// the cluster's admin (`system:masters`).
     pub fn client(&self) -> kube::Client {
+        self.client_presenting(None)
+    }
+
+    /// An in-process `kube::Client` that presents bearer `token` on every request, so the API
+    /// authenticates and authorizes it as that token's identity (see
+    /// [`service_account_token`](Self::service_account_token) and [`user_token`](Self::user_token)).
+    pub fn client_with_token(&self, token: &str) -> kube::Client {
+        self.client_presenting(Some(format!("Bearer {token}")))
+    }
+
+    fn client_presenting(&self, authorization: Option<String>) -> kube::Client {
         let shared = Arc::clone(&self.shared);
+        let authorization =
+            authorization.and_then(|value| http::HeaderValue::from_str(&value).ok());
         let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
             let shared = Arc::clone(&shared);
+            let authorization = authorization.clone();
             async move {
-                let (parts, body) = request.into_parts();
+                let (mut parts, body) = request.into_parts();
+                if let Some(value) = authorization {
+                    parts.headers.insert(http::header::AUTHORIZATION, value);
+                }
                 match api::collect(body).await {
                     Ok(bytes) => api::handle(shared, api::ApiRequest::new(&parts, bytes)).await,
                     Err(err) => Ok(api::error_response(&err)),
@@ -281,6 +303,47 @@ impl FakeCluster {
             }
         });
         kube::Client::new(service, "default")
+    }
+
+    /// A bearer token that authenticates as user `name` in `groups` (and
+    /// `system:authenticated`), as a static token file would on a real cluster. The user may do
+    /// what Roles and ClusterRoles bound to the name or a group grant, nothing more.
+    ///
+    /// ```
+    /// use deployguard_testkit::cluster::FakeCluster;
+    /// use deployguard_testkit::cluster::k8s_openapi::api::core::v1::Pod;
+    /// use deployguard_testkit::cluster::kube::{Api, api::ListParams};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cluster = FakeCluster::new();
+    /// let token = cluster.user_token("alice", &["developers"]);
+    /// let pods: Api<Pod> = Api::namespaced(cluster.client_with_token(&token), "default");
+    /// let err = pods.list(&ListParams::default()).await.unwrap_err();
+    /// assert!(err.to_string().contains(r#"User "alice" cannot list resource "pods""#));
+    /// # }
+    /// ```
+    pub fn user_token(&self, name: &str, groups: &[&str]) -> String {
+        lock(&self.shared.tokens).issue_user(name, groups)
+    }
+
+    /// A token for ServiceAccount `namespace/name`, as `kubectl create token` issues it: valid
+    /// for an hour of cluster time and only while the account exists. Fails with the API's
+    /// `NotFound` if there is no such account.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> Result<String, ApiError> {
+        let rt = self.type_of(&json!({"apiVersion": "v1", "kind": "ServiceAccount"}))?;
+        let store = lock(&self.shared.store);
+        let account = store.get(&rt, namespace, name)?;
+        let answer = auth::token_request(
+            &mut lock(&self.shared.tokens),
+            &account,
+            &json!({}),
+            store.clock.now(),
+        )?;
+        Ok(answer["status"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// Registers a custom resource type without its CRD object. Creating a
@@ -521,11 +584,18 @@ impl FakeCluster {
 
     /// Serves the cluster over HTTP on `127.0.0.1:0`.
     pub async fn serve(&self) -> std::io::Result<ServedCluster> {
-        serve::serve(Arc::clone(&self.shared), "127.0.0.1:0").await
+        serve::serve(Arc::clone(&self.shared), "127.0.0.1:0", false).await
     }
 
     /// Serves the cluster over HTTP on `addr`.
     pub async fn serve_on(&self, addr: &str) -> std::io::Result<ServedCluster> {
-        serve::serve(Arc::clone(&self.shared), addr).await
+        serve::serve(Arc::clone(&self.shared), addr, false).await
+    }
+
+    /// Serves the cluster over HTTPS on `addr`, with a self-signed certificate made now that
+    /// the [kubeconfig](ServedCluster::kubeconfig) trusts. kubectl sends bearer tokens only
+    /// over TLS: serve this way to run kubectl as a ServiceAccount or a test user.
+    pub async fn serve_tls_on(&self, addr: &str) -> std::io::Result<ServedCluster> {
+        serve::serve(Arc::clone(&self.shared), addr, true).await
     }
 }

@@ -169,6 +169,82 @@ const JOB_SPEC: &[F] = &[
 
 const NAMESPACE_SPEC: &[F] = &[many(1, "finalizers", Ty::Str)];
 
+const POLICY_RULE: &[F] = &[
+    many(1, "verbs", Ty::Str),
+    many(2, "apiGroups", Ty::Str),
+    many(3, "resources", Ty::Str),
+    many(4, "resourceNames", Ty::Str),
+    many(5, "nonResourceURLs", Ty::Str),
+];
+
+const SUBJECT: &[F] = &[
+    one(1, "kind", Ty::Str),
+    one(2, "apiGroup", Ty::Str),
+    one(3, "name", Ty::Str),
+    one(4, "namespace", Ty::Str),
+];
+
+const ROLE_REF: &[F] = &[
+    one(1, "apiGroup", Ty::Str),
+    one(2, "kind", Ty::Str),
+    one(3, "name", Ty::Str),
+];
+
+const BINDING: &[F] = &[
+    one(1, "metadata", Ty::Msg(OBJECT_META)),
+    many(2, "subjects", Ty::Msg(SUBJECT)),
+    one(3, "roleRef", Ty::Msg(ROLE_REF)),
+];
+
+const RESOURCE_ATTRIBUTES: &[F] = &[
+    one(1, "namespace", Ty::Str),
+    one(2, "verb", Ty::Str),
+    one(3, "group", Ty::Str),
+    one(4, "version", Ty::Str),
+    one(5, "resource", Ty::Str),
+    one(6, "subresource", Ty::Str),
+    one(7, "name", Ty::Str),
+];
+
+const NON_RESOURCE_ATTRIBUTES: &[F] = &[one(1, "path", Ty::Str), one(2, "verb", Ty::Str)];
+
+// The review kinds' statuses are the server's answer; Go clients send them with zero values.
+const ACCESS_REVIEW_STATUS: &[F] = &[
+    one(1, "allowed", Ty::Bool),
+    one(2, "reason", Ty::Str),
+    one(3, "evaluationError", Ty::Str),
+    one(4, "denied", Ty::Bool),
+];
+
+const RULES_REVIEW_STATUS: &[F] = &[
+    one(3, "incomplete", Ty::Bool),
+    one(4, "evaluationError", Ty::Str),
+];
+
+const USER_INFO: &[F] = &[
+    one(1, "username", Ty::Str),
+    one(2, "uid", Ty::Str),
+    many(3, "groups", Ty::Str),
+];
+
+const BOUND_OBJECT_REFERENCE: &[F] = &[
+    one(1, "kind", Ty::Str),
+    one(2, "apiVersion", Ty::Str),
+    one(3, "name", Ty::Str),
+    one(4, "uid", Ty::Str),
+];
+
+const TOKEN_REQUEST_SPEC: &[F] = &[
+    many(1, "audiences", Ty::Str),
+    one(3, "boundObjectRef", Ty::Msg(BOUND_OBJECT_REFERENCE)),
+    one(4, "expirationSeconds", Ty::Int),
+];
+
+const TOKEN_REQUEST_STATUS: &[F] = &[
+    one(1, "token", Ty::Str),
+    one(2, "expirationTimestamp", Ty::Time),
+];
+
 /// The kinds decoded, each with its top-level message; a status (field 3 of the objects with
 /// one) is accepted empty.
 const KINDS: &[(&str, &[F])] = &[
@@ -227,6 +303,64 @@ const KINDS: &[(&str, &[F])] = &[
             one(3, "status", Ty::Msg(&[])),
         ],
     ),
+    (
+        "Role",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            many(2, "rules", Ty::Msg(POLICY_RULE)),
+        ],
+    ),
+    (
+        "ClusterRole",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            many(2, "rules", Ty::Msg(POLICY_RULE)),
+        ],
+    ),
+    ("RoleBinding", BINDING),
+    ("ClusterRoleBinding", BINDING),
+    (
+        "SelfSubjectAccessReview",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(
+                2,
+                "spec",
+                Ty::Msg(&[
+                    one(1, "resourceAttributes", Ty::Msg(RESOURCE_ATTRIBUTES)),
+                    one(2, "nonResourceAttributes", Ty::Msg(NON_RESOURCE_ATTRIBUTES)),
+                ]),
+            ),
+            one(3, "status", Ty::Msg(ACCESS_REVIEW_STATUS)),
+        ],
+    ),
+    (
+        "SelfSubjectRulesReview",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(2, "spec", Ty::Msg(&[one(1, "namespace", Ty::Str)])),
+            one(3, "status", Ty::Msg(RULES_REVIEW_STATUS)),
+        ],
+    ),
+    (
+        "SelfSubjectReview",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(
+                2,
+                "status",
+                Ty::Msg(&[one(1, "userInfo", Ty::Msg(USER_INFO))]),
+            ),
+        ],
+    ),
+    (
+        "TokenRequest",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(2, "spec", Ty::Msg(TOKEN_REQUEST_SPEC)),
+            one(3, "status", Ty::Msg(TOKEN_REQUEST_STATUS)),
+        ],
+    ),
 ];
 
 /// The scalar fields Go declares as pointers: their zero value was set on purpose.
@@ -243,6 +377,7 @@ const POINTERS: &[&str] = &[
     "manualSelector",
     "suspend",
     "immutable",
+    "expirationSeconds",
 ];
 
 /// Decodes a protobuf request body into the object's JSON form.

@@ -83,10 +83,24 @@ impl ResourceType {
                 | "Namespace"
                 | "Lease"
                 | "Service"
+                | "ServiceAccount"
+                | "Role"
+                | "RoleBinding"
+                | "ClusterRole"
+                | "ClusterRoleBinding"
         )
     }
 
+    /// Whether objects of this kind are computed per request and never stored (the review
+    /// APIs): they answer `create` only.
+    pub(crate) fn is_review(&self) -> bool {
+        self.kind.ends_with("Review")
+    }
+
     pub(crate) fn verbs(&self) -> Vec<&'static str> {
+        if self.is_review() {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -131,6 +145,15 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
         builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, &[]),
         builtin("", "v1", "Secret", "secrets", &[], true, &[]),
         builtin("", "v1", "Event", "events", &["ev"], true, &[]),
+        builtin(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            &["sa"],
+            true,
+            &["token"],
+        ),
         builtin(
             "",
             "v1",
@@ -186,8 +209,59 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             true,
             &[],
         ),
+        builtin(RBAC, "v1", "Role", "roles", &[], true, &[]),
+        builtin(RBAC, "v1", "RoleBinding", "rolebindings", &[], true, &[]),
+        builtin(RBAC, "v1", "ClusterRole", "clusterroles", &[], false, &[]),
+        builtin(
+            RBAC,
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            &[],
+            false,
+            &[],
+        ),
+        builtin(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            &[],
+            false,
+            &[],
+        ),
+        builtin(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            &[],
+            false,
+            &[],
+        ),
+        // kubectl 1.27's `auth whoami` asks v1beta1, later ones v1.
+        builtin(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            &[],
+            false,
+            &[],
+        ),
+        builtin(
+            "authentication.k8s.io",
+            "v1beta1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            &[],
+            false,
+            &[],
+        ),
     ]
 }
+
+const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// How the API server orders versions of one group (`v1` > `v1beta2` > `v1beta1` > `v1alpha1` >
 /// anything else): the first is the preferred version discovery names.

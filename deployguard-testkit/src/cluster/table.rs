@@ -113,6 +113,20 @@ fn columns(kind: &str) -> Vec<Column> {
             col("Data", "string", 0),
             col("Age", "string", 0),
         ],
+        "ServiceAccount" => vec![
+            col("Name", "string", 0),
+            col("Secrets", "integer", 0),
+            col("Age", "string", 0),
+        ],
+        "Role" | "ClusterRole" => vec![col("Name", "string", 0), col("Created At", "date", 0)],
+        "RoleBinding" | "ClusterRoleBinding" => vec![
+            col("Name", "string", 0),
+            col("Role", "string", 0),
+            col("Age", "string", 0),
+            col("Users", "string", 1),
+            col("Groups", "string", 1),
+            col("ServiceAccounts", "string", 1),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
 }
@@ -451,6 +465,33 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
             ),
             json!(created),
         ],
+        "ServiceAccount" => vec![name, json!(list_at(obj, "/secrets").len()), json!(created)],
+        "Role" | "ClusterRole" => vec![name, json!(str_at(obj, "/metadata/creationTimestamp"))],
+        "RoleBinding" | "ClusterRoleBinding" => {
+            let subjects = |kind: &str| {
+                list_at(obj, "/subjects")
+                    .iter()
+                    .filter(|s| str_at(s, "/kind") == kind)
+                    .map(|s| match str_at(s, "/namespace") {
+                        "" => str_at(s, "/name").to_owned(),
+                        ns => format!("{ns}/{}", str_at(s, "/name")),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    str_at(obj, "/roleRef/kind"),
+                    str_at(obj, "/roleRef/name")
+                )),
+                json!(created),
+                json!(subjects("User")),
+                json!(subjects("Group")),
+                json!(subjects("ServiceAccount")),
+            ]
+        }
         _ => vec![name, json!(created)],
     }
 }

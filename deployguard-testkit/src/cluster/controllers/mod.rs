@@ -46,6 +46,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
         jobs::reconcile(&mut ctx);
         endpoints::reconcile(&mut ctx);
         finish_terminating_namespaces(&mut ctx);
+        default_service_accounts(&mut ctx);
         super::mesh::reconcile(&mut ctx, &mut mesh);
         wake = ctx.wake;
         if store.resource_version() == before {
@@ -100,6 +101,27 @@ pub(crate) async fn run(weak: Weak<Shared>) {
 /// Starts the controller task for `shared`.
 pub(crate) fn start(shared: &Arc<Shared>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(run(Arc::downgrade(shared)))
+}
+
+/// The ServiceAccount controller: every active namespace has a `default` account, which pods
+/// run as unless they name another.
+fn default_service_accounts(ctx: &mut util::Ctx<'_>) {
+    let accounts = ctx.rt("", "ServiceAccount");
+    for namespace in ctx.all("", "Namespace") {
+        let ns = util::name(&namespace);
+        if util::s(&namespace, "/status/phase") == "Terminating"
+            || ctx.store.get(&accounts, &ns, "default").is_ok()
+        {
+            continue;
+        }
+        let account = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
+        if let Err(err) = ctx.create("", "ServiceAccount", &ns, account) {
+            tracing::warn!(
+                "creating the default ServiceAccount in {ns}: {}",
+                err.message
+            );
+        }
+    }
 }
 
 /// The namespace controller's last step: a terminating namespace whose objects are all gone is
