@@ -349,7 +349,7 @@ async fn each_failure_shape_has_its_status_and_events() {
         phase Running
         condition Ready False ContainersNotReady containers with unready status: [app]
         condition ContainersReady False ContainersNotReady containers with unready status: [app]
-        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-7dcd869b76-lkxtb_default(6b1e0000-0000-4000-8000-000000000008) last terminated Error 1
+        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-7dcd869b76-lkxtb_default(6b1e0000-0000-4000-8000-00000000000c) last terminated Error 1
         event Normal Created Created container app
         event Normal Pulled Container image "app:crash" already present on machine
         event Normal Scheduled Successfully assigned default/POD to node-2
@@ -372,7 +372,7 @@ async fn each_failure_shape_has_its_status_and_events() {
         phase Running
         condition Ready False ContainersNotReady containers with unready status: [app]
         condition ContainersReady False ContainersNotReady containers with unready status: [app]
-        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-55d6ffcd5d-lkxtb_default(6b1e0000-0000-4000-8000-000000000008) last terminated OOMKilled 137
+        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-55d6ffcd5d-lkxtb_default(6b1e0000-0000-4000-8000-00000000000c) last terminated OOMKilled 137
         event Normal Created Created container app
         event Normal Pulled Container image "app:oom" already present on machine
         event Normal Scheduled Successfully assigned default/POD to node-2
