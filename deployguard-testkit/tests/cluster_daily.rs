@@ -1003,3 +1003,129 @@ async fn deletion_is_graceful_honours_finalizers_orphans_and_empties_namespaces(
     })
     .await;
 }
+
+/// A Deployment configuration for server-side apply.
+const APPLIED: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default, labels: {app: web, tier: front}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx:1.27}]
+";
+
+/// `MANAGER OPERATION` per managedFields entry.
+async fn managers(kubectl: &Kubectl) -> String {
+    jsonpath(
+        kubectl,
+        "deployment",
+        "web",
+        "{range .metadata.managedFields[*]}{.manager} {.operation};{end}",
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_tracks_field_managers_and_refuses_to_take_a_field_silently() {
+    each_version(&[27, 33], async |_, _, kubectl| {
+        let config = manifest(kubectl, APPLIED);
+        assert_eq!(
+            kubectl.ok(&["apply", "--server-side", "-f", &config]).await.trim(),
+            "deployment.apps/web serverside-applied"
+        );
+        assert_eq!(managers(kubectl).await, "kubectl Apply;");
+
+        // Another manager takes .spec.replicas; applying 2 again would take it back silently.
+        kubectl
+            .ok(&["patch", "deployment", "web", "--type=merge", "-p", r#"{"spec":{"replicas":5}}"#])
+            .await;
+        assert_eq!(managers(kubectl).await, "kubectl Apply;kubectl-patch Update;");
+        let refused = kubectl.run(&["apply", "--server-side", "-f", &config]).await;
+        assert_eq!(refused.code, 1);
+        assert!(
+            refused.stderr.starts_with(
+                "error: Apply failed with 1 conflict: conflict with \"kubectl-patch\" using apps/v1: .spec.replicas\n"
+            ),
+            "{}",
+            refused.stderr
+        );
+        assert_eq!(jsonpath(kubectl, "deployment", "web", "{.spec.replicas}").await, "5", "nothing written");
+
+        // Forced, the field changes hands; the patcher owns nothing any more.
+        kubectl
+            .ok(&["apply", "--server-side", "--force-conflicts", "-f", &config])
+            .await;
+        assert_eq!(jsonpath(kubectl, "deployment", "web", "{.spec.replicas}").await, "2");
+        assert_eq!(managers(kubectl).await, "kubectl Apply;");
+
+        // A field dropped from the configuration, owned by nobody else, is removed.
+        let smaller = manifest(kubectl, &APPLIED.replace(", tier: front", ""));
+        kubectl.ok(&["apply", "--server-side", "-f", &smaller]).await;
+        assert_eq!(
+            jsonpath(kubectl, "deployment", "web", "{.metadata.labels}").await,
+            r#"{"app":"web"}"#
+        );
+        // The same configuration again writes nothing.
+        let before = jsonpath(kubectl, "deployment", "web", "{.metadata.resourceVersion}").await;
+        kubectl.ok(&["apply", "--server-side", "-f", &smaller]).await;
+        assert_eq!(
+            jsonpath(kubectl, "deployment", "web", "{.metadata.resourceVersion}").await,
+            before
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_yaml_apply_body_is_read_as_yaml_and_a_conflict_names_every_field() {
+    use deployguard_testkit::cluster::kube;
+    let cluster = FakeCluster::new();
+    let client = cluster.client();
+    let apply = |manager: &str, body: &str, force: bool| {
+        http::Request::patch(format!(
+            "/apis/apps/v1/namespaces/default/deployments/web?fieldManager={manager}{}",
+            if force { "&force=true" } else { "" }
+        ))
+        .header("content-type", "application/apply-patch+yaml")
+        .body(body.as_bytes().to_vec())
+        .unwrap()
+    };
+    let created: serde_json::Value = client
+        .request(apply("deployer", APPLIED, false))
+        .await
+        .unwrap();
+    assert_eq!(created["spec"]["replicas"], 2);
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["manager"],
+        "deployer"
+    );
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:replicas"],
+        serde_json::json!({})
+    );
+    let other = APPLIED
+        .replace("replicas: 2", "replicas: 3")
+        .replace("nginx:1.27", "nginx:1.26");
+    let err = client
+        .request::<serde_json::Value>(apply("ci", &other, false))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("{err}")
+    };
+    assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        status.message,
+        "Apply failed with 2 conflicts: conflicts with \"deployer\":\n- .spec.replicas\n- .spec.template.spec.containers[name=\"web\"].image"
+    );
+    let forced: serde_json::Value = client.request(apply("ci", &other, true)).await.unwrap();
+    assert_eq!(forced["spec"]["replicas"], 3);
+    let bad = client
+        .request::<serde_json::Value>(apply("ci", "spec: [unclosed", false))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("error decoding YAML"), "{bad}");
+}

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::auth::{self, Attributes, Identity};
 use super::discovery::{self, DiscoveryFormat};
 use super::faults::{FaultAction, RequestRecord, Verb, firing};
+use super::managed;
 use super::patch::{PatchError, PatchType, apply_patch};
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
@@ -36,6 +37,7 @@ pub(crate) struct ApiRequest {
     pub(crate) accept: String,
     pub(crate) content_type: String,
     pub(crate) authorization: Option<String>,
+    pub(crate) user_agent: String,
     pub(crate) body: Bytes,
     /// Who sent it, once authenticated.
     pub(crate) identity: Identity,
@@ -64,6 +66,7 @@ impl ApiRequest {
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            user_agent: header(header::USER_AGENT),
             body,
             identity: Identity::admin(),
         }
@@ -78,6 +81,18 @@ impl ApiRequest {
 
     fn dry_run(&self) -> bool {
         self.param("dryRun") == Some("All")
+    }
+
+    /// The field manager a write is recorded under: `fieldManager`, else the client's
+    /// User-Agent up to its first `/`, as the API server derives it.
+    fn manager(&self) -> String {
+        match self.param("fieldManager").filter(|m| !m.is_empty()) {
+            Some(manager) => manager.to_owned(),
+            None => match self.user_agent.split('/').next().filter(|p| !p.is_empty()) {
+                Some(prefix) => prefix.to_owned(),
+                None => "unknown".to_owned(),
+            },
+        }
     }
 }
 
@@ -632,6 +647,19 @@ async fn resource(
                 });
             }
             let served = super::crd_types(rt, &obj)?;
+            let now = store.clock.rfc3339();
+            let manager = request.manager();
+            let api_version = rt.api_version();
+            managed::record_update(
+                &Value::Null,
+                &mut obj,
+                &managed::Writer {
+                    manager: &manager,
+                    api_version: &api_version,
+                    subresource: "",
+                    now: now.clone(),
+                },
+            );
             let created = store.create(rt, &ns, obj, request.dry_run())?;
             if !request.dry_run() {
                 for served in served {
@@ -653,6 +681,22 @@ async fn resource(
                 _ => Vec::new(),
             };
             let mut store = lock(&shared.store);
+            if sub.is_none() {
+                let current = store.get(rt, &ns, &name)?;
+                let now = store.clock.rfc3339();
+                let manager = request.manager();
+                let api_version = rt.api_version();
+                managed::record_update(
+                    &current,
+                    &mut obj,
+                    &managed::Writer {
+                        manager: &manager,
+                        api_version: &api_version,
+                        subresource: "",
+                        now,
+                    },
+                );
+            }
             match sub.as_deref() {
                 None => Ok(with_warnings(
                     json_response(
@@ -1131,13 +1175,28 @@ fn patch(
     let crds = stored_crds(shared, &types_all(shared));
     let mut store = lock(&shared.store);
     let dry_run = request.dry_run();
+    let manager = request.manager();
+    let api_version = rt.api_version();
+    let force = request.param("force") == Some("true");
+    // An apply body may be YAML; the patch machinery reads JSON.
+    let body = if kind == PatchType::Apply {
+        Bytes::from(apply_configuration(&request.body)?.to_string())
+    } else {
+        request.body.clone()
+    };
     let current = match store.get(rt, ns, name) {
         Ok(current) => current,
         // Server-side apply creates what does not exist.
         Err(err) if kind == PatchType::Apply && err.code == 404 && sub.is_none() => {
-            let mut obj: Value = serde_json::from_slice(&request.body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            let warnings = checked_fields(rt, &crds, &mut obj, request)?;
+            let mut config = apply_configuration(&request.body)?;
+            let warnings = checked_fields(rt, &crds, &mut config, request)?;
+            let obj = managed::apply(
+                &Value::Null,
+                &config,
+                config.clone(),
+                &writer(&store, &manager, &api_version, ""),
+                force,
+            )?;
             let created = store.create(rt, ns, obj, dry_run)?;
             return Ok(with_warnings(
                 json_response(201, &created, "application/json"),
@@ -1148,7 +1207,7 @@ fn patch(
     };
     match sub {
         None | Some("status") => {
-            let patched = apply_patch(&current, kind, &request.body).map_err(patch_error)?;
+            let patched = apply_patch(&current, kind, &body).map_err(patch_error)?;
             let part = if sub == Some("status") {
                 Part::Status
             } else {
@@ -1163,6 +1222,16 @@ fn patch(
                 meta.remove("resourceVersion");
             }
             let warnings = checked_fields(rt, &crds, &mut candidate, request)?;
+            if sub.is_none() {
+                let writer = writer(&store, &manager, &api_version, "");
+                candidate = if kind == PatchType::Apply {
+                    let config: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    managed::apply(&current, &config, candidate, &writer, force)?
+                } else {
+                    managed::record_update(&current, &mut candidate, &writer);
+                    candidate
+                };
+            }
             let updated = store.update(rt, ns, name, candidate, part, dry_run)?;
             Ok(with_warnings(
                 json_response(200, &updated, "application/json"),
@@ -1171,7 +1240,7 @@ fn patch(
         }
         Some("scale") if rt.subresources.iter().any(|s| s == "scale") => {
             let scale = scale_of(&current);
-            let patched = apply_patch(&scale, kind, &request.body).map_err(patch_error)?;
+            let patched = apply_patch(&scale, kind, &body).map_err(patch_error)?;
             let replicas = patched
                 .pointer("/spec/replicas")
                 .cloned()
@@ -1181,6 +1250,37 @@ fn patch(
         }
         Some(other) => Err(ApiError::method_not_allowed(&format!("patch {other}"), rt)),
     }
+}
+
+fn writer<'a>(
+    store: &super::store::Store,
+    manager: &'a str,
+    api_version: &'a str,
+    subresource: &'a str,
+) -> managed::Writer<'a> {
+    managed::Writer {
+        manager,
+        api_version,
+        subresource,
+        now: store.clock.rfc3339(),
+    }
+}
+
+/// A server-side apply body: JSON, or the YAML the content type names.
+fn apply_configuration(body: &[u8]) -> Result<Value, ApiError> {
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        return Ok(value);
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let value: Value = serde_saphyr::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "error decoding YAML: an apply configuration must be a mapping",
+        ));
+    }
+    Ok(value)
 }
 
 /// Collects an in-process request body.

@@ -32,6 +32,7 @@ mod defaults;
 mod discovery;
 mod faults;
 pub mod kubectl;
+mod managed;
 pub mod mesh;
 mod openapi;
 mod patch;

@@ -69,7 +69,7 @@ pub(crate) fn apply_patch(
 }
 
 /// The merge key of a list field, from the Go struct tags of the Kubernetes API.
-fn merge_key(path: &[String], field: &str) -> Option<&'static str> {
+pub(crate) fn merge_key(path: &[String], field: &str) -> Option<&'static str> {
     let parent = path.last().map(String::as_str);
     match field {
         "containers"
