@@ -17,6 +17,10 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::task::JoinHandle;
 
+mod index;
+
+use index::{Index, controller_uid, involved_uid};
+
 use crate::KubeDeployment;
 use crate::annotations::MARKER_PREFIX;
 use crate::convert::{needs_evidence, snapshot_of};
@@ -27,6 +31,11 @@ struct Caches {
     replica_sets: Store<ReplicaSet>,
     pods: Store<Pod>,
     events: Store<Event>,
+    /// ReplicaSets by their Deployment's uid, Pods by their ReplicaSet's, Events by their
+    /// subject's: what one member reads, found without scanning the others'.
+    replica_sets_by_owner: Arc<Index<ReplicaSet>>,
+    pods_by_owner: Arc<Index<Pod>>,
+    events_by_subject: Arc<Index<Event>>,
     tasks: Vec<JoinHandle<()>>,
     /// Per watch: `None` while it delivers, else why its cache may be stale.
     health: Vec<(&'static str, WatchHealth)>,
@@ -65,6 +74,21 @@ impl Caches {
             }
         }
         Ok(())
+    }
+}
+
+impl Caches {
+    /// The cached objects `index` files under `key`.
+    fn members<K>(&self, store: &Store<K>, index: &Index<K>, key: &str, namespace: &str) -> Vec<K>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone,
+    {
+        index
+            .names(key)
+            .iter()
+            .filter_map(|name| store.get(&ObjectRef::new(name).within(namespace)))
+            .map(|obj| (*obj).clone())
+            .collect()
     }
 }
 
@@ -107,7 +131,10 @@ pub struct Fleet {
     caches: Arc<Caches>,
 }
 
-fn spawn_reflector<K>(api: Api<K>) -> (Store<K>, JoinHandle<()>, WatchHealth)
+fn spawn_reflector<K>(
+    api: Api<K>,
+    index: Option<Arc<Index<K>>>,
+) -> (Store<K>, JoinHandle<()>, WatchHealth)
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -120,13 +147,16 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
-        .reflect(writer)
-        .applied_objects();
+        .reflect(writer);
     let health: WatchHealth = Arc::default();
     let report = Arc::clone(&health);
     let task = tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
+            // The store has the event applied when it comes out of `reflect`; the index follows.
+            if let (Ok(event), Some(index)) = (&event, &index) {
+                index.apply(event);
+            }
             // The watcher retries with backoff; until it delivers again (or stays quiet past
             // the suspect window), reads say so.
             let state = event
@@ -143,18 +173,34 @@ where
 impl Fleet {
     /// Starts the watches for `namespace` and waits until every cache has its first listing.
     pub async fn start(client: kube::Client, namespace: &str) -> Result<Self> {
-        let (deployments, t1, h1) =
-            spawn_reflector(Api::<Deployment>::namespaced(client.clone(), namespace));
-        let (replica_sets, t2, h2) =
-            spawn_reflector(Api::<ReplicaSet>::namespaced(client.clone(), namespace));
-        let (pods, t3, h3) = spawn_reflector(Api::<Pod>::namespaced(client.clone(), namespace));
-        let (events, t4, h4) = spawn_reflector(Api::<Event>::namespaced(client.clone(), namespace));
+        let replica_sets_by_owner = Index::new(controller_uid::<ReplicaSet>);
+        let pods_by_owner = Index::new(controller_uid::<Pod>);
+        let events_by_subject = Index::new(involved_uid);
+        let (deployments, t1, h1) = spawn_reflector(
+            Api::<Deployment>::namespaced(client.clone(), namespace),
+            None,
+        );
+        let (replica_sets, t2, h2) = spawn_reflector(
+            Api::<ReplicaSet>::namespaced(client.clone(), namespace),
+            Some(Arc::clone(&replica_sets_by_owner)),
+        );
+        let (pods, t3, h3) = spawn_reflector(
+            Api::<Pod>::namespaced(client.clone(), namespace),
+            Some(Arc::clone(&pods_by_owner)),
+        );
+        let (events, t4, h4) = spawn_reflector(
+            Api::<Event>::namespaced(client.clone(), namespace),
+            Some(Arc::clone(&events_by_subject)),
+        );
         let caches = Caches {
             client,
             deployments,
             replica_sets,
             pods,
             events,
+            replica_sets_by_owner,
+            pods_by_owner,
+            events_by_subject,
             tasks: vec![t1, t2, t3, t4],
             health: vec![
                 ("Deployment", h1),
@@ -230,8 +276,12 @@ impl FleetDeployment {
             })?;
         let uid = deployment.metadata.uid.clone().unwrap_or_default();
         let owned: Vec<ReplicaSet> = caches
-            .replica_sets
-            .state()
+            .members(
+                &caches.replica_sets,
+                &caches.replica_sets_by_owner,
+                &uid,
+                &self.fleet.namespace,
+            )
             .into_iter()
             .filter(|rs| {
                 rs.metadata.owner_references.as_ref().is_some_and(|refs| {
@@ -239,7 +289,6 @@ impl FleetDeployment {
                         .any(|r| r.uid == uid && r.controller == Some(true))
                 })
             })
-            .map(|rs| (*rs).clone())
             .collect();
         Ok((deployment, owned))
     }
@@ -304,29 +353,21 @@ impl DeploymentBackend for FleetDeployment {
             .iter()
             .filter_map(|rs| rs.metadata.uid.clone())
             .collect();
-        let pods: Vec<Pod> = self
-            .fleet
-            .caches
-            .pods
-            .state()
-            .into_iter()
-            .filter(|p| {
-                p.metadata
-                    .owner_references
-                    .as_ref()
-                    .is_some_and(|refs| refs.iter().any(|r| rs_uids.contains(&r.uid)))
-            })
-            .map(|p| (*p).clone())
+        let caches = &self.fleet.caches;
+        let namespace = &self.fleet.namespace;
+        let pods: Vec<Pod> = rs_uids
+            .iter()
+            .flat_map(|uid| caches.members(&caches.pods, &caches.pods_by_owner, uid, namespace))
             .collect();
         let mut snapshot = snapshot_of(&deployment, &owned, &pods, &[]);
         if needs_evidence(&snapshot) {
-            let events: Vec<Event> = self
-                .fleet
-                .caches
-                .events
-                .state()
-                .into_iter()
-                .map(|e| (*e).clone())
+            let subjects = std::iter::once(deployment.metadata.uid.clone())
+                .chain(pods.iter().map(|p| p.metadata.uid.clone()))
+                .flatten();
+            let events: Vec<Event> = subjects
+                .flat_map(|uid| {
+                    caches.members(&caches.events, &caches.events_by_subject, &uid, namespace)
+                })
                 .collect();
             snapshot = snapshot_of(&deployment, &owned, &pods, &events);
             self.direct.attach_logs(&mut snapshot).await;

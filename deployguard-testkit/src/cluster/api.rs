@@ -1043,33 +1043,39 @@ fn list(
         (_, Some(at)) if at > rv => return Err(store.too_large(at)),
         _ => {}
     }
-    // Pagination: `continue` is the offset into this listing, with the resourceVersion it was
-    // made at (a real server pins a snapshot; ours lists what is there now, in stable order).
-    let offset = match request.param("continue") {
-        Some(token) if !token.is_empty() => token
-            .split_once(':')
-            .and_then(|(_, offset)| offset.parse::<usize>().ok())
-            .ok_or_else(|| ApiError::bad_request(format!("invalid continue token {token:?}")))?,
-        _ => 0,
+    // Pagination: `continue` names the resourceVersion the listing began at and the last key
+    // served, and the next page resumes after that key (a real server pins a snapshot; ours
+    // lists what is there now, in the same stable order).
+    let after = match request.param("continue") {
+        Some(token) if !token.is_empty() => Some(
+            token
+                .split_once(':')
+                .and_then(|(_, key)| key.split_once('/'))
+                .map(|(ns, name)| (ns.to_owned(), name.to_owned()))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("invalid continue token {token:?}"))
+                })?,
+        ),
+        _ => None,
     };
     let limit = request
         .param("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0);
-    let (items, total) = store.list_page(
+    let (items, remaining, last) = store.list_page(
         rt,
         namespace,
         labels,
         fields,
-        offset,
+        after.as_ref(),
         limit.unwrap_or(usize::MAX),
     );
     let mut metadata = json!({"resourceVersion": rv.to_string()});
-    if let Some(limit) = limit
-        && total > offset + limit
+    if remaining > 0
+        && let Some((ns, name)) = last
     {
-        metadata["continue"] = json!(format!("{rv}:{}", offset + limit));
-        metadata["remainingItemCount"] = json!(total - offset - limit);
+        metadata["continue"] = json!(format!("{rv}:{ns}/{name}"));
+        metadata["remainingItemCount"] = json!(remaining);
     }
     if wants_table(request) {
         let include_object = request.param("includeObject") == Some("Object");

@@ -433,10 +433,13 @@ pub(crate) fn apply(
     Ok(merged)
 }
 
+/// The object without what a write does not set itself (its managers, the resourceVersion a
+/// patch may have dropped as no precondition), for telling a no-op apply from a change.
 fn strip(obj: &Value) -> Value {
     let mut copy = obj.clone();
     if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
+        meta.remove("resourceVersion");
     }
     copy
 }
@@ -559,6 +562,34 @@ mod tests {
         let list = entries(&forced);
         assert_eq!(list.len(), 1, "{list:?}");
         assert_eq!(list[0].manager, "kubectl");
+    }
+
+    #[test]
+    fn a_repeated_apply_keeps_its_entry_time_so_nothing_is_written() {
+        let mut live = apply(
+            &Value::Null,
+            &deployment(2, "a"),
+            deployment(2, "a"),
+            &writer("kubectl"),
+            false,
+        )
+        .unwrap();
+        live["metadata"]["resourceVersion"] = json!("5");
+        let mut merged = live.clone();
+        // The patch path drops a resourceVersion the patch did not set.
+        merged["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
+        let later = Writer {
+            now: "2026-01-01T00:05:00Z".into(),
+            ..writer("kubectl")
+        };
+        let again = apply(&live, &deployment(2, "a"), merged, &later, false).unwrap();
+        assert_eq!(
+            again["metadata"]["managedFields"],
+            live["metadata"]["managedFields"]
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The object store: objects as JSON, one global resourceVersion counter, a bounded change
 //! history that watches resume from, and the write semantics of the real API server.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -79,11 +79,23 @@ pub(crate) struct Store {
     uids: u64,
     names: u64,
     objects: HashMap<String, Objects>,
+    /// Who owns what: owner uid → (store key, namespace, name) of each dependent, so a
+    /// controller finds an owner's ReplicaSets or pods without scanning the namespace.
+    dependents: HashMap<String, BTreeSet<(String, String, String)>>,
     history: VecDeque<Arc<Change>>,
     /// Changes at or below this resourceVersion are gone from the history.
     compacted: u64,
     pub(crate) changes: broadcast::Sender<Arc<Change>>,
     pub(crate) clock: Clock,
+}
+
+/// The uids an object's owner references name.
+fn owner_uids(obj: Option<&Value>) -> impl Iterator<Item = &str> {
+    obj.and_then(|o| o.pointer("/metadata/ownerReferences"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str))
 }
 
 fn meta(obj: &Value, field: &str) -> Option<String> {
@@ -116,6 +128,7 @@ impl Store {
             uids: 0,
             names: 0,
             objects: HashMap::new(),
+            dependents: HashMap::new(),
             history: VecDeque::new(),
             compacted: 0,
             changes,
@@ -194,6 +207,7 @@ impl Store {
     ) -> Value {
         self.rv += 1;
         set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
+        let entry = (rt.store_key(), key.0.clone(), key.1.clone());
         let previous = if kind == ChangeKind::Deleted {
             Some(obj.clone())
         } else {
@@ -202,8 +216,41 @@ impl Store {
                 .or_default()
                 .insert(key, obj.clone())
         };
+        for owner in owner_uids(previous.as_ref()) {
+            if let Some(set) = self.dependents.get_mut(owner) {
+                set.remove(&entry);
+                if set.is_empty() {
+                    self.dependents.remove(owner);
+                }
+            }
+        }
+        if kind != ChangeKind::Deleted {
+            for owner in owner_uids(Some(&obj)) {
+                self.dependents
+                    .entry(owner.to_owned())
+                    .or_default()
+                    .insert(entry.clone());
+            }
+        }
         self.record(rt, namespace, kind, obj.clone(), previous);
         obj
+    }
+
+    /// The objects of `rt` whose owner references name `owner_uid`, in (namespace, name)
+    /// order, found through the owner index.
+    pub(crate) fn dependents_of(&self, rt: &ResourceType, owner_uid: &str) -> Vec<Value> {
+        let store_key = rt.store_key();
+        let Some(objects) = self.objects.get(&store_key) else {
+            return Vec::new();
+        };
+        self.dependents
+            .get(owner_uid)
+            .into_iter()
+            .flatten()
+            .filter(|(kind, _, _)| *kind == store_key)
+            .filter_map(|(_, ns, name)| objects.get(&(ns.clone(), name.clone())))
+            .map(|obj| served_as(rt, obj.clone()))
+            .collect()
     }
 
     /// Forgets the change history: watches from any earlier resourceVersion get 410 Expired.
@@ -306,6 +353,25 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 
+    /// The objects in `namespace` whose names start with `prefix`, found by range in the
+    /// name-ordered map (no scan, no copies of the others).
+    pub(crate) fn named_with_prefix(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        prefix: &str,
+    ) -> Vec<Value> {
+        let Some(objects) = self.objects.get(&rt.store_key()) else {
+            return Vec::new();
+        };
+        let start = (namespace.to_owned(), prefix.to_owned());
+        objects
+            .range(start..)
+            .take_while(|((ns, name), _)| ns == namespace && name.starts_with(prefix))
+            .map(|(_, obj)| served_as(rt, obj.clone()))
+            .collect()
+    }
+
     pub(crate) fn list(
         &self,
         rt: &ResourceType,
@@ -313,43 +379,53 @@ impl Store {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Vec<Value> {
-        self.list_page(rt, namespace, labels, fields, 0, usize::MAX)
+        self.list_page(rt, namespace, labels, fields, None, usize::MAX)
             .0
     }
 
-    /// One page of a listing, in stable (namespace, name) order, and how many objects match in
-    /// all. Only the page is copied.
+    /// One page of a listing, in stable (namespace, name) order, starting after the key `after`
+    /// (the last key of the previous page): the page, how many matching objects follow it, and
+    /// the page's last key. Only the page is copied, and a page costs the same wherever it starts.
     pub(crate) fn list_page(
         &self,
         rt: &ResourceType,
         namespace: Option<&str>,
         labels: &LabelSelector,
         fields: &FieldSelector,
-        offset: usize,
+        after: Option<&(String, String)>,
         limit: usize,
-    ) -> (Vec<Value>, usize) {
+    ) -> (Vec<Value>, usize, Option<(String, String)>) {
+        use std::ops::Bound;
         let Some(objects) = self.objects.get(&rt.store_key()) else {
-            return (Vec::new(), 0);
+            return (Vec::new(), 0, None);
         };
-        let mut total = 0;
-        let mut page = Vec::new();
+        let in_namespace = namespace.map(|ns| (ns.to_owned(), String::new()));
+        let lower = match (after, &in_namespace) {
+            (Some(key), Some(first)) if key < first => Bound::Included(first),
+            (Some(key), _) => Bound::Excluded(key),
+            (None, Some(first)) => Bound::Included(first),
+            (None, None) => Bound::Unbounded,
+        };
         let matching = objects
-            .iter()
-            .filter(|((ns, name), _)| {
-                namespace.is_none_or(|want| want == ns) && fields.name().is_none_or(|n| n == name)
-            })
-            .map(|(_, obj)| obj)
-            .filter(|obj| {
+            .range::<(String, String), _>((lower, Bound::Unbounded))
+            .take_while(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
+            .filter(|((_, name), _)| fields.name().is_none_or(|n| n == name))
+            .filter(|(_, obj)| {
                 labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
                     && fields.matches(obj)
             });
-        for obj in matching {
-            if total >= offset && page.len() < limit {
+        let mut page = Vec::new();
+        let mut last = None;
+        let mut remaining = 0;
+        for (key, obj) in matching {
+            if page.len() < limit {
                 page.push(served_as(rt, obj.clone()));
+                last = Some(key.clone());
+            } else {
+                remaining += 1;
             }
-            total += 1;
         }
-        (page, total)
+        (page, remaining, last)
     }
 
     pub(crate) fn create(

@@ -154,9 +154,9 @@ fn reconcile_one(ctx: &mut Ctx<'_>, deployment: Value) {
         .cloned()
         .unwrap_or(json!({}));
     let mut owned: Vec<Value> = ctx
-        .in_namespace("apps", "ReplicaSet", &ns)
+        .dependents("apps", "ReplicaSet", &d_uid)
         .into_iter()
-        .filter(|rs| owned_by(rs, &d_uid))
+        .filter(|rs| namespace(rs) == ns && owned_by(rs, &d_uid))
         .collect();
     owned.sort_by_key(|rs| (s(rs, "/metadata/creationTimestamp").to_owned(), name(rs)));
     let new_index = owned

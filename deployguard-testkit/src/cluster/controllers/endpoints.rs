@@ -148,11 +148,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
 
 /// Creates or updates `desired` (the store skips no-op updates).
 fn upsert(ctx: &mut Ctx<'_>, group: &str, kind: &str, ns: &str, object_name: &str, desired: Value) {
-    match ctx
-        .in_namespace(group, kind, ns)
-        .into_iter()
-        .find(|o| name(o) == object_name)
-    {
+    match ctx.get(group, kind, ns, object_name) {
         Some(existing) => {
             let mut next = existing.clone();
             for (key, value) in desired.as_object().into_iter().flatten() {

@@ -21,9 +21,9 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         let ns = namespace(&job);
         let job_uid = uid(&job);
         let pods: Vec<Value> = ctx
-            .in_namespace("", "Pod", &ns)
+            .dependents("", "Pod", &job_uid)
             .into_iter()
-            .filter(|p| owned_by(p, &job_uid))
+            .filter(|p| namespace(p) == ns && owned_by(p, &job_uid))
             .collect();
         let succeeded = pods
             .iter()

@@ -91,11 +91,7 @@ struct Container {
 
 /// A missing ConfigMap or Secret the container references without `optional: true`.
 fn missing_config(ctx: &Ctx<'_>, ns: &str, container: &Value) -> Option<String> {
-    let exists = |kind: &str, name: &str| {
-        ctx.in_namespace("", kind, ns)
-            .iter()
-            .any(|o| s(o, "/metadata/name") == name)
-    };
+    let exists = |kind: &str, name: &str| ctx.get("", kind, ns, name).is_some();
     let mut refs: Vec<(&str, String)> = Vec::new();
     for env in container
         .get("env")
@@ -528,7 +524,12 @@ fn repeat_ongoing(
         return;
     }
     let now = ctx.now();
-    let recorded = ctx.in_namespace("", "Event", &namespace(pod));
+    // Events are named after their object: only this pod's are read.
+    let recorded = ctx.store.named_with_prefix(
+        &ctx.rt("", "Event"),
+        &namespace(pod),
+        &format!("{}.", name(pod)),
+    );
     let pod_uid = uid(pod);
     for (kind, reason, message, field_path, component) in events {
         let Some(last) = recorded.iter().find(|e| {

@@ -54,9 +54,9 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         let ns = namespace(&rs);
         let rs_uid = uid(&rs);
         let mut pods: Vec<Value> = ctx
-            .in_namespace("", "Pod", &ns)
+            .dependents("", "Pod", &rs_uid)
             .into_iter()
-            .filter(|p| owned_by(p, &rs_uid) && is_active(p))
+            .filter(|p| namespace(p) == ns && owned_by(p, &rs_uid) && is_active(p))
             .collect();
         let want = usize::try_from(i(&rs, "/spec/replicas")).unwrap_or(0);
         if pods.len() < want {

@@ -124,6 +124,16 @@ impl Ctx<'_> {
         )
     }
 
+    /// The objects of a kind that `owner_uid` owns (through the store's owner index).
+    pub(crate) fn dependents(&self, group: &str, kind: &str, owner_uid: &str) -> Vec<Value> {
+        self.store.dependents_of(&self.rt(group, kind), owner_uid)
+    }
+
+    /// One object, if it exists.
+    pub(crate) fn get(&self, group: &str, kind: &str, ns: &str, name: &str) -> Option<Value> {
+        self.store.get(&self.rt(group, kind), ns, name).ok()
+    }
+
     pub(crate) fn in_namespace(&self, group: &str, kind: &str, ns: &str) -> Vec<Value> {
         let rt = self.rt(group, kind);
         self.store.list(
@@ -199,11 +209,19 @@ impl Ctx<'_> {
         let ns = namespace(involved);
         let now = self.now_text();
         let object_uid = uid(involved);
-        let existing = self.in_namespace("", "Event", &ns).into_iter().find(|e| {
-            s(e, "/involvedObject/uid") == object_uid
-                && s(e, "/reason") == reason
-                && s(e, "/message") == message
-        });
+        // Events are named after the object they are about: only those are looked at, so
+        // recording one costs the same however many events the namespace holds.
+        let events = self.rt("", "Event");
+        let prefix = format!("{}.", name(involved));
+        let existing = self
+            .store
+            .named_with_prefix(&events, &ns, &prefix)
+            .into_iter()
+            .find(|e| {
+                s(e, "/involvedObject/uid") == object_uid
+                    && s(e, "/reason") == reason
+                    && s(e, "/message") == message
+            });
         if let Some(mut event) = existing {
             event["count"] = json!(i(&event, "/count") + 1);
             event["lastTimestamp"] = json!(now);
