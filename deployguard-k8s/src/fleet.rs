@@ -224,6 +224,9 @@ impl Fleet {
             .map_err(not_ready)?;
         caches.pods.wait_until_ready().await.map_err(not_ready)?;
         caches.events.wait_until_ready().await.map_err(not_ready)?;
+        caches.replica_sets_by_owner.wait_until_listed().await;
+        caches.pods_by_owner.wait_until_listed().await;
+        caches.events_by_subject.wait_until_listed().await;
         Ok(Self {
             namespace: namespace.into(),
             caches: Arc::new(caches),

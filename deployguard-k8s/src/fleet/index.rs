@@ -48,6 +48,9 @@ impl Entries {
 pub(crate) struct Index<K> {
     key_of: KeyOf<K>,
     state: RwLock<State>,
+    /// True once the first listing is indexed: the reflector's store is ready a moment before
+    /// the index is (the index follows the events the store has applied).
+    listed: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -62,7 +65,15 @@ impl<K: kube::Resource> Index<K> {
         Arc::new(Self {
             key_of,
             state: RwLock::default(),
+            listed: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// Waits until the first listing is indexed.
+    pub(crate) async fn wait_until_listed(&self) {
+        let mut listed = self.listed.subscribe();
+        // The sender lives as long as `self`: the wait cannot fail.
+        let _ = listed.wait_for(|done| *done).await;
     }
 
     /// Applies one watch event.
@@ -87,6 +98,7 @@ impl<K: kube::Resource> Index<K> {
                 if let Some(fresh) = state.relisting.take() {
                     state.current = fresh;
                 }
+                self.listed.send_replace(true);
             }
         }
     }

@@ -45,11 +45,11 @@ pub struct Change {
     pub namespace: String,
     /// What happened.
     pub kind: ChangeKind,
-    /// The object after the change (before it, for deletions).
-    pub object: Value,
+    /// The object after the change (before it, for deletions), shared with the store.
+    pub object: Arc<Value>,
     /// The object before the change (`None` for a creation): lists at an earlier
     /// resourceVersion are rebuilt from it.
-    pub(crate) previous: Option<Value>,
+    pub(crate) previous: Option<Arc<Value>>,
     /// When the change was made (the history forgets what is older than [`HISTORY_WINDOW`]).
     pub(crate) at: tokio::time::Instant,
 }
@@ -63,7 +63,9 @@ pub(crate) enum Part {
     Status,
 }
 
-type Objects = BTreeMap<(String, String), Value>;
+/// One kind's objects. Shared with the change history: a write stores one copy, which the
+/// history and watches hold too.
+type Objects = BTreeMap<(String, String), Arc<Value>>;
 
 /// How many changes watches can resume from, at most.
 const HISTORY: usize = 50_000;
@@ -90,7 +92,7 @@ pub(crate) struct Store {
 }
 
 /// The uids an object's owner references name.
-fn owner_uids(obj: Option<&Value>) -> impl Iterator<Item = &str> {
+fn owner_uids(obj: Option<&Arc<Value>>) -> impl Iterator<Item = &str> {
     obj.and_then(|o| o.pointer("/metadata/ownerReferences"))
         .and_then(Value::as_array)
         .into_iter()
@@ -167,8 +169,8 @@ impl Store {
         rt: &ResourceType,
         namespace: &str,
         kind: ChangeKind,
-        object: Value,
-        previous: Option<Value>,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
     ) {
         let now = tokio::time::Instant::now();
         let change = Arc::new(Change {
@@ -208,13 +210,14 @@ impl Store {
         self.rv += 1;
         set_meta(&mut obj, "resourceVersion", json!(self.rv.to_string()));
         let entry = (rt.store_key(), key.0.clone(), key.1.clone());
+        let shared = Arc::new(obj);
         let previous = if kind == ChangeKind::Deleted {
-            Some(obj.clone())
+            Some(Arc::clone(&shared))
         } else {
             self.objects
                 .entry(rt.store_key())
                 .or_default()
-                .insert(key, obj.clone())
+                .insert(key, Arc::clone(&shared))
         };
         for owner in owner_uids(previous.as_ref()) {
             if let Some(set) = self.dependents.get_mut(owner) {
@@ -225,15 +228,15 @@ impl Store {
             }
         }
         if kind != ChangeKind::Deleted {
-            for owner in owner_uids(Some(&obj)) {
+            for owner in owner_uids(Some(&shared)) {
                 self.dependents
                     .entry(owner.to_owned())
                     .or_default()
                     .insert(entry.clone());
             }
         }
-        self.record(rt, namespace, kind, obj.clone(), previous);
-        obj
+        self.record(rt, namespace, kind, Arc::clone(&shared), previous);
+        Value::clone(&shared)
     }
 
     /// The objects of `rt` whose owner references name `owner_uid`, in (namespace, name)
@@ -249,7 +252,7 @@ impl Store {
             .flatten()
             .filter(|(kind, _, _)| *kind == store_key)
             .filter_map(|(_, ns, name)| objects.get(&(ns.clone(), name.clone())))
-            .map(|obj| served_as(rt, obj.clone()))
+            .map(|obj| served_as(rt, Value::clone(obj)))
             .collect()
     }
 
@@ -316,7 +319,7 @@ impl Store {
                     && labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
                     && fields.matches(obj)
             })
-            .map(|obj| served_as(rt, obj))
+            .map(|obj| served_as(rt, Arc::unwrap_or_clone(obj)))
             .collect())
     }
 
@@ -349,7 +352,7 @@ impl Store {
         self.objects
             .get(&rt.store_key())
             .and_then(|objects| objects.get(&(namespace.to_owned(), name.to_owned())))
-            .map(|obj| served_as(rt, obj.clone()))
+            .map(|obj| served_as(rt, Value::clone(obj)))
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 
@@ -368,7 +371,7 @@ impl Store {
         objects
             .range(start..)
             .take_while(|((ns, name), _)| ns == namespace && name.starts_with(prefix))
-            .map(|(_, obj)| served_as(rt, obj.clone()))
+            .map(|(_, obj)| served_as(rt, Value::clone(obj)))
             .collect()
     }
 
@@ -419,7 +422,7 @@ impl Store {
         let mut remaining = 0;
         for (key, obj) in matching {
             if page.len() < limit {
-                page.push(served_as(rt, obj.clone()));
+                page.push(served_as(rt, Value::clone(obj)));
                 last = Some(key.clone());
             } else {
                 remaining += 1;
@@ -660,7 +663,8 @@ impl Store {
             objects.get(&key).cloned()
         } else {
             objects.remove(&key)
-        }) else {
+        })
+        .map(Arc::unwrap_or_clone) else {
             return Err(ApiError::not_found(rt, name));
         };
         if dry_run {
