@@ -1,5 +1,6 @@
-//! Round-trip times of the simulated cluster, in process and over loopback HTTP, and the time to
-//! list 10,000 pods. Prints numbers; asserts nothing about speed.
+//! Round-trip times of the simulated cluster, in process and over loopback HTTP, the time to
+//! list 10,000 pods, and `kubectl get pods` over 101 and 10,001 pods. Prints numbers; asserts
+//! nothing about speed.
 //!
 //! `cargo bench -p deployguard-testkit --bench cluster` runs the full measurement; under
 //! `cargo test` (no `--bench` argument) it runs a few iterations as a smoke test.
@@ -129,4 +130,42 @@ async fn main() {
             started.elapsed()
         );
     }
+    if full {
+        kubectl_get_pods().await;
+    }
+}
+
+/// `kubectl get pods` (server-side Table, pages of 500) over 101 and 10,001 pods: a listing
+/// should cost in proportion to what it lists.
+async fn kubectl_get_pods() {
+    let mut times = Vec::new();
+    for pods in [101, 10_001] {
+        let cluster = FakeCluster::new();
+        seed(&cluster, pods);
+        let served = cluster.serve().await.expect("serve");
+        let Ok(kubectl) = deployguard_testkit::cluster::kubectl::Kubectl::new(&served) else {
+            println!("kubectl get pods: no kubectl on this machine");
+            return;
+        };
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let out = kubectl.run(&["get", "pods", "--no-headers"]).await;
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            assert_eq!(out.stdout.lines().count(), pods);
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        println!(
+            "{:<40} {:>9.1?}",
+            format!("kubectl get pods, {pods} pods"),
+            samples[1]
+        );
+        times.push(samples[1]);
+    }
+    println!(
+        "{:<40} {:>8.1}x  (100 times the pods)",
+        "kubectl get pods, 10,001 vs 101",
+        times[1].as_secs_f64() / times[0].as_secs_f64()
+    );
 }

@@ -308,7 +308,7 @@ impl Store {
                     state.remove(&key);
                 }
                 (_, Some(previous)) => {
-                    state.insert(key, previous.clone());
+                    state.insert(key, Arc::clone(previous));
                 }
             }
         }
