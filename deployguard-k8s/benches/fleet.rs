@@ -101,10 +101,11 @@ fn main() {
             }
             let took = started.elapsed();
             println!(
-                "sweep {n:>6} deployments {took:>10.2?}  ({:>7.1?} each)  cluster {:>6.0} MiB, fleet caches {:>6.0} MiB",
+                "sweep {n:>6} deployments {took:>10.2?}  ({:>7.1?} each)  cluster {:>6.0} MiB, fleet caches {:>6.0} MiB, process {:>6.0} MiB",
                 took / u32::try_from(n).unwrap_or(1),
                 with_cluster - before,
-                with_caches - with_cluster
+                with_caches - with_cluster,
+                resident_mib()
             );
         });
     }
