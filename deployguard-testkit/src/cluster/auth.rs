@@ -90,10 +90,19 @@ struct Credential {
 }
 
 /// The tokens issued so far.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Tokens {
     issued: HashMap<String, Credential>,
     counter: u64,
+}
+
+impl std::fmt::Debug for Tokens {
+    // Tokens are credentials: Debug says how many there are, never what they are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("issued", &self.issued.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tokens {
@@ -794,6 +803,15 @@ mod tests {
             forbidden(&who, &cluster).message,
             "namespaces is forbidden: User \"system:serviceaccount:default:guard\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
         );
+    }
+
+    #[test]
+    fn debug_never_prints_a_token() {
+        let mut tokens = Tokens::default();
+        let token = tokens.issue_user("alice", &[]);
+        let printed = format!("{tokens:?}");
+        assert!(!printed.contains(&token), "{printed}");
+        assert!(printed.contains("issued: 1"), "{printed}");
     }
 
     #[test]

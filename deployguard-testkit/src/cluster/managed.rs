@@ -195,19 +195,18 @@ fn printed(path: &[Step]) -> String {
     text
 }
 
-/// `fieldsV1` of a set: nested maps of steps, `{}` at leaves (and a `.` for a keyed item that
-/// is itself owned).
+/// `fieldsV1` of a set: nested maps of steps, `{}` at leaves.
 fn to_fields_v1(set: &FieldSet) -> Value {
+    fn insert(node: &mut Map<String, Value>, path: &[Step]) {
+        if let Some((step, rest)) = path.split_first()
+            && let Value::Object(child) = node.entry(step.clone()).or_insert_with(|| json!({}))
+        {
+            insert(child, rest);
+        }
+    }
     let mut root = Map::new();
     for path in set {
-        let mut here = &mut root;
-        for step in path {
-            here = here
-                .entry(step.clone())
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-                .expect("fieldsV1 nodes are objects");
-        }
+        insert(&mut root, path);
     }
     Value::Object(root)
 }
