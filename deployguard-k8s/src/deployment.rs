@@ -1,15 +1,18 @@
 //! [`KubeDeployment`]: a [`DeploymentBackend`] for one apps/v1 Deployment.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deployguard_core::{
     BackendCapabilities, DeploymentBackend, Error, ErrorKind, Result, Revision, RevisionId,
-    RollbackOptions, RollbackOutcome, RolloutSnapshot,
+    RollbackOptions, RollbackOutcome, RolloutSnapshot, StatusSender, not_complete,
 };
+use futures::TryStreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 
 use crate::annotations::{MARKER_PREFIX, REVISION, REVISION_HISTORY, VERIFIED};
@@ -34,7 +37,17 @@ const ROLLBACK_SKIP: [&str; 6] = [
 /// A [`DeploymentBackend`] for one apps/v1 Deployment.
 ///
 /// Pods are found through the deployment's own ReplicaSets by owner reference, never by an
-/// assumed `app=<name>` label. Every write is a JSON patch whose first operation tests the
+/// assumed `app=<name>` label. Events are listed with a field selector (warnings about pods,
+/// the only events diagnosis reads) and kept only when they are about this deployment's pods.
+///
+/// Each object is read once per step: [`observe`](DeploymentBackend::observe) always reads;
+/// the history, the markers and every write start from the newest state the backend has seen
+/// (a read, a write's answer, a watch event), and the ReplicaSets listed while the
+/// deployment's generation is unchanged (the backend's own marker writes keep them). What
+/// changed since surfaces through the writes' preconditions as a
+/// [`ErrorKind::Conflict`]; the backend then forgets what it saw and reads afresh.
+/// [`await_complete`](DeploymentBackend::await_complete) follows a watch on the deployment, as
+/// `kubectl rollout status` does. Every write is a JSON patch whose first operation tests the
 /// generation that was read, so a concurrent edit of spec or annotations is a
 /// [`ErrorKind::Conflict`] and nothing is clobbered, while status updates by the controller
 /// (constant during a rollout) do not get in the way. Rollback does what `kubectl rollout undo` does.
@@ -60,9 +73,41 @@ pub struct KubeDeployment {
     pods: Api<Pod>,
     events: Api<Event>,
     log_lines: i64,
+    /// What this backend last saw, shared by its clones.
+    seen: Arc<Mutex<Option<Seen>>>,
     /// Why the names given to `new` cannot be used, if they cannot: every call then fails with
     /// it before any request.
     invalid: Option<Error>,
+}
+
+/// The newest deployment object this backend saw, and its ReplicaSets as listed when the
+/// deployment's generation was `listed_at`.
+#[derive(Clone)]
+struct Seen {
+    deployment: Deployment,
+    owned: Vec<ReplicaSet>,
+    listed_at: Option<i64>,
+}
+
+impl Seen {
+    fn read(&self) -> Option<Read> {
+        (self.listed_at == self.deployment.metadata.generation).then(|| Read {
+            deployment: self.deployment.clone(),
+            owned: self.owned.clone(),
+        })
+    }
+}
+
+/// Where a newer deployment object came from, which decides whether the ReplicaSets listed
+/// before it still describe the deployment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The answer to our own write of markers alone (conditional on the generation listed
+    /// under): the ReplicaSets stay as listed.
+    OurMarkers,
+    /// Anything else (a spec write, a read, a watch event): they do only if the generation is
+    /// the one they were listed under.
+    Other,
 }
 
 impl std::fmt::Debug for KubeDeployment {
@@ -85,6 +130,7 @@ impl KubeDeployment {
             pods: Api::namespaced(client.clone(), namespace),
             events: Api::namespaced(client, namespace),
             log_lines: 20,
+            seen: Arc::default(),
             invalid: check_label("namespace", namespace)
                 .and_then(|()| check_subdomain("deployment", name))
                 .err(),
@@ -108,6 +154,75 @@ impl KubeDeployment {
 
     fn object(&self) -> String {
         format!("deployment {}/{}", self.namespace, self.name)
+    }
+
+    /// The deployment's status as this backend last saw it (a read, a write's answer or a watch
+    /// event), without sending anything: counts, conditions and the current revision; no pods
+    /// or events. `None` before the first read.
+    pub fn last_seen(&self) -> Option<RolloutSnapshot> {
+        let seen = self.seen_now()?;
+        Some(status_of(&seen.deployment, &seen.owned))
+    }
+
+    fn seen_now(&self) -> Option<Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn remember(&self, seen: Option<Seen>) {
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = seen;
+    }
+
+    fn remember_read(&self, read: &Read) {
+        self.remember(Some(Seen {
+            deployment: read.deployment.clone(),
+            owned: read.owned.clone(),
+            listed_at: read.deployment.metadata.generation,
+        }));
+    }
+
+    /// A newer deployment object (a write's answer, a watch event).
+    fn remember_deployment(&self, deployment: Deployment, source: Source) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let (owned, listed_at) = match seen.take() {
+            Some(old) if source == Source::OurMarkers && old.read().is_some() => {
+                (old.owned, deployment.metadata.generation)
+            }
+            Some(old) => (old.owned, old.listed_at),
+            None => (Vec::new(), None),
+        };
+        *seen = Some(Seen {
+            deployment,
+            owned,
+            listed_at,
+        });
+    }
+
+    /// The deployment and its ReplicaSets: as last seen while they still belong together
+    /// (`true`), else read now (`false`).
+    async fn recent_read(&self, operation: &'static str) -> Result<(Read, bool)> {
+        if let Some(read) = self.seen_now().and_then(|seen| seen.read()) {
+            return Ok((read, true));
+        }
+        let read = self.read(operation).await?;
+        self.remember_read(&read);
+        Ok((read, false))
+    }
+
+    /// The deployment as last seen (`true`), else read now (`false`).
+    async fn recent_deployment(&self, operation: &'static str) -> Result<(Deployment, bool)> {
+        if let Some(seen) = self.seen_now() {
+            return Ok((seen.deployment, true));
+        }
+        let deployment = self
+            .deployments
+            .get(&self.name)
+            .await
+            .map_err(self.err(operation))?;
+        self.remember_deployment(deployment.clone(), Source::Other);
+        Ok((deployment, false))
     }
 
     fn err(&self, operation: &'static str) -> impl Fn(kube::Error) -> Error + '_ {
@@ -150,8 +265,24 @@ impl KubeDeployment {
         Ok(Read { deployment, owned })
     }
 
-    /// Sends a conditional JSON patch; a failed precondition becomes a Conflict.
+    /// Sends a conditional JSON patch; a failed precondition becomes a Conflict. The answer is
+    /// remembered; after any failure nothing is, so the next call reads afresh.
     async fn patch_deployment(
+        &self,
+        operation: &'static str,
+        read: &Read,
+        ops: Vec<Value>,
+        source: Source,
+    ) -> Result<Deployment> {
+        let result = self.send_patch(operation, read, ops).await;
+        match &result {
+            Ok(updated) => self.remember_deployment(updated.clone(), source),
+            Err(_) => self.remember(None),
+        }
+        result
+    }
+
+    async fn send_patch(
         &self,
         operation: &'static str,
         read: &Read,
@@ -193,6 +324,111 @@ impl KubeDeployment {
                 }
             }
             Err(err) => Err(from_kube(err, operation, &self.object())),
+        }
+    }
+
+    /// Follows a watch on the deployment from `deployment` until it says the rollout is
+    /// complete, sending each status to `seen`. Reconnects where the stream ended; after a
+    /// 410 (history compacted) reads the deployment again and watches from there.
+    async fn follow(
+        &self,
+        mut deployment: Deployment,
+        seen: &StatusSender,
+        deadline: tokio::time::Instant,
+        poll: Duration,
+    ) -> Result<RolloutSnapshot> {
+        loop {
+            let owned = self.seen_now().map(|s| s.owned).unwrap_or_default();
+            let mut snapshot = status_of(&deployment, &owned);
+            if snapshot.is_complete() && snapshot.current_fingerprint.is_none() {
+                // A template none of the listed ReplicaSets has: list them to name what runs.
+                let read = self.read("await_complete").await?;
+                self.remember_read(&read);
+                snapshot = status_of(&read.deployment, &read.owned);
+            }
+            let _ = seen.send(snapshot.clone());
+            if snapshot.is_complete() {
+                return Ok(snapshot);
+            }
+            let version = deployment
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default();
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            // kube-rs allows watch timeouts under 295 s; the stream is reopened after one ends.
+            let seconds = u32::try_from(left.as_secs() + 1)
+                .unwrap_or(u32::MAX)
+                .min(290);
+            let params = WatchParams::default()
+                .fields(&format!("metadata.name={}", self.name))
+                .timeout(seconds);
+            let stream = match self.deployments.watch(&params, &version).await {
+                Ok(stream) => stream,
+                Err(err) => {
+                    let err = from_kube(err, "await_complete", &self.object());
+                    if !err.is_retryable() {
+                        return Err(err);
+                    }
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+            };
+            let mut stream = std::pin::pin!(stream);
+            let next = loop {
+                match stream.try_next().await {
+                    Ok(Some(WatchEvent::Added(d) | WatchEvent::Modified(d))) => {
+                        self.remember_deployment(d.clone(), Source::Other);
+                        let owned = self.seen_now().map(|s| s.owned).unwrap_or_default();
+                        let status = status_of(&d, &owned);
+                        if status.is_complete() {
+                            break Some(d);
+                        }
+                        let _ = seen.send(status);
+                        deployment = d;
+                    }
+                    Ok(Some(WatchEvent::Deleted(_))) => {
+                        self.remember(None);
+                        return Err(Error::not_found(format!(
+                            "{} was deleted while waiting for its rollout",
+                            self.object()
+                        ))
+                        .with_operation("await_complete"));
+                    }
+                    Ok(Some(WatchEvent::Bookmark(mark))) => {
+                        deployment.metadata.resource_version = Some(mark.metadata.resource_version);
+                    }
+                    Ok(Some(WatchEvent::Error(status))) if status.code == 410 => {
+                        let now = self
+                            .deployments
+                            .get(&self.name)
+                            .await
+                            .map_err(self.err("await_complete"))?;
+                        self.remember_deployment(now.clone(), Source::Other);
+                        break Some(now);
+                    }
+                    Ok(Some(WatchEvent::Error(status))) => {
+                        return Err(from_kube(
+                            kube::Error::Api(status),
+                            "await_complete",
+                            &self.object(),
+                        ));
+                    }
+                    // The server ended the stream (its timeout): watch again from here.
+                    Ok(None) => break None,
+                    Err(err) => {
+                        let err = from_kube(err, "await_complete", &self.object());
+                        if !err.is_retryable() {
+                            return Err(err);
+                        }
+                        tokio::time::sleep(poll).await;
+                        break None;
+                    }
+                }
+            };
+            if let Some(next) = next {
+                deployment = next;
+            }
         }
     }
 
@@ -238,7 +474,14 @@ impl DeploymentBackend for KubeDeployment {
 
     async fn observe(&self) -> Result<RolloutSnapshot> {
         self.validate()?;
-        let read = self.read("observe").await?;
+        let read = match self.read("observe").await {
+            Ok(read) => read,
+            Err(err) => {
+                self.remember(None);
+                return Err(err);
+            }
+        };
+        self.remember_read(&read);
         let pods = self
             .pods
             .list(&ListParams::default().labels(&Self::selector(&read.deployment)))
@@ -246,9 +489,11 @@ impl DeploymentBackend for KubeDeployment {
             .map_err(self.err("observe"))?;
         let mut snapshot = snapshot_of(&read.deployment, &read.owned, &pods.items, &[]);
         if needs_evidence(&snapshot) {
+            // Warnings about pods are all diagnosis reads; the rest of a busy namespace's
+            // events stay on the server.
             let events = self
                 .events
-                .list(&ListParams::default())
+                .list(&ListParams::default().fields(EVENT_FIELDS))
                 .await
                 .map_err(self.err("observe"))?;
             snapshot = snapshot_of(&read.deployment, &read.owned, &pods.items, &events.items);
@@ -259,8 +504,40 @@ impl DeploymentBackend for KubeDeployment {
 
     async fn history(&self) -> Result<Vec<Revision>> {
         self.validate()?;
-        let read = self.read("history").await?;
+        let (read, _) = self.recent_read("history").await?;
         Ok(read.owned.iter().filter_map(to_revision).collect())
+    }
+
+    async fn await_complete(
+        &self,
+        timeout: Duration,
+        poll: Duration,
+        seen: StatusSender,
+    ) -> Result<RolloutSnapshot> {
+        self.validate()?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (mut deployment, remembered) = self.recent_deployment("await_complete").await?;
+        let owned = self.seen_now().map(|s| s.owned).unwrap_or_default();
+        if remembered && status_of(&deployment, &owned).is_complete() {
+            // "Complete" as last seen may be old news (someone has rolled out since): only a
+            // read says it is still so. Anything else is followed from where it was seen: the
+            // watch replays every change after it.
+            deployment = self
+                .deployments
+                .get(&self.name)
+                .await
+                .map_err(self.err("await_complete"))?;
+            self.remember_deployment(deployment.clone(), Source::Other);
+        }
+        match tokio::time::timeout_at(deadline, self.follow(deployment, &seen, deadline, poll))
+            .await
+        {
+            Ok(done) => done,
+            Err(_) => {
+                let last = self.last_seen().unwrap_or_else(|| RolloutSnapshot::new(0));
+                Err(not_complete(self, &last))
+            }
+        }
     }
 
     async fn rollback_to(
@@ -269,7 +546,7 @@ impl DeploymentBackend for KubeDeployment {
         options: RollbackOptions,
     ) -> Result<RollbackOutcome> {
         self.validate()?;
-        let read = self.read("rollback_to").await?;
+        let (read, _) = self.recent_read("rollback_to").await?;
         let current = read.current().and_then(revision_of);
         let target = read
             .owned
@@ -343,7 +620,8 @@ impl DeploymentBackend for KubeDeployment {
         if read.paused() {
             ops.push(json!({"op": "add", "path": "/spec/paused", "value": false}));
         }
-        self.patch_deployment("rollback_to", &read, ops).await?;
+        self.patch_deployment("rollback_to", &read, ops, Source::Other)
+            .await?;
         Ok(RollbackOutcome::RolledBack {
             from: current,
             to: revision,
@@ -352,7 +630,7 @@ impl DeploymentBackend for KubeDeployment {
 
     async fn set_paused(&self, paused: bool) -> Result<()> {
         self.validate()?;
-        let read = self.read("set_paused").await?;
+        let (read, _) = self.recent_read("set_paused").await?;
         if read.paused() == paused {
             return Ok(());
         }
@@ -360,6 +638,7 @@ impl DeploymentBackend for KubeDeployment {
             "set_paused",
             &read,
             vec![json!({"op": "add", "path": "/spec/paused", "value": paused})],
+            Source::Other,
         )
         .await
         .map(drop)
@@ -367,11 +646,7 @@ impl DeploymentBackend for KubeDeployment {
 
     async fn scale(&self, replicas: u32) -> Result<()> {
         self.validate()?;
-        let deployment = self
-            .deployments
-            .get(&self.name)
-            .await
-            .map_err(self.err("scale"))?;
+        let (deployment, _) = self.recent_deployment("scale").await?;
         let read = Read {
             deployment,
             owned: Vec::new(),
@@ -380,6 +655,7 @@ impl DeploymentBackend for KubeDeployment {
             "scale",
             &read,
             vec![json!({"op": "add", "path": "/spec/replicas", "value": replicas})],
+            Source::Other,
         )
         .await
         .map(drop)
@@ -387,7 +663,7 @@ impl DeploymentBackend for KubeDeployment {
 
     async fn mark_verified(&self, revision: RevisionId) -> Result<()> {
         self.validate()?;
-        let read = self.read("mark_verified").await?;
+        let (read, _) = self.recent_read("mark_verified").await?;
         let rs = read
             .owned
             .iter()
@@ -406,26 +682,38 @@ impl DeploymentBackend for KubeDeployment {
             Precondition::Generation(rs.metadata.generation.unwrap_or(0)),
             ops,
         )?;
-        self.replica_sets
+        let result = self
+            .replica_sets
             .patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
-            .await
-            .map(drop)
-            .map_err(|e| {
-                from_kube(
+            .await;
+        match result {
+            Ok(marked) => {
+                // The listing stays true with the marked ReplicaSet in it.
+                let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(seen) = seen.as_mut()
+                    && let Some(slot) = seen
+                        .owned
+                        .iter_mut()
+                        .find(|rs| rs.metadata.uid == marked.metadata.uid)
+                {
+                    *slot = marked;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.remember(None);
+                Err(from_kube(
                     e,
                     "mark_verified",
                     &format!("replicaset {}/{name}", self.namespace),
-                )
-            })
+                ))
+            }
+        }
     }
 
     async fn markers(&self) -> Result<BTreeMap<String, String>> {
         self.validate()?;
-        let deployment = self
-            .deployments
-            .get(&self.name)
-            .await
-            .map_err(self.err("markers"))?;
+        let (deployment, _) = self.recent_deployment("markers").await?;
         Ok(deployment
             .metadata
             .annotations
@@ -438,25 +726,49 @@ impl DeploymentBackend for KubeDeployment {
     async fn set_marker(&self, key: &str, value: Option<String>) -> Result<()> {
         self.validate()?;
         deployguard_core::check_marker_key(key)?;
-        let deployment = self
-            .deployments
-            .get(&self.name)
-            .await
-            .map_err(self.err("set_marker"))?;
-        if annotation(&deployment.metadata, key) == value {
-            return Ok(());
+        loop {
+            let (deployment, remembered) = self.recent_deployment("set_marker").await?;
+            if annotation(&deployment.metadata, key) == value {
+                return Ok(());
+            }
+            let ops = annotation_ops(
+                deployment.metadata.annotations.as_ref(),
+                key,
+                value.as_deref(),
+            );
+            let read = Read {
+                deployment,
+                owned: Vec::new(),
+            };
+            match self
+                .patch_deployment("set_marker", &read, ops, Source::OurMarkers)
+                .await
+            {
+                // A marker is one annotation of ours: when the deployment moved on since it
+                // was last seen, the write is made again on a fresh read (conditional on it).
+                Err(err) if remembered && err.kind() == ErrorKind::Conflict => continue,
+                result => return result.map(drop),
+            }
         }
-        let ops = annotation_ops(
-            deployment.metadata.annotations.as_ref(),
-            key,
-            value.as_deref(),
-        );
-        let read = Read {
-            deployment,
-            owned: Vec::new(),
-        };
-        self.patch_deployment("set_marker", &read, ops)
-            .await
-            .map(drop)
     }
+}
+
+/// The events diagnosis reads: warnings about pods.
+const EVENT_FIELDS: &str = "involvedObject.kind=Pod,type=Warning";
+
+/// The rollout's status from the deployment object alone (the ReplicaSets name what runs): what
+/// a watch on it says, as `kubectl rollout status` reads it.
+fn status_of(deployment: &Deployment, owned: &[ReplicaSet]) -> RolloutSnapshot {
+    let mut snapshot = snapshot_of(deployment, owned, &[], &[]);
+    // After a rollback the ReplicaSet listed earlier still carries its old number; the
+    // deployment's own annotation has the new one once the controller has seen the change.
+    if snapshot.generation_observed
+        && let Some(revision) = annotation(&deployment.metadata, REVISION)
+            .and_then(|r| r.parse().ok())
+            .map(RevisionId)
+        && snapshot.current_fingerprint.is_some()
+    {
+        snapshot.current_revision = Some(revision);
+    }
+    snapshot
 }

@@ -28,6 +28,9 @@ pub struct LeaseLock {
     leases: Api<Lease>,
     /// The resourceVersion last seen and when this process first saw it (expiry's clock).
     observed: Mutex<Option<(String, Instant)>>,
+    /// The Lease as this process last wrote it: renewing and releasing start from it (their
+    /// writes are conditional on its resourceVersion) instead of reading it again.
+    written: Mutex<Option<Lease>>,
     invalid: Option<Error>,
 }
 
@@ -43,6 +46,7 @@ impl LeaseLock {
             leases: Api::namespaced(client, namespace),
             name,
             observed: Mutex::new(None),
+            written: Mutex::new(None),
         }
     }
 
@@ -108,18 +112,24 @@ impl ActorLock for LeaseLock {
         if let Some(err) = &self.invalid {
             return Err(err.clone());
         }
-        let existing = self
-            .leases
-            .get_opt(&self.name)
-            .await
-            .map_err(|e| from_kube(e, "acquire", &self.object()))?;
+        let existing = match self.written_by(holder) {
+            Some(mine) => Some(mine),
+            None => self
+                .leases
+                .get_opt(&self.name)
+                .await
+                .map_err(|e| from_kube(e, "acquire", &self.object()))?,
+        };
         let Some(existing) = existing else {
             return match self
                 .leases
                 .create(&PostParams::default(), &self.lease(holder, ttl, 0, true))
                 .await
             {
-                Ok(_) => Ok(LockState::Held),
+                Ok(created) => {
+                    self.wrote(Some(created));
+                    Ok(LockState::Held)
+                }
                 // Someone created it between our read and our write: they won.
                 Err(kube::Error::Api(status)) if status.code == 409 => self.holder_now().await,
                 Err(err) => Err(from_kube(err, "acquire", &self.object())),
@@ -147,9 +157,18 @@ impl ActorLock for LeaseLock {
             .replace(&self.name, &PostParams::default(), &next)
             .await
         {
-            Ok(_) => Ok(LockState::Held),
-            Err(kube::Error::Api(status)) if status.code == 409 => self.holder_now().await,
-            Err(err) => Err(from_kube(err, "acquire", &self.object())),
+            Ok(written) => {
+                self.wrote(Some(written));
+                Ok(LockState::Held)
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                self.wrote(None);
+                self.holder_now().await
+            }
+            Err(err) => {
+                self.wrote(None);
+                Err(from_kube(err, "acquire", &self.object()))
+            }
         }
     }
 
@@ -157,14 +176,18 @@ impl ActorLock for LeaseLock {
         if let Some(err) = &self.invalid {
             return Err(err.clone());
         }
-        let Some(existing) = self
-            .leases
-            .get_opt(&self.name)
-            .await
-            .map_err(|e| from_kube(e, "release", &self.object()))?
-        else {
+        let existing = match self.written_by(holder) {
+            Some(mine) => Some(mine),
+            None => self
+                .leases
+                .get_opt(&self.name)
+                .await
+                .map_err(|e| from_kube(e, "release", &self.object()))?,
+        };
+        let Some(existing) = existing else {
             return Ok(());
         };
+        self.wrote(None);
         let spec = existing.spec.clone().unwrap_or_default();
         if spec.holder_identity.as_deref() != Some(holder) {
             return Ok(());
@@ -190,6 +213,25 @@ impl ActorLock for LeaseLock {
 }
 
 impl LeaseLock {
+    /// The Lease as this process last wrote it for `holder`, if it did.
+    fn written_by(&self, holder: &str) -> Option<Lease> {
+        self.written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .filter(|lease| {
+                lease
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.holder_identity.as_deref())
+                    == Some(holder)
+            })
+    }
+
+    fn wrote(&self, lease: Option<Lease>) {
+        *self.written.lock().unwrap_or_else(PoisonError::into_inner) = lease;
+    }
+
     async fn holder_now(&self) -> Result<LockState> {
         let lease = self
             .leases

@@ -474,3 +474,67 @@ fn arguments_are_positional_and_validated() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollback_reads_each_object_once_and_waits_on_a_watch() {
+    let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
+    eventually("the rollout to stall", || {
+        scenarios::seed_has_stalled(&cluster)
+    })
+    .await;
+    cluster.clear_requests();
+    let (exit, out) = run(
+        client,
+        &["app-deployment", "--yes", "--max-rollback-time", "120s"],
+    )
+    .await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    let requests = cluster.requests();
+    let log: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            let watch = if r.query.contains("watch=true") {
+                " (watch)"
+            } else {
+                ""
+            };
+            format!("{} {}{watch}", r.method, r.path)
+        })
+        .collect();
+    let deployment = "/apis/apps/v1/namespaces/default/deployments/app-deployment";
+    let lease = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+    assert_eq!(
+        log,
+        [
+            // The assessment: the deployment, its ReplicaSets, their pods, warnings about pods.
+            format!("GET {deployment}"),
+            "GET /apis/apps/v1/namespaces/default/replicasets".to_owned(),
+            "GET /api/v1/namespaces/default/pods".to_owned(),
+            "GET /api/v1/namespaces/default/events".to_owned(),
+            // The migration gate, decided once: the plan runs at once.
+            "GET /api/v1/namespaces/default/configmaps/schema-version".to_owned(),
+            "GET /apis/batch/v1/namespaces/default/jobs".to_owned(),
+            // One actor: the lease, read and taken.
+            format!("GET {lease}/deployguard-app-deployment"),
+            format!("POST {lease}"),
+            // Intent, rollback (both conditional on the generation read), then the wait on a
+            // watch, the outcome, and the lease let go from what was written.
+            format!("PATCH {deployment}"),
+            format!("PATCH {deployment}"),
+            "GET /apis/apps/v1/namespaces/default/deployments (watch)".to_owned(),
+            format!("PATCH {deployment}"),
+            format!("PUT {lease}/deployguard-app-deployment"),
+        ],
+        "{log:#?}"
+    );
+    let reads = requests.iter().filter(|r| !r.verb.is_write()).count();
+    assert_eq!(reads, 8);
+    let events = requests
+        .iter()
+        .find(|r| r.path.ends_with("/events"))
+        .unwrap();
+    assert_eq!(
+        events.query,
+        "&fieldSelector=involvedObject.kind%3DPod%2Ctype%3DWarning"
+    );
+}

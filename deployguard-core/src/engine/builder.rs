@@ -232,6 +232,8 @@ impl GuardBuilder {
                     stable: self.stable,
                     router: self.router,
                     migrations: self.migrations,
+                    inspected: Arc::default(),
+                    completed: Arc::default(),
                 },
                 config: self.config,
                 journal: self.journal,

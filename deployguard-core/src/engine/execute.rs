@@ -1,6 +1,6 @@
 //! Executing a plan: each step through the traits, with retries inside a whole-recovery deadline.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use super::plan::{Plan, Step};
 use super::retry::RetryPolicy;
 use crate::analysis::{RolloutStatus, rollout_status};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::Verification;
+use crate::model::{MigrationState, RolloutSnapshot, Verification};
 use crate::traits::{
     DeploymentBackend, DeploymentBackendExt, MigrationInspector, RollbackOptions, TrafficRouter,
 };
@@ -25,6 +25,18 @@ pub(crate) struct Platform {
     pub(crate) stable: Option<Arc<dyn DeploymentBackend>>,
     pub(crate) router: Option<Arc<dyn TrafficRouter>>,
     pub(crate) migrations: Option<Arc<dyn MigrationInspector>>,
+    /// The latest migration inspection and when it was made: the gate step reuses it while it
+    /// is younger than one poll interval.
+    pub(crate) inspected: Arc<Mutex<Option<(Instant, MigrationState)>>>,
+    /// The status an AwaitAvailable step ended on, and when: the Validate step after it
+    /// reuses it while it is younger than one poll interval.
+    pub(crate) completed: Arc<Mutex<Option<(Instant, RolloutSnapshot)>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// How to execute.
@@ -360,7 +372,17 @@ impl Platform {
                 let Some(migrations) = &self.migrations else {
                     return Ok(());
                 };
-                let state = migrations.inspect().await?;
+                // The gate decides again right before the rollback, from the assessment's
+                // inspection only when that is younger than one poll interval (a plan run at
+                // once, with no one asked); otherwise from a new one.
+                let recent = lock(&self.inspected)
+                    .take()
+                    .filter(|(at, _)| at.elapsed() < options.poll)
+                    .map(|(_, state)| state);
+                let state = match recent {
+                    Some(state) => state,
+                    None => migrations.inspect().await?,
+                };
                 match migration_gate(target, &state, options.migration_policy) {
                     GateVerdict::Block(why) => Err(Error::new(
                         ErrorKind::Refused,
@@ -402,50 +424,44 @@ impl Platform {
                 }
             }
             Step::AwaitAvailable => {
-                // Each observation goes to the journal, so whoever watches (a person at a
-                // terminal, a log) sees the rollout move while the step waits.
+                // Each status goes to the journal, so whoever watches (a person at a terminal,
+                // a log) sees the rollout move while the step waits. A backend that follows
+                // changes returns the moment the rollout completes; the default looks every
+                // poll and looks past a transient error until the deadline.
                 let name = self.backend.name();
-                let mut last = None;
-                loop {
-                    // A wait is not failed by one failed look: a transient error is looked past
-                    // until the step's deadline (the step is only retried, with a growing
-                    // backoff, for an error that is not transient).
-                    let snapshot = match self.backend.observe().await {
-                        Ok(snapshot) => snapshot,
-                        Err(err)
-                            if err.is_retryable()
-                                && Instant::now() + options.poll < step_deadline =>
-                        {
-                            tokio::time::sleep(options.poll).await;
-                            continue;
+                let (seen, mut statuses) = tokio::sync::mpsc::unbounded_channel();
+                let wait = step_deadline.saturating_duration_since(Instant::now());
+                let waiting = self.backend.await_complete(wait, options.poll, seen);
+                let telling = async {
+                    let mut last = None;
+                    while let Some(snapshot) = statuses.recv().await {
+                        let status = rollout_status(&name, &snapshot);
+                        if last.as_ref() != Some(&status) {
+                            emit(EventKind::Observed {
+                                status: status.message().to_owned(),
+                                healthy_fraction: snapshot.healthy_fraction(),
+                            });
+                            last = Some(status);
                         }
-                        Err(err) => return Err(err),
-                    };
-                    let status = rollout_status(&name, &snapshot);
-                    if last.as_ref() != Some(&status) {
-                        emit(EventKind::Observed {
-                            status: status.message().to_owned(),
-                            healthy_fraction: snapshot.healthy_fraction(),
-                        });
-                        last = Some(status);
                     }
-                    if snapshot.is_complete() {
-                        return Ok(());
-                    }
-                    if Instant::now() + options.poll > step_deadline {
-                        return Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!(
-                                "rollout not complete: {}/{} updated, {} available",
-                                snapshot.updated, snapshot.desired, snapshot.available
-                            ),
-                        ));
-                    }
-                    tokio::time::sleep(options.poll).await;
-                }
+                };
+                // The wait drops its sender when it ends, which ends the telling.
+                let (complete, ()) = tokio::join!(waiting, telling);
+                let complete = complete?;
+                *lock(&self.completed) = Some((Instant::now(), complete));
+                Ok(())
             }
             Step::Validate { fingerprint } => {
-                let snapshot = self.backend.observe().await?;
+                // The status the wait just ended on is as fresh as a new read would be: it is
+                // used when it is younger than one poll interval.
+                let recent = lock(&self.completed)
+                    .take()
+                    .filter(|(at, _)| at.elapsed() < options.poll)
+                    .map(|(_, snapshot)| snapshot);
+                let snapshot = match recent {
+                    Some(snapshot) => snapshot,
+                    None => self.backend.observe().await?,
+                };
                 if snapshot.current_fingerprint.as_ref() != Some(fingerprint) {
                     return Err(Error::new(
                         ErrorKind::Conflict,

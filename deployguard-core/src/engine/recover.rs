@@ -128,8 +128,9 @@ impl Recovery {
         let deadline = Instant::now() + self.config.recovery_deadline;
         let retry = self.config.retry;
         let backend = &self.platform.backend;
-        let marks = retry.run(deadline, || backend.markers()).await?;
+        // Observed first: a backend may answer the markers and the history from that read.
         let snapshot = retry.run(deadline, || backend.observe()).await?;
+        let marks = retry.run(deadline, || backend.markers()).await?;
         let history = retry.run(deadline, || backend.history()).await?;
         let current = snapshot
             .current_fingerprint
@@ -165,7 +166,16 @@ impl Recovery {
             Err(err) => (None, Some(err.to_string())),
         };
         let migrations = match &self.platform.migrations {
-            Some(inspector) => Some(retry.run(deadline, || inspector.inspect()).await?),
+            Some(inspector) => {
+                let state = retry.run(deadline, || inspector.inspect()).await?;
+                *self
+                    .platform
+                    .inspected
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some((Instant::now(), state.clone()));
+                Some(state)
+            }
             None => None,
         };
         let gate = match (&rollback_target, &migrations) {

@@ -36,7 +36,31 @@ pub trait DeploymentBackend: fmt::Debug + Send + Sync + 'static {
     async fn observe(&self) -> Result<RolloutSnapshot>;
 
     /// Every revision the platform keeps, oldest first by current number.
+    ///
+    /// A backend may answer from its latest [`observe`](Self::observe) rather than read again
+    /// (the Kubernetes backend does while the deployment's generation is the one it listed
+    /// under): a decision made from it reaches the platform only through a conditional write,
+    /// which refuses it with [`ErrorKind::Conflict`] if anything changed since.
     async fn history(&self) -> Result<Vec<Revision>>;
+
+    /// Waits until the rollout is complete ([`RolloutSnapshot::is_complete`]) and returns the
+    /// status that said so, sending each status it sees on the way to `seen`;
+    /// [`ErrorKind::Timeout`] after `timeout` (tokio's clock).
+    ///
+    /// The default looks with [`observe`](Self::observe) every `poll` and looks past a
+    /// transient error until the deadline. A backend that can be told about changes follows
+    /// them instead, as `kubectl rollout status` follows a watch: it returns as soon as the
+    /// platform says the rollout is complete, and its statuses may carry only what the
+    /// platform object itself reports (counts, conditions, the current revision; no pods or
+    /// events).
+    async fn await_complete(
+        &self,
+        timeout: Duration,
+        poll: Duration,
+        seen: StatusSender,
+    ) -> Result<RolloutSnapshot> {
+        poll_until_complete(self, timeout, poll, seen).await
+    }
 
     /// Puts back what `revision` ran.
     ///
@@ -203,33 +227,65 @@ pub trait DeploymentBackendExt: DeploymentBackend {
             .find(|r| r.fingerprint == fingerprint))
     }
 
-    /// Polls [`observe`](DeploymentBackend::observe) every `poll` until the rollout is complete,
-    /// or fails with [`ErrorKind::Timeout`] after `timeout` (tokio's clock).
+    /// [`await_complete`](DeploymentBackend::await_complete) with nobody told about the
+    /// statuses on the way.
     async fn wait_until_complete(
         &self,
         timeout: Duration,
         poll: Duration,
     ) -> Result<RolloutSnapshot> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let snapshot = self.observe().await?;
-            if snapshot.is_complete() {
-                return Ok(snapshot);
-            }
-            if tokio::time::Instant::now() + poll > deadline {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "rollout not complete after {timeout:?}: {}/{} updated, {} available",
-                        snapshot.updated, snapshot.desired, snapshot.available
-                    ),
-                )
-                .with_operation("wait_until_complete")
-                .with_object(self.target()));
-            }
-            tokio::time::sleep(poll).await;
-        }
+        let (seen, _) = tokio::sync::mpsc::unbounded_channel();
+        self.await_complete(timeout, poll, seen).await
     }
+}
+
+/// Where a [`DeploymentBackend::await_complete`] sends each status it sees on the way. A
+/// receiver that has gone away is not an error: the wait goes on.
+pub type StatusSender = tokio::sync::mpsc::UnboundedSender<RolloutSnapshot>;
+
+/// What [`DeploymentBackend::await_complete`] does by default: [`observe`] every `poll` until
+/// the rollout is complete, looking past transient errors until `timeout`. A backend that
+/// overrides `await_complete` can fall back on it.
+///
+/// [`observe`]: DeploymentBackend::observe
+pub async fn poll_until_complete<B: DeploymentBackend + ?Sized>(
+    backend: &B,
+    timeout: Duration,
+    poll: Duration,
+    seen: StatusSender,
+) -> Result<RolloutSnapshot> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let snapshot = match backend.observe().await {
+            Ok(snapshot) => snapshot,
+            Err(err) if err.is_retryable() && tokio::time::Instant::now() + poll < deadline => {
+                tokio::time::sleep(poll).await;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let _ = seen.send(snapshot.clone());
+        if snapshot.is_complete() {
+            return Ok(snapshot);
+        }
+        if tokio::time::Instant::now() + poll > deadline {
+            return Err(not_complete(backend, &snapshot));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// The [`ErrorKind::Timeout`] of a wait that ended with `last` not complete.
+pub fn not_complete<B: DeploymentBackend + ?Sized>(backend: &B, last: &RolloutSnapshot) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "rollout not complete: {}/{} updated, {} available",
+            last.updated, last.desired, last.available
+        ),
+    )
+    .with_operation("await_complete")
+    .with_object(backend.target())
 }
 
 impl<T: DeploymentBackend + ?Sized> DeploymentBackendExt for T {}
@@ -252,6 +308,14 @@ macro_rules! forward_backend {
             }
             async fn history(&self) -> Result<Vec<Revision>> {
                 (**self).history().await
+            }
+            async fn await_complete(
+                &self,
+                timeout: Duration,
+                poll: Duration,
+                seen: StatusSender,
+            ) -> Result<RolloutSnapshot> {
+                (**self).await_complete(timeout, poll, seen).await
             }
             async fn rollback_to(
                 &self,

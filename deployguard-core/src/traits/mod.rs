@@ -9,7 +9,7 @@ mod router;
 
 pub use backend::{
     BackendCapabilities, DeploymentBackend, DeploymentBackendExt, MARKER_PREFIX, RollbackOptions,
-    RollbackOutcome, check_marker_key,
+    RollbackOutcome, StatusSender, check_marker_key, not_complete, poll_until_complete,
 };
 pub use lock::{ActorLock, LockState};
 pub use migrations::MigrationInspector;

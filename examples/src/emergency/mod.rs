@@ -410,7 +410,12 @@ pub async fn run(
             Exit::Failed,
         );
     }
-    let after = tokio::time::timeout_at(deadline, backend.observe()).await;
+    // The status the rollback's wait ended on (a watch event a moment ago); read only if
+    // there is none.
+    let after = match backend.last_seen() {
+        Some(seen) => Ok(Ok(seen)),
+        None => tokio::time::timeout_at(deadline, backend.observe()).await,
+    };
     let summary = match after {
         Ok(Ok(s)) => format!(
             "rolled back: {}/{} ready, {} available",
