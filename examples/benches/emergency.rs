@@ -1,0 +1,222 @@
+//! The emergency rollback beside `kubectl rollout undo` + `kubectl rollout status`, and beside
+//! the seed runbook's script, each on a fresh simulated cluster with the seed incident
+//! (`seed-rolling-failure`, stalled) served over loopback HTTP, at cluster time scales 1 and
+//! 10. Prints each one's wall time, the ratio to kubectl measured in the same run, and its API
+//! requests (reads + writes). Asserts nothing about speed; the command's request list is
+//! asserted in `tests/emergency.rs`.
+//!
+//! `cargo bench -p deployguard-examples --bench emergency`; under `cargo test` (no `--bench`
+//! argument) one run at scale 10 as a smoke test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use deployguard_testkit::cluster::kubectl::Kubectl;
+use deployguard_testkit::cluster::scenarios::{ServedSeed, served_seed};
+use deployguard_testkit::cluster::wait;
+
+/// What one contender did.
+struct Run {
+    wall: Duration,
+    reads: usize,
+    writes: usize,
+    outcome: String,
+}
+
+impl Run {
+    fn of(seed: &ServedSeed, wall: Duration, outcome: String) -> Self {
+        let requests = seed.cluster.requests();
+        let writes = requests.iter().filter(|r| r.verb.is_write()).count();
+        Self {
+            wall,
+            reads: requests.len() - writes,
+            writes,
+            outcome,
+        }
+    }
+}
+
+/// The `emergency-rollback` example of this profile, built now.
+fn emergency_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args([
+        "build",
+        "-q",
+        "-p",
+        "deployguard-examples",
+        "--example",
+        "emergency-rollback",
+    ]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let status = build.status().expect("running cargo");
+    assert!(status.success(), "building the emergency-rollback example");
+    let exe = std::env::current_exe().expect("this benchmark's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target directory")
+        .join("examples/emergency-rollback")
+}
+
+/// The seed's script as vendored in the testkit.
+fn seed_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deployguard-testkit/tests/fixtures/emergency_rollback.sh")
+}
+
+async fn rolled_back(seed: &ServedSeed) -> bool {
+    wait::until("the rollback to roll out", Duration::from_secs(120), || {
+        seed.cluster
+            .deployment("default", "app-deployment")
+            .ok()
+            .and_then(|d| d.status)
+            .is_some_and(|s| {
+                s.updated_replicas == Some(6)
+                    && s.available_replicas == Some(6)
+                    && s.replicas == Some(6)
+            })
+    })
+    .await
+    .is_ok()
+}
+
+async fn kubectl(scale: f64) -> Run {
+    let seed = served_seed(scale).await.expect("the seed incident");
+    let kubectl = Kubectl::new(&seed.served).expect("kubectl");
+    // An operator's kubectl has its discovery cache warm.
+    kubectl.ok(&["get", "deployment", "app-deployment"]).await;
+    seed.cluster.clear_requests();
+    let started = Instant::now();
+    let undo = kubectl
+        .run(&["rollout", "undo", "deployment/app-deployment"])
+        .await;
+    let status = kubectl
+        .run(&[
+            "rollout",
+            "status",
+            "deployment/app-deployment",
+            "--timeout=120s",
+        ])
+        .await;
+    let wall = started.elapsed();
+    let outcome = if undo.code == 0 && status.code == 0 {
+        "rolled back".to_owned()
+    } else {
+        format!("failed: {}{}", undo.stderr.trim(), status.stderr.trim())
+    };
+    Run::of(&seed, wall, outcome)
+}
+
+async fn emergency(scale: f64, binary: &Path) -> Run {
+    let seed = served_seed(scale).await.expect("the seed incident");
+    seed.cluster.clear_requests();
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .args(["app-deployment", "--yes", "--max-rollback-time", "120s"])
+        .env("KUBECONFIG", &seed.kubeconfig)
+        .stdin(std::process::Stdio::null());
+    let started = Instant::now();
+    let output = command.output().await.expect("running emergency-rollback");
+    let wall = started.elapsed();
+    let outcome = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let run = Run::of(&seed, wall, outcome);
+    assert!(
+        rolled_back(&seed).await,
+        "the command said: {}",
+        run.outcome
+    );
+    run
+}
+
+/// The script in a private mount namespace with a temporary directory over `/var/log` (it
+/// logs there), as the testkit's own test runs it; `None` where that cannot be done.
+async fn seed_script_run(scale: f64) -> Option<Run> {
+    let seed = served_seed(scale).await.expect("the seed incident");
+    let kubectl = Kubectl::new(&seed.served).ok()?;
+    kubectl.ok(&["get", "deployment", "app-deployment"]).await;
+    let logs = tempfile::tempdir().ok()?;
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --bind "$1" /var/log && shift && exec bash "$@""#)
+        .arg("sh")
+        .arg(logs.path())
+        .arg(seed_script())
+        .env("DEPLOYMENT_NAME", "app-deployment")
+        .env("KUBECONFIG", kubectl.kubeconfig())
+        .env("HOME", kubectl.home());
+    seed.cluster.clear_requests();
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .ok()?
+        .ok()?;
+    let wall = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("unshare:") || stderr.contains("mount:") {
+        return None;
+    }
+    let last = stderr.lines().last().unwrap_or_default().trim().to_owned();
+    let outcome = format!("exit {}: {last}", output.status.code().unwrap_or(-1));
+    Some(Run::of(&seed, wall, outcome))
+}
+
+fn row(what: &str, run: &Run, against: Option<&Run>) {
+    let ratio = against.map_or(String::new(), |k| {
+        format!(
+            " = {:.2}× kubectl",
+            run.wall.as_secs_f64() / k.wall.as_secs_f64()
+        )
+    });
+    println!(
+        "{what:<44} {:>7.2} s{ratio:<16} {:>2} reads + {} writes  ({})",
+        run.wall.as_secs_f64(),
+        run.reads,
+        run.writes,
+        run.outcome
+    );
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let scales: &[f64] = if full { &[1.0, 10.0] } else { &[10.0] };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let binary = emergency_binary();
+    runtime.block_on(async {
+        if Kubectl::new(&served_seed(10.0).await.expect("the seed incident").served).is_err() {
+            println!("emergency rollback: no kubectl on this machine");
+            return;
+        }
+        for &scale in scales {
+            let kubectl = kubectl(scale).await;
+            let ours = emergency(scale, &binary).await;
+            row(
+                &format!("kubectl rollout undo + status, time scale {scale}"),
+                &kubectl,
+                None,
+            );
+            row(
+                &format!("emergency-rollback --yes, time scale {scale}"),
+                &ours,
+                Some(&kubectl),
+            );
+            match seed_script_run(scale).await {
+                Some(script) => row(
+                    &format!("seed script, time scale {scale}"),
+                    &script,
+                    Some(&kubectl),
+                ),
+                None => {
+                    println!("seed script, time scale {scale}: not run (needs unshare and mount)")
+                }
+            }
+        }
+    });
+}
