@@ -2,8 +2,11 @@
 //! the seed runbook's script, each on a fresh simulated cluster with the seed incident
 //! (`seed-rolling-failure`, stalled) served over loopback HTTP, at cluster time scales 1 and
 //! 10. Prints each one's wall time, the ratio to kubectl measured in the same run, and its API
-//! requests (reads + writes). Asserts nothing about speed; the command's request list is
-//! asserted in `tests/emergency.rs`.
+//! requests (reads + writes). Each contender runs several times on clusters of its own (the
+//! clusters are made together, so their stalls overlap) and the median is printed: when the
+//! restored pods become ready depends on where in the simulated kubelet's cycle the rollback
+//! lands. Asserts nothing about speed; the command's request list is asserted in
+//! `tests/emergency.rs`.
 //!
 //! `cargo bench -p deployguard-examples --bench emergency`; under `cargo test` (no `--bench`
 //! argument) one run at scale 10 as a smoke test.
@@ -83,8 +86,7 @@ async fn rolled_back(seed: &ServedSeed) -> bool {
     .is_ok()
 }
 
-async fn kubectl(scale: f64) -> Run {
-    let seed = served_seed(scale).await.expect("the seed incident");
+async fn kubectl(seed: ServedSeed) -> Run {
     let kubectl = Kubectl::new(&seed.served).expect("kubectl");
     // An operator's kubectl has its discovery cache warm.
     kubectl.ok(&["get", "deployment", "app-deployment"]).await;
@@ -110,8 +112,7 @@ async fn kubectl(scale: f64) -> Run {
     Run::of(&seed, wall, outcome)
 }
 
-async fn emergency(scale: f64, binary: &Path) -> Run {
-    let seed = served_seed(scale).await.expect("the seed incident");
+async fn emergency(seed: ServedSeed, binary: &Path) -> Run {
     seed.cluster.clear_requests();
     let mut command = tokio::process::Command::new(binary);
     command
@@ -133,8 +134,7 @@ async fn emergency(scale: f64, binary: &Path) -> Run {
 
 /// The script in a private mount namespace with a temporary directory over `/var/log` (it
 /// logs there), as the testkit's own test runs it; `None` where that cannot be done.
-async fn seed_script_run(scale: f64) -> Option<Run> {
-    let seed = served_seed(scale).await.expect("the seed incident");
+async fn seed_script_run(seed: ServedSeed) -> Option<Run> {
     let kubectl = Kubectl::new(&seed.served).ok()?;
     kubectl.ok(&["get", "deployment", "app-deployment"]).await;
     let logs = tempfile::tempdir().ok()?;
@@ -159,9 +159,19 @@ async fn seed_script_run(scale: f64) -> Option<Run> {
     if stderr.contains("unshare:") || stderr.contains("mount:") {
         return None;
     }
-    let last = stderr.lines().last().unwrap_or_default().trim().to_owned();
+    let last = stderr.lines().last().unwrap_or_default().trim().replace(
+        &seed_script().display().to_string(),
+        "emergency_rollback.sh",
+    );
     let outcome = format!("exit {}: {last}", output.status.code().unwrap_or(-1));
     Some(Run::of(&seed, wall, outcome))
+}
+
+/// The run of median wall time.
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by_key(|r| r.wall);
+    let middle = runs.len() / 2;
+    runs.swap_remove(middle)
 }
 
 fn row(what: &str, run: &Run, against: Option<&Run>) {
@@ -172,7 +182,7 @@ fn row(what: &str, run: &Run, against: Option<&Run>) {
         )
     });
     println!(
-        "{what:<44} {:>7.2} s{ratio:<16} {:>2} reads + {} writes  ({})",
+        "{what:<48} {:>7.2} s{ratio:<16} {:>2} reads + {} writes  ({})",
         run.wall.as_secs_f64(),
         run.reads,
         run.writes,
@@ -182,7 +192,12 @@ fn row(what: &str, run: &Run, against: Option<&Run>) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let scales: &[f64] = if full { &[1.0, 10.0] } else { &[10.0] };
+    // (time scale, runs of each contender)
+    let plan: &[(f64, usize)] = if full {
+        &[(1.0, 3), (10.0, 5)]
+    } else {
+        &[(10.0, 1)]
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -190,32 +205,45 @@ fn main() {
         .expect("a tokio runtime");
     let binary = emergency_binary();
     runtime.block_on(async {
-        if Kubectl::new(&served_seed(10.0).await.expect("the seed incident").served).is_err() {
-            println!("emergency rollback: no kubectl on this machine");
-            return;
-        }
-        for &scale in scales {
-            let kubectl = kubectl(scale).await;
-            let ours = emergency(scale, &binary).await;
+        for &(scale, runs) in plan {
+            let mut seeds: Vec<ServedSeed> =
+                futures::future::join_all((0..2 * runs + 1).map(|_| served_seed(scale)))
+                    .await
+                    .into_iter()
+                    .map(|seed| seed.expect("the seed incident"))
+                    .collect();
+            if Kubectl::new(&seeds[0].served).is_err() {
+                println!("emergency rollback: no kubectl on this machine");
+                return;
+            }
+            let script = seeds.pop().expect("a cluster for the script");
+            let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+            for (i, seed) in seeds.into_iter().enumerate() {
+                if i % 2 == 0 {
+                    theirs.push(kubectl(seed).await);
+                } else {
+                    ours.push(emergency(seed, &binary).await);
+                }
+            }
+            let (theirs, ours) = (median(theirs), median(ours));
+            let runs = if runs > 1 {
+                format!(", median of {runs}")
+            } else {
+                String::new()
+            };
             row(
-                &format!("kubectl rollout undo + status, time scale {scale}"),
-                &kubectl,
+                &format!("kubectl rollout undo + status, ×{scale}{runs}"),
+                &theirs,
                 None,
             );
             row(
-                &format!("emergency-rollback --yes, time scale {scale}"),
+                &format!("emergency-rollback --yes, ×{scale}{runs}"),
                 &ours,
-                Some(&kubectl),
+                Some(&theirs),
             );
-            match seed_script_run(scale).await {
-                Some(script) => row(
-                    &format!("seed script, time scale {scale}"),
-                    &script,
-                    Some(&kubectl),
-                ),
-                None => {
-                    println!("seed script, time scale {scale}: not run (needs unshare and mount)")
-                }
+            match seed_script_run(script).await {
+                Some(run) => row(&format!("seed script, ×{scale}"), &run, Some(&theirs)),
+                None => println!("seed script, ×{scale}: not run (needs unshare and mount)"),
             }
         }
     });
