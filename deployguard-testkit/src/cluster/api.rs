@@ -817,8 +817,8 @@ async fn resource(
     }
 }
 
-fn types_all(shared: &Shared) -> Vec<ResourceType> {
-    lock(&shared.types).clone()
+fn types_all(shared: &Shared) -> Arc<Vec<ResourceType>> {
+    Arc::clone(&lock(&shared.types))
 }
 
 fn types_namespace(shared: &Shared) -> ResourceType {

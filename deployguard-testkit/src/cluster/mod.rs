@@ -36,6 +36,7 @@ mod managed;
 pub mod mesh;
 mod openapi;
 mod patch;
+mod pointer;
 mod protobuf;
 mod resources;
 pub mod scenarios;
@@ -76,6 +77,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Serves `resource` from now on (replacing the same group, version and plural).
 pub(crate) fn register_type(shared: &Shared, resource: ResourceType) {
     let mut types = lock(&shared.types);
+    let types = Arc::make_mut(&mut types);
     types.retain(|t| {
         !(t.group == resource.group && t.version == resource.version && t.plural == resource.plural)
     });
@@ -106,7 +108,8 @@ pub(crate) fn crd_types(
 /// What every handle to one cluster shares.
 pub(crate) struct Shared {
     pub(crate) store: Mutex<Store>,
-    pub(crate) types: Mutex<Vec<ResourceType>>,
+    /// The served types; shared, since every request and every controller pass reads them.
+    pub(crate) types: Mutex<Arc<Vec<ResourceType>>>,
     pub(crate) faults: Mutex<Vec<Fault>>,
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
     pub(crate) logs: Mutex<HashMap<(String, String), String>>,
@@ -224,7 +227,7 @@ impl FakeClusterBuilder {
         let cluster = FakeCluster {
             shared: Arc::new(Shared {
                 store: Mutex::new(Store::new(clock)),
-                types: Mutex::new(resources::builtins()),
+                types: Mutex::new(Arc::new(resources::builtins())),
                 faults: Mutex::new(Vec::new()),
                 requests: Mutex::new(Vec::new()),
                 logs: Mutex::new(HashMap::new()),

@@ -1,6 +1,7 @@
 //! The object store: objects as JSON, one global resourceVersion counter, a bounded change
 //! history that watches resume from, and the write semantics of the real API server.
 
+use crate::cluster::pointer::Pointer;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -93,7 +94,7 @@ pub(crate) struct Store {
 
 /// The uids an object's owner references name.
 fn owner_uids(obj: Option<&Arc<Value>>) -> impl Iterator<Item = &str> {
-    obj.and_then(|o| o.pointer("/metadata/ownerReferences"))
+    obj.and_then(|o| o.at("/metadata/ownerReferences"))
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -241,7 +242,7 @@ impl Store {
 
     /// The objects of `rt` whose owner references name `owner_uid`, in (namespace, name)
     /// order, found through the owner index.
-    pub(crate) fn dependents_of(&self, rt: &ResourceType, owner_uid: &str) -> Vec<Value> {
+    pub(crate) fn dependents_of(&self, rt: &ResourceType, owner_uid: &str) -> Vec<Arc<Value>> {
         let store_key = rt.store_key();
         let Some(objects) = self.objects.get(&store_key) else {
             return Vec::new();
@@ -252,7 +253,7 @@ impl Store {
             .flatten()
             .filter(|(kind, _, _)| *kind == store_key)
             .filter_map(|(_, ns, name)| objects.get(&(ns.clone(), name.clone())))
-            .map(|obj| served_as(rt, Value::clone(obj)))
+            .map(|obj| shared_as(rt, obj))
             .collect()
     }
 
@@ -316,7 +317,7 @@ impl Store {
             .into_values()
             .filter(|obj| {
                 namespace.is_none_or(|ns| meta(obj, "namespace").as_deref() == Some(ns))
-                    && labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
+                    && labels.matches(obj.at("/metadata/labels").and_then(Value::as_object))
                     && fields.matches(obj)
             })
             .map(|obj| served_as(rt, Arc::unwrap_or_clone(obj)))
@@ -356,6 +357,19 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 
+    /// One object, shared with the store (for reading only).
+    pub(crate) fn get_shared(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<Value>> {
+        self.objects
+            .get(&rt.store_key())
+            .and_then(|objects| objects.get(&(namespace.to_owned(), name.to_owned())))
+            .cloned()
+    }
+
     /// The objects in `namespace` whose names start with `prefix`, found by range in the
     /// name-ordered map (no scan, no copies of the others).
     pub(crate) fn named_with_prefix(
@@ -363,7 +377,7 @@ impl Store {
         rt: &ResourceType,
         namespace: &str,
         prefix: &str,
-    ) -> Vec<Value> {
+    ) -> Vec<Arc<Value>> {
         let Some(objects) = self.objects.get(&rt.store_key()) else {
             return Vec::new();
         };
@@ -371,7 +385,7 @@ impl Store {
         objects
             .range(start..)
             .take_while(|((ns, name), _)| ns == namespace && name.starts_with(prefix))
-            .map(|(_, obj)| served_as(rt, Value::clone(obj)))
+            .map(|(_, obj)| shared_as(rt, obj))
             .collect()
     }
 
@@ -384,6 +398,23 @@ impl Store {
     ) -> Vec<Value> {
         self.list_page(rt, namespace, labels, fields, None, usize::MAX)
             .0
+    }
+
+    /// Every object of a kind (in `namespace`, when given), shared with the store: what a
+    /// controller pass reads, without a deep copy of objects it only looks at.
+    pub(crate) fn list_shared(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+    ) -> Vec<Arc<Value>> {
+        let Some(objects) = self.objects.get(&rt.store_key()) else {
+            return Vec::new();
+        };
+        objects
+            .iter()
+            .filter(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
+            .map(|(_, obj)| shared_as(rt, obj))
+            .collect()
     }
 
     /// One page of a listing, in stable (namespace, name) order, starting after the key `after`
@@ -414,7 +445,7 @@ impl Store {
             .take_while(|((ns, _), _)| namespace.is_none_or(|want| want == ns))
             .filter(|((_, name), _)| fields.name().is_none_or(|n| n == name))
             .filter(|(_, obj)| {
-                labels.matches(obj.pointer("/metadata/labels").and_then(Value::as_object))
+                labels.matches(obj.at("/metadata/labels").and_then(Value::as_object))
                     && fields.matches(obj)
             });
         let mut page = Vec::new();
@@ -533,7 +564,7 @@ impl Store {
             "deletionTimestamp",
             "deletionGracePeriodSeconds",
         ] {
-            match old.pointer(&format!("/metadata/{field}")) {
+            match old.at(&format!("/metadata/{field}")) {
                 Some(value) => set_meta(&mut obj, field, value.clone()),
                 None => {
                     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -555,7 +586,7 @@ impl Store {
             Part::Status => {
                 // Spec and labels come from the stored object; status and annotations from the
                 // request.
-                let annotations = obj.pointer("/metadata/annotations").cloned();
+                let annotations = obj.at("/metadata/annotations").cloned();
                 let status = obj.get("status").cloned();
                 let mut merged = old.clone();
                 if let Some(map) = merged.as_object_mut() {
@@ -573,8 +604,7 @@ impl Store {
         }
         apply_defaults(rt, &mut obj);
         validate(rt, &obj)?;
-        if rt.kind == "Deployment" && old.pointer("/spec/selector") != obj.pointer("/spec/selector")
-        {
+        if rt.kind == "Deployment" && old.at("/spec/selector") != obj.at("/spec/selector") {
             return Err(ApiError::invalid(
                 rt,
                 name,
@@ -588,10 +618,10 @@ impl Store {
         if part == Part::Main && rt.has_generation() {
             let spec_changed = old.get("spec") != obj.get("spec");
             let annotations_changed = rt.kind == "Deployment"
-                && old.pointer("/metadata/annotations") != obj.pointer("/metadata/annotations");
+                && old.at("/metadata/annotations") != obj.at("/metadata/annotations");
             if spec_changed || annotations_changed {
                 let generation = old
-                    .pointer("/metadata/generation")
+                    .at("/metadata/generation")
                     .and_then(Value::as_i64)
                     .unwrap_or(0);
                 set_meta(&mut obj, "generation", json!(generation + 1));
@@ -605,7 +635,7 @@ impl Store {
         // on a node waits for its kubelet, a namespace for its contents to go).
         if meta(&obj, "deletionTimestamp").is_some()
             && obj
-                .pointer("/metadata/finalizers")
+                .at("/metadata/finalizers")
                 .and_then(Value::as_array)
                 .is_none_or(Vec::is_empty)
             && !is_pod_on_a_node(rt, &obj)
@@ -679,7 +709,7 @@ pub(crate) fn is_pod_on_a_node(rt: &ResourceType, obj: &Value) -> bool {
     rt.group.is_empty()
         && rt.kind == "Pod"
         && obj
-            .pointer("/spec/nodeName")
+            .at("/spec/nodeName")
             .and_then(Value::as_str)
             .is_some_and(|n| !n.is_empty())
 }
@@ -687,6 +717,15 @@ pub(crate) fn is_pod_on_a_node(rt: &ResourceType, obj: &Value) -> bool {
 /// `obj` as the version `rt` serves it: every version of a kind is stored once (as the storage
 /// version of a CRD is), and its `apiVersion` is the one the reader asked for. The schemas the
 /// simulation serves in several versions are identical, so nothing else converts.
+/// `obj` shared as is when it already carries `rt`'s apiVersion, else a copy that does.
+fn shared_as(rt: &ResourceType, obj: &Arc<Value>) -> Arc<Value> {
+    if obj.get("apiVersion").and_then(Value::as_str) == Some(rt.api_version().as_str()) {
+        Arc::clone(obj)
+    } else {
+        Arc::new(served_as(rt, Value::clone(obj)))
+    }
+}
+
 pub(crate) fn served_as(rt: &ResourceType, mut obj: Value) -> Value {
     let wanted = rt.api_version();
     if obj.get("apiVersion").and_then(Value::as_str) != Some(wanted.as_str())

@@ -1,7 +1,10 @@
 //! The Deployment controller: ReplicaSets per template, revisions and their renumbering,
 //! rolling-update and recreate math, status and conditions, history cleanup.
 
+use crate::cluster::pointer::Pointer;
 use std::time::Duration;
+
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -79,7 +82,7 @@ fn scaled(value: Option<&Value>, total: i64, round_up: bool, default: &str) -> i
 
 /// (maxSurge, maxUnavailable) for `replicas`, with the both-zero rule.
 pub(crate) fn surge_and_unavailable(deployment: &Value, replicas: i64) -> (i64, i64) {
-    let rolling = deployment.pointer("/spec/strategy/rollingUpdate");
+    let rolling = deployment.at("/spec/strategy/rollingUpdate");
     let surge = scaled(
         rolling.and_then(|r| r.get("maxSurge")),
         replicas,
@@ -140,31 +143,32 @@ impl Scaling<'_, '_> {
 }
 
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
-    for deployment in ctx.all("apps", "Deployment") {
-        reconcile_one(ctx, deployment);
+    for deployment in ctx.all_shared("apps", "Deployment") {
+        reconcile_one(ctx, &deployment);
     }
 }
 
-fn reconcile_one(ctx: &mut Ctx<'_>, deployment: Value) {
-    let ns = namespace(&deployment);
-    let d_uid = uid(&deployment);
-    let replicas = i(&deployment, "/spec/replicas");
+fn reconcile_one(ctx: &mut Ctx<'_>, deployment: &Value) {
+    let ns = namespace(deployment);
+    let d_uid = uid(deployment);
+    let replicas = i(deployment, "/spec/replicas");
     let template = deployment
-        .pointer("/spec/template")
+        .at("/spec/template")
         .cloned()
         .unwrap_or(json!({}));
     let mut owned: Vec<Value> = ctx
         .dependents("apps", "ReplicaSet", &d_uid)
         .into_iter()
+        .map(Arc::unwrap_or_clone)
         .filter(|rs| namespace(rs) == ns && owned_by(rs, &d_uid))
         .collect();
     owned.sort_by_key(|rs| (s(rs, "/metadata/creationTimestamp").to_owned(), name(rs)));
     let new_index = owned
         .iter()
         .position(|rs| without_hash(&rs["spec"]["template"]) == without_hash(&template));
-    let paused = deployment.pointer("/spec/paused") == Some(&json!(true));
-    let recreate = s(&deployment, "/spec/strategy/type") == "Recreate";
-    let (surge, unavailable) = surge_and_unavailable(&deployment, replicas);
+    let paused = deployment.at("/spec/paused") == Some(&json!(true));
+    let recreate = s(deployment, "/spec/strategy/type") == "Recreate";
+    let (surge, unavailable) = surge_and_unavailable(deployment, replicas);
     let max_total = replicas + if recreate { 0 } else { surge };
     let max_old_revision = owned
         .iter()
@@ -214,7 +218,7 @@ fn reconcile_one(ctx: &mut Ctx<'_>, deployment: Value) {
         if let Some(initial) = initial {
             created_new = Some(create_rs(
                 scaling.ctx,
-                &deployment,
+                deployment,
                 &template,
                 initial,
                 max_old_revision + 1,
@@ -271,7 +275,7 @@ fn reconcile_one(ctx: &mut Ctx<'_>, deployment: Value) {
     let ctx = scaling.ctx;
     let complete = status(
         ctx,
-        &deployment,
+        deployment,
         new_rs.as_ref(),
         &olds,
         created_new.is_some(),
@@ -280,7 +284,7 @@ fn reconcile_one(ctx: &mut Ctx<'_>, deployment: Value) {
     );
     // History cleanup once complete (and while paused).
     if complete || paused {
-        cleanup(ctx, &deployment, &olds);
+        cleanup(ctx, deployment, &olds);
     }
 }
 
@@ -298,13 +302,13 @@ fn create_rs(
     let mut template = template.clone();
     template["metadata"]["labels"][HASH_LABEL] = json!(hash);
     let mut selector = deployment
-        .pointer("/spec/selector")
+        .at("/spec/selector")
         .cloned()
         .unwrap_or(json!({}));
     selector["matchLabels"][HASH_LABEL] = json!(hash);
     let mut annotations = Map::new();
     if let Some(existing) = deployment
-        .pointer("/metadata/annotations")
+        .at("/metadata/annotations")
         .and_then(Value::as_object)
     {
         for (k, v) in existing.iter().filter(|(k, _)| !SKIP.contains(&k.as_str())) {
@@ -621,7 +625,7 @@ fn status(
         "unavailableReplicas": (spec_total - available).max(0),
         "conditions": conditions,
     });
-    if let Some(collisions) = deployment.pointer("/status/collisionCount") {
+    if let Some(collisions) = deployment.at("/status/collisionCount") {
         status["collisionCount"] = collisions.clone();
     }
     let mut status = prune_zeros(status);
@@ -645,7 +649,7 @@ fn status(
 /// have no pods.
 fn cleanup(ctx: &mut Ctx<'_>, deployment: &Value, olds: &[Value]) {
     let limit = deployment
-        .pointer("/spec/revisionHistoryLimit")
+        .at("/spec/revisionHistoryLimit")
         .and_then(Value::as_i64)
         .unwrap_or(10);
     let mut removable: Vec<&Value> = olds

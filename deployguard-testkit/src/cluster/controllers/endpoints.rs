@@ -1,5 +1,8 @@
 //! Endpoints and EndpointSlices of Services with a selector, from ready and not-ready pods.
 
+use crate::cluster::pointer::Pointer;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::replicaset::pod_is_ready;
@@ -10,7 +13,7 @@ fn selects(selector: &Value, pod: &Value) -> bool {
         !sel.is_empty()
             && sel
                 .iter()
-                .all(|(k, v)| pod.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
+                .all(|(k, v)| pod.at("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
     })
 }
 
@@ -19,7 +22,7 @@ fn target_port(port: &Value, pod: &Value) -> Option<i64> {
     match port.get("targetPort").or_else(|| port.get("port")) {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(named)) => pod
-            .pointer("/spec/containers")
+            .at("/spec/containers")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -53,13 +56,13 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
                 Err(_) => continue,
             }
         }
-        let Some(selector) = service.pointer("/spec/selector").cloned() else {
+        let Some(selector) = service.at("/spec/selector").cloned() else {
             continue;
         };
         let ns = namespace(&service);
         let svc_name = name(&service);
-        let pods: Vec<Value> = ctx
-            .in_namespace("", "Pod", &ns)
+        let pods: Vec<Arc<Value>> = ctx
+            .in_namespace_shared("", "Pod", &ns)
             .into_iter()
             .filter(|p| {
                 selects(&selector, p)
@@ -68,7 +71,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             })
             .collect();
         let ports: Vec<Value> = service
-            .pointer("/spec/ports")
+            .at("/spec/ports")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -88,7 +91,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             })
             .collect();
         let (ready, not_ready): (Vec<&Value>, Vec<&Value>) =
-            pods.iter().partition(|p| pod_is_ready(p));
+            pods.iter().map(|p| &**p).partition(|p| pod_is_ready(p));
         let mut subset = json!({"ports": endpoint_ports});
         if !ready.is_empty() {
             subset["addresses"] = json!(ready.iter().map(|p| address(p)).collect::<Vec<_>>());
@@ -104,7 +107,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         };
         let endpoints = json!({
             "apiVersion": "v1", "kind": "Endpoints",
-            "metadata": {"name": svc_name, "namespace": ns, "labels": service.pointer("/metadata/labels").cloned().unwrap_or(json!({}))},
+            "metadata": {"name": svc_name, "namespace": ns, "labels": service.at("/metadata/labels").cloned().unwrap_or(json!({}))},
             "subsets": subsets,
         });
         upsert(ctx, "", "Endpoints", &ns, &svc_name, endpoints);
@@ -117,7 +120,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             .iter()
             .map(|p| {
                 let ready = pod_is_ready(p);
-                let terminating = p.pointer("/metadata/deletionTimestamp").is_some();
+                let terminating = p.at("/metadata/deletionTimestamp").is_some();
                 json!({"addresses": [s(p, "/status/podIP")], "conditions": {"ready": ready, "serving": ready, "terminating": terminating},
                     "nodeName": s(p, "/spec/nodeName"), "targetRef": {"kind": "Pod", "name": name(p), "namespace": ns, "uid": uid(p)}})
             })

@@ -1,5 +1,8 @@
 //! The Job controller: runs pods to completion, retries failures up to `backoffLimit`.
 
+use crate::cluster::pointer::Pointer;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::replicaset::prune_zeros;
@@ -8,7 +11,7 @@ use super::util::{Ctx, i, name, namespace, owned_by, owner_reference, s, uid};
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     for job in ctx.all("batch", "Job") {
         let conditions = job
-            .pointer("/status/conditions")
+            .at("/status/conditions")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -23,6 +26,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         let pods: Vec<Value> = ctx
             .dependents("", "Pod", &job_uid)
             .into_iter()
+            .map(Arc::unwrap_or_clone)
             .filter(|p| namespace(p) == ns && owned_by(p, &job_uid))
             .collect();
         let succeeded = pods
@@ -38,16 +42,16 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             .filter(|p| !matches!(s(p, "/status/phase"), "Succeeded" | "Failed"))
             .count() as i64;
         let completions = job
-            .pointer("/spec/completions")
+            .at("/spec/completions")
             .and_then(Value::as_i64)
             .unwrap_or(1);
         let backoff_limit = job
-            .pointer("/spec/backoffLimit")
+            .at("/spec/backoffLimit")
             .and_then(Value::as_i64)
             .unwrap_or(6);
         let now = ctx.now_text();
         let mut status = json!({
-            "startTime": job.pointer("/status/startTime").cloned().unwrap_or(json!(now)),
+            "startTime": job.at("/status/startTime").cloned().unwrap_or(json!(now)),
             "active": active, "succeeded": succeeded, "failed": failed,
             "ready": 0,
         });
@@ -74,7 +78,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             );
         } else if active == 0 {
             let mut metadata = job
-                .pointer("/spec/template/metadata")
+                .at("/spec/template/metadata")
                 .cloned()
                 .unwrap_or(json!({}));
             metadata["generateName"] = json!(format!("{}-", name(&job)));
@@ -84,7 +88,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             if let Some(map) = metadata.as_object_mut() {
                 map.remove("creationTimestamp");
             }
-            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": job.pointer("/spec/template/spec").cloned().unwrap_or(json!({}))});
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": job.at("/spec/template/spec").cloned().unwrap_or(json!({}))});
             if let Ok(created) = ctx.create("", "Pod", &ns, pod) {
                 ctx.event(
                     &job,

@@ -1,7 +1,10 @@
 //! The simulated scheduler and kubelet: pod status as a function of the pod, its images'
 //! behaviours and time, with the reasons, messages and events of the real ones.
 
+use crate::cluster::pointer::Pointer;
 use std::time::{Duration, SystemTime};
+
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -100,7 +103,7 @@ fn missing_config(ctx: &Ctx<'_>, ns: &str, container: &Value) -> Option<String> 
         .flatten()
     {
         for (key, kind) in [("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")] {
-            if let Some(r) = env.pointer(&format!("/valueFrom/{key}"))
+            if let Some(r) = env.at(&format!("/valueFrom/{key}"))
                 && r.get("optional") != Some(&json!(true))
             {
                 refs.push((kind, s(r, "/name").to_owned()));
@@ -339,7 +342,7 @@ fn logs_of(behaviour: &ImageBehaviour, container: &Container) -> Vec<String> {
 /// Brings every pod's status up to date.
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     let now = ctx.now();
-    for pod in ctx.all("", "Pod") {
+    for pod in ctx.all_shared("", "Pod") {
         if let Some(deadline) = time_at(&pod, "/metadata/deletionTimestamp") {
             stop(ctx, &pod, deadline, now);
             continue;
@@ -357,7 +360,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
 
         // Scheduling.
         let requested: i64 = pod
-            .pointer("/spec/containers")
+            .at("/spec/containers")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -379,19 +382,20 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
                 None,
                 "default-scheduler",
             ));
-            write(ctx, pod, status, events);
+            write(ctx, &pod, status, events);
             continue;
         }
         if s(&pod, "/spec/nodeName").is_empty() {
             let node = format!("node-{}", hash(&uid(&pod)) % NODES + 1);
-            pod["spec"]["nodeName"] = json!(node);
+            let mut scheduled = Value::clone(&pod);
+            scheduled["spec"]["nodeName"] = json!(node);
             let message = format!(
                 "Successfully assigned {}/{} to {node}",
                 namespace(&pod),
                 name(&pod)
             );
-            match ctx.update("", "Pod", pod) {
-                Ok(updated) => pod = updated,
+            match ctx.update("", "Pod", scheduled) {
+                Ok(updated) => pod = Arc::new(updated),
                 Err(_) => continue,
             }
             events.push((
@@ -405,7 +409,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
 
         // Containers.
         let specs: Vec<Value> = pod
-            .pointer("/spec/containers")
+            .at("/spec/containers")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -443,7 +447,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             .map(|c| c.name.as_str())
             .collect();
         let previous_ready = pod
-            .pointer("/status/conditions")
+            .at("/status/conditions")
             .and_then(Value::as_array)
             .and_then(|cs| cs.iter().find(|c| s(c, "/type") == "Ready").cloned());
         let ready_text = if all_ready { "True" } else { "False" };
@@ -494,7 +498,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         } else {
             ctx.logs.insert(key, logs.join("\n"));
         }
-        write(ctx, pod, status, events);
+        write(ctx, &pod, status, events);
     }
 }
 
@@ -564,14 +568,14 @@ fn repeat_ongoing(
 /// the grace period ends, if sooner); then the kubelet removes the pod, unless finalizers hold it.
 fn stop(ctx: &mut Ctx<'_>, pod: &Value, deadline: SystemTime, now: SystemTime) {
     let grace = Duration::from_secs(
-        pod.pointer("/metadata/deletionGracePeriodSeconds")
+        pod.at("/metadata/deletionGracePeriodSeconds")
             .and_then(Value::as_u64)
             .unwrap_or(0),
     );
     let marked = deadline.checked_sub(grace).unwrap_or(deadline);
     let done = (marked + Duration::from_secs(1)).min(deadline);
     let held = pod
-        .pointer("/metadata/finalizers")
+        .at("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
     if now < done {
@@ -585,15 +589,15 @@ fn stop(ctx: &mut Ctx<'_>, pod: &Value, deadline: SystemTime, now: SystemTime) {
 /// not change are not repeated, except back-offs, which the real kubelet repeats.
 fn write(
     ctx: &mut Ctx<'_>,
-    pod: Value,
+    pod: &Value,
     status: Value,
     events: Vec<(String, String, String, Option<String>, &'static str)>,
 ) {
-    let old = pod.get("status").cloned().unwrap_or(Value::Null);
-    if old == status {
-        repeat_ongoing(ctx, &pod, events);
+    if pod.get("status").unwrap_or(&Value::Null) == &status {
+        repeat_ongoing(ctx, pod, events);
         return;
     }
+    let old = pod.get("status").cloned().unwrap_or(Value::Null);
     let state_of = |status: &Value| {
         let containers = status
             .get("containerStatuses")
@@ -603,7 +607,7 @@ fn write(
         for c in containers.as_array().into_iter().flatten() {
             shape.push(format!(
                 "{}|{}|{}|{}",
-                c.pointer("/state")
+                c.at("/state")
                     .and_then(Value::as_object)
                     .and_then(|m| m.keys().next().cloned())
                     .unwrap_or_default(),
@@ -615,7 +619,7 @@ fn write(
         (s(status, "/phase").to_owned(), shape)
     };
     let changed_shape = state_of(&old) != state_of(&status);
-    let mut pod = pod;
+    let mut pod = pod.clone();
     pod["status"] = status;
     let Ok(updated) = ctx.update_status("", "Pod", pod) else {
         return;

@@ -1,7 +1,10 @@
 //! The ReplicaSet controller: keeps `spec.replicas` pods, removes the least useful first, and
 //! reports ready and available counts.
 
+use crate::cluster::pointer::Pointer;
 use std::time::Duration;
+
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -9,17 +12,17 @@ use super::util::{Ctx, i, name, namespace, owned_by, owner_reference, s, time_at
 
 fn is_active(pod: &Value) -> bool {
     !matches!(s(pod, "/status/phase"), "Succeeded" | "Failed")
-        && pod.pointer("/metadata/deletionTimestamp").is_none()
+        && pod.at("/metadata/deletionTimestamp").is_none()
 }
 
 pub(crate) fn pod_is_ready(pod: &Value) -> bool {
     // A terminating pod is taken out of service at once, whatever its last probe said.
-    pod.pointer("/metadata/deletionTimestamp").is_none()
+    pod.at("/metadata/deletionTimestamp").is_none()
         && ready_condition(pod).is_some_and(|c| s(&c, "/status") == "True")
 }
 
 fn ready_condition(pod: &Value) -> Option<Value> {
-    pod.pointer("/status/conditions")
+    pod.at("/status/conditions")
         .and_then(Value::as_array)
         .and_then(|cs| cs.iter().find(|c| s(c, "/type") == "Ready").cloned())
 }
@@ -33,7 +36,7 @@ fn victim_rank(pod: &Value) -> (u8, u8, u8, i64, std::cmp::Reverse<String>) {
         _ => 2,
     };
     let restarts: i64 = pod
-        .pointer("/status/containerStatuses")
+        .at("/status/containerStatuses")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -50,10 +53,10 @@ fn victim_rank(pod: &Value) -> (u8, u8, u8, i64, std::cmp::Reverse<String>) {
 
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     let now = ctx.now();
-    for rs in ctx.all("apps", "ReplicaSet") {
+    for rs in ctx.all_shared("apps", "ReplicaSet") {
         let ns = namespace(&rs);
         let rs_uid = uid(&rs);
-        let mut pods: Vec<Value> = ctx
+        let mut pods: Vec<Arc<Value>> = ctx
             .dependents("", "Pod", &rs_uid)
             .into_iter()
             .filter(|p| namespace(p) == ns && owned_by(p, &rs_uid) && is_active(p))
@@ -62,7 +65,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         if pods.len() < want {
             for _ in pods.len()..want {
                 let mut metadata = rs
-                    .pointer("/spec/template/metadata")
+                    .at("/spec/template/metadata")
                     .cloned()
                     .unwrap_or(json!({}));
                 metadata["generateName"] = json!(format!("{}-", name(&rs)));
@@ -71,7 +74,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
                 if let Some(map) = metadata.as_object_mut() {
                     map.remove("creationTimestamp");
                 }
-                let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": rs.pointer("/spec/template/spec").cloned().unwrap_or(json!({}))});
+                let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": rs.at("/spec/template/spec").cloned().unwrap_or(json!({}))});
                 if let Ok(created) = ctx.create("", "Pod", &ns, pod) {
                     ctx.event(
                         &rs,
@@ -81,12 +84,12 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
                         "replicaset-controller",
                         None,
                     );
-                    pods.push(created);
+                    pods.push(Arc::new(created));
                 }
             }
         } else if pods.len() > want {
-            pods.sort_by_key(victim_rank);
-            let doomed: Vec<Value> = pods.drain(..pods.len() - want).collect();
+            pods.sort_by_key(|pod| victim_rank(pod));
+            let doomed: Vec<Arc<Value>> = pods.drain(..pods.len() - want).collect();
             for pod in doomed {
                 if ctx.delete("", "Pod", &pod).is_ok() {
                     ctx.event(
@@ -102,7 +105,11 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         }
         let min_ready =
             Duration::from_secs(u64::try_from(i(&rs, "/spec/minReadySeconds")).unwrap_or(0));
-        let ready: Vec<&Value> = pods.iter().filter(|p| pod_is_ready(p)).collect();
+        let ready: Vec<&Value> = pods
+            .iter()
+            .map(|p| &**p)
+            .filter(|p| pod_is_ready(p))
+            .collect();
         let mut available = 0;
         for pod in &ready {
             let since = ready_condition(pod)
@@ -115,16 +122,15 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             }
         }
         let labels = rs
-            .pointer("/spec/template/metadata/labels")
+            .at("/spec/template/metadata/labels")
             .cloned()
             .unwrap_or(json!({}));
         let fully_labeled = pods
             .iter()
             .filter(|p| {
                 labels.as_object().is_some_and(|l| {
-                    l.iter().all(|(k, v)| {
-                        p.pointer("/metadata/labels").and_then(|pl| pl.get(k)) == Some(v)
-                    })
+                    l.iter()
+                        .all(|(k, v)| p.at("/metadata/labels").and_then(|pl| pl.get(k)) == Some(v))
                 })
             })
             .count();
@@ -138,7 +144,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         // The real controller omits zero counts.
         let status = prune_zeros(status);
         if rs.get("status") != Some(&status) {
-            let mut rs = rs;
+            let mut rs = Value::clone(&rs);
             rs["status"] = status;
             let _ = ctx.update_status("apps", "ReplicaSet", rs);
         }

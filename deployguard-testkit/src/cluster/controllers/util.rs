@@ -1,6 +1,8 @@
 //! What every controller shares: typed access to the store, object field helpers, events.
 
+use crate::cluster::pointer::Pointer;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -23,11 +25,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 pub(crate) fn s<'v>(obj: &'v Value, pointer: &str) -> &'v str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    obj.at(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 pub(crate) fn i(obj: &Value, pointer: &str) -> i64 {
-    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+    obj.at(pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
 pub(crate) fn name(obj: &Value) -> String {
@@ -43,7 +45,7 @@ pub(crate) fn uid(obj: &Value) -> String {
 }
 
 pub(crate) fn annotation(obj: &Value, key: &str) -> Option<String> {
-    obj.pointer("/metadata/annotations")
+    obj.at("/metadata/annotations")
         .and_then(|a| a.get(key))
         .and_then(Value::as_str)
         .map(str::to_owned)
@@ -51,7 +53,7 @@ pub(crate) fn annotation(obj: &Value, key: &str) -> Option<String> {
 
 pub(crate) fn set_annotation(obj: &mut Value, key: &str, value: &str) {
     if obj
-        .pointer("/metadata/annotations")
+        .at("/metadata/annotations")
         .is_none_or(|a| !a.is_object())
     {
         obj["metadata"]["annotations"] = json!({});
@@ -60,7 +62,7 @@ pub(crate) fn set_annotation(obj: &mut Value, key: &str, value: &str) {
 }
 
 pub(crate) fn owned_by(obj: &Value, owner_uid: &str) -> bool {
-    obj.pointer("/metadata/ownerReferences")
+    obj.at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .is_some_and(|refs| {
             refs.iter().any(|r| {
@@ -124,24 +126,24 @@ impl Ctx<'_> {
         )
     }
 
+    /// Every object of a kind, shared with the store: copy one only to change it.
+    pub(crate) fn all_shared(&self, group: &str, kind: &str) -> Vec<Arc<Value>> {
+        self.store.list_shared(&self.rt(group, kind), None)
+    }
+
+    /// The objects of a kind in `ns`, shared with the store.
+    pub(crate) fn in_namespace_shared(&self, group: &str, kind: &str, ns: &str) -> Vec<Arc<Value>> {
+        self.store.list_shared(&self.rt(group, kind), Some(ns))
+    }
+
     /// The objects of a kind that `owner_uid` owns (through the store's owner index).
-    pub(crate) fn dependents(&self, group: &str, kind: &str, owner_uid: &str) -> Vec<Value> {
+    pub(crate) fn dependents(&self, group: &str, kind: &str, owner_uid: &str) -> Vec<Arc<Value>> {
         self.store.dependents_of(&self.rt(group, kind), owner_uid)
     }
 
     /// One object, if it exists.
     pub(crate) fn get(&self, group: &str, kind: &str, ns: &str, name: &str) -> Option<Value> {
         self.store.get(&self.rt(group, kind), ns, name).ok()
-    }
-
-    pub(crate) fn in_namespace(&self, group: &str, kind: &str, ns: &str) -> Vec<Value> {
-        let rt = self.rt(group, kind);
-        self.store.list(
-            &rt,
-            Some(ns),
-            &LabelSelector::default(),
-            &FieldSelector::default(),
-        )
     }
 
     pub(crate) fn create(
@@ -222,7 +224,8 @@ impl Ctx<'_> {
                     && s(e, "/reason") == reason
                     && s(e, "/message") == message
             });
-        if let Some(mut event) = existing {
+        if let Some(event) = existing {
+            let mut event = Value::clone(&event);
             event["count"] = json!(i(&event, "/count") + 1);
             event["lastTimestamp"] = json!(now);
             let _ = self.update("", "Event", event);

@@ -10,6 +10,7 @@ mod probe;
 mod rng;
 mod simulate;
 
+use crate::cluster::pointer::Pointer;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -359,22 +360,22 @@ fn ready_endpoints(
             .flatten()
         {
             let pod_name = address
-                .pointer("/targetRef/name")
+                .at("/targetRef/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let Ok(pod) = store.get(pods_rt, namespace, pod_name) else {
+            let Some(pod) = store.get_shared(pods_rt, namespace, pod_name) else {
                 continue;
             };
             let carries = |labels: &serde_json::Map<String, Value>| {
                 labels
                     .iter()
-                    .all(|(k, v)| pod.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
+                    .all(|(k, v)| pod.at("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
             };
             if labels.is_some_and(|labels| !carries(labels)) {
                 continue;
             }
             let text = |pointer: &str| {
-                pod.pointer(pointer)
+                pod.at(pointer)
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_owned()
