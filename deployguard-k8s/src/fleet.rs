@@ -18,8 +18,10 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::task::JoinHandle;
 
 mod index;
+mod views;
 
 use index::{Index, controller_uid, involved_uid};
+use views::{PodView, trim_metadata};
 
 use crate::KubeDeployment;
 use crate::annotations::MARKER_PREFIX;
@@ -29,12 +31,12 @@ struct Caches {
     client: kube::Client,
     deployments: Store<Deployment>,
     replica_sets: Store<ReplicaSet>,
-    pods: Store<Pod>,
+    pods: Store<PodView>,
     events: Store<Event>,
     /// ReplicaSets by their Deployment's uid, Pods by their ReplicaSet's, Events by their
     /// subject's: what one member reads, found without scanning the others'.
     replica_sets_by_owner: Arc<Index<ReplicaSet>>,
-    pods_by_owner: Arc<Index<Pod>>,
+    pods_by_owner: Arc<Index<PodView>>,
     events_by_subject: Arc<Index<Event>>,
     tasks: Vec<JoinHandle<()>>,
     /// Per watch: `None` while it delivers, else why its cache may be stale.
@@ -134,6 +136,7 @@ pub struct Fleet {
 fn spawn_reflector<K>(
     api: Api<K>,
     index: Option<Arc<Index<K>>>,
+    trim: fn(&mut K),
 ) -> (Store<K>, JoinHandle<()>, WatchHealth)
 where
     K: kube::Resource<DynamicType = ()>
@@ -147,6 +150,7 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(trim)
         .reflect(writer);
     let health: WatchHealth = Arc::default();
     let report = Arc::clone(&health);
@@ -174,23 +178,31 @@ impl Fleet {
     /// Starts the watches for `namespace` and waits until every cache has its first listing.
     pub async fn start(client: kube::Client, namespace: &str) -> Result<Self> {
         let replica_sets_by_owner = Index::new(controller_uid::<ReplicaSet>);
-        let pods_by_owner = Index::new(controller_uid::<Pod>);
+        let pods_by_owner = Index::new(controller_uid::<PodView>);
         let events_by_subject = Index::new(involved_uid);
+        // Each cache keeps what a snapshot or a history is made from (see `views`).
         let (deployments, t1, h1) = spawn_reflector(
             Api::<Deployment>::namespaced(client.clone(), namespace),
             None,
+            |d| trim_metadata(&mut d.metadata),
         );
         let (replica_sets, t2, h2) = spawn_reflector(
             Api::<ReplicaSet>::namespaced(client.clone(), namespace),
             Some(Arc::clone(&replica_sets_by_owner)),
+            |rs| {
+                trim_metadata(&mut rs.metadata);
+                rs.status = None;
+            },
         );
         let (pods, t3, h3) = spawn_reflector(
-            Api::<Pod>::namespaced(client.clone(), namespace),
+            Api::<PodView>::namespaced(client.clone(), namespace),
             Some(Arc::clone(&pods_by_owner)),
+            |pod| trim_metadata(&mut pod.metadata),
         );
         let (events, t4, h4) = spawn_reflector(
             Api::<Event>::namespaced(client.clone(), namespace),
             Some(Arc::clone(&events_by_subject)),
+            |event| trim_metadata(&mut event.metadata),
         );
         let caches = Caches {
             client,
@@ -361,6 +373,7 @@ impl DeploymentBackend for FleetDeployment {
         let pods: Vec<Pod> = rs_uids
             .iter()
             .flat_map(|uid| caches.members(&caches.pods, &caches.pods_by_owner, uid, namespace))
+            .map(|view| view.to_pod())
             .collect();
         let mut snapshot = snapshot_of(&deployment, &owned, &pods, &[]);
         if needs_evidence(&snapshot) {
