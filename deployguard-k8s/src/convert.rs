@@ -39,19 +39,31 @@ impl Read {
 
     /// The ReplicaSet whose template is the deployment's (ignoring the hash label).
     pub(crate) fn current(&self) -> Option<&ReplicaSet> {
-        let template = self.template()?;
-        self.owned
-            .iter()
-            .find(|rs| rs_template(rs).is_some_and(|t| templates_equal(t, template)))
+        current_of(&self.deployment, &self.owned)
     }
 
     pub(crate) fn paused(&self) -> bool {
-        self.deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.paused)
-            .unwrap_or(false)
+        paused(&self.deployment)
     }
+}
+
+/// The ReplicaSet of `owned` whose template is the deployment's (ignoring the hash label).
+pub(crate) fn current_of<'a>(
+    deployment: &Deployment,
+    owned: &'a [ReplicaSet],
+) -> Option<&'a ReplicaSet> {
+    let template = without_hash(&deployment.spec.as_ref()?.template);
+    owned
+        .iter()
+        .find(|rs| rs_template(rs).is_some_and(|t| without_hash(t) == template))
+}
+
+fn paused(deployment: &Deployment) -> bool {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.paused)
+        .unwrap_or(false)
 }
 
 pub(crate) fn rs_template(rs: &ReplicaSet) -> Option<&PodTemplateSpec> {
@@ -160,19 +172,15 @@ pub(crate) fn snapshot_of(
     pods: &[Pod],
     events: &[Event],
 ) -> RolloutSnapshot {
-    let read = Read {
-        deployment: deployment.clone(),
-        owned: owned.to_vec(),
-    };
-    let spec = deployment.spec.clone().unwrap_or_default();
     let status = deployment.status.clone().unwrap_or_default();
     let count = |v: Option<i32>| u32::try_from(v.unwrap_or(0)).unwrap_or(0);
-    let mut snapshot = RolloutSnapshot::new(count(spec.replicas.or(Some(1))));
+    let replicas = deployment.spec.as_ref().and_then(|s| s.replicas);
+    let mut snapshot = RolloutSnapshot::new(count(replicas.or(Some(1))));
     snapshot.total = count(status.replicas);
     snapshot.updated = count(status.updated_replicas);
     snapshot.ready = count(status.ready_replicas);
     snapshot.available = count(status.available_replicas);
-    snapshot.paused = read.paused();
+    snapshot.paused = paused(deployment);
     snapshot.generation_observed = status.observed_generation >= deployment.metadata.generation;
     let conditions = status.conditions.unwrap_or_default();
     snapshot.progress_deadline_exceeded = conditions.iter().any(|c| {
@@ -189,7 +197,7 @@ pub(crate) fn snapshot_of(
             )
         })
         .collect();
-    if let Some(current) = read.current() {
+    if let Some(current) = current_of(deployment, owned) {
         snapshot.current_revision = revision_of(current);
         snapshot.current_fingerprint = Some(fingerprint_of(current));
     }
