@@ -1,17 +1,32 @@
 //! One sweep of a [`Fleet`]: observing each of N deployments (each with a ReplicaSet and a pod)
-//! from the shared caches, against the simulated cluster in process. Prints the sweep's time
-//! and the process's resident memory; asserts nothing about speed.
+//! from the shared caches, against the simulated cluster in process. Prints the sweep's time,
+//! the heap bytes the fleet holds (counted by the allocator: what dropping the fleet frees), and
+//! the process's resident memory (which also keeps what the allocator has not handed back);
+//! asserts nothing about speed.
 //!
 //! `cargo bench -p deployguard-k8s --bench fleet` measures 100, 1,000 and 10,000
 //! (`DEPLOYGUARD_BENCH_SIZES=100,1000` picks the sizes); under `cargo test` it sweeps 20 as a
 //! smoke test.
 
+use std::alloc::System;
 use std::time::Instant;
 
 use deployguard_core::DeploymentBackend;
 use deployguard_k8s::Fleet;
 use deployguard_testkit::cluster::FakeCluster;
 use serde_json::{Value, json};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Heap bytes held now, in MiB.
+fn held_mib() -> f64 {
+    let stats = GLOBAL.stats();
+    let held = stats.bytes_allocated as f64 - stats.bytes_deallocated as f64
+        + stats.bytes_reallocated as f64;
+    held / (1024.0 * 1024.0)
+}
 
 fn owner(obj: &Value, kind: &str, api_version: &str) -> Value {
     json!([{"apiVersion": api_version, "kind": kind, "name": obj["metadata"]["name"],
@@ -100,12 +115,18 @@ fn main() {
                 assert_eq!(snapshot.pods.len(), 1, "each deployment's own pod");
             }
             let took = started.elapsed();
+            let process = resident_mib();
+            // What the fleet holds is what dropping it frees (its watch tasks end with it).
+            let held = held_mib();
+            drop(members);
+            drop(fleet);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let fleet_holds = held - held_mib();
             println!(
-                "sweep {n:>6} deployments {took:>10.2?}  ({:>7.1?} each)  cluster {:>6.0} MiB, fleet caches {:>6.0} MiB, process {:>6.0} MiB",
+                "sweep {n:>6} deployments {took:>10.2?}  ({:>7.1?} each)  fleet holds {fleet_holds:>4.0} MiB; resident: cluster {:>4.0} MiB, fleet caches {:>4.0} MiB, process {process:>4.0} MiB",
                 took / u32::try_from(n).unwrap_or(1),
                 with_cluster - before,
                 with_caches - with_cluster,
-                resident_mib()
             );
         });
     }
