@@ -112,14 +112,7 @@ impl ActorLock for LeaseLock {
         if let Some(err) = &self.invalid {
             return Err(err.clone());
         }
-        let existing = match self.written_by(holder) {
-            Some(mine) => Some(mine),
-            None => self
-                .leases
-                .get_opt(&self.name)
-                .await
-                .map_err(|e| from_kube(e, "acquire", &self.object()))?,
-        };
+        let existing = self.known_or_read(holder, "acquire").await?;
         let Some(existing) = existing else {
             return match self
                 .leases
@@ -176,14 +169,7 @@ impl ActorLock for LeaseLock {
         if let Some(err) = &self.invalid {
             return Err(err.clone());
         }
-        let existing = match self.written_by(holder) {
-            Some(mine) => Some(mine),
-            None => self
-                .leases
-                .get_opt(&self.name)
-                .await
-                .map_err(|e| from_kube(e, "release", &self.object()))?,
-        };
+        let existing = self.known_or_read(holder, "release").await?;
         let Some(existing) = existing else {
             return Ok(());
         };
@@ -226,6 +212,18 @@ impl LeaseLock {
                     .and_then(|s| s.holder_identity.as_deref())
                     == Some(holder)
             })
+    }
+
+    /// The Lease as this process last wrote it for `holder`, else as it is now (`None`: there is
+    /// none).
+    async fn known_or_read(&self, holder: &str, operation: &'static str) -> Result<Option<Lease>> {
+        if let Some(mine) = self.written_by(holder) {
+            return Ok(Some(mine));
+        }
+        self.leases
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| from_kube(e, operation, &self.object()))
     }
 
     fn wrote(&self, lease: Option<Lease>) {

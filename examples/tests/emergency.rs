@@ -33,6 +33,17 @@ async fn served(scenario: &str) -> (FakeCluster, ServedCluster, kube::Client, te
     (cluster, served, client, dir)
 }
 
+/// The seed incident, stalled, with its request log cleared.
+async fn stalled_seed() -> (FakeCluster, ServedCluster, kube::Client, tempfile::TempDir) {
+    let seed = served("seed-rolling-failure").await;
+    eventually("the rollout to stall", || {
+        scenarios::seed_has_stalled(&seed.0)
+    })
+    .await;
+    seed.0.clear_requests();
+    seed
+}
+
 fn options(args: &[&str]) -> Options {
     emergency::parse(args.iter().map(|a| (*a).to_owned())).unwrap()
 }
@@ -61,12 +72,7 @@ fn writes(cluster: &FakeCluster) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees() {
-    let (cluster, served, client, _dir) = served("seed-rolling-failure").await;
-    eventually("the rollout to stall", || {
-        scenarios::seed_has_stalled(&cluster)
-    })
-    .await;
-    cluster.clear_requests();
+    let (cluster, served, client, _dir) = stalled_seed().await;
     let (exit, out) = run(
         client,
         &["app-deployment", "--yes", "--max-rollback-time", "120s"],
@@ -128,12 +134,7 @@ async fn a_failed_migration_refuses_the_rollback_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_writes_nothing_and_shows_the_plan_as_json() {
-    let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
-    eventually("the rollout to stall", || {
-        scenarios::seed_has_stalled(&cluster)
-    })
-    .await;
-    cluster.clear_requests();
+    let (cluster, _served, client, _dir) = stalled_seed().await;
     let (exit, out) = run(client, &["app-deployment", "--dry-run", "--json"]).await;
     assert_eq!(exit, Exit::Ok);
     assert_eq!(
@@ -164,12 +165,7 @@ async fn a_dry_run_writes_nothing_and_shows_the_plan_as_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_terminal_or_yes_nothing_is_written_and_zero_pods_divide_nothing() {
-    let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
-    eventually("the rollout to stall", || {
-        scenarios::seed_has_stalled(&cluster)
-    })
-    .await;
-    cluster.clear_requests();
+    let (cluster, _served, client, _dir) = stalled_seed().await;
     // Pointed at a cluster by mistake, with no terminal and no --yes: in every mode it shows the
     // plan and refuses to write.
     for mode in ["auto", "manual"] {
@@ -477,12 +473,7 @@ fn arguments_are_positional_and_validated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rollback_reads_each_object_once_and_waits_on_a_watch() {
-    let (cluster, _served, client, _dir) = served("seed-rolling-failure").await;
-    eventually("the rollout to stall", || {
-        scenarios::seed_has_stalled(&cluster)
-    })
-    .await;
-    cluster.clear_requests();
+    let (cluster, _served, client, _dir) = stalled_seed().await;
     let (exit, out) = run(
         client,
         &["app-deployment", "--yes", "--max-rollback-time", "120s"],
