@@ -163,12 +163,13 @@ pub(crate) fn needs_evidence(snapshot: &RolloutSnapshot) -> bool {
     snapshot.progress_deadline_exceeded || snapshot.pods.iter().any(|p| !p.ready)
 }
 
-/// The snapshot of `deployment` from its owned ReplicaSets, the pods they own, and `events`
-/// (only those about these pods or the deployment are kept). Pure: the fleet cache and the
-/// direct backend share it.
+/// The snapshot of `deployment` from its owned ReplicaSets (`current` among them: the one
+/// running its template, see [`current_of`]), the pods they own, and `events` (only those about
+/// these pods or the deployment are kept). Pure: the fleet cache and the direct backend share it.
 pub(crate) fn snapshot_of(
     deployment: &Deployment,
     owned: &[ReplicaSet],
+    current: Option<&ReplicaSet>,
     pods: &[Pod],
     events: &[Event],
 ) -> RolloutSnapshot {
@@ -197,7 +198,7 @@ pub(crate) fn snapshot_of(
             )
         })
         .collect();
-    if let Some(current) = current_of(deployment, owned) {
+    if let Some(current) = current {
         snapshot.current_revision = revision_of(current);
         snapshot.current_fingerprint = Some(fingerprint_of(current));
     }

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::annotations::{MARKER_PREFIX, REVISION, REVISION_HISTORY, VERIFIED};
 use crate::convert::{
-    Read, annotation, answers_to, needs_evidence, owned_by, revision_of, rs_template, snapshot_of,
-    templates_equal, to_revision, without_hash,
+    Read, annotation, answers_to, current_of, needs_evidence, owned_by, revision_of, rs_template,
+    snapshot_of, templates_equal, to_revision, without_hash,
 };
 use crate::error::from_kube;
 use crate::names::{check_label, check_subdomain};
@@ -487,7 +487,13 @@ impl DeploymentBackend for KubeDeployment {
             .list(&ListParams::default().labels(&Self::selector(&read.deployment)))
             .await
             .map_err(self.err("observe"))?;
-        let mut snapshot = snapshot_of(&read.deployment, &read.owned, &pods.items, &[]);
+        let mut snapshot = snapshot_of(
+            &read.deployment,
+            &read.owned,
+            read.current(),
+            &pods.items,
+            &[],
+        );
         if needs_evidence(&snapshot) {
             // Warnings about pods are all diagnosis reads; the rest of a busy namespace's
             // events stay on the server.
@@ -496,7 +502,13 @@ impl DeploymentBackend for KubeDeployment {
                 .list(&ListParams::default().fields(EVENT_FIELDS))
                 .await
                 .map_err(self.err("observe"))?;
-            snapshot = snapshot_of(&read.deployment, &read.owned, &pods.items, &events.items);
+            snapshot = snapshot_of(
+                &read.deployment,
+                &read.owned,
+                read.current(),
+                &pods.items,
+                &events.items,
+            );
             self.attach_logs(&mut snapshot).await;
         }
         Ok(snapshot)
@@ -759,7 +771,7 @@ const EVENT_FIELDS: &str = "involvedObject.kind=Pod,type=Warning";
 /// The rollout's status from the deployment object alone (the ReplicaSets name what runs): what
 /// a watch on it says, as `kubectl rollout status` reads it.
 fn status_of(deployment: &Deployment, owned: &[ReplicaSet]) -> RolloutSnapshot {
-    let mut snapshot = snapshot_of(deployment, owned, &[], &[]);
+    let mut snapshot = snapshot_of(deployment, owned, current_of(deployment, owned), &[], &[]);
     // After a rollback the ReplicaSet listed earlier still carries its old number; the
     // deployment's own annotation has the new one once the controller has seen the change.
     if snapshot.generation_observed

@@ -10,7 +10,7 @@ use deployguard_core::{
     RollbackOptions, RollbackOutcome, RolloutSnapshot,
 };
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -21,21 +21,21 @@ mod index;
 mod views;
 
 use index::{Index, controller_uid, involved_uid};
-use views::{PodView, trim_metadata};
+use views::{DeploymentView, PodView, ReplicaSetView, trim_metadata};
 
 use crate::KubeDeployment;
 use crate::annotations::MARKER_PREFIX;
-use crate::convert::{needs_evidence, snapshot_of};
+use crate::convert::{needs_evidence, owned_by, snapshot_of, to_revision};
 
 struct Caches {
     client: kube::Client,
-    deployments: Store<Deployment>,
-    replica_sets: Store<ReplicaSet>,
+    deployments: Store<DeploymentView>,
+    replica_sets: Store<ReplicaSetView>,
     pods: Store<PodView>,
     events: Store<Event>,
     /// ReplicaSets by their Deployment's uid, Pods by their ReplicaSet's, Events by their
     /// subject's: what one member reads, found without scanning the others'.
-    replica_sets_by_owner: Arc<Index<ReplicaSet>>,
+    replica_sets_by_owner: Arc<Index<ReplicaSetView>>,
     pods_by_owner: Arc<Index<PodView>>,
     events_by_subject: Arc<Index<Event>>,
     tasks: Vec<JoinHandle<()>>,
@@ -177,27 +177,30 @@ where
 impl Fleet {
     /// Starts the watches for `namespace` and waits until every cache has its first listing.
     pub async fn start(client: kube::Client, namespace: &str) -> Result<Self> {
-        let replica_sets_by_owner = Index::new(controller_uid::<ReplicaSet>);
+        let replica_sets_by_owner = Index::new(controller_uid::<ReplicaSetView>);
         let pods_by_owner = Index::new(controller_uid::<PodView>);
         let events_by_subject = Index::new(involved_uid);
         // Each cache keeps what a snapshot or a history is made from (see `views`).
         let (deployments, t1, h1) = spawn_reflector(
-            Api::<Deployment>::namespaced(client.clone(), namespace),
+            Api::<DeploymentView>::namespaced(client.clone(), namespace),
             None,
-            |d| trim_metadata(&mut d.metadata),
+            |d| {
+                trim_metadata(&mut d.metadata);
+                d.metadata.labels = None;
+            },
         );
         let (replica_sets, t2, h2) = spawn_reflector(
-            Api::<ReplicaSet>::namespaced(client.clone(), namespace),
+            Api::<ReplicaSetView>::namespaced(client.clone(), namespace),
             Some(Arc::clone(&replica_sets_by_owner)),
-            |rs| {
-                trim_metadata(&mut rs.metadata);
-                rs.status = None;
-            },
+            |rs| trim_metadata(&mut rs.metadata),
         );
         let (pods, t3, h3) = spawn_reflector(
             Api::<PodView>::namespaced(client.clone(), namespace),
             Some(Arc::clone(&pods_by_owner)),
-            |pod| trim_metadata(&mut pod.metadata),
+            |pod| {
+                trim_metadata(&mut pod.metadata);
+                pod.metadata.labels = None;
+            },
         );
         let (events, t4, h4) = spawn_reflector(
             Api::<Event>::namespaced(client.clone(), namespace),
@@ -274,7 +277,8 @@ pub struct FleetDeployment {
 }
 
 impl FleetDeployment {
-    fn cached(&self) -> Result<(Deployment, Vec<ReplicaSet>)> {
+    /// The deployment and the ReplicaSets it controls, as cached.
+    fn cached(&self) -> Result<(DeploymentView, Vec<ReplicaSetView>)> {
         let caches = &self.fleet.caches;
         caches.check_fresh().map_err(|e| {
             e.with_operation("observe")
@@ -290,7 +294,7 @@ impl FleetDeployment {
                     .with_object(self.direct.target())
             })?;
         let uid = deployment.metadata.uid.clone().unwrap_or_default();
-        let owned: Vec<ReplicaSet> = caches
+        let owned = caches
             .members(
                 &caches.replica_sets,
                 &caches.replica_sets_by_owner,
@@ -298,12 +302,7 @@ impl FleetDeployment {
                 &self.fleet.namespace,
             )
             .into_iter()
-            .filter(|rs| {
-                rs.metadata.owner_references.as_ref().is_some_and(|refs| {
-                    refs.iter()
-                        .any(|r| r.uid == uid && r.controller == Some(true))
-                })
-            })
+            .filter(|rs| owned_by(&rs.metadata, &uid))
             .collect();
         Ok((deployment, owned))
     }
@@ -363,11 +362,18 @@ impl DeploymentBackend for FleetDeployment {
     }
 
     async fn observe(&self) -> Result<RolloutSnapshot> {
-        let (deployment, owned) = self.cached()?;
-        let rs_uids: Vec<String> = owned
+        let (view, owned_views) = self.cached()?;
+        let rs_uids: Vec<String> = owned_views
             .iter()
             .filter_map(|rs| rs.metadata.uid.clone())
             .collect();
+        let current = owned_views.iter().position(|rs| view.is_current(rs));
+        let deployment = view.to_deployment();
+        let owned: Vec<ReplicaSet> = owned_views
+            .iter()
+            .map(ReplicaSetView::to_replica_set)
+            .collect();
+        let current = current.map(|i| &owned[i]);
         let caches = &self.fleet.caches;
         let namespace = &self.fleet.namespace;
         let pods: Vec<Pod> = rs_uids
@@ -375,7 +381,7 @@ impl DeploymentBackend for FleetDeployment {
             .flat_map(|uid| caches.members(&caches.pods, &caches.pods_by_owner, uid, namespace))
             .map(|view| view.to_pod())
             .collect();
-        let mut snapshot = snapshot_of(&deployment, &owned, &pods, &[]);
+        let mut snapshot = snapshot_of(&deployment, &owned, current, &pods, &[]);
         if needs_evidence(&snapshot) {
             let subjects = std::iter::once(deployment.metadata.uid.clone())
                 .chain(pods.iter().map(|p| p.metadata.uid.clone()))
@@ -385,7 +391,7 @@ impl DeploymentBackend for FleetDeployment {
                     caches.members(&caches.events, &caches.events_by_subject, &uid, namespace)
                 })
                 .collect();
-            snapshot = snapshot_of(&deployment, &owned, &pods, &events);
+            snapshot = snapshot_of(&deployment, &owned, current, &pods, &events);
             self.direct.attach_logs(&mut snapshot).await;
         }
         Ok(snapshot)
@@ -395,7 +401,7 @@ impl DeploymentBackend for FleetDeployment {
         let (_, owned) = self.cached()?;
         let mut revisions: Vec<Revision> = owned
             .iter()
-            .filter_map(crate::convert::to_revision)
+            .filter_map(|rs| to_revision(&rs.to_replica_set()))
             .collect();
         revisions.sort_by_key(|r| r.id);
         Ok(revisions)
@@ -413,9 +419,7 @@ impl DeploymentBackend for FleetDeployment {
     }
 
     async fn set_paused(&self, paused: bool) -> Result<()> {
-        let changed = self
-            .cached()
-            .is_ok_and(|(d, _)| d.spec.and_then(|s| s.paused).unwrap_or(false) != paused);
+        let changed = self.cached().is_ok_and(|(d, _)| d.paused() != paused);
         self.write(self.direct.set_paused(paused), |_| changed)
             .await
     }
@@ -423,7 +427,7 @@ impl DeploymentBackend for FleetDeployment {
     async fn scale(&self, replicas: u32) -> Result<()> {
         let changed = self
             .cached()
-            .is_ok_and(|(d, _)| d.spec.and_then(|s| s.replicas) != i32::try_from(replicas).ok());
+            .is_ok_and(|(d, _)| d.spec.replicas != i32::try_from(replicas).ok());
         self.write(self.direct.scale(replicas), |_| changed).await
     }
 
