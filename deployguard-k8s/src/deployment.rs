@@ -200,15 +200,15 @@ impl KubeDeployment {
         });
     }
 
-    /// The deployment and its ReplicaSets: as last seen while they still belong together
-    /// (`true`), else read now (`false`).
-    async fn recent_read(&self, operation: &'static str) -> Result<(Read, bool)> {
+    /// The deployment and its ReplicaSets: as last seen while they still belong together, else
+    /// read now.
+    async fn recent_read(&self, operation: &'static str) -> Result<Read> {
         if let Some(read) = self.seen_now().and_then(|seen| seen.read()) {
-            return Ok((read, true));
+            return Ok(read);
         }
         let read = self.read(operation).await?;
         self.remember_read(&read);
-        Ok((read, false))
+        Ok(read)
     }
 
     /// The deployment as last seen (`true`), else read now (`false`).
@@ -516,7 +516,7 @@ impl DeploymentBackend for KubeDeployment {
 
     async fn history(&self) -> Result<Vec<Revision>> {
         self.validate()?;
-        let (read, _) = self.recent_read("history").await?;
+        let read = self.recent_read("history").await?;
         Ok(read.owned.iter().filter_map(to_revision).collect())
     }
 
@@ -558,7 +558,7 @@ impl DeploymentBackend for KubeDeployment {
         options: RollbackOptions,
     ) -> Result<RollbackOutcome> {
         self.validate()?;
-        let (read, _) = self.recent_read("rollback_to").await?;
+        let read = self.recent_read("rollback_to").await?;
         let current = read.current().and_then(revision_of);
         let target = read
             .owned
@@ -642,7 +642,7 @@ impl DeploymentBackend for KubeDeployment {
 
     async fn set_paused(&self, paused: bool) -> Result<()> {
         self.validate()?;
-        let (read, _) = self.recent_read("set_paused").await?;
+        let read = self.recent_read("set_paused").await?;
         if read.paused() == paused {
             return Ok(());
         }
@@ -675,7 +675,7 @@ impl DeploymentBackend for KubeDeployment {
 
     async fn mark_verified(&self, revision: RevisionId) -> Result<()> {
         self.validate()?;
-        let (read, _) = self.recent_read("mark_verified").await?;
+        let read = self.recent_read("mark_verified").await?;
         let rs = read
             .owned
             .iter()

@@ -1,6 +1,6 @@
 //! Round-trip times of the simulated cluster, in process and over loopback HTTP, the time to
-//! list 10,000 pods, and `kubectl get pods` over 101 and 10,001 pods. Prints numbers; asserts
-//! nothing about speed.
+//! list 10,000 pods, the requests `kubectl get pods` makes and `kubectl get pods` itself over
+//! 101 and 10,001 pods. Prints numbers; asserts nothing about speed.
 //!
 //! `cargo bench -p deployguard-testkit --bench cluster` runs the full measurement; under
 //! `cargo test` (no `--bench` argument) it runs a few iterations as a smoke test.
@@ -130,9 +130,71 @@ async fn main() {
             started.elapsed()
         );
     }
+    table_pages(if full { 10_001 } else { 201 }).await;
     if full {
         kubectl_get_pods().await;
     }
+}
+
+/// The requests `kubectl get pods` sends (a server-side Table, `limit=500`, each page from the
+/// last one's continue token) over loopback HTTP, without kubectl's client-side throttle: what
+/// the server's pagination costs at 101 pods and at `pods`.
+async fn table_pages(pods: usize) {
+    const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+    let mut times = Vec::new();
+    for n in [101, pods] {
+        let cluster = FakeCluster::new();
+        seed(&cluster, n);
+        let served = cluster.serve().await.expect("serve");
+        let client = kube::Client::try_from(kube::Config::new(served.url().parse().expect("url")))
+            .expect("client");
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let (mut rows, mut token) = (0, String::new());
+            loop {
+                let mut uri = String::from("/api/v1/namespaces/default/pods?limit=500");
+                if !token.is_empty() {
+                    uri.push_str("&continue=");
+                    for byte in token.bytes() {
+                        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+                            uri.push(char::from(byte));
+                        } else {
+                            uri.push_str(&format!("%{byte:02X}"));
+                        }
+                    }
+                }
+                let request = http::Request::get(uri)
+                    .header(http::header::ACCEPT, TABLE)
+                    .body(Vec::new())
+                    .expect("request");
+                let page: serde_json::Value = client.request(request).await.expect("page");
+                rows += page["rows"].as_array().map_or(0, Vec::len);
+                token = page["metadata"]["continue"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if token.is_empty() {
+                    break;
+                }
+            }
+            assert_eq!(rows, n);
+            samples.push(started.elapsed());
+        }
+        samples.sort();
+        println!(
+            "{:<48} {:>9.1?}",
+            format!("kubectl's requests, {n} pods, pages of 500"),
+            samples[2]
+        );
+        times.push(samples[2]);
+    }
+    println!(
+        "{:<48} {:>8.1}x  ({:.0} times the pods; without kubectl's throttle)",
+        format!("kubectl's requests, {pods} vs 101"),
+        times[1].as_secs_f64() / times[0].as_secs_f64(),
+        pods as f64 / 101.0
+    );
 }
 
 /// `kubectl get pods` (server-side Table) over 101 and 10,001 pods, in pages of 500 (kubectl's

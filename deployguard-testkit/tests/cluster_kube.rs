@@ -358,25 +358,36 @@ async fn a_watcher_relists_after_its_resource_version_expired() {
             .unwrap();
             cluster.compact();
             cluster.clear_faults();
-            tokio::time::sleep(Duration::from_secs(100)).await;
-            api.patch(
-                "second",
-                &PatchParams::apply("t"),
-                &Patch::Apply(cm("second")),
-            )
-            .await
-            .unwrap();
         })
     };
-    loop {
-        let text = format!("{:?}", kind(&stream.next().await.unwrap()));
-        if log.last() != Some(&text) {
-            log.push(text.clone());
+    // The watcher's backoff is jittered: "second" is written once the relist is done (else it
+    // would come in the relist), and an hour of cluster time is the most this may take.
+    let follow = async {
+        let mut relisted = 0;
+        loop {
+            let text = format!("{:?}", kind(&stream.next().await.unwrap()));
+            if log.last() != Some(&text) {
+                log.push(text.clone());
+            }
+            if text == "InitDone" {
+                relisted += 1;
+                api.patch(
+                    "second",
+                    &PatchParams::apply("t"),
+                    &Patch::Apply(cm("second")),
+                )
+                .await
+                .unwrap();
+                assert_eq!(relisted, 1, "one relist: {log:?}");
+            }
+            if text == "Apply(\"second\")" {
+                break;
+            }
         }
-        if text == "Apply(\"second\")" {
-            break;
-        }
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(3600), follow)
+        .await
+        .unwrap_or_else(|_| panic!("the watcher did not recover within an hour: {log:?}"));
     writer.await.unwrap();
     assert_eq!(
         log,

@@ -11,6 +11,9 @@
 //! `cargo bench -p deployguard-examples --bench emergency`; under `cargo test` (no `--bench`
 //! argument) one run at scale 10 as a smoke test.
 
+#[path = "../support/emergency_binary.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -40,29 +43,6 @@ impl Run {
     }
 }
 
-/// The `emergency-rollback` example of this profile, built now.
-fn emergency_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args([
-        "build",
-        "-q",
-        "-p",
-        "deployguard-examples",
-        "--example",
-        "emergency-rollback",
-    ]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let status = build.status().expect("running cargo");
-    assert!(status.success(), "building the emergency-rollback example");
-    let exe = std::env::current_exe().expect("this benchmark's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target directory")
-        .join("examples/emergency-rollback")
-}
 
 /// The seed's script as vendored in the testkit.
 fn seed_script() -> PathBuf {
@@ -203,7 +183,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let binary = emergency_binary();
+    let binary = support::emergency_binary();
     runtime.block_on(async {
         for &(scale, runs) in plan {
             let mut seeds: Vec<ServedSeed> =

@@ -2,6 +2,9 @@
 //! clock): cut off after any of its requests and run again, run twice at once, pointed at a
 //! rollout that is merely in progress, at a paused one, at a server that never answers.
 
+#[path = "../support/emergency_binary.rs"]
+mod support;
+
 use std::time::Duration;
 
 use deployguard_core::engine::{
@@ -526,34 +529,12 @@ impl std::io::Write for Shared {
     }
 }
 
-/// The `emergency-rollback` example, built now (a filtered test run does not build examples,
-/// and a stale binary would test old code), beside this test's own executable.
-fn emergency_binary() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "deployguard-examples",
-            "--example",
-            "emergency-rollback",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the emergency-rollback example");
-    let deps = std::env::current_exe().unwrap();
-    deps.parent()
-        .and_then(std::path::Path::parent)
-        .unwrap()
-        .join("examples/emergency-rollback")
-}
 
 /// The real binary, killed with SIGKILL after its k-th request to the server, then run again:
 /// exactly one effective rollback, every time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_command_killed_mid_recovery_and_rerun_rolls_back_once() {
-    let binary = emergency_binary();
+    let binary = support::emergency_binary();
     for k in [1, 4, 8] {
         // Ten times as fast as the wall clock, so the rollback rolls out in well under a second.
         let seed_incident = scenarios::served_seed(10.0).await.unwrap();

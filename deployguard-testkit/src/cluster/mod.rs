@@ -120,6 +120,8 @@ pub(crate) struct Shared {
     pub(crate) behaviours: Mutex<controllers::Behaviours>,
     pub(crate) traffic: Mutex<traffic::Traffic>,
     pub(crate) mesh: Mutex<mesh::Mesh>,
+    /// What each controller's last run saw (a pass skips those with nothing to do).
+    pub(crate) gates: Mutex<controllers::Gates>,
     pub(crate) log_requests: bool,
     pub(crate) controller: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -241,6 +243,7 @@ impl FakeClusterBuilder {
                 }),
                 traffic: Mutex::new(traffic::Traffic::default()),
                 mesh: Mutex::new(mesh::Mesh::default()),
+                gates: Mutex::default(),
                 log_requests: self.log_requests,
                 controller: Mutex::new(None),
             }),

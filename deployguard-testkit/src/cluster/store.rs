@@ -86,6 +86,9 @@ pub(crate) struct Store {
     /// controller finds an owner's ReplicaSets or pods without scanning the namespace.
     dependents: HashMap<String, BTreeSet<(String, String, String)>>,
     history: VecDeque<Arc<Change>>,
+    /// The resourceVersion of the last change to each kind, by store key: what tells a
+    /// controller whether anything it reads has changed.
+    last_change: HashMap<String, u64>,
     /// Changes at or below this resourceVersion are gone from the history.
     compacted: u64,
     pub(crate) changes: broadcast::Sender<Arc<Change>>,
@@ -133,6 +136,7 @@ impl Store {
             objects: HashMap::new(),
             dependents: HashMap::new(),
             history: VecDeque::new(),
+            last_change: HashMap::new(),
             compacted: 0,
             changes,
             clock,
@@ -141,6 +145,12 @@ impl Store {
 
     pub(crate) fn resource_version(&self) -> u64 {
         self.rv
+    }
+
+    /// The resourceVersion of the last change to objects under `store_key` (`group/plural`),
+    /// 0 if none.
+    pub(crate) fn last_change_of(&self, store_key: &str) -> u64 {
+        self.last_change.get(store_key).copied().unwrap_or(0)
     }
 
     fn next_uid(&mut self) -> String {
@@ -174,9 +184,16 @@ impl Store {
         previous: Option<Arc<Value>>,
     ) {
         let now = tokio::time::Instant::now();
+        let resource = rt.store_key();
+        match self.last_change.get_mut(&resource) {
+            Some(rv) => *rv = self.rv,
+            None => {
+                self.last_change.insert(resource.clone(), self.rv);
+            }
+        }
         let change = Arc::new(Change {
             rv: self.rv,
-            resource: rt.store_key(),
+            resource,
             namespace: namespace.to_owned(),
             kind,
             object,

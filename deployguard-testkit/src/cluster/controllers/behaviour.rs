@@ -114,6 +114,8 @@ pub(crate) fn canonical_image(image: &str) -> String {
 pub(crate) struct Behaviours {
     by_image: HashMap<String, ImageBehaviour>,
     catalogue: HashSet<String>,
+    /// Moves on with every change: the kubelet runs again when it does.
+    version: u64,
 }
 
 impl Default for Behaviours {
@@ -121,6 +123,7 @@ impl Default for Behaviours {
         Self {
             by_image: HashMap::new(),
             catalogue: DEFAULT_IMAGES.iter().map(|i| (*i).to_owned()).collect(),
+            version: 0,
         }
     }
 }
@@ -128,12 +131,18 @@ impl Default for Behaviours {
 impl Behaviours {
     pub(crate) fn set(&mut self, image: &str, behaviour: ImageBehaviour) {
         self.by_image.insert(canonical_image(image), behaviour);
+        self.version += 1;
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.version
     }
 
     /// Adds images to the registry's catalogue.
     pub(crate) fn add_images<'a>(&mut self, images: impl IntoIterator<Item = &'a str>) {
         self.catalogue
             .extend(images.into_iter().map(canonical_image));
+        self.version += 1;
     }
 
     pub(crate) fn of(&self, image: &str) -> ImageBehaviour {

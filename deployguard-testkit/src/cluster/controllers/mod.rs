@@ -5,6 +5,7 @@
 mod behaviour;
 pub(crate) mod deployment;
 mod endpoints;
+mod gate;
 mod jobs;
 mod kubelet;
 mod replicaset;
@@ -17,19 +18,71 @@ pub(crate) use behaviour::Behaviours;
 pub use behaviour::DEFAULT_IMAGES;
 pub use behaviour::ImageBehaviour;
 
+/// Each controller's gate, in [`CONTROLLERS`] order.
+pub(crate) type Gates = [Gate; CONTROLLERS.len()];
+
 use super::{Shared, lock};
+use gate::{Controller, Gate, Reads};
 use util::Ctx;
 
 /// Passes per trigger before the loop yields (each pass converges one step further).
 const MAX_SUB_PASSES: usize = 16;
 
-/// Runs every controller until nothing changes; returns the cluster time to run again at.
+/// The controllers, in the order a pass runs them, and what each reads (the mesh, which reads
+/// its own state as well, runs every pass: it is one list of VirtualServices).
+const CONTROLLERS: [Controller; 7] = [
+    Controller {
+        reads: Reads::Kinds(&["apps/deployments", "apps/replicasets", "/namespaces"]),
+        follows_images: false,
+        run: deployment::reconcile,
+    },
+    Controller {
+        reads: Reads::Kinds(&["apps/replicasets", "/pods", "/namespaces"]),
+        follows_images: false,
+        run: replicaset::reconcile,
+    },
+    Controller {
+        reads: Reads::Kinds(&["/pods", "/configmaps", "/secrets", "/namespaces"]),
+        follows_images: true,
+        run: kubelet::reconcile,
+    },
+    Controller {
+        reads: Reads::Kinds(&["batch/jobs", "/pods", "/namespaces"]),
+        follows_images: false,
+        run: jobs::reconcile,
+    },
+    Controller {
+        reads: Reads::Kinds(&[
+            "/services",
+            "/pods",
+            "/endpoints",
+            "discovery.k8s.io/endpointslices",
+            "/namespaces",
+        ]),
+        follows_images: false,
+        run: endpoints::reconcile,
+    },
+    Controller {
+        reads: Reads::Everything,
+        follows_images: false,
+        run: finish_terminating_namespaces,
+    },
+    Controller {
+        reads: Reads::Kinds(&["/namespaces", "/serviceaccounts"]),
+        follows_images: false,
+        run: default_service_accounts,
+    },
+];
+
+/// Runs every controller with something to do until nothing changes; returns the cluster time
+/// to run again at.
 pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
     let types = lock(&shared.types).clone();
     let behaviours = lock(&shared.behaviours).clone();
     let mut store = lock(&shared.store);
     let mut logs = lock(&shared.logs);
     let mut mesh = lock(&shared.mesh);
+    let mut gates = lock(&shared.gates);
     let mut wake = None;
     for _ in 0..MAX_SUB_PASSES {
         let before = store.resource_version();
@@ -40,15 +93,22 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
             logs: &mut logs,
             wake: None,
         };
-        deployment::reconcile(&mut ctx);
-        replicaset::reconcile(&mut ctx);
-        kubelet::reconcile(&mut ctx);
-        jobs::reconcile(&mut ctx);
-        endpoints::reconcile(&mut ctx);
-        finish_terminating_namespaces(&mut ctx);
-        default_service_accounts(&mut ctx);
+        for (controller, gate) in CONTROLLERS.iter().zip(gates.iter_mut()) {
+            if !gate.due(controller, ctx.store, ctx.now(), behaviours.version()) {
+                continue;
+            }
+            gate.starting(ctx.store, behaviours.version());
+            ctx.wake = None;
+            (controller.run)(&mut ctx);
+            gate.finished(ctx.wake);
+        }
+        ctx.wake = None;
         super::mesh::reconcile(&mut ctx, &mut mesh);
-        wake = ctx.wake;
+        wake = gates
+            .iter()
+            .filter_map(Gate::wake)
+            .chain(ctx.wake)
+            .min();
         if store.resource_version() == before {
             break;
         }
