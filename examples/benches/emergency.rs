@@ -43,7 +43,6 @@ impl Run {
     }
 }
 
-
 /// The seed's script as vendored in the testkit.
 fn seed_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -529,7 +529,6 @@ impl std::io::Write for Shared {
     }
 }
 
-
 /// The real binary, killed with SIGKILL after its k-th request to the server, then run again:
 /// exactly one effective rollback, every time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,11 +104,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
         }
         ctx.wake = None;
         super::mesh::reconcile(&mut ctx, &mut mesh);
-        wake = gates
-            .iter()
-            .filter_map(Gate::wake)
-            .chain(ctx.wake)
-            .min();
+        wake = gates.iter().filter_map(Gate::wake).chain(ctx.wake).min();
         if store.resource_version() == before {
             break;
         }
