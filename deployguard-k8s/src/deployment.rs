@@ -363,71 +363,87 @@ impl KubeDeployment {
             let params = WatchParams::default()
                 .fields(&format!("metadata.name={}", self.name))
                 .timeout(seconds);
-            let stream = match self.deployments.watch(&params, &version).await {
-                Ok(stream) => stream,
+            match self.deployments.watch(&params, &version).await {
+                Ok(stream) => {
+                    if let Some(next) = self
+                        .until_complete_or_ended(stream, &mut deployment, seen, poll)
+                        .await?
+                    {
+                        deployment = next;
+                    }
+                }
                 Err(err) => {
                     let err = from_kube(err, "await_complete", &self.object());
                     if !err.is_retryable() {
                         return Err(err);
                     }
                     tokio::time::sleep(poll).await;
-                    continue;
                 }
-            };
-            let mut stream = std::pin::pin!(stream);
-            let next = loop {
-                match stream.try_next().await {
-                    Ok(Some(WatchEvent::Added(d) | WatchEvent::Modified(d))) => {
-                        self.remember_deployment(d.clone(), Source::Other);
-                        let owned = self.seen_now().map(|s| s.owned).unwrap_or_default();
-                        let status = status_of(&d, &owned);
-                        if status.is_complete() {
-                            break Some(d);
-                        }
-                        let _ = seen.send(status);
-                        deployment = d;
+            }
+        }
+    }
+
+    /// Reads one watch on the deployment, sending each status, until it says the rollout is
+    /// complete or the history it resumed from is gone (410: the deployment is read afresh) —
+    /// `Some`, the deployment to go on from — or the watch ends (`None`: watch again from
+    /// `deployment`, kept current meanwhile). A deletion is `NotFound`.
+    async fn until_complete_or_ended(
+        &self,
+        stream: impl futures::Stream<Item = kube::Result<WatchEvent<Deployment>>>,
+        deployment: &mut Deployment,
+        seen: &StatusSender,
+        poll: Duration,
+    ) -> Result<Option<Deployment>> {
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            match stream.try_next().await {
+                Ok(Some(WatchEvent::Added(d) | WatchEvent::Modified(d))) => {
+                    self.remember_deployment(d.clone(), Source::Other);
+                    let owned = self.seen_now().map(|s| s.owned).unwrap_or_default();
+                    let status = status_of(&d, &owned);
+                    if status.is_complete() {
+                        return Ok(Some(d));
                     }
-                    Ok(Some(WatchEvent::Deleted(_))) => {
-                        self.remember(None);
-                        return Err(Error::not_found(format!(
-                            "{} was deleted while waiting for its rollout",
-                            self.object()
-                        ))
-                        .with_operation("await_complete"));
-                    }
-                    Ok(Some(WatchEvent::Bookmark(mark))) => {
-                        deployment.metadata.resource_version = Some(mark.metadata.resource_version);
-                    }
-                    Ok(Some(WatchEvent::Error(status))) if status.code == 410 => {
-                        let now = self
-                            .deployments
-                            .get(&self.name)
-                            .await
-                            .map_err(self.err("await_complete"))?;
-                        self.remember_deployment(now.clone(), Source::Other);
-                        break Some(now);
-                    }
-                    Ok(Some(WatchEvent::Error(status))) => {
-                        return Err(from_kube(
-                            kube::Error::Api(status),
-                            "await_complete",
-                            &self.object(),
-                        ));
-                    }
-                    // The server ended the stream (its timeout): watch again from here.
-                    Ok(None) => break None,
-                    Err(err) => {
-                        let err = from_kube(err, "await_complete", &self.object());
-                        if !err.is_retryable() {
-                            return Err(err);
-                        }
-                        tokio::time::sleep(poll).await;
-                        break None;
-                    }
+                    let _ = seen.send(status);
+                    *deployment = d;
                 }
-            };
-            if let Some(next) = next {
-                deployment = next;
+                Ok(Some(WatchEvent::Deleted(_))) => {
+                    self.remember(None);
+                    return Err(Error::not_found(format!(
+                        "{} was deleted while waiting for its rollout",
+                        self.object()
+                    ))
+                    .with_operation("await_complete"));
+                }
+                Ok(Some(WatchEvent::Bookmark(mark))) => {
+                    deployment.metadata.resource_version = Some(mark.metadata.resource_version);
+                }
+                Ok(Some(WatchEvent::Error(status))) if status.code == 410 => {
+                    let now = self
+                        .deployments
+                        .get(&self.name)
+                        .await
+                        .map_err(self.err("await_complete"))?;
+                    self.remember_deployment(now.clone(), Source::Other);
+                    return Ok(Some(now));
+                }
+                Ok(Some(WatchEvent::Error(status))) => {
+                    return Err(from_kube(
+                        kube::Error::Api(status),
+                        "await_complete",
+                        &self.object(),
+                    ));
+                }
+                // The server ended the stream (its timeout): watch again from here.
+                Ok(None) => return Ok(None),
+                Err(err) => {
+                    let err = from_kube(err, "await_complete", &self.object());
+                    if !err.is_retryable() {
+                        return Err(err);
+                    }
+                    tokio::time::sleep(poll).await;
+                    return Ok(None);
+                }
             }
         }
     }
