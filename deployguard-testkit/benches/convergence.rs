@@ -1,7 +1,8 @@
 //! How long the simulated cluster's controllers take to converge N one-replica Deployments
 //! (created at once; each needs a ReplicaSet, a pod, a kubelet start and two status rounds), on
 //! tokio's paused clock, so the number is the controllers' CPU time, not the two simulated
-//! seconds a container takes to start. Prints numbers; asserts nothing about speed.
+//! seconds a container takes to start. Then one of them rolls out a new image: what passes cost
+//! when little changes among many. Prints numbers; asserts nothing about speed.
 //!
 //! `cargo bench -p deployguard-testkit --bench convergence` measures 100 and 1,000
 //! (`DEPLOYGUARD_BENCH_SIZES=100,1000,10000` picks the sizes); under `cargo test` it converges 20
@@ -29,8 +30,10 @@ fn available(cluster: &FakeCluster) -> usize {
         .count()
 }
 
-/// Wall time from the first create until every Deployment has its pod available.
-fn converge(n: usize) -> Duration {
+/// Wall time from the first create until every Deployment has its pod available, then the
+/// time one of them takes to roll out a new image among the N converged ones (what a pass
+/// costs when little changes).
+fn converge(n: usize) -> (Duration, Duration) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -51,7 +54,31 @@ fn converge(n: usize) -> Duration {
                 "{n} deployments did not converge in 600 simulated seconds"
             );
         }
-        started.elapsed()
+        let converged = started.elapsed();
+        let mut one = deployment(0);
+        one["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:1.26");
+        let started = Instant::now();
+        let rolled = cluster.replace(one).expect("roll one deployment");
+        let generation = rolled["metadata"]["generation"].clone();
+        for second in 0.. {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = cluster
+                .get("apps/v1", "Deployment", "default", "app-00000")
+                .expect("the rolled deployment");
+            if now["status"]["observedGeneration"] == generation
+                && now["status"]["updatedReplicas"] == json!(1)
+                && now["status"]["availableReplicas"] == json!(1)
+                && now["status"].get("replicas") == Some(&json!(1))
+            {
+                break;
+            }
+            assert!(
+                second < 600,
+                "the rollout of one deployment among {n} did not finish in 600 simulated seconds: {}",
+                now["status"]
+            );
+        }
+        (converged, started.elapsed())
     })
 }
 
@@ -75,7 +102,8 @@ fn main() {
         }
     );
     for n in sizes {
-        let took = converge(n);
+        let (took, one) = converge(n);
         println!("converge {n:>6} one-replica deployments   {took:>10.2?}");
+        println!("roll out one of {n:>6} converged            {one:>10.2?}");
     }
 }

@@ -147,6 +147,23 @@ impl Store {
         self.rv
     }
 
+    /// Every change after `rv`, oldest first; `None` when the history no longer reaches back
+    /// that far (a controller then looks at everything).
+    pub(crate) fn changes_after(&self, rv: u64) -> Option<Vec<Arc<Change>>> {
+        if rv < self.compacted {
+            return None;
+        }
+        let mut changes: Vec<Arc<Change>> = self
+            .history
+            .iter()
+            .rev()
+            .take_while(|c| c.rv > rv)
+            .cloned()
+            .collect();
+        changes.reverse();
+        Some(changes)
+    }
+
     /// The resourceVersion of the last change to objects under `store_key` (`group/plural`),
     /// 0 if none.
     pub(crate) fn last_change_of(&self, store_key: &str) -> u64 {

@@ -142,13 +142,9 @@ impl Scaling<'_, '_> {
     }
 }
 
-pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
-    for deployment in ctx.all_shared("apps", "Deployment") {
-        reconcile_one(ctx, &deployment);
-    }
-}
-
-fn reconcile_one(ctx: &mut Ctx<'_>, deployment: &Value) {
+/// Brings one deployment's ReplicaSets and status up to date (a pass calls it for each
+/// deployment with something to do: see `gate.rs`).
+pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, deployment: &Value) {
     let ns = namespace(deployment);
     let d_uid = uid(deployment);
     let replicas = i(deployment, "/spec/replicas");

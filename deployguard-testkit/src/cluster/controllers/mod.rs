@@ -22,7 +22,7 @@ pub use behaviour::ImageBehaviour;
 pub(crate) type Gates = [Gate; CONTROLLERS.len()];
 
 use super::{Shared, lock};
-use gate::{Controller, Gate, Reads};
+use gate::{Controller, Gate, Reads, Run};
 use util::Ctx;
 
 /// Passes per trigger before the loop yields (each pass converges one step further).
@@ -34,22 +34,30 @@ const CONTROLLERS: [Controller; 7] = [
     Controller {
         reads: Reads::Kinds(&["apps/deployments", "apps/replicasets", "/namespaces"]),
         follows_images: false,
-        run: deployment::reconcile,
+        run: Run::ByObject {
+            kind: ("apps", "Deployment"),
+            owned: "apps/replicasets",
+            one: deployment::reconcile_one,
+        },
     },
     Controller {
         reads: Reads::Kinds(&["apps/replicasets", "/pods", "/namespaces"]),
         follows_images: false,
-        run: replicaset::reconcile,
+        run: Run::ByObject {
+            kind: ("apps", "ReplicaSet"),
+            owned: "/pods",
+            one: replicaset::reconcile_one,
+        },
     },
     Controller {
         reads: Reads::Kinds(&["/pods", "/configmaps", "/secrets", "/namespaces"]),
         follows_images: true,
-        run: kubelet::reconcile,
+        run: Run::Whole(kubelet::reconcile),
     },
     Controller {
         reads: Reads::Kinds(&["batch/jobs", "/pods", "/namespaces"]),
         follows_images: false,
-        run: jobs::reconcile,
+        run: Run::Whole(jobs::reconcile),
     },
     Controller {
         reads: Reads::Kinds(&[
@@ -60,17 +68,17 @@ const CONTROLLERS: [Controller; 7] = [
             "/namespaces",
         ]),
         follows_images: false,
-        run: endpoints::reconcile,
+        run: Run::Whole(endpoints::reconcile),
     },
     Controller {
         reads: Reads::Everything,
         follows_images: false,
-        run: finish_terminating_namespaces,
+        run: Run::Whole(finish_terminating_namespaces),
     },
     Controller {
         reads: Reads::Kinds(&["/namespaces", "/serviceaccounts"]),
         follows_images: false,
-        run: default_service_accounts,
+        run: Run::Whole(default_service_accounts),
     },
 ];
 
@@ -94,13 +102,9 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
             wake: None,
         };
         for (controller, gate) in CONTROLLERS.iter().zip(gates.iter_mut()) {
-            if !gate.due(controller, ctx.store, ctx.now(), behaviours.version()) {
-                continue;
+            if gate.due(controller, ctx.store, ctx.now(), behaviours.version()) {
+                gate.run(controller, &mut ctx, behaviours.version());
             }
-            gate.starting(ctx.store, behaviours.version());
-            ctx.wake = None;
-            (controller.run)(&mut ctx);
-            gate.finished(ctx.wake);
         }
         ctx.wake = None;
         super::mesh::reconcile(&mut ctx, &mut mesh);

@@ -51,103 +51,102 @@ fn victim_rank(pod: &Value) -> (u8, u8, u8, i64, std::cmp::Reverse<String>) {
     )
 }
 
-pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
+/// Brings one ReplicaSet's pods and status up to date (a pass calls it for each ReplicaSet with
+/// something to do: see `gate.rs`).
+pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, rs: &Value) {
     let now = ctx.now();
-    for rs in ctx.all_shared("apps", "ReplicaSet") {
-        let ns = namespace(&rs);
-        let rs_uid = uid(&rs);
-        let mut pods: Vec<Arc<Value>> = ctx
-            .dependents("", "Pod", &rs_uid)
-            .into_iter()
-            .filter(|p| namespace(p) == ns && owned_by(p, &rs_uid) && is_active(p))
-            .collect();
-        let want = usize::try_from(i(&rs, "/spec/replicas")).unwrap_or(0);
-        if pods.len() < want {
-            for _ in pods.len()..want {
-                let mut metadata = rs
-                    .at("/spec/template/metadata")
-                    .cloned()
-                    .unwrap_or(json!({}));
-                metadata["generateName"] = json!(format!("{}-", name(&rs)));
-                metadata["namespace"] = json!(ns);
-                metadata["ownerReferences"] = json!([owner_reference(&rs)]);
-                if let Some(map) = metadata.as_object_mut() {
-                    map.remove("creationTimestamp");
-                }
-                let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": rs.at("/spec/template/spec").cloned().unwrap_or(json!({}))});
-                if let Ok(created) = ctx.create("", "Pod", &ns, pod) {
-                    ctx.event(
-                        &rs,
-                        "Normal",
-                        "SuccessfulCreate",
-                        &format!("Created pod: {}", name(&created)),
-                        "replicaset-controller",
-                        None,
-                    );
-                    pods.push(Arc::new(created));
-                }
+    let ns = namespace(rs);
+    let rs_uid = uid(rs);
+    let mut pods: Vec<Arc<Value>> = ctx
+        .dependents("", "Pod", &rs_uid)
+        .into_iter()
+        .filter(|p| namespace(p) == ns && owned_by(p, &rs_uid) && is_active(p))
+        .collect();
+    let want = usize::try_from(i(rs, "/spec/replicas")).unwrap_or(0);
+    if pods.len() < want {
+        for _ in pods.len()..want {
+            let mut metadata = rs
+                .at("/spec/template/metadata")
+                .cloned()
+                .unwrap_or(json!({}));
+            metadata["generateName"] = json!(format!("{}-", name(rs)));
+            metadata["namespace"] = json!(ns);
+            metadata["ownerReferences"] = json!([owner_reference(rs)]);
+            if let Some(map) = metadata.as_object_mut() {
+                map.remove("creationTimestamp");
             }
-        } else if pods.len() > want {
-            pods.sort_by_key(|pod| victim_rank(pod));
-            let doomed: Vec<Arc<Value>> = pods.drain(..pods.len() - want).collect();
-            for pod in doomed {
-                if ctx.delete("", "Pod", &pod).is_ok() {
-                    ctx.event(
-                        &rs,
-                        "Normal",
-                        "SuccessfulDelete",
-                        &format!("Deleted pod: {}", name(&pod)),
-                        "replicaset-controller",
-                        None,
-                    );
-                }
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": rs.at("/spec/template/spec").cloned().unwrap_or(json!({}))});
+            if let Ok(created) = ctx.create("", "Pod", &ns, pod) {
+                ctx.event(
+                    rs,
+                    "Normal",
+                    "SuccessfulCreate",
+                    &format!("Created pod: {}", name(&created)),
+                    "replicaset-controller",
+                    None,
+                );
+                pods.push(Arc::new(created));
             }
         }
-        let min_ready =
-            Duration::from_secs(u64::try_from(i(&rs, "/spec/minReadySeconds")).unwrap_or(0));
-        let ready: Vec<&Value> = pods
-            .iter()
-            .map(|p| &**p)
-            .filter(|p| pod_is_ready(p))
-            .collect();
-        let mut available = 0;
-        for pod in &ready {
-            let since = ready_condition(pod)
-                .and_then(|c| time_at(&c, "/lastTransitionTime"))
-                .unwrap_or(now);
-            if since + min_ready <= now {
-                available += 1;
-            } else {
-                ctx.wake_at(since + min_ready);
+    } else if pods.len() > want {
+        pods.sort_by_key(|pod| victim_rank(pod));
+        let doomed: Vec<Arc<Value>> = pods.drain(..pods.len() - want).collect();
+        for pod in doomed {
+            if ctx.delete("", "Pod", &pod).is_ok() {
+                ctx.event(
+                    rs,
+                    "Normal",
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {}", name(&pod)),
+                    "replicaset-controller",
+                    None,
+                );
             }
         }
-        let labels = rs
-            .at("/spec/template/metadata/labels")
-            .cloned()
-            .unwrap_or(json!({}));
-        let fully_labeled = pods
-            .iter()
-            .filter(|p| {
-                labels.as_object().is_some_and(|l| {
-                    l.iter()
-                        .all(|(k, v)| p.at("/metadata/labels").and_then(|pl| pl.get(k)) == Some(v))
-                })
+    }
+    let min_ready = Duration::from_secs(u64::try_from(i(rs, "/spec/minReadySeconds")).unwrap_or(0));
+    let ready: Vec<&Value> = pods
+        .iter()
+        .map(|p| &**p)
+        .filter(|p| pod_is_ready(p))
+        .collect();
+    let mut available = 0;
+    for pod in &ready {
+        let since = ready_condition(pod)
+            .and_then(|c| time_at(&c, "/lastTransitionTime"))
+            .unwrap_or(now);
+        if since + min_ready <= now {
+            available += 1;
+        } else {
+            ctx.wake_at(since + min_ready);
+        }
+    }
+    let labels = rs
+        .at("/spec/template/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    let fully_labeled = pods
+        .iter()
+        .filter(|p| {
+            labels.as_object().is_some_and(|l| {
+                l.iter()
+                    .all(|(k, v)| p.at("/metadata/labels").and_then(|pl| pl.get(k)) == Some(v))
             })
-            .count();
-        let status = json!({
-            "replicas": pods.len(),
-            "fullyLabeledReplicas": fully_labeled,
-            "readyReplicas": ready.len(),
-            "availableReplicas": available,
-            "observedGeneration": i(&rs, "/metadata/generation"),
-        });
-        // The real controller omits zero counts.
-        let status = prune_zeros(status);
-        if rs.get("status") != Some(&status) {
-            let mut rs = Value::clone(&rs);
-            rs["status"] = status;
-            let _ = ctx.update_status("apps", "ReplicaSet", rs);
-        }
+        })
+        .count();
+    let status = json!({
+        "replicas": pods.len(),
+        "fullyLabeledReplicas": fully_labeled,
+        "readyReplicas": ready.len(),
+        "availableReplicas": available,
+        "observedGeneration": i(rs, "/metadata/generation"),
+    });
+    // The real controller omits zero counts.
+    let status = prune_zeros(status);
+    if rs.get("status") != Some(&status) {
+        let mut rs = Value::clone(rs);
+        rs["status"] = status;
+        let _ = ctx.update_status("apps", "ReplicaSet", rs);
     }
 }
 
