@@ -196,3 +196,66 @@ fn changed_keys(
     }
     Some(keys)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::super::store::ChangeKind;
+    use super::*;
+
+    fn change(resource: &str, object: Value, previous: Option<Value>) -> Arc<Change> {
+        Arc::new(Change {
+            rv: 1,
+            resource: resource.into(),
+            namespace: "shop".into(),
+            kind: ChangeKind::Modified,
+            object: Arc::new(object),
+            previous: previous.map(Arc::new),
+            at: tokio::time::Instant::now(),
+        })
+    }
+
+    fn owned_by(kind: &str, owner: &str) -> Value {
+        json!({"metadata": {"name": "x", "ownerReferences": [{"kind": kind, "name": owner}]}})
+    }
+
+    #[test]
+    fn a_change_is_about_the_object_or_its_owner_before_and_after_and_a_namespace_is_about_all() {
+        let key = |name: &str| ("shop".to_owned(), name.to_owned());
+        let changes = [
+            change(
+                "apps/replicasets",
+                json!({"metadata": {"name": "web-1"}}),
+                None,
+            ),
+            // A pod moved from web-2 to web-3: both are told.
+            change(
+                "/pods",
+                owned_by("ReplicaSet", "web-3"),
+                Some(owned_by("ReplicaSet", "web-2")),
+            ),
+            // Owned by something else, or of a kind nobody here reads.
+            change("/pods", owned_by("Job", "migrate"), None),
+            change(
+                "/configmaps",
+                json!({"metadata": {"name": "settings"}}),
+                None,
+            ),
+        ];
+        let keys = changed_keys(&changes, "apps/replicasets", "/pods", "ReplicaSet");
+        assert_eq!(
+            keys,
+            Some(
+                [key("web-1"), key("web-2"), key("web-3")]
+                    .into_iter()
+                    .collect()
+            )
+        );
+        let namespace = change("/namespaces", json!({"metadata": {"name": "shop"}}), None);
+        assert_eq!(
+            changed_keys(&[namespace], "apps/replicasets", "/pods", "ReplicaSet"),
+            None
+        );
+    }
+}
