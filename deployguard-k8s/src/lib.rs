@@ -11,7 +11,7 @@
 //! use deployguard_core::analysis::{AnalysisCheck, Threshold};
 //! use deployguard_core::engine::{Guard, GuardOutcome, Strategy};
 //! use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
-//! use deployguard_testkit::cluster::{FakeCluster, scenarios};
+//! use deployguard_testkit::cluster::{FakeCluster, SimulatedTraffic, scenarios};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

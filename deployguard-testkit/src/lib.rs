@@ -1,13 +1,16 @@
 //! Test support for deployguard: fakes of the four traits with control handles, and the
-//! conformance suites every backend runs; with the default `cluster` feature, a simulated
-//! Kubernetes cluster (see [`cluster`]).
+//! conformance suites every backend runs; with the `cluster` feature, the simulated Kubernetes
+//! cluster with simulated traffic and named incidents (see `cluster`).
 //!
 //! # Features
 //!
-//! - `cluster` (default): the simulated Kubernetes cluster, its scenarios and the `fake-cluster`
-//!   binary; brings kube, k8s-openapi and hyper. With `default-features = false` the crate is
-//!   the fakes and the conformance suites alone, and depends on `deployguard-core`, tokio and
-//!   async-trait only.
+//! - none (the default): the fakes and the conformance suites alone, over `deployguard-core`,
+//!   tokio and async-trait.
+//! - `cluster`: the simulated Kubernetes cluster (the `deployguard-kube-sim` crate, re-exported
+//!   as `cluster`), simulated traffic through it and the named scenarios; brings kube,
+//!   k8s-openapi and hyper.
+//! - `bin`: the `fake-cluster` binary (`cargo run -p deployguard-testkit --features bin --bin
+//!   fake-cluster -- --help`).
 //!
 //! **Not semver-stable.** This crate follows the needs of deployguard's own tests; pin an exact
 //! version if you build on it.

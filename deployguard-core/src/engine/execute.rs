@@ -1,15 +1,15 @@
 //! Executing a plan: each step through the traits, with retries inside a whole-recovery deadline.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::gate::{GateVerdict, MigrationPolicy, migration_gate};
 use super::journal::{EventKind, JournalEvent, JournalSink};
 use super::markers;
 use super::plan::{Plan, Step};
+use super::report::{ExecutionOutcome, Report, StepReport, StepStatus};
 use super::retry::RetryPolicy;
 use crate::analysis::{RolloutStatus, rollout_status};
 use crate::error::{Error, ErrorKind, Result};
@@ -33,12 +33,6 @@ pub(crate) struct Platform {
     pub(crate) completed: Arc<Mutex<Option<(Instant, RolloutSnapshot)>>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// How to execute.
 #[derive(Debug, Clone)]
 pub(crate) struct ExecuteOptions {
@@ -49,77 +43,6 @@ pub(crate) struct ExecuteOptions {
     pub(crate) migration_policy: MigrationPolicy,
     pub(crate) retry: RetryPolicy,
     pub(crate) started: Instant,
-}
-
-/// How one step went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", content = "detail", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum StepStatus {
-    /// Done.
-    Done,
-    /// Shown, not run (dry run).
-    Planned,
-    /// Failed; the message says why.
-    Failed(String),
-    /// Not reached.
-    NotRun,
-}
-
-/// One step of a report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct StepReport {
-    /// The step.
-    pub step: Step,
-    /// How it went.
-    pub status: StepStatus,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Time taken, in milliseconds when serialized.
-    pub took_ms: u64,
-}
-
-/// How a plan's execution ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ExecutionOutcome {
-    /// Every step done (or, in a dry run, shown).
-    Completed,
-    /// Step `step` failed.
-    Failed {
-        /// Index of the failed step.
-        step: usize,
-        /// The error's kind.
-        kind: ErrorKind,
-        /// The error.
-        error: String,
-    },
-    /// The whole-recovery deadline passed during step `step`.
-    DeadlineExceeded {
-        /// Index of the step that was running.
-        step: usize,
-    },
-}
-
-/// What executing a plan did, step by step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Report {
-    /// Every step of the plan, with how it went.
-    pub steps: Vec<StepReport>,
-    /// How it ended.
-    pub outcome: ExecutionOutcome,
-    /// Whether nothing was written.
-    pub dry_run: bool,
-}
-
-impl Report {
-    /// Whether every step was done.
-    pub fn is_complete(&self) -> bool {
-        self.outcome == ExecutionOutcome::Completed
-    }
 }
 
 impl Platform {
@@ -375,7 +298,10 @@ impl Platform {
                 // The gate decides again right before the rollback, from the assessment's
                 // inspection only when that is younger than one poll interval (a plan run at
                 // once, with no one asked); otherwise from a new one.
-                let recent = lock(&self.inspected)
+                let recent = self
+                    .inspected
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
                     .take()
                     .filter(|(at, _)| at.elapsed() < options.poll)
                     .map(|(_, state)| state);
@@ -448,13 +374,19 @@ impl Platform {
                 // The wait drops its sender when it ends, which ends the telling.
                 let (complete, ()) = tokio::join!(waiting, telling);
                 let complete = complete?;
-                *lock(&self.completed) = Some((Instant::now(), complete));
+                *self
+                    .completed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), complete));
                 Ok(())
             }
             Step::Validate { fingerprint } => {
                 // The status the wait just ended on is as fresh as a new read would be: it is
                 // used when it is younger than one poll interval.
-                let recent = lock(&self.completed)
+                let recent = self
+                    .completed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
                     .take()
                     .filter(|(at, _)| at.elapsed() < options.poll)
                     .map(|(_, snapshot)| snapshot);

@@ -10,13 +10,13 @@ use tokio::time::Instant;
 use super::builder::GuardBuilder;
 use super::config::GuardConfig;
 use super::decide::{Decision, DecisionInput, Phase, decide};
-use super::execute::Report;
 use super::journal::{EventKind, JournalEvent};
 use super::markers::{self, EarlierRecovery, RecoveryMarker, Rollout};
 use super::outcome::{GuardOutcome, GuardReport};
 use super::plan::Plan;
 use super::pod_health::PodHealth;
 use super::recover::{Assessment, Recovery};
+use super::report::Report;
 use super::strategy::{Canary, CanaryStep, Strategy};
 use crate::analysis::{
     AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, VersionRef, Versions, rollout_status,

@@ -4,8 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::execute::Report;
 use super::plan::Plan;
+use super::report::Report;
 use crate::error::ErrorKind;
 use crate::model::Fingerprint;
 

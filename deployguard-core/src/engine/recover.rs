@@ -5,8 +5,8 @@ use tokio::time::Instant;
 
 use super::decide::Phase;
 use super::diagnose::diagnose;
-use super::execute::ExecutionOutcome;
 use super::gate::{GateVerdict, migration_gate};
+use super::report::ExecutionOutcome;
 use std::sync::Arc;
 
 use super::config::GuardConfig;
@@ -233,7 +233,7 @@ impl Recovery {
         &self,
         plan: &Plan,
         deadline: std::time::Duration,
-    ) -> super::execute::Report {
+    ) -> super::report::Report {
         let started = Instant::now();
         let mut options = self.execute_options(started);
         options.deadline = started + deadline;

@@ -5,7 +5,7 @@
 //! command goes through it: jittered exponential backoff, never past the caller's deadline.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -74,20 +74,20 @@ impl RetryPolicy {
     }
 }
 
-/// A number in [0, 1) from a process-wide splitmix64 sequence: jitter needs spread, not secrecy,
+/// A number in [0, 1) from a process-wide seeded sequence: jitter needs spread, not secrecy,
 /// and a fixed sequence keeps paused-clock tests reproducible.
 fn unit_random() -> f64 {
-    static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    let mut z = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
+    static JITTER: Mutex<Option<fastrand::Rng>> = Mutex::new(None);
+    JITTER
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(|| fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15))
+        .f64()
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
     use crate::ErrorKind;

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::mesh::MeshConfig;
-use super::{ApiError, FakeCluster, ImageBehaviour, ServingProfile, TrafficConfig};
+use deployguard_kube_sim::mesh::MeshConfig;
+use deployguard_kube_sim::{ApiError, FakeCluster, ImageBehaviour};
+
+use super::{ServingProfile, SimulatedTraffic, TrafficConfig};
 
 /// A team's usual load: 78 requests per second on six pods of 20 (65% busy), so a rolling
 /// update that takes a pod out of service, or surges one in, never overflows.

@@ -20,7 +20,7 @@ use deployguard_core::{DeploymentBackend, Error, ErrorKind, Result};
 use deployguard_istio::IstioRouter;
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
 use deployguard_testkit::cluster::scenarios::{self, Layout, Truth};
-use deployguard_testkit::cluster::{FakeCluster, TrafficProbe, TrafficSecond};
+use deployguard_testkit::cluster::{FakeCluster, SimulatedTraffic, TrafficProbe, TrafficSecond};
 use serde::Serialize;
 use tokio::time::Instant;
 

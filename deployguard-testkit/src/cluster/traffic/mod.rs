@@ -7,21 +7,18 @@
 
 mod export;
 mod probe;
-mod rng;
 mod simulate;
 
-use crate::cluster::pointer::Pointer;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
+use deployguard_kube_sim::rng::Rng;
+use deployguard_kube_sim::{Extension, FakeCluster, ImageBehaviour, Route};
 
 pub use probe::TrafficProbe;
-pub(crate) use simulate::Endpoint;
 
-use super::controllers::{Behaviours, ImageBehaviour};
-use super::{Shared, lock, mesh};
+use crate::controls::lock;
 
 /// How much traffic a Service gets, how much each pod can take, and the seed of its noise.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,8 +131,8 @@ struct ServiceTraffic {
     config: TrafficConfig,
     /// Arrivals have a generator of their own, so that a guarded and an unguarded run with
     /// one seed send the same requests, however differently they are served.
-    arrivals: rng::Rng,
-    outcomes: rng::Rng,
+    arrivals: Rng,
+    outcomes: Rng,
     last: SystemTime,
     seconds: VecDeque<TrafficSecond>,
     counters: export::Counters,
@@ -165,8 +162,8 @@ impl Traffic {
             (namespace.into(), service.into()),
             ServiceTraffic {
                 config,
-                arrivals: rng::Rng::new(config.seed),
-                outcomes: rng::Rng::new(config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 1),
+                arrivals: Rng::new(config.seed),
+                outcomes: Rng::new(config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 1),
                 last: now,
                 seconds: VecDeque::new(),
                 counters: export::Counters::default(),
@@ -184,11 +181,11 @@ impl Traffic {
 
     /// How `image` serves: its profile, else by its kubelet behaviour (a flapping version
     /// answers badly while it is up), else healthy.
-    fn profile(&self, image: &str, behaviours: &Behaviours) -> ServingProfile {
+    fn profile(&self, image: &str, behaviour: impl Fn(&str) -> ImageBehaviour) -> ServingProfile {
         if let Some(profile) = self.profiles.get(image) {
             return *profile;
         }
-        match behaviours.of(image) {
+        match behaviour(image) {
             ImageBehaviour::Flapping { .. } => ServingProfile {
                 error_rate: 0.20,
                 p50: 0.25,
@@ -207,7 +204,7 @@ impl Traffic {
         &mut self,
         now: SystemTime,
         routes: impl Fn(&str, &str) -> Vec<Route>,
-        behaviours: &Behaviours,
+        behaviour: impl Fn(&str) -> ImageBehaviour,
     ) {
         let keys: Vec<(String, String)> = self.services.keys().cloned().collect();
         for key in keys {
@@ -218,17 +215,18 @@ impl Traffic {
                 continue;
             }
             let routed = routes(namespace, service);
-            for endpoint in routed.iter().flat_map(|(_, e)| e) {
+            for endpoint in routed.iter().flat_map(|r| &r.endpoints) {
                 self.first_ready.entry(endpoint.pod.clone()).or_insert(last);
             }
             let served: Vec<simulate::Group> = routed
                 .into_iter()
-                .map(|(weight, endpoints)| simulate::Group {
-                    weight,
-                    endpoints: endpoints
+                .map(|route| simulate::Group {
+                    weight: route.weight,
+                    endpoints: route
+                        .endpoints
                         .into_iter()
                         .map(|endpoint| {
-                            let mut profile = self.profile(&endpoint.image, behaviours);
+                            let mut profile = self.profile(&endpoint.image, &behaviour);
                             if let Some(after) = profile.errors_after {
                                 let since =
                                     self.first_ready.get(&endpoint.pod).copied().unwrap_or(last);
@@ -281,139 +279,125 @@ impl Traffic {
     }
 }
 
-/// A share of a Service's requests (relative weight) and the ready endpoints that serve it.
-pub(crate) type Route = (u64, Vec<Endpoint>);
+/// The cluster's traffic: an [`Extension`] of the simulated server, charged before each
+/// controller pass.
+#[derive(Debug, Default)]
+pub(crate) struct TrafficExtension(Mutex<Traffic>);
 
-/// Where Service `namespace/service`'s requests go: by the mesh's applied route when a
-/// VirtualService routes it (each destination's share and the ready endpoints of its Service
-/// whose pods carry its subset's labels), else all of them to its own ready endpoints.
-pub(crate) fn routes(shared: &Shared, namespace: &str, service: &str) -> Vec<Route> {
-    let applied = lock(&shared.mesh).applied_in(namespace);
-    let Some(destinations) = mesh::destinations(&applied, namespace, service) else {
-        return vec![(1, ready_endpoints(shared, namespace, service, None))];
-    };
-    let rules = destination_rules(shared, namespace);
-    destinations
-        .into_iter()
-        .map(|d| {
-            let endpoints = match &d.subset {
-                None => ready_endpoints(shared, namespace, &d.service, None),
-                Some(subset) => match mesh::subset_labels(&rules, namespace, &d.service, subset) {
-                    // A subset no DestinationRule defines has no endpoints: its requests fail.
-                    None => Vec::new(),
-                    Some(labels) => ready_endpoints(shared, namespace, &d.service, Some(&labels)),
-                },
-            };
-            (d.weight, endpoints)
-        })
-        .collect()
-}
-
-fn destination_rules(shared: &Shared, namespace: &str) -> Vec<Value> {
-    let types = lock(&shared.types).clone();
-    let Some(rt) = types
-        .iter()
-        .find(|t| t.group == mesh::ISTIO_GROUP && t.kind == "DestinationRule")
-    else {
-        return Vec::new();
-    };
-    lock(&shared.store).list(
-        rt,
-        Some(namespace),
-        &super::selectors::LabelSelector::default(),
-        &super::selectors::FieldSelector::default(),
-    )
-}
-
-/// The ready endpoints of Service `namespace/service` whose pods carry `labels` (all of them
-/// without): pod, image and pod-template-hash.
-fn ready_endpoints(
-    shared: &Shared,
-    namespace: &str,
-    service: &str,
-    labels: Option<&serde_json::Map<String, Value>>,
-) -> Vec<Endpoint> {
-    let store = lock(&shared.store);
-    let types = lock(&shared.types).clone();
-    let (Some(endpoints_rt), Some(pods_rt)) = (
-        types
-            .iter()
-            .find(|t| t.group.is_empty() && t.kind == "Endpoints"),
-        types.iter().find(|t| t.group.is_empty() && t.kind == "Pod"),
-    ) else {
-        return Vec::new();
-    };
-    let Ok(endpoints) = store.get(endpoints_rt, namespace, service) else {
-        return Vec::new();
-    };
-    let mut ready = Vec::new();
-    for subset in endpoints
-        .get("subsets")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        for address in subset
-            .get("addresses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let pod_name = address
-                .at("/targetRef/name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let Some(pod) = store.get_shared(pods_rt, namespace, pod_name) else {
-                continue;
-            };
-            let carries = |labels: &serde_json::Map<String, Value>| {
-                labels
-                    .iter()
-                    .all(|(k, v)| pod.at("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
-            };
-            if labels.is_some_and(|labels| !carries(labels)) {
-                continue;
-            }
-            let text = |pointer: &str| {
-                pod.at(pointer)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            ready.push(Endpoint {
-                pod: pod_name.to_owned(),
-                image: text("/spec/containers/0/image"),
-                hash: text("/metadata/labels/pod-template-hash"),
-            });
+impl Extension for TrafficExtension {
+    /// Charges traffic up to the cluster's now to the endpoints as they are (the controllers
+    /// have not yet moved them).
+    fn advance(&self, cluster: &FakeCluster) {
+        if !lock(&self.0).is_active() {
+            return;
         }
+        let now = cluster.now();
+        // Routes are read before the traffic lock is taken: one lock at a time.
+        let services: Vec<(String, String)> = lock(&self.0).services.keys().cloned().collect();
+        let routed: BTreeMap<(String, String), Vec<Route>> = services
+            .into_iter()
+            .map(|(ns, svc)| {
+                let routed = cluster.routes(&ns, &svc);
+                ((ns, svc), routed)
+            })
+            .collect();
+        let mut behaviours = HashMap::new();
+        for route in routed.values().flatten() {
+            for endpoint in &route.endpoints {
+                behaviours
+                    .entry(endpoint.image.clone())
+                    .or_insert_with(|| cluster.image_behaviour(&endpoint.image));
+            }
+        }
+        lock(&self.0).tick(
+            now,
+            |ns, svc| {
+                routed
+                    .get(&(ns.to_owned(), svc.to_owned()))
+                    .cloned()
+                    .unwrap_or_default()
+            },
+            |image| {
+                behaviours
+                    .get(image)
+                    .cloned()
+                    .unwrap_or_else(|| cluster.image_behaviour(image))
+            },
+        );
     }
-    ready
+
+    fn wants_every_second(&self) -> bool {
+        lock(&self.0).is_active()
+    }
+
+    fn metrics(&self, name: &str) -> Option<String> {
+        (name == "traffic").then(|| lock(&self.0).prometheus())
+    }
 }
 
-/// Charges traffic up to the cluster's now; the controller loop calls it before each pass.
-pub(crate) fn tick(shared: &Arc<Shared>) {
-    let now = lock(&shared.store).clock.now();
-    let behaviours = lock(&shared.behaviours).clone();
-    if !lock(&shared.traffic).is_active() {
-        return;
+/// Simulated traffic on a [`FakeCluster`]: requests sent to a Service, each served by one of
+/// its ready pods as that pod's image serves (see the [module docs](self)).
+pub trait SimulatedTraffic {
+    /// Sends simulated traffic to Service `namespace/service` from now on (needs the
+    /// controllers, which advance it second by second).
+    fn enable_traffic(&self, namespace: &str, service: &str, config: TrafficConfig);
+
+    /// How ready pods of `image` answer requests from now on (default:
+    /// [`ServingProfile::HEALTHY`], or badly for a flapping image).
+    fn set_serving(&self, image: &str, profile: ServingProfile);
+
+    /// The simulated seconds of a Service's traffic within the last `window`.
+    fn traffic_window(
+        &self,
+        namespace: &str,
+        service: &str,
+        window: Duration,
+    ) -> Vec<TrafficSecond>;
+
+    /// A health probe over a Service's simulated traffic.
+    fn traffic_probe(&self, namespace: &str, service: &str, window: Duration) -> TrafficProbe;
+
+    /// The traffic metrics in Prometheus text format (also served at `/metrics/traffic`).
+    fn traffic_metrics(&self) -> String;
+}
+
+fn traffic_of(cluster: &FakeCluster) -> Arc<TrafficExtension> {
+    cluster.extension_or_insert_with(TrafficExtension::default)
+}
+
+impl SimulatedTraffic for FakeCluster {
+    fn enable_traffic(&self, namespace: &str, service: &str, config: TrafficConfig) {
+        let now = self.now();
+        lock(&traffic_of(self).0).enable(namespace, service, config, now);
     }
-    // Routes are read before the traffic lock is taken: one lock at a time.
-    let services: Vec<(String, String)> = lock(&shared.traffic).services.keys().cloned().collect();
-    let routed: BTreeMap<(String, String), Vec<Route>> = services
-        .into_iter()
-        .map(|(ns, svc)| {
-            let routed = routes(shared, &ns, &svc);
-            ((ns, svc), routed)
-        })
-        .collect();
-    lock(&shared.traffic).tick(
-        now,
-        |ns, svc| {
-            routed
-                .get(&(ns.to_owned(), svc.to_owned()))
-                .cloned()
-                .unwrap_or_default()
-        },
-        &behaviours,
-    );
+
+    fn set_serving(&self, image: &str, profile: ServingProfile) {
+        let traffic = traffic_of(self);
+        traffic.advance(self);
+        lock(&traffic.0).set_profile(image, profile);
+    }
+
+    fn traffic_window(
+        &self,
+        namespace: &str,
+        service: &str,
+        window: Duration,
+    ) -> Vec<TrafficSecond> {
+        let now = self.now();
+        let traffic = traffic_of(self);
+        traffic.advance(self);
+        let seconds = lock(&traffic.0).window(namespace, service, now - window);
+        seconds
+    }
+
+    fn traffic_probe(&self, namespace: &str, service: &str, window: Duration) -> TrafficProbe {
+        TrafficProbe::new(self, namespace, service, window)
+    }
+
+    fn traffic_metrics(&self) -> String {
+        let traffic = traffic_of(self);
+        traffic.advance(self);
+        let text = lock(&traffic.0).prometheus();
+        text
+    }
 }

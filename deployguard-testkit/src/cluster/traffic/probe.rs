@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use deployguard_core::{HealthProbe, Measurement, Sample};
 
 use super::simulate::quantile;
-use crate::cluster::FakeCluster;
+use deployguard_kube_sim::FakeCluster;
+
+use super::SimulatedTraffic;
 
 /// A [`HealthProbe`] over a Service's simulated traffic over the last `window`, named
 /// `traffic:<service>`. Each metric comes once for the whole service (no labels) and once per

@@ -4,16 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use super::rng::Rng;
-use super::{ServingProfile, TrafficConfig, TrafficSecond, VersionSecond};
+use deployguard_kube_sim::Endpoint;
 
-/// A ready endpoint of a Service.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Endpoint {
-    pub(crate) pod: String,
-    pub(crate) image: String,
-    pub(crate) hash: String,
-}
+use super::{ServingProfile, TrafficConfig, TrafficSecond, VersionSecond};
+use deployguard_kube_sim::rng::Rng;
 
 /// What one pod served in one second, for the exported counters.
 #[derive(Debug, Clone)]

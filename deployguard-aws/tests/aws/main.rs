@@ -1,0 +1,5 @@
+//! deployguard-aws's integration tests: one test binary, a module per concern.
+
+mod moto;
+mod recorded;
+mod support;

@@ -1,0 +1,17 @@
+//! Command-line tools on deployguard, and the code they share, kept in a library so that it is
+//! tested:
+//!
+//! - `emergency-rollback` ([`emergency`]): the seed runbook's emergency rollback script, done
+//!   right — assess, plan, ask, recover, verify, record; safe to repeat and to race.
+//! - `prometheus-guard`: a guard of one rollout in the current kubeconfig's cluster, judged on
+//!   the metrics Prometheus keeps.
+//!
+//! `cargo run -p deployguard-cli --bin emergency-rollback -- --help`.
+
+pub mod emergency;
+
+/// The README's Rust blocks, compiled and run as doctests so that they stay true (this crate
+/// depends on every backend the README shows).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,6 @@
+//! deployguard-core's integration tests: one test binary, a module per concern.
+
+mod guard;
+#[cfg(feature = "mock")]
+mod mock;
+mod properties;

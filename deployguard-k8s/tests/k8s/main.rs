@@ -1,0 +1,7 @@
+//! deployguard-k8s's integration tests: one test binary, a module per concern.
+
+mod deployment;
+mod fleet;
+mod lease;
+mod others;
+mod rbac;

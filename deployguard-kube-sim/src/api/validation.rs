@@ -1,0 +1,88 @@
+//! What the server refuses or prunes before it writes: a body whose type is not the URL's,
+//! and fields the type's schema does not declare.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// A body whose `apiVersion` or `kind` is not the URL's is refused before anything is written.
+pub(super) fn check_type_meta(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if !api_version.is_empty() && api_version != rt.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
+    }
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !kind.is_empty() && kind != rt.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
+    }
+    Ok(())
+}
+
+/// The CustomResourceDefinitions stored (their schemas describe the custom types).
+pub(crate) fn stored_crds(shared: &Shared, types: &[ResourceType]) -> Vec<Value> {
+    types
+        .iter()
+        .find(|t| t.kind == "CustomResourceDefinition")
+        .map(|crd| {
+            lock(&shared.store).list(
+                crd,
+                None,
+                &LabelSelector::default(),
+                &FieldSelector::default(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Drops the fields the type's schema does not declare, as the request's `fieldValidation`
+/// says: `Strict` refuses the object, `Warn` (the default) drops each with a warning, `Ignore`
+/// drops them silently. Returns the warnings.
+pub(super) fn validate_fields(
+    shared: &Shared,
+    rt: &ResourceType,
+    obj: &mut Value,
+    request: &ApiRequest,
+) -> Result<Vec<String>, ApiError> {
+    let crds = stored_crds(shared, &types_all(shared));
+    checked_fields(rt, &crds, obj, request)
+}
+
+pub(super) fn checked_fields(
+    rt: &ResourceType,
+    crds: &[Value],
+    obj: &mut Value,
+    request: &ApiRequest,
+) -> Result<Vec<String>, ApiError> {
+    let directive = request.param("fieldValidation").unwrap_or("Warn");
+    if !matches!(directive, "Strict" | "Warn" | "Ignore") {
+        return Err(ApiError::bad_request(format!(
+            "fieldValidation parameter unsupported: {directive}"
+        )));
+    }
+    let empty = serde_json::Map::new();
+    let Some(schema) = crate::openapi::schema_of(rt, crds, &empty) else {
+        return Ok(Vec::new());
+    };
+    let unknown = crate::openapi::prune(obj, &schema);
+    if unknown.is_empty() || directive == "Ignore" {
+        return Ok(Vec::new());
+    }
+    let each: Vec<String> = unknown
+        .iter()
+        .map(|path| format!("unknown field \"{path}\""))
+        .collect();
+    if directive == "Strict" {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {fields}",
+            kind = rt.kind,
+            version = rt.version,
+            fields = each.join(", "),
+        )));
+    }
+    Ok(each)
+}

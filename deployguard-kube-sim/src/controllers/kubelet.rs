@@ -1,0 +1,651 @@
+//! The simulated scheduler and kubelet: pod status as a function of the pod, its images'
+//! behaviours and time, with the reasons, messages and events of the real ones.
+
+use crate::pointer::Pointer;
+use std::time::{Duration, SystemTime};
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::behaviour::ImageBehaviour;
+use super::util::{Ctx, i, name, namespace, s, time_at, uid};
+use crate::clock::rfc3339;
+
+/// Node capacity of each of the three simulated nodes.
+const NODE_CPU_MILLIS: i64 = 4_000;
+const NODES: u64 = 3;
+
+/// Crash-loop and image-pull back-off: 10 s doubling to 5 min.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs((10u64 << attempt.min(5)).min(300))
+}
+
+fn cpu_millis(text: &str) -> i64 {
+    match text.strip_suffix('m') {
+        Some(millis) => millis.parse().unwrap_or(0),
+        None => text
+            .parse::<f64>()
+            .map(|cores| (cores * 1000.0) as i64)
+            .unwrap_or(0),
+    }
+}
+
+/// A content digest of real length (64 hex digits), stable per `text`.
+fn digest(text: &str) -> String {
+    (0..4u8)
+        .map(|part| format!("{:016x}", hash(&format!("{part}{text}"))))
+        .collect()
+}
+
+/// The repository a runtime reports an image by: `docker.io/library/nginx` for `nginx:1.27`.
+fn image_repository(image: &str) -> String {
+    let canonical = super::behaviour::canonical_image(image);
+    let repository = canonical
+        .rsplit_once('@')
+        .map(|(r, _)| r.to_owned())
+        .or_else(|| {
+            let (head, last) = canonical.rsplit_once('/').unwrap_or(("", &canonical));
+            let name = last.split(':').next().unwrap_or(last);
+            Some(if head.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{head}/{name}")
+            })
+        })
+        .unwrap_or(canonical.clone());
+    match repository.split_once('/') {
+        Some((host, _)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+            repository
+        }
+        Some(_) => format!("docker.io/{repository}"),
+        None => format!("docker.io/library/{repository}"),
+    }
+}
+
+/// A pod's IP, unique in the cluster: from the sequence number in its uid.
+fn pod_ip(pod: &Value) -> String {
+    let uid = uid(pod);
+    let n = u64::from_str_radix(uid.rsplit('-').next().unwrap_or(""), 16)
+        .unwrap_or_else(|_| hash(&uid));
+    format!("10.244.{}.{}", (n / 250) % 256, n % 250 + 2)
+}
+
+fn hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// What one container looks like now.
+struct Container {
+    name: String,
+    image: String,
+    state: Value,
+    last_state: Value,
+    ready: bool,
+    started: bool,
+    restarts: i64,
+    /// Terminated for good (Jobs).
+    finished: Option<i32>,
+    /// Never started yet.
+    waiting_to_start: bool,
+}
+
+/// A missing ConfigMap or Secret the container references without `optional: true`.
+fn missing_config(ctx: &Ctx<'_>, ns: &str, container: &Value) -> Option<String> {
+    let exists = |kind: &str, name: &str| ctx.get("", kind, ns, name).is_some();
+    let mut refs: Vec<(&str, String)> = Vec::new();
+    for env in container
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for (key, kind) in [("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")] {
+            if let Some(r) = env.at(&format!("/valueFrom/{key}"))
+                && r.get("optional") != Some(&json!(true))
+            {
+                refs.push((kind, s(r, "/name").to_owned()));
+            }
+        }
+    }
+    for from in container
+        .get("envFrom")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for (key, kind) in [("configMapRef", "ConfigMap"), ("secretRef", "Secret")] {
+            if let Some(r) = from.get(key)
+                && r.get("optional") != Some(&json!(true))
+            {
+                refs.push((kind, s(r, "/name").to_owned()));
+            }
+        }
+    }
+    refs.into_iter()
+        .find(|(kind, name)| !exists(kind, name))
+        .map(|(kind, name)| format!("{} \"{name}\" not found", kind.to_lowercase()))
+}
+
+fn waiting(reason: &str, message: &str) -> Value {
+    if message.is_empty() {
+        json!({"waiting": {"reason": reason}})
+    } else {
+        json!({"waiting": {"reason": reason, "message": message}})
+    }
+}
+
+/// Simulates one container `elapsed` after the pod was scheduled.
+fn simulate(
+    ctx: &mut Ctx<'_>,
+    pod: &Value,
+    spec: &Value,
+    created: SystemTime,
+    elapsed: Duration,
+    events: &mut Vec<(String, String, String)>,
+) -> Container {
+    let container_name = s(spec, "/name").to_owned();
+    let image = s(spec, "/image").to_owned();
+    let behaviour = ctx.behaviours.of(&image);
+    let at = |d: Duration| rfc3339(created + d);
+    let mut c = Container {
+        name: container_name.clone(),
+        image: image.clone(),
+        state: waiting("ContainerCreating", ""),
+        last_state: json!({}),
+        ready: false,
+        started: false,
+        restarts: 0,
+        finished: None,
+        waiting_to_start: true,
+    };
+    let pod_ref = format!("{}_{}({})", name(pod), namespace(pod), uid(pod));
+    if let Some(missing) = missing_config(ctx, &namespace(pod), spec) {
+        c.state = waiting("CreateContainerConfigError", &missing);
+        events.push((
+            "Warning".into(),
+            "Failed".into(),
+            format!("Error: {missing}"),
+        ));
+        ctx.wake_in(Duration::from_secs(10));
+        return c;
+    }
+    let start = Duration::from_secs(1);
+    if elapsed < start {
+        ctx.wake_at(created + start);
+        return c;
+    }
+    let running_since = |d: Duration| json!({"running": {"startedAt": at(d)}});
+    match behaviour {
+        ImageBehaviour::PullFails { error } => {
+            events.push((
+                "Normal".into(),
+                "Pulling".into(),
+                format!("Pulling image \"{image}\""),
+            ));
+            events.push((
+                "Warning".into(),
+                "Failed".into(),
+                format!("Failed to pull image \"{image}\": {error}"),
+            ));
+            events.push((
+                "Warning".into(),
+                "Failed".into(),
+                "Error: ErrImagePull".into(),
+            ));
+            if elapsed < start + Duration::from_secs(5) {
+                c.state = waiting("ErrImagePull", &error);
+                ctx.wake_at(created + start + Duration::from_secs(5));
+            } else {
+                c.state = waiting(
+                    "ImagePullBackOff",
+                    &format!("Back-off pulling image \"{image}\""),
+                );
+                events.push((
+                    "Normal".into(),
+                    "BackOff".into(),
+                    format!("Back-off pulling image \"{image}\""),
+                ));
+                events.push((
+                    "Warning".into(),
+                    "Failed".into(),
+                    "Error: ImagePullBackOff".into(),
+                ));
+            }
+            return c;
+        }
+        _ => {
+            events.push((
+                "Normal".into(),
+                "Pulled".into(),
+                format!("Container image \"{image}\" already present on machine"),
+            ));
+            events.push((
+                "Normal".into(),
+                "Created".into(),
+                format!("Created container {container_name}"),
+            ));
+            events.push((
+                "Normal".into(),
+                "Started".into(),
+                format!("Started container {container_name}"),
+            ));
+        }
+    }
+    c.waiting_to_start = false;
+    c.started = true;
+    c.state = running_since(start);
+    match behaviour {
+        ImageBehaviour::Ready { startup } => {
+            let ready_at = startup.max(start);
+            c.ready = elapsed >= ready_at;
+            if !c.ready {
+                ctx.wake_at(created + ready_at);
+            }
+        }
+        ImageBehaviour::NeverReady { probe_output } => {
+            events.push((
+                "Warning".into(),
+                "Unhealthy".into(),
+                format!("Readiness probe failed: {probe_output}"),
+            ));
+        }
+        ImageBehaviour::Flapping { period } => {
+            let period = period.max(Duration::from_secs(1));
+            let phase = (elapsed - start).as_secs() / period.as_secs();
+            c.ready = phase % 2 == 1;
+            ctx.wake_at(created + start + period * (phase as u32 + 1));
+            if !c.ready {
+                events.push((
+                    "Warning".into(),
+                    "Unhealthy".into(),
+                    "Readiness probe failed: HTTP probe failed with statuscode: 503".into(),
+                ));
+            }
+        }
+        ImageBehaviour::CrashLoop { .. } | ImageBehaviour::OomKilled => {
+            let (code, reason) = match &behaviour {
+                ImageBehaviour::CrashLoop { exit_code, .. } => (*exit_code, "Error"),
+                _ => (137, "OOMKilled"),
+            };
+            // Runs 1 s, exits, waits its back-off, runs again.
+            let mut crash = start + Duration::from_secs(1);
+            let mut crashes = 0u32;
+            let mut next_start = None;
+            while crash <= elapsed {
+                crashes += 1;
+                let restart = crash + backoff(crashes - 1);
+                next_start = Some((crash, restart));
+                if restart > elapsed {
+                    break;
+                }
+                crash = restart + Duration::from_secs(1);
+                next_start = None;
+            }
+            c.restarts = i64::from(crashes);
+            if let Some((crashed_at, restart_at)) = next_start {
+                c.started = false;
+                c.last_state = json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": at(crashed_at - Duration::from_secs(1)), "finishedAt": at(crashed_at), "containerID": format!("containerd://{}", digest(&uid(pod)))}});
+                c.state = waiting(
+                    "CrashLoopBackOff",
+                    &format!(
+                        "back-off {}s restarting failed container={container_name} pod={pod_ref}",
+                        backoff(crashes - 1).as_secs()
+                    ),
+                );
+                events.push((
+                    "Warning".into(),
+                    "BackOff".into(),
+                    format!(
+                        "Back-off restarting failed container {container_name} in pod {pod_ref}"
+                    ),
+                ));
+                ctx.wake_at(created + restart_at);
+            } else if crashes > 0 {
+                c.last_state = json!({"terminated": {"exitCode": code, "reason": reason, "finishedAt": at(crash - backoff(crashes - 1) - Duration::ZERO)}});
+                c.state = running_since(crash - Duration::from_secs(1));
+                ctx.wake_at(created + crash);
+            } else {
+                ctx.wake_at(created + crash);
+            }
+        }
+        ImageBehaviour::Completes {
+            after, exit_code, ..
+        } => {
+            if elapsed >= start + after {
+                let reason = if exit_code == 0 { "Completed" } else { "Error" };
+                c.state = json!({"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": at(start), "finishedAt": at(start + after)}});
+                c.started = false;
+                c.finished = Some(exit_code);
+            } else {
+                ctx.wake_at(created + start + after);
+            }
+        }
+        ImageBehaviour::PullFails { .. } => {}
+    }
+    c
+}
+
+fn logs_of(behaviour: &ImageBehaviour, container: &Container) -> Vec<String> {
+    match behaviour {
+        ImageBehaviour::CrashLoop { logs, .. } | ImageBehaviour::Completes { logs, .. } => {
+            logs.clone()
+        }
+        ImageBehaviour::OomKilled => vec!["allocating buffers".into()],
+        _ if container.started => vec![format!("{} listening on :8080", container.image)],
+        _ => Vec::new(),
+    }
+}
+
+/// Brings every pod's status up to date.
+pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
+    let now = ctx.now();
+    for pod in ctx.all_shared("", "Pod") {
+        if let Some(deadline) = time_at(&pod, "/metadata/deletionTimestamp") {
+            stop(ctx, &pod, deadline, now);
+            continue;
+        }
+        let phase = s(&pod, "/status/phase");
+        if matches!(phase, "Succeeded" | "Failed") {
+            continue;
+        }
+        let Some(created) = time_at(&pod, "/metadata/creationTimestamp") else {
+            continue;
+        };
+        let elapsed = now.duration_since(created).unwrap_or(Duration::ZERO);
+        let mut pod = pod;
+        let mut events: Vec<(String, String, String, Option<String>, &'static str)> = Vec::new();
+
+        // Scheduling.
+        let requested: i64 = pod
+            .at("/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| cpu_millis(s(c, "/resources/requests/cpu")))
+            .sum();
+        if requested > NODE_CPU_MILLIS {
+            let message = format!(
+                "0/{NODES} nodes are available: {NODES} Insufficient cpu. preemption: 0/{NODES} nodes are available: {NODES} No preemption victims found for incoming pod."
+            );
+            let status = json!({
+                "phase": "Pending",
+                "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": s(&pod, "/metadata/creationTimestamp")}],
+                "qosClass": "Burstable",
+            });
+            events.push((
+                "Warning".into(),
+                "FailedScheduling".into(),
+                message,
+                None,
+                "default-scheduler",
+            ));
+            write(ctx, &pod, status, events);
+            continue;
+        }
+        if s(&pod, "/spec/nodeName").is_empty() {
+            let node = format!("node-{}", hash(&uid(&pod)) % NODES + 1);
+            let mut scheduled = Value::clone(&pod);
+            scheduled["spec"]["nodeName"] = json!(node);
+            let message = format!(
+                "Successfully assigned {}/{} to {node}",
+                namespace(&pod),
+                name(&pod)
+            );
+            match ctx.update("", "Pod", scheduled) {
+                Ok(updated) => pod = Arc::new(updated),
+                Err(_) => continue,
+            }
+            events.push((
+                "Normal".into(),
+                "Scheduled".into(),
+                message,
+                None,
+                "default-scheduler",
+            ));
+        }
+
+        // Containers.
+        let specs: Vec<Value> = pod
+            .at("/spec/containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut containers = Vec::new();
+        let mut logs = Vec::new();
+        for spec in &specs {
+            let mut container_events = Vec::new();
+            let container = simulate(ctx, &pod, spec, created, elapsed, &mut container_events);
+            let field_path = format!("spec.containers{{{}}}", container.name);
+            for (kind, reason, message) in container_events {
+                events.push((kind, reason, message, Some(field_path.clone()), "kubelet"));
+            }
+            logs.extend(logs_of(&ctx.behaviours.of(&container.image), &container));
+            containers.push(container);
+        }
+        let all_ready = !containers.is_empty() && containers.iter().all(|c| c.ready);
+        let restart_never = s(&pod, "/spec/restartPolicy") != "Always";
+        let phase = if restart_never
+            && !containers.is_empty()
+            && containers.iter().all(|c| c.finished.is_some())
+        {
+            if containers.iter().all(|c| c.finished == Some(0)) {
+                "Succeeded"
+            } else {
+                "Failed"
+            }
+        } else if containers.iter().any(|c| c.waiting_to_start) {
+            "Pending"
+        } else {
+            "Running"
+        };
+        let unready: Vec<&str> = containers
+            .iter()
+            .filter(|c| !c.ready)
+            .map(|c| c.name.as_str())
+            .collect();
+        let previous_ready = pod
+            .at("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| s(c, "/type") == "Ready").cloned());
+        let ready_text = if all_ready { "True" } else { "False" };
+        let ready_since = match &previous_ready {
+            Some(prev) if s(prev, "/status") == ready_text => {
+                s(prev, "/lastTransitionTime").to_owned()
+            }
+            _ => rfc3339(now),
+        };
+        let not_ready = |kind: &str| {
+            if all_ready {
+                json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": ready_since})
+            } else {
+                json!({"type": kind, "status": "False", "reason": "ContainersNotReady", "message": format!("containers with unready status: [{}]", unready.join(" ")), "lastProbeTime": null, "lastTransitionTime": ready_since})
+            }
+        };
+        let created_text = s(&pod, "/metadata/creationTimestamp").to_owned();
+        let statuses: Vec<Value> = containers
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.name, "image": c.image,
+                    "imageID": if c.started || c.restarts > 0 || c.finished.is_some() { format!("{}@sha256:{}", image_repository(&c.image), digest(&c.image)) } else { String::new() },
+                    "ready": c.ready, "started": c.started, "restartCount": c.restarts,
+                    "state": c.state, "lastState": c.last_state,
+                })
+            })
+            .collect();
+        let ip = pod_ip(&pod);
+        let status = json!({
+            "phase": phase,
+            "conditions": [
+                {"type": "Initialized", "status": "True", "lastProbeTime": null, "lastTransitionTime": created_text},
+                not_ready("Ready"),
+                not_ready("ContainersReady"),
+                {"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": created_text},
+            ],
+            "hostIP": "172.18.0.2",
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "startTime": created_text,
+            "containerStatuses": statuses,
+            "qosClass": "BestEffort",
+        });
+        let key = (namespace(&pod), name(&pod));
+        if logs.is_empty() {
+            ctx.logs.remove(&key);
+        } else {
+            ctx.logs.insert(key, logs.join("\n"));
+        }
+        write(ctx, &pod, status, events);
+    }
+}
+
+/// How long after its last occurrence an ongoing failure's event recurs, as the kubelet and the
+/// scheduler retry: a readiness probe every `periodSeconds` (10 s), the scheduler within its
+/// 10 s back-off, an image pull or a container that cannot be configured after the kubelet's
+/// back-off, doubling from 10 s to 5 minutes.
+fn recurrence(reason: &str, count: i64) -> Option<Duration> {
+    match reason {
+        "Unhealthy" | "FailedScheduling" => Some(Duration::from_secs(10)),
+        "BackOff" | "Failed" => {
+            let doublings = u32::try_from(count.clamp(1, 6) - 1).unwrap_or(0);
+            Some(Duration::from_secs(10 * 2u64.pow(doublings)).min(Duration::from_secs(300)))
+        }
+        _ => None,
+    }
+}
+
+/// The events of a failure that goes on with no change of status: each recurs (its count grows,
+/// its last-seen moves) once its [`recurrence`] has passed since it was last seen.
+fn repeat_ongoing(
+    ctx: &mut Ctx<'_>,
+    pod: &Value,
+    events: Vec<(String, String, String, Option<String>, &'static str)>,
+) {
+    if events.is_empty() {
+        return;
+    }
+    let now = ctx.now();
+    // Events are named after their object: only this pod's are read.
+    let recorded = ctx.store.named_with_prefix(
+        &ctx.rt("", "Event"),
+        &namespace(pod),
+        &format!("{}.", name(pod)),
+    );
+    let pod_uid = uid(pod);
+    for (kind, reason, message, field_path, component) in events {
+        let Some(last) = recorded.iter().find(|e| {
+            s(e, "/involvedObject/uid") == pod_uid
+                && s(e, "/reason") == reason
+                && s(e, "/message") == message
+        }) else {
+            continue;
+        };
+        let Some(every) = recurrence(&reason, i(last, "/count")) else {
+            continue;
+        };
+        let seen = time_at(last, "/lastTimestamp").unwrap_or(now);
+        let due = seen + every;
+        if now >= due {
+            ctx.event(
+                pod,
+                &kind,
+                &reason,
+                &message,
+                component,
+                field_path.as_deref(),
+            );
+            ctx.wake_in(recurrence(&reason, i(last, "/count") + 1).unwrap_or(every));
+        } else if let Ok(left) = due.duration_since(now) {
+            ctx.wake_in(left);
+        }
+    }
+}
+
+/// A pod being deleted: its containers get SIGTERM and exit a second later (or are killed when
+/// the grace period ends, if sooner); then the kubelet removes the pod, unless finalizers hold it.
+fn stop(ctx: &mut Ctx<'_>, pod: &Value, deadline: SystemTime, now: SystemTime) {
+    let grace = Duration::from_secs(
+        pod.at("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    );
+    let marked = deadline.checked_sub(grace).unwrap_or(deadline);
+    let done = (marked + Duration::from_secs(1)).min(deadline);
+    let held = pod
+        .at("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    if now < done {
+        ctx.wake_at(done);
+    } else if !held {
+        let _ = ctx.delete("", "Pod", pod);
+    }
+}
+
+/// Writes `status` if it changed, and the events of the transition. Events of a state that did
+/// not change are not repeated, except back-offs, which the real kubelet repeats.
+fn write(
+    ctx: &mut Ctx<'_>,
+    pod: &Value,
+    status: Value,
+    events: Vec<(String, String, String, Option<String>, &'static str)>,
+) {
+    if pod.get("status").unwrap_or(&Value::Null) == &status {
+        repeat_ongoing(ctx, pod, events);
+        return;
+    }
+    let old = pod.get("status").cloned().unwrap_or(Value::Null);
+    let state_of = |status: &Value| {
+        let containers = status
+            .get("containerStatuses")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let mut shape = Vec::new();
+        for c in containers.as_array().into_iter().flatten() {
+            shape.push(format!(
+                "{}|{}|{}|{}",
+                c.at("/state")
+                    .and_then(Value::as_object)
+                    .and_then(|m| m.keys().next().cloned())
+                    .unwrap_or_default(),
+                s(c, "/state/waiting/reason"),
+                c.get("ready") == Some(&json!(true)),
+                i(c, "/restartCount")
+            ));
+        }
+        (s(status, "/phase").to_owned(), shape)
+    };
+    let changed_shape = state_of(&old) != state_of(&status);
+    let mut pod = pod.clone();
+    pod["status"] = status;
+    let Ok(updated) = ctx.update_status("", "Pod", pod) else {
+        return;
+    };
+    if changed_shape {
+        let old_text = old.to_string();
+        for (kind, reason, message, field_path, component) in events {
+            // Lifecycle events (Scheduled, Pulled, Created, Started) happen once per start.
+            let repeatable = matches!(
+                reason.as_str(),
+                "BackOff" | "Failed" | "Unhealthy" | "FailedScheduling"
+            );
+            let already = old_text.contains("\"startedAt\"")
+                && matches!(reason.as_str(), "Pulled" | "Created" | "Started")
+                && !old_text.contains("CrashLoopBackOff");
+            if !repeatable && already {
+                continue;
+            }
+            ctx.event(
+                &updated,
+                &kind,
+                &reason,
+                &message,
+                component,
+                field_path.as_deref(),
+            );
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Simulated controllers: Deployment, ReplicaSet, scheduler and kubelet, Endpoints and
+//! EndpointSlices, Jobs. One task runs them in passes: after every change and whenever a
+//! controller asked to be woken (a pod becoming ready, a progress deadline), on tokio's clock.
+
+mod behaviour;
+pub(crate) mod deployment;
+mod endpoints;
+mod gate;
+mod jobs;
+mod kubelet;
+mod replicaset;
+pub(crate) mod util;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+pub(crate) use behaviour::Behaviours;
+pub use behaviour::DEFAULT_IMAGES;
+pub use behaviour::ImageBehaviour;
+
+/// Each controller's gate, in [`CONTROLLERS`] order.
+pub(crate) type Gates = [Gate; CONTROLLERS.len()];
+
+use crate::{Shared, lock};
+use gate::{Controller, Gate, Reads, Run};
+use util::Ctx;
+
+/// Passes per trigger before the loop yields (each pass converges one step further).
+const MAX_SUB_PASSES: usize = 16;
+
+/// The controllers, in the order a pass runs them, and what each reads (the mesh, which reads
+/// its own state as well, runs every pass: it is one list of VirtualServices).
+const CONTROLLERS: [Controller; 7] = [
+    Controller {
+        reads: Reads::Kinds(&["apps/deployments", "apps/replicasets", "/namespaces"]),
+        follows_images: false,
+        run: Run::ByObject {
+            kind: ("apps", "Deployment"),
+            owned: "apps/replicasets",
+            one: deployment::reconcile_one,
+        },
+    },
+    Controller {
+        reads: Reads::Kinds(&["apps/replicasets", "/pods", "/namespaces"]),
+        follows_images: false,
+        run: Run::ByObject {
+            kind: ("apps", "ReplicaSet"),
+            owned: "/pods",
+            one: replicaset::reconcile_one,
+        },
+    },
+    Controller {
+        reads: Reads::Kinds(&["/pods", "/configmaps", "/secrets", "/namespaces"]),
+        follows_images: true,
+        run: Run::Whole(kubelet::reconcile),
+    },
+    Controller {
+        reads: Reads::Kinds(&["batch/jobs", "/pods", "/namespaces"]),
+        follows_images: false,
+        run: Run::Whole(jobs::reconcile),
+    },
+    Controller {
+        reads: Reads::Kinds(&[
+            "/services",
+            "/pods",
+            "/endpoints",
+            "discovery.k8s.io/endpointslices",
+            "/namespaces",
+        ]),
+        follows_images: false,
+        run: Run::Whole(endpoints::reconcile),
+    },
+    Controller {
+        reads: Reads::Everything,
+        follows_images: false,
+        run: Run::Whole(finish_terminating_namespaces),
+    },
+    Controller {
+        reads: Reads::Kinds(&["/namespaces", "/serviceaccounts"]),
+        follows_images: false,
+        run: Run::Whole(default_service_accounts),
+    },
+];
+
+/// Runs every controller with something to do until nothing changes; returns the cluster time
+/// to run again at.
+pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
+    let types = lock(&shared.types).clone();
+    let behaviours = lock(&shared.behaviours).clone();
+    let mut store = lock(&shared.store);
+    let mut logs = lock(&shared.logs);
+    let mut mesh = lock(&shared.mesh);
+    let mut gates = lock(&shared.gates);
+    let mut wake = None;
+    for _ in 0..MAX_SUB_PASSES {
+        let before = store.resource_version();
+        let mut ctx = Ctx {
+            store: &mut store,
+            types: &types,
+            behaviours: &behaviours,
+            logs: &mut logs,
+            wake: None,
+        };
+        for (controller, gate) in CONTROLLERS.iter().zip(gates.iter_mut()) {
+            if gate.due(controller, ctx.store, ctx.now(), behaviours.version()) {
+                gate.run(controller, &mut ctx, behaviours.version());
+            }
+        }
+        ctx.wake = None;
+        crate::mesh::reconcile(&mut ctx, &mut mesh);
+        wake = gates.iter().filter_map(Gate::wake).chain(ctx.wake).min();
+        if store.resource_version() == before {
+            break;
+        }
+    }
+    (wake, store.resource_version())
+}
+
+/// The controller task. Holds the cluster weakly: it ends when the last handle is dropped.
+pub(crate) async fn run(weak: Weak<Shared>) {
+    let mut changes = match weak.upgrade() {
+        Some(shared) => lock(&shared.store).changes.subscribe(),
+        None => return,
+    };
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        // Extensions (traffic) charge the time up to now to the endpoints as they were before
+        // this pass.
+        let extensions = crate::FakeCluster::from_shared(Arc::clone(&shared)).advance_extensions();
+        let (wake, seen) = pass(&shared);
+        let every_second = extensions.iter().any(|e| e.wants_every_second());
+        drop(extensions);
+        let delay = wake
+            .map(|at| {
+                at.duration_since(lock(&shared.store).clock.now())
+                    .unwrap_or(Duration::ZERO)
+            })
+            .unwrap_or(Duration::from_secs(3600));
+        // An extension that asks for it (simulated traffic) advances second by second.
+        let second = lock(&shared.store).clock.to_real(Duration::from_secs(1));
+        let delay = if every_second {
+            delay.min(second)
+        } else {
+            delay
+        };
+        drop(shared);
+        let sleep = tokio::time::sleep(delay.max(Duration::from_millis(1)));
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    // Our own writes come back here; only what came after the pass counts.
+                    Ok(change) if change.rv <= seen => continue,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                () = &mut sleep => break,
+            }
+        }
+    }
+}
+
+/// Starts the controller task for `shared`.
+pub(crate) fn start(shared: &Arc<Shared>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(run(Arc::downgrade(shared)))
+}
+
+/// The ServiceAccount controller: every active namespace has a `default` account, which pods
+/// run as unless they name another.
+fn default_service_accounts(ctx: &mut util::Ctx<'_>) {
+    let accounts = ctx.rt("", "ServiceAccount");
+    for namespace in ctx.all("", "Namespace") {
+        let ns = util::name(&namespace);
+        if util::s(&namespace, "/status/phase") == "Terminating"
+            || ctx.store.get(&accounts, &ns, "default").is_ok()
+        {
+            continue;
+        }
+        let account = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}});
+        if let Err(err) = ctx.create("", "ServiceAccount", &ns, account) {
+            tracing::warn!(
+                "creating the default ServiceAccount in {ns}: {}",
+                err.message
+            );
+        }
+    }
+}
+
+/// The namespace controller's last step: a terminating namespace whose objects are all gone is
+/// removed.
+fn finish_terminating_namespaces(ctx: &mut util::Ctx<'_>) {
+    let namespaces = ctx.rt("", "Namespace");
+    for namespace in ctx.all("", "Namespace") {
+        if util::s(&namespace, "/status/phase") == "Terminating" {
+            let name = util::name(&namespace);
+            crate::api::finish_namespace(ctx.store, ctx.types, &namespaces, &name);
+        }
+    }
+}

@@ -1,0 +1,585 @@
+//! The simulated Kubernetes cluster: an in-memory API server that kube-rs and the real `kubectl`
+//! accept, in process (no socket, works under tokio's paused clock) or over HTTP on loopback.
+//!
+//! ```
+//! use deployguard_kube_sim::FakeCluster;
+//! use deployguard_kube_sim::k8s_openapi::api::core::v1::ConfigMap;
+//! use deployguard_kube_sim::kube::{self, api::{Api, PostParams}};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), kube::Error> {
+//! let cluster = FakeCluster::new();
+//! let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client(), "default");
+//! let mut cm = ConfigMap::default();
+//! cm.metadata.name = Some("app-config".into());
+//! config_maps.create(&PostParams::default(), &cm).await?;
+//! assert!(config_maps.get("app-config").await?.metadata.uid.is_some());
+//! // Typed access without a client, for assertions:
+//! let read: ConfigMap = cluster.object("default", "app-config").unwrap();
+//! assert_eq!(read.metadata.name.as_deref(), Some("app-config"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Tests against outside processes wait with [`wait::until`] and run the real kubectl through
+//! [`kubectl::Kubectl`], each with its own temporary kubeconfig and cache.
+
+mod api;
+mod auth;
+mod clock;
+mod controllers;
+mod dataplane;
+mod defaults;
+mod discovery;
+mod extension;
+mod faults;
+pub mod kubectl;
+mod managed;
+pub mod mesh;
+mod openapi;
+mod patch;
+mod pointer;
+mod protobuf;
+mod resources;
+pub mod rng;
+mod selectors;
+mod serve;
+mod status;
+mod store;
+mod table;
+mod typed;
+pub mod wait;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+
+/// The kube-rs and k8s-openapi this crate speaks, so a test needs no version of its own.
+pub use {k8s_openapi, kube};
+
+pub use controllers::{DEFAULT_IMAGES, ImageBehaviour};
+pub use dataplane::{Endpoint, Route};
+pub use extension::Extension;
+pub use faults::{Fault, FaultAction, RequestRecord, Verb, parse_fault};
+pub use resources::ResourceType;
+pub use serve::ServedCluster;
+pub use status::ApiError;
+pub use store::{Change, ChangeKind};
+
+use clock::Clock;
+use store::Store;
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves `resource` from now on (replacing the same group, version and plural).
+pub(crate) fn register_type(shared: &Shared, resource: ResourceType) {
+    let mut types = lock(&shared.types);
+    let types = Arc::make_mut(&mut types);
+    types.retain(|t| {
+        !(t.group == resource.group && t.version == resource.version && t.plural == resource.plural)
+    });
+    types.push(resource);
+}
+
+/// The types a `CustomResourceDefinition` manifest serves (none for any other object), or the
+/// 422 a real server answers for a definition it cannot serve.
+pub(crate) fn crd_types(
+    rt: &ResourceType,
+    manifest: &Value,
+) -> Result<Vec<ResourceType>, ApiError> {
+    if rt.kind != "CustomResourceDefinition" {
+        return Ok(Vec::new());
+    }
+    let name = manifest
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    resources::types_of_crd(manifest).map_err(|problem| {
+        let (field, what) = problem
+            .split_once(": ")
+            .unwrap_or(("spec", problem.as_str()));
+        ApiError::invalid(rt, name, field, what)
+    })
+}
+
+/// What every handle to one cluster shares.
+pub(crate) struct Shared {
+    pub(crate) store: Mutex<Store>,
+    /// The served types; shared, since every request and every controller pass reads them.
+    pub(crate) types: Mutex<Arc<Vec<ResourceType>>>,
+    pub(crate) faults: Mutex<Vec<Fault>>,
+    pub(crate) requests: Mutex<Vec<RequestRecord>>,
+    pub(crate) logs: Mutex<HashMap<(String, String), String>>,
+    pub(crate) server_address: Mutex<String>,
+    pub(crate) token: Option<String>,
+    /// Bearer tokens issued to users and ServiceAccounts.
+    pub(crate) tokens: Mutex<auth::Tokens>,
+    pub(crate) behaviours: Mutex<controllers::Behaviours>,
+    /// What lives beside the cluster and advances with its clock (the testkit's traffic).
+    pub(crate) extensions: Mutex<Vec<Arc<dyn Extension>>>,
+    pub(crate) mesh: Mutex<mesh::Mesh>,
+    /// What each controller's last run saw (a pass skips those with nothing to do).
+    pub(crate) gates: Mutex<controllers::Gates>,
+    pub(crate) log_requests: bool,
+    pub(crate) controller: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    // The bearer token is a credential: Debug never prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("resource_version", &lock(&self.store).resource_version())
+            .field("server_address", &*lock(&self.server_address))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.controller).take() {
+            task.abort();
+        }
+    }
+}
+
+/// A simulated Kubernetes API server. Clones share one cluster.
+#[derive(Debug, Clone)]
+pub struct FakeCluster {
+    shared: Arc<Shared>,
+}
+
+/// Builds a [`FakeCluster`].
+#[derive(Default)]
+pub struct FakeClusterBuilder {
+    token: Option<String>,
+    epoch: Option<SystemTime>,
+    controllers: bool,
+    time_scale: Option<f64>,
+    log_requests: bool,
+    images: Vec<String>,
+}
+
+impl std::fmt::Debug for FakeClusterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeClusterBuilder")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("controllers", &self.controllers)
+            .field("time_scale", &self.time_scale)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeClusterBuilder {
+    /// Requires `Authorization: Bearer <token>` on every request (the kubeconfig carries it).
+    pub fn bearer_token(mut self, token: &str) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The wall-clock time the cluster starts at (default: now). Cluster time then advances with
+    /// tokio's clock.
+    pub fn epoch(mut self, epoch: SystemTime) -> Self {
+        self.epoch = Some(epoch);
+        self
+    }
+
+    /// Runs cluster time `scale` times as fast as tokio's clock (pods start, back-offs and
+    /// progress deadlines pass sooner), for demos over HTTP. Values ≤ 0 are ignored.
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.time_scale = Some(scale).filter(|s| *s > 0.0 && s.is_finite());
+        self
+    }
+
+    /// Prints each request served as one line on stderr: `METHOD PATH[?QUERY] STATUS`.
+    pub fn log_requests(mut self, log: bool) -> Self {
+        self.log_requests = log;
+        self
+    }
+
+    /// Runs the simulated controllers (Deployment, ReplicaSet, scheduler and kubelet,
+    /// Endpoints, Jobs). Without them the cluster is an API server only. Needs a tokio runtime
+    /// at `build()`.
+    pub fn controllers(mut self, run: bool) -> Self {
+        self.controllers = run;
+        self
+    }
+
+    /// Adds images to the simulated registry: their containers start and are ready after 2 s.
+    /// A new cluster's registry holds [`DEFAULT_IMAGES`]; an image nobody declared (here, with
+    /// [`FakeCluster::add_images`] or a behaviour) fails to pull — `ErrImagePull`, then
+    /// `ImagePullBackOff` — as a typo'd image does on a real cluster.
+    pub fn images<I, S>(mut self, images: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.images.extend(images.into_iter().map(Into::into));
+        self
+    }
+
+    /// The cluster, with the namespaces a new cluster has.
+    pub fn build(self) -> FakeCluster {
+        let clock = Clock::new(
+            self.epoch.unwrap_or_else(SystemTime::now),
+            self.time_scale.unwrap_or(1.0),
+        );
+        let cluster = FakeCluster {
+            shared: Arc::new(Shared {
+                store: Mutex::new(Store::new(clock)),
+                types: Mutex::new(Arc::new(resources::builtins())),
+                faults: Mutex::new(Vec::new()),
+                requests: Mutex::new(Vec::new()),
+                logs: Mutex::new(HashMap::new()),
+                server_address: Mutex::new("127.0.0.1:0".into()),
+                token: self.token,
+                tokens: Mutex::new(auth::Tokens::default()),
+                behaviours: Mutex::new({
+                    let mut behaviours = controllers::Behaviours::default();
+                    behaviours.add_images(self.images.iter().map(String::as_str));
+                    behaviours
+                }),
+                extensions: Mutex::new(Vec::new()),
+                mesh: Mutex::new(mesh::Mesh::default()),
+                gates: Mutex::default(),
+                log_requests: self.log_requests,
+                controller: Mutex::new(None),
+            }),
+        };
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            if let Err(err) = cluster.create(namespace) {
+                tracing::error!("creating namespace {ns}: {}", err.message);
+            }
+        }
+        if self.controllers {
+            *lock(&cluster.shared.controller) = Some(controllers::start(&cluster.shared));
+        }
+        cluster
+    }
+}
+
+impl Default for FakeCluster {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeCluster {
+    /// A handle to shared state (the controllers and the HTTP layer hold the state alone).
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// A cluster with the default namespaces and no authentication.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Starts building a cluster.
+    pub fn builder() -> FakeClusterBuilder {
+        FakeClusterBuilder::default()
+    }
+
+    /// An in-process `kube::Client` (no socket) whose default namespace is `default`. It acts as
+    /// the cluster's admin (`system:masters`).
+    pub fn client(&self) -> kube::Client {
+        self.client_presenting(None)
+    }
+
+    /// An in-process `kube::Client` that presents bearer `token` on every request, so the API
+    /// authenticates and authorizes it as that token's identity (see
+    /// [`service_account_token`](Self::service_account_token) and [`user_token`](Self::user_token)).
+    pub fn client_with_token(&self, token: &str) -> kube::Client {
+        self.client_presenting(Some(format!("Bearer {token}")))
+    }
+
+    fn client_presenting(&self, authorization: Option<String>) -> kube::Client {
+        let shared = Arc::clone(&self.shared);
+        let authorization =
+            authorization.and_then(|value| http::HeaderValue::from_str(&value).ok());
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let shared = Arc::clone(&shared);
+            let authorization = authorization.clone();
+            async move {
+                let (mut parts, body) = request.into_parts();
+                if let Some(value) = authorization {
+                    parts.headers.insert(http::header::AUTHORIZATION, value);
+                }
+                match api::collect(body).await {
+                    Ok(bytes) => api::handle(shared, api::ApiRequest::new(&parts, bytes)).await,
+                    Err(err) => Ok(api::error_response(&err)),
+                }
+            }
+        });
+        kube::Client::new(service, "default")
+    }
+
+    /// A bearer token that authenticates as user `name` in `groups` (and
+    /// `system:authenticated`), as a static token file would on a real cluster. The user may do
+    /// what Roles and ClusterRoles bound to the name or a group grant, nothing more.
+    ///
+    /// ```
+    /// use deployguard_kube_sim::FakeCluster;
+    /// use deployguard_kube_sim::k8s_openapi::api::core::v1::Pod;
+    /// use deployguard_kube_sim::kube::{Api, api::ListParams};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cluster = FakeCluster::new();
+    /// let token = cluster.user_token("alice", &["developers"]);
+    /// let pods: Api<Pod> = Api::namespaced(cluster.client_with_token(&token), "default");
+    /// let err = pods.list(&ListParams::default()).await.unwrap_err();
+    /// assert!(err.to_string().contains(r#"User "alice" cannot list resource "pods""#));
+    /// # }
+    /// ```
+    pub fn user_token(&self, name: &str, groups: &[&str]) -> String {
+        lock(&self.shared.tokens).issue_user(name, groups)
+    }
+
+    /// A token for ServiceAccount `namespace/name`, as `kubectl create token` issues it: valid
+    /// for an hour of cluster time and only while the account exists. Fails with the API's
+    /// `NotFound` if there is no such account.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> Result<String, ApiError> {
+        let rt = self.type_of(&json!({"apiVersion": "v1", "kind": "ServiceAccount"}))?;
+        let store = lock(&self.shared.store);
+        let account = store.get(&rt, namespace, name)?;
+        let answer = auth::token_request(
+            &mut lock(&self.shared.tokens),
+            &account,
+            &json!({}),
+            store.clock.now(),
+        )?;
+        Ok(answer["status"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Registers a custom resource type without its CRD object. Creating a
+    /// `CustomResourceDefinition` (through the API or [`create`](Self::create)) registers every
+    /// version it serves, as a real API server does.
+    pub fn register(&self, resource: ResourceType) {
+        register_type(&self.shared, resource);
+    }
+
+    /// Creates an object from its manifest (`apiVersion`, `kind`, `metadata.namespace` pick the
+    /// place), as `kubectl create -f` would. Fails with the API's error.
+    ///
+    /// Unlike a POST, a `status` in the manifest is kept (written through the status
+    /// subresource), so tests and scenarios can seed objects in any state.
+    pub fn create(&self, manifest: Value) -> Result<Value, ApiError> {
+        let rt = self.type_of(&manifest)?;
+        let served = crd_types(&rt, &manifest)?;
+        let ns = manifest
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_owned();
+        let status = manifest.get("status").cloned();
+        let mut store = lock(&self.shared.store);
+        let created = store.create(&rt, &ns, manifest, false)?;
+        for served in served {
+            register_type(&self.shared, served);
+        }
+        match status {
+            Some(status) if created.get("status") != Some(&status) => {
+                let name = created
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let mut with_status = created;
+                with_status["status"] = status;
+                store.update(&rt, &ns, &name, with_status, store::Part::Status, false)
+            }
+            _ => Ok(created),
+        }
+    }
+
+    /// Replaces an object with `manifest` (as a PUT would, conditional on a resourceVersion in
+    /// it).
+    pub fn replace(&self, manifest: Value) -> Result<Value, ApiError> {
+        let rt = self.type_of(&manifest)?;
+        let ns = manifest
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_owned();
+        let name = manifest
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        lock(&self.shared.store).update(&rt, &ns, &name, manifest, store::Part::Main, false)
+    }
+
+    /// Reads an object by API version, kind, namespace and name.
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let rt = self.type_of(&json!({"apiVersion": api_version, "kind": kind}))?;
+        lock(&self.shared.store).get(&rt, if rt.namespaced { namespace } else { "" }, name)
+    }
+
+    /// Every object of an API version and kind in `namespace` (all namespaces when empty).
+    pub fn list(&self, api_version: &str, kind: &str, namespace: &str) -> Vec<Value> {
+        let Ok(rt) = self.type_of(&json!({"apiVersion": api_version, "kind": kind})) else {
+            return Vec::new();
+        };
+        let ns = (!namespace.is_empty()).then_some(namespace);
+        lock(&self.shared.store).list(
+            &rt,
+            ns,
+            &selectors::LabelSelector::default(),
+            &selectors::FieldSelector::default(),
+        )
+    }
+
+    fn type_of(&self, manifest: &Value) -> Result<ResourceType, ApiError> {
+        let api_version = manifest
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = manifest.get("kind").and_then(Value::as_str).unwrap_or("");
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        lock(&self.shared.types)
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.kind == kind)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "no kind \"{kind}\" is registered for version \"{api_version}\""
+                ))
+            })
+    }
+
+    /// A cluster whose controllers run: deployments roll out, pods start and fail.
+    pub fn with_controllers() -> Self {
+        Self::builder().controllers(true).build()
+    }
+
+    /// The cluster's clock: the time its objects' timestamps are written at.
+    pub fn now(&self) -> SystemTime {
+        lock(&self.shared.store).clock.now()
+    }
+
+    /// Adds images to the simulated registry (see [`FakeClusterBuilder::images`]).
+    pub fn add_images(&self, images: &[&str]) {
+        lock(&self.shared.behaviours).add_images(images.iter().copied());
+        controllers::pass(&self.shared);
+    }
+
+    /// How containers of `image` behave from now on (an image given a behaviour is in the
+    /// registry; a catalogued one without is ready after 2 s).
+    pub fn set_image_behaviour(&self, image: &str, behaviour: ImageBehaviour) {
+        lock(&self.shared.behaviours).set(image, behaviour);
+        // Wake the controllers: nothing in the store changed, so nudge them with a no-op pass.
+        controllers::pass(&self.shared);
+    }
+
+    /// Makes the cluster an Istio mesh: installs the `networking.istio.io` CRDs (VirtualService
+    /// and DestinationRule, served in v1, v1beta1 and v1alpha3, stored as v1) and starts a
+    /// control plane that applies each VirtualService `config.propagation` after it is written.
+    /// Simulated traffic to a Service a VirtualService routes follows the applied weights.
+    pub fn install_istio(&self, config: mesh::MeshConfig) -> Result<(), ApiError> {
+        for crd in mesh::istio_crds() {
+            let name = crd
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            if self
+                .get(
+                    "apiextensions.k8s.io/v1",
+                    "CustomResourceDefinition",
+                    "",
+                    &name,
+                )
+                .is_err()
+            {
+                self.create(crd)?;
+            }
+        }
+        lock(&self.shared.mesh).install(config);
+        Ok(())
+    }
+
+    /// Where Service `namespace/service`'s requests go now: its ready endpoints, split by the
+    /// mesh's applied route when a VirtualService routes it (see [`Route`]).
+    pub fn routes(&self, namespace: &str, service: &str) -> Vec<Route> {
+        dataplane::routes(&self.shared, namespace, service)
+    }
+
+    /// How containers of `image` behave (see [`set_image_behaviour`](Self::set_image_behaviour)).
+    pub fn image_behaviour(&self, image: &str) -> ImageBehaviour {
+        lock(&self.shared.behaviours).of(image)
+    }
+
+    /// Runs one controller pass now (tests that drive time by hand use it).
+    pub fn reconcile(&self) {
+        controllers::pass(&self.shared);
+    }
+
+    /// Sets the log text of a pod (`kubectl logs` and `pods/log` read it).
+    pub fn set_pod_log(&self, namespace: &str, pod: &str, text: &str) {
+        lock(&self.shared.logs).insert((namespace.into(), pod.into()), text.into());
+    }
+
+    /// Adds a fault.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).push(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Every request served so far.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// Forgets the change history, as etcd compaction does: a watch from any earlier
+    /// resourceVersion is answered with 410 Expired.
+    pub fn compact(&self) {
+        lock(&self.shared.store).compact();
+    }
+
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.store).resource_version()
+    }
+
+    /// Serves the cluster over HTTP on `127.0.0.1:0`.
+    pub async fn serve(&self) -> std::io::Result<ServedCluster> {
+        serve::serve(Arc::clone(&self.shared), "127.0.0.1:0", false).await
+    }
+
+    /// Serves the cluster over HTTP on `addr`.
+    pub async fn serve_on(&self, addr: &str) -> std::io::Result<ServedCluster> {
+        serve::serve(Arc::clone(&self.shared), addr, false).await
+    }
+
+    /// Serves the cluster over HTTPS on `addr`, with a self-signed certificate made now that
+    /// the [kubeconfig](ServedCluster::kubeconfig) trusts. kubectl sends bearer tokens only
+    /// over TLS: serve this way to run kubectl as a ServiceAccount or a test user.
+    pub async fn serve_tls_on(&self, addr: &str) -> std::io::Result<ServedCluster> {
+        serve::serve(Arc::clone(&self.shared), addr, true).await
+    }
+}

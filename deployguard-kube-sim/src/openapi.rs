@@ -1,0 +1,382 @@
+//! The OpenAPI documents kubectl downloads before `apply`, `create -f`, `replace -f` and
+//! `explain`, and the schemas the server prunes unknown fields with.
+//!
+//! - `/openapi/v3` lists one document per group-version served; each document has the paths of
+//!   its resources (their PATCH operations carry `x-kubernetes-group-version-kind` and the
+//!   `fieldValidation` parameter, which is how kubectl learns to leave validation to the server)
+//!   and the schemas of its kinds (`x-kubernetes-group-version-kind` on each kind's schema, which
+//!   is how `kubectl explain` finds it). Built-in schemas come from k8s-openapi's; a custom
+//!   resource's from its CRD's `openAPIV3Schema`.
+//! - `/openapi/v2` is a protobuf document with no definitions: kubectl insists on downloading it
+//!   before validating, then finds the server validates fields itself.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use k8s_openapi::api::{apps, batch, coordination, core, discovery};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+use schemars::JsonSchema;
+use serde_json::{Map, Value, json};
+
+use crate::patch::PATCH_STRATEGIES;
+use crate::resources::ResourceType;
+
+/// The built-in kinds' schemas: every definition they reach, and each kind's definition name.
+struct Builtins {
+    definitions: Map<String, Value>,
+    kinds: BTreeMap<(&'static str, &'static str), String>,
+}
+
+fn builtins() -> &'static Builtins {
+    static BUILTINS: OnceLock<Builtins> = OnceLock::new();
+    BUILTINS.get_or_init(|| {
+        let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+        let mut kinds = BTreeMap::new();
+        macro_rules! kind {
+            ($group:literal, $kind:literal, $ty:ty) => {
+                generator.subschema_for::<$ty>();
+                kinds.insert(
+                    ($group, $kind),
+                    <$ty as JsonSchema>::schema_name().into_owned(),
+                );
+            };
+        }
+        kind!("", "Pod", core::v1::Pod);
+        kind!("", "Service", core::v1::Service);
+        kind!("", "Endpoints", core::v1::Endpoints);
+        kind!("", "ConfigMap", core::v1::ConfigMap);
+        kind!("", "Secret", core::v1::Secret);
+        kind!("", "Event", core::v1::Event);
+        kind!("", "Namespace", core::v1::Namespace);
+        kind!("", "ServiceAccount", core::v1::ServiceAccount);
+        kind!("apps", "Deployment", apps::v1::Deployment);
+        kind!("apps", "ReplicaSet", apps::v1::ReplicaSet);
+        kind!("batch", "Job", batch::v1::Job);
+        kind!(
+            "discovery.k8s.io",
+            "EndpointSlice",
+            discovery::v1::EndpointSlice
+        );
+        kind!("coordination.k8s.io", "Lease", coordination::v1::Lease);
+        kind!(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            apiextensions::CustomResourceDefinition
+        );
+        let mut definitions = generator.take_definitions(true);
+        for patched in PATCH_STRATEGIES {
+            if let Some(Value::Object(field)) = definitions
+                .get_mut(patched.definition)
+                .and_then(|d| d.pointer_mut(&format!("/properties/{}", patched.field)))
+            {
+                field.insert(
+                    "x-kubernetes-patch-strategy".into(),
+                    json!(patched.strategy),
+                );
+                if let Some(key) = patched.merge_key {
+                    field.insert("x-kubernetes-patch-merge-key".into(), json!(key));
+                    field.insert("x-kubernetes-list-type".into(), json!("map"));
+                    field.insert("x-kubernetes-list-map-keys".into(), json!([key]));
+                }
+            }
+        }
+        for ((group, kind), name) in &kinds {
+            if let Some(Value::Object(schema)) = definitions.get_mut(name) {
+                schema.insert(
+                    "x-kubernetes-group-version-kind".into(),
+                    json!([{"group": group, "kind": kind, "version": "v1"}]),
+                );
+            }
+        }
+        Builtins { definitions, kinds }
+    })
+}
+
+/// A kind's schema and the definitions its references resolve in.
+pub(crate) struct KindSchema<'a> {
+    pub(crate) root: Value,
+    pub(crate) definitions: &'a Map<String, Value>,
+}
+
+/// The schema objects of `rt` are checked against: a built-in kind's, or the CRD's (`crds` are
+/// the stored CustomResourceDefinitions). `None` when the type has none (nothing is pruned).
+pub(crate) fn schema_of<'a>(
+    rt: &ResourceType,
+    crds: &[Value],
+    empty: &'a Map<String, Value>,
+) -> Option<KindSchema<'a>> {
+    let builtins = builtins();
+    if let Some(name) = builtins.kinds.get(&(rt.group.as_str(), rt.kind.as_str()))
+        && rt.version == "v1"
+    {
+        return Some(KindSchema {
+            root: json!({"$ref": format!("#/components/schemas/{name}")}),
+            definitions: &builtins.definitions,
+        });
+    }
+    crd_schema(rt, crds).map(|root| KindSchema {
+        root,
+        definitions: empty,
+    })
+}
+
+fn crd_schema(rt: &ResourceType, crds: &[Value]) -> Option<Value> {
+    crds.iter()
+        .filter(|crd| {
+            crd.pointer("/spec/group").and_then(Value::as_str) == Some(rt.group.as_str())
+                && crd.pointer("/spec/names/kind").and_then(Value::as_str) == Some(rt.kind.as_str())
+        })
+        .flat_map(|crd| crd.pointer("/spec/versions").and_then(Value::as_array))
+        .flatten()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some(rt.version.as_str()))
+        .and_then(|v| v.pointer("/schema/openAPIV3Schema"))
+        .cloned()
+}
+
+/// The path segment of a group-version's document: `api/v1` or `apis/GROUP/VERSION`.
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// `/openapi/v3`: where each group-version's document is, with a hash of its content (kubectl
+/// caches documents by it).
+pub(crate) fn v3_index(types: &[ResourceType], crds: &[Value]) -> Value {
+    let mut paths = Map::new();
+    let mut gvs: Vec<(&str, &str)> = types
+        .iter()
+        .map(|t| (t.group.as_str(), t.version.as_str()))
+        .collect();
+    gvs.sort_unstable();
+    gvs.dedup();
+    for (group, version) in gvs {
+        let path = gv_path(group, version);
+        let document = v3_document(types, crds, group, version).to_string();
+        paths.insert(
+            path.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={:016X}", fnv(document.as_bytes()))}),
+        );
+    }
+    json!({ "paths": paths })
+}
+
+/// The document of one group-version, or `None` when nothing is served there; `path` is what
+/// follows `/openapi/v3/`.
+pub(crate) fn v3_at(types: &[ResourceType], crds: &[Value], path: &str) -> Option<Value> {
+    let (group, version) = match path.trim_matches('/').split('/').collect::<Vec<_>>()[..] {
+        ["api", version] => ("", version),
+        ["apis", group, version] => (group, version),
+        _ => return None,
+    };
+    types
+        .iter()
+        .any(|t| t.group == group && t.version == version)
+        .then(|| v3_document(types, crds, group, version))
+}
+
+fn v3_document(types: &[ResourceType], crds: &[Value], group: &str, version: &str) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    let mut any_builtin = false;
+    for rt in types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+    {
+        let name = match builtins().kinds.get(&(rt.group.as_str(), rt.kind.as_str())) {
+            Some(name) => {
+                any_builtin = true;
+                name.clone()
+            }
+            None => {
+                let reversed: Vec<&str> = rt.group.split('.').rev().collect();
+                let name = format!("{}.{}.{}", reversed.join("."), rt.version, rt.kind);
+                let mut schema = crd_schema(rt, crds).unwrap_or_else(
+                    || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                );
+                if let Value::Object(schema) = &mut schema {
+                    schema.insert(
+                        "x-kubernetes-group-version-kind".into(),
+                        json!([{"group": rt.group, "kind": rt.kind, "version": rt.version}]),
+                    );
+                }
+                schemas.insert(name.clone(), schema);
+                name
+            }
+        };
+        paths.extend(resource_paths(rt, &name));
+    }
+    if any_builtin {
+        schemas.extend(builtins().definitions.clone());
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::api::SERVER_MINOR)},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+}
+
+/// The collection and item paths of one resource type, with their operations.
+fn resource_paths(rt: &ResourceType, schema: &str) -> Map<String, Value> {
+    let base = format!("/{}", gv_path(&rt.group, &rt.version));
+    let collection = if rt.namespaced {
+        format!("{base}/namespaces/{{namespace}}/{}", rt.plural)
+    } else {
+        format!("{base}/{}", rt.plural)
+    };
+    let gvk = json!({"group": rt.group, "version": rt.version, "kind": rt.kind});
+    let reference = json!({"$ref": format!("#/components/schemas/{schema}")});
+    let query = |names: &[&str]| {
+        names
+            .iter()
+            .map(|name| json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}}))
+            .collect::<Vec<_>>()
+    };
+    let operation = |action: &str, params: &[&str], body: bool| {
+        let mut op = json!({
+            "description": format!("{action} the specified {}", rt.kind),
+            "parameters": query(params),
+            "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}},
+            "x-kubernetes-action": action,
+            "x-kubernetes-group-version-kind": gvk,
+        });
+        if body {
+            op["requestBody"] =
+                json!({"content": {"application/json": {"schema": reference}}, "required": true});
+        }
+        op
+    };
+    let writes = ["dryRun", "fieldManager", "fieldValidation"];
+    let mut paths = Map::new();
+    paths.insert(
+        collection.clone(),
+        json!({
+            "get": operation("list", &["labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "watch"], false),
+            "post": operation("post", &writes, true),
+            "delete": operation("deletecollection", &["labelSelector", "fieldSelector"], false),
+        }),
+    );
+    let mut item = json!({
+        "get": operation("get", &[], false),
+        "put": operation("put", &writes, true),
+        "patch": operation("patch", &["dryRun", "fieldManager", "fieldValidation", "force"], false),
+        "delete": operation("delete", &["dryRun", "gracePeriodSeconds", "propagationPolicy"], false),
+    });
+    item["patch"]["requestBody"] = json!({"content": {
+        "application/json-patch+json": {"schema": {"type": "object"}},
+        "application/merge-patch+json": {"schema": {"type": "object"}},
+        "application/strategic-merge-patch+json": {"schema": {"type": "object"}},
+        "application/apply-patch+yaml": {"schema": {"type": "object"}},
+    }, "required": true});
+    paths.insert(format!("{collection}/{{name}}"), item);
+    paths
+}
+
+/// `/openapi/v2` in its protobuf form (gnostic's `openapi_v2.Document`): `swagger` = 1,
+/// `info` = 2 (`title` = 1, `version` = 2), `paths` = 8, and no definitions.
+pub(crate) fn v2_protobuf() -> Vec<u8> {
+    fn field(number: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![number << 3 | 2, u8::try_from(bytes.len()).unwrap_or(0)];
+        out.extend_from_slice(bytes);
+        out
+    }
+    let version = format!("v1.{}.0", crate::api::SERVER_MINOR);
+    let info = [field(1, b"Kubernetes"), field(2, version.as_bytes())].concat();
+    [field(1, b"2.0"), field(2, &info), field(8, &[])].concat()
+}
+
+/// FNV-1a, for the documents' cache hashes.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Removes from `value` every field its schema does not declare (as the API server drops them),
+/// returning their paths as the server names them (`spec.template.spec.containers[0].bogus`).
+pub(crate) fn prune(value: &mut Value, schema: &KindSchema<'_>) -> Vec<String> {
+    let mut unknown = Vec::new();
+    prune_at(value, &schema.root, schema.definitions, "", &mut unknown);
+    unknown
+}
+
+fn resolve<'a>(mut schema: &'a Value, definitions: &'a Map<String, Value>) -> &'a Value {
+    for _ in 0..8 {
+        if let Some(name) = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+        {
+            match definitions.get(name) {
+                Some(target) => schema = target,
+                None => break,
+            }
+        } else if let Some(first) = schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .and_then(|all| all.first())
+        {
+            schema = first;
+        } else {
+            break;
+        }
+    }
+    schema
+}
+
+fn prune_at(
+    value: &mut Value,
+    schema: &Value,
+    definitions: &Map<String, Value>,
+    path: &str,
+    unknown: &mut Vec<String>,
+) {
+    let schema = resolve(schema, definitions);
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            if properties.is_none() && additional.is_none() {
+                return; // a free-form object (or a string-typed one such as a quantity)
+            }
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                let field_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let field_schema = properties.and_then(|p| p.get(&key)).or(additional);
+                match (field_schema, map.get_mut(&key)) {
+                    (Some(field_schema), Some(field)) => {
+                        prune_at(field, field_schema, definitions, &field_path, unknown);
+                    }
+                    _ => {
+                        map.remove(&key);
+                        unknown.push(field_path);
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune_at(
+                        item,
+                        item_schema,
+                        definitions,
+                        &format!("{path}[{i}]"),
+                        unknown,
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,5 @@
+//! deployguard-prometheus's integration tests: one test binary, a module per concern.
+
+mod backfilled;
+mod scraped;
+mod support;

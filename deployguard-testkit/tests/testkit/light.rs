@@ -1,0 +1,107 @@
+//! A user crate that depends on the testkit as it comes gets the fakes and the conformance
+//! suites, and no Kubernetes client stack in its tree; with the `cluster` feature it gets the
+//! simulated cluster and kube with it. The simulated server's own crate knows nothing of
+//! deployguard.
+
+use std::path::Path;
+use std::process::Command;
+
+/// `cargo tree` of a fresh user crate whose dev-dependency is `dependency` (`TESTKIT` and
+/// `KUBE_SIM` stand for the crates' paths).
+fn tree_of_user_crate(dependency: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"user-tests\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+             [workspace]\n\n[dev-dependencies]\n{dependency}\n"
+        )
+        .replace("TESTKIT", &workspace.join("deployguard-testkit").display().to_string())
+        .replace("KUBE_SIM", &workspace.join("deployguard-kube-sim").display().to_string()),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/lib.rs"), "").unwrap();
+    // The workspace's lock file, so that the user crate resolves the same versions offline.
+    std::fs::copy(workspace.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["tree", "--offline", "-e", "normal,dev", "--prefix", "none"])
+        .current_dir(dir.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The distinct crate names in a `cargo tree --prefix none` listing.
+fn crates(tree: &str) -> Vec<&str> {
+    let mut names: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+#[test]
+fn without_features_the_testkit_brings_no_kubernetes_client() {
+    let light = tree_of_user_crate(r#"deployguard-testkit = { path = "TESTKIT" }"#);
+    let names = crates(&light);
+    assert!(names.contains(&"deployguard-testkit"), "{light}");
+    assert!(names.contains(&"deployguard-core"), "{light}");
+    for heavy in [
+        "kube",
+        "kube-client",
+        "k8s-openapi",
+        "hyper",
+        "rustls",
+        "ring",
+    ] {
+        assert!(
+            !names.contains(&heavy),
+            "{heavy} is in the light tree:\n{light}"
+        );
+    }
+    // Core's own tree and a few more: no client stack, no TLS, no HTTP.
+    assert!(names.len() <= 35, "{} crates:\n{light}", names.len());
+
+    // Its twin: the `cluster` feature brings the simulated cluster and its client stack.
+    let full =
+        tree_of_user_crate(r#"deployguard-testkit = { path = "TESTKIT", features = ["cluster"] }"#);
+    let names = crates(&full);
+    for heavy in ["kube-client", "k8s-openapi", "hyper"] {
+        assert!(
+            names.contains(&heavy),
+            "{heavy} is missing from the full tree"
+        );
+    }
+}
+
+#[test]
+fn the_simulated_server_knows_nothing_of_deployguard() {
+    let tree = tree_of_user_crate(r#"deployguard-kube-sim = { path = "KUBE_SIM" }"#);
+    let names = crates(&tree);
+    assert!(names.contains(&"deployguard-kube-sim"), "{tree}");
+    assert!(names.contains(&"kube-client"), "{tree}");
+    for deployguard in ["deployguard-core", "deployguard-testkit"] {
+        assert!(
+            !names.contains(&deployguard),
+            "{deployguard} is in the simulated server's tree:\n{tree}"
+        );
+    }
+    // Nor what only the deployguard side or a command line needs.
+    for heavy in ["clap", "plotters", "mockall"] {
+        assert!(
+            !names.contains(&heavy),
+            "{heavy} is in the simulated server's tree:\n{tree}"
+        );
+    }
+}
