@@ -23,6 +23,40 @@
 //!
 //! Tests against outside processes wait with [`wait::until`] and run the real kubectl through
 //! [`kubectl::Kubectl`], each with its own temporary kubeconfig and cache.
+//!
+//! This crate knows nothing of deployguard. What a user's tests add beside the cluster — the
+//! deployguard testkit's simulated traffic, for one — plugs in as an [`Extension`] that advances
+//! with the cluster's clock and reads where requests go ([`FakeCluster::routes`]).
+//!
+//! **Not semver-stable.** It follows the needs of deployguard's own tests; pin an exact version
+//! if you build on it.
+//!
+//! # Fidelity
+//!
+//! It answers as a real API server does, word for word where clients print it (Status
+//! messages, Table columns), and its time is tokio's: under a paused clock it is deterministic,
+//! and its randomness comes from one seeded generator ([`rng::Rng`]). What is still knowingly
+//! different from a real API server:
+//!
+//! - Pods the ReplicaSet controller scales down vanish at once (a client's DELETE of a pod is
+//!   graceful: Terminating, then removed by the kubelet a second later or when its grace period
+//!   ends); foreground deletion is treated as background.
+//! - Field ownership is tracked for writes through the API only (the simulated controllers' own
+//!   writes, status and scale writes record no managers); lists without a merge key are owned
+//!   whole, and a co-owned field dropped by one applier stays without a change of value.
+//! - RBAC has no aggregated ClusterRoles, no impersonation and no escalation checks on creating
+//!   Roles or bindings, and the bootstrap roles (cluster-admin, view, …) are not stored objects
+//!   (the admin is allowed as `system:masters` is); kubectl sends tokens only over TLS, so a
+//!   cluster served over plain HTTP is used as the admin.
+//! - Protobuf is decoded for ConfigMap, Secret, Namespace, ServiceAccount, Pod, Deployment, Job,
+//!   the RBAC kinds, the review kinds and TokenRequest bodies only (others are a 415 naming the
+//!   kind), and answers are always JSON; `/openapi/v2` has no definitions (kubectl falls back to
+//!   the server's field validation).
+//! - Validation covers what clients hit (names, labels, selectors, rolling-update bounds,
+//!   strategies, containers, images, pull policies), not every field; the wording of a kind
+//!   mismatch between body and URL is ours.
+//! - The change history is kept five minutes by time (etcd compacts by revision every five);
+//!   pod IPs come from the uid sequence (unique up to 64,000 pods).
 
 mod api;
 mod auth;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use deployguard_core::{ErrorKind, HealthProbe, Observations};
 use deployguard_prometheus::{PrometheusConfig, PrometheusProbe, Query, presets};
-use support::{Prometheus, backfill, free_port};
+use support::{Prometheus, backfill};
 
 /// Ten minutes of series, every 15 s, starting three hours ago (inside the retention, older
 /// than the head block).
@@ -235,10 +235,10 @@ async fn a_real_prometheus_answers_by_version_and_maps_every_failure_honestly() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_does_not_answer_in_time_is_a_retryable_timeout() {
     // A listener that accepts and never answers.
-    let port = free_port();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
+    let port = listener.local_addr().unwrap().port();
     let _held = tokio::spawn(async move {
         let mut open = Vec::new();
         while let Ok((socket, _)) = listener.accept().await {
@@ -260,10 +260,11 @@ async fn a_server_that_does_not_answer_in_time_is_a_retryable_timeout() {
 async fn a_503_is_a_retryable_unavailable_never_a_measurement() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let port = free_port();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    // Bound here, not picked and bound later: no other test can take the port in between.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
+    let port = listener.local_addr().unwrap().port();
     let _server = tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let mut buf = [0u8; 4096];

@@ -12,7 +12,7 @@ use deployguard_core::analysis::{AnalysisCheck, Threshold};
 use deployguard_core::engine::{EventKind, Guard, GuardOutcome, MemoryJournal, Strategy};
 use deployguard_k8s::KubeDeployment;
 use deployguard_prometheus::{PrometheusConfig, PrometheusProbe, presets};
-use deployguard_testkit::cluster::{FakeCluster, scenarios};
+use deployguard_testkit::cluster::{FakeCluster, SimulatedTraffic, scenarios};
 use support::{Prometheus, get, until};
 
 /// A cluster ten times as fast as the wall clock, served, and a Prometheus scraping it.
@@ -25,6 +25,9 @@ async fn scraped() -> (
         .controllers(true)
         .time_scale(10.0)
         .build();
+    // The traffic's exposition is served at /metrics/traffic from its first use on: before any
+    // scenario, so that Prometheus's target is up from the start.
+    assert!(!cluster.traffic_metrics().contains("http_requests_total{"));
     let served = cluster.serve().await.unwrap();
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n- job_name: fake-cluster\n  metrics_path: /metrics/traffic\n  static_configs:\n  - targets: ['{}']\n",

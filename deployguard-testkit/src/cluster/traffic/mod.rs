@@ -357,7 +357,8 @@ pub trait SimulatedTraffic {
     /// A health probe over a Service's simulated traffic.
     fn traffic_probe(&self, namespace: &str, service: &str, window: Duration) -> TrafficProbe;
 
-    /// The traffic metrics in Prometheus text format (also served at `/metrics/traffic`).
+    /// The traffic metrics in Prometheus text format (no series before any traffic). The cluster
+    /// serves them at `/metrics/traffic` from the first use of any of these methods on.
     fn traffic_metrics(&self) -> String;
 }
 
