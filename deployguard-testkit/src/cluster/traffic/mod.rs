@@ -336,7 +336,9 @@ impl Extension for TrafficExtension {
 }
 
 /// Simulated traffic on a [`FakeCluster`]: requests sent to a Service, each served by one of
-/// its ready pods as that pod's image serves (see the [module docs](self)).
+/// its ready pods as that pod's image serves. Every request belongs to a pod, a ReplicaSet and
+/// an image, so the evidence of a bad version comes from that version; arrivals, errors and
+/// latencies come from a seeded generator, so a run is reproducible.
 pub trait SimulatedTraffic {
     /// Sends simulated traffic to Service `namespace/service` from now on (needs the
     /// controllers, which advance it second by second).
@@ -387,8 +389,7 @@ impl SimulatedTraffic for FakeCluster {
         let now = self.now();
         let traffic = traffic_of(self);
         traffic.advance(self);
-        let seconds = lock(&traffic.0).window(namespace, service, now - window);
-        seconds
+        lock(&traffic.0).window(namespace, service, now - window)
     }
 
     fn traffic_probe(&self, namespace: &str, service: &str, window: Duration) -> TrafficProbe {
@@ -398,7 +399,6 @@ impl SimulatedTraffic for FakeCluster {
     fn traffic_metrics(&self) -> String {
         let traffic = traffic_of(self);
         traffic.advance(self);
-        let text = lock(&traffic.0).prometheus();
-        text
+        lock(&traffic.0).prometheus()
     }
 }
