@@ -559,8 +559,10 @@ impl FakeCluster {
         lock(&self.shared.behaviours).of(image)
     }
 
-    /// Runs one controller pass now (tests that drive time by hand use it).
+    /// Runs one controller pass now, after advancing the extensions as the controllers' own
+    /// passes do (tests that drive time by hand use it).
     pub fn reconcile(&self) {
+        self.advance_extensions();
         controllers::pass(&self.shared);
     }
 

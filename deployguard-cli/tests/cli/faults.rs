@@ -192,14 +192,8 @@ fn real_time_kinds() -> [(&'static str, deployguard_testkit::cluster::Fault); 7]
 /// The same faults through a client built as the command builds it (kubeconfig, HTTP, connect
 /// and read timeouts), against the cluster served on loopback, in real time: one seed per kind,
 /// with hangs and latencies shortened so the run stays short.
-/// Over HTTP in real time, one after the other (so that the two real-time sweeps do not compete
-/// for the machine's two cores).
+/// The command over HTTP in real time (the cluster ten times as fast): one seed per kind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_http_the_command_and_a_guard_recover_through_every_fault_kind() {
-    the_command_over_http_recovers_through_every_fault_kind().await;
-    a_guard_over_http_recovers_through_every_fault_kind().await;
-}
-
 async fn the_command_over_http_recovers_through_every_fault_kind() {
     let kinds = real_time_kinds();
     let mut failures = Vec::new();
@@ -243,11 +237,31 @@ async fn the_command_over_http_recovers_through_every_fault_kind() {
 }
 
 /// A guard through the same client, over HTTP, in real time (the cluster ten times as fast):
-/// one seed per kind.
-async fn a_guard_over_http_recovers_through_every_fault_kind() {
+/// one seed per kind, the error answers here and the broken connections in the next test (the
+/// two run side by side).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_over_http_recovers_through_every_error_answer() {
+    a_guard_over_http_recovers_through(&["503", "429", "500"]).await;
+}
+
+/// A guard over HTTP through resets, hangs, latency and lost responses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_over_http_recovers_through_every_broken_connection() {
+    a_guard_over_http_recovers_through(&["reset", "hang-504", "latency", "lost-response"]).await;
+}
+
+async fn a_guard_over_http_recovers_through(which: &[&str]) {
     let kinds = real_time_kinds();
+    assert!(
+        which
+            .iter()
+            .all(|w| kinds.iter().any(|(kind, _)| kind == w))
+    );
     let mut failures = Vec::new();
     for (seed, (kind, fault)) in kinds.into_iter().enumerate() {
+        if !which.contains(&kind) {
+            continue;
+        }
         let seed_incident = scenarios::served_seed(10.0).await.unwrap();
         let (cluster, kubeconfig) = (&seed_incident.cluster, &seed_incident.kubeconfig);
         let (client, _) = emergency::client_from(kubeconfig).await.unwrap();
