@@ -1,7 +1,6 @@
 //! What a [`KubeDeployment`] last saw (a read, a write's answer, a watch event), shared by its
 //! clones: reads reuse it while the deployment and its ReplicaSets still belong together.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// The newest deployment object this backend saw, and its ReplicaSets as listed when the

@@ -1,7 +1,6 @@
 //! Following a rollout on a watch, as `kubectl rollout status` does: reconnect where the stream
 //! ended, read afresh after a 410.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 impl KubeDeployment {

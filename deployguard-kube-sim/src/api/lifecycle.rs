@@ -1,7 +1,6 @@
 //! Deletion and what follows it: delete options, orphaning, namespace termination and the
 //! garbage collection of owned objects.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// What a DELETE asks for, from its query or its `DeleteOptions` body (kubectl sends the body).

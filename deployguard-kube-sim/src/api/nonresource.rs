@@ -1,7 +1,6 @@
 //! The endpoints that are not resources: discovery, version, health, OpenAPI and an extension's
 //! metrics.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 pub(super) async fn serve(

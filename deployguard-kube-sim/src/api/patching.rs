@@ -1,6 +1,5 @@
 //! PATCH in its four types, server-side apply among them, with field ownership.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 pub(super) fn patch(

@@ -1,7 +1,6 @@
 //! A request as the server reads it: method, path, query, headers and body; the body's
 //! decoding (JSON, YAML for server-side apply, protobuf) and size limit.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// A parsed request.

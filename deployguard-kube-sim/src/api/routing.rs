@@ -1,7 +1,6 @@
 //! Where a request goes (discovery, OpenAPI, a resource and its subresource) and what it asks
 //! to do, as the authorizer sees it.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// Where a request goes.

@@ -1,7 +1,6 @@
 //! What the server refuses or prunes before it writes: a body whose type is not the URL's,
 //! and fields the type's schema does not declare.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// A body whose `apiVersion` or `kind` is not the URL's is refused before anything is written.

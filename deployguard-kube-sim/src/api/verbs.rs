@@ -1,7 +1,6 @@
 //! The verbs on a resource: get, list, create, update, delete and their subresources (`status`,
 //! `scale`, `pods/log`, token requests, reviews).
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 pub(super) fn list_kind(rt: &ResourceType) -> String {

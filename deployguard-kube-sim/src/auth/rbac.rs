@@ -2,7 +2,6 @@
 //! the identity (and the bootstrap rules every authenticated user has), and Forbidden worded as
 //! the server words it.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// What a request asks to do, as the authorizer sees it.

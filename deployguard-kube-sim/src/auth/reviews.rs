@@ -1,7 +1,6 @@
 //! The review APIs `kubectl auth can-i` and `kubectl auth whoami` call: SelfSubjectAccessReview,
 //! SelfSubjectRulesReview and SelfSubjectReview, computed, never stored.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// Answers a SelfSubjectAccessReview, SelfSubjectRulesReview or SelfSubjectReview body for

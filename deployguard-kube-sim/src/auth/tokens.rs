@@ -1,7 +1,6 @@
 //! Bearer tokens: the ones a test issues to users, and ServiceAccount tokens as `kubectl create
 //! token` asks for them (an hour of cluster time, void once the account is gone).
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// One issued bearer token.

@@ -1,7 +1,6 @@
 //! Deletion and field ownership with the real kubectl: graceful deletion, finalizers, orphans,
 //! namespaces emptied before they go, and server-side apply's managers and conflicts.
 
-#[allow(clippy::wildcard_imports)]
 use super::daily::*;
 use deployguard_kube_sim::FakeCluster;
 use deployguard_kube_sim::kubectl::Kubectl;
