@@ -174,8 +174,8 @@ mod traits;
 pub use error::{Error, ErrorKind, Result};
 pub use model::{
     AppliedMigration, Condition, Diagnosis, EventRecord, FailureMode, Fingerprint, Measurement,
-    MigrationState, MigrationStatus, Observations, PodState, Revision, RevisionId, RolloutSnapshot,
-    RouteVersion, Routed, RouterCapabilities, RoutingMode, Sample, SchemaVersion, TrafficSplit,
-    Verification,
+    MigrationState, MigrationStatus, Observations, Patience, PodState, Revision, RevisionId,
+    RolloutSnapshot, RouteVersion, Routed, RouterCapabilities, RoutingMode, Sample, SchemaVersion,
+    TrafficSplit, Verification,
 };
 pub use traits::*;

@@ -4,6 +4,7 @@
 //! [`KubeDeployment`]: crate::KubeDeployment
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::SystemTime;
 
 use deployguard_core::{
     Condition, EventRecord, Fingerprint, PodState, Revision, RevisionId, RolloutSnapshot,
@@ -165,13 +166,15 @@ pub(crate) fn needs_evidence(snapshot: &RolloutSnapshot) -> bool {
 
 /// The snapshot of `deployment` from its owned ReplicaSets (`current` among them: the one
 /// running its template, see [`current_of`]), the pods they own, and `events` (only those about
-/// these pods or the deployment are kept). Pure: the fleet cache and the direct backend share it.
+/// these pods or the deployment are kept), at `now` on the API server's clock when known (pod
+/// ages need it). Pure: the fleet cache and the direct backend share it.
 pub(crate) fn snapshot_of(
     deployment: &Deployment,
     owned: &[ReplicaSet],
     current: Option<&ReplicaSet>,
     pods: &[Pod],
     events: &[Event],
+    now: Option<SystemTime>,
 ) -> RolloutSnapshot {
     let status = deployment.status.clone().unwrap_or_default();
     let count = |v: Option<i32>| u32::try_from(v.unwrap_or(0)).unwrap_or(0);
@@ -182,6 +185,8 @@ pub(crate) fn snapshot_of(
     snapshot.ready = count(status.ready_replicas);
     snapshot.available = count(status.available_replicas);
     snapshot.paused = paused(deployment);
+    snapshot.observed_at = now;
+    snapshot.patience = crate::patience::declared(deployment);
     snapshot.generation_observed = status.observed_generation >= deployment.metadata.generation;
     let conditions = status.conditions.unwrap_or_default();
     snapshot.progress_deadline_exceeded = conditions.iter().any(|c| {
@@ -219,7 +224,9 @@ pub(crate) fn snapshot_of(
             continue;
         };
         uids.insert(pod.metadata.uid.clone().unwrap_or_default());
-        snapshot.pods.push(pod_state(pod, revision));
+        let mut state = pod_state(pod, revision);
+        (state.age, state.ready_after) = crate::patience::ages(pod, now);
+        snapshot.pods.push(state);
     }
     let mut records: Vec<(String, EventRecord)> = events
         .iter()
@@ -256,6 +263,20 @@ pub(crate) fn snapshot_of(
         .collect();
     records.sort_by(|a, b| a.0.cmp(&b.0));
     snapshot.events = records.into_iter().map(|(_, r)| r).collect();
+    // Each pod's latest readiness probe failure, as the kubelet reported it.
+    for pod in &mut snapshot.pods {
+        let object = format!("pod/{}", pod.name);
+        pod.probe_failure = snapshot
+            .events
+            .iter()
+            .rev()
+            .find(|e| {
+                e.object == object
+                    && e.reason == "Unhealthy"
+                    && e.message.starts_with("Readiness probe failed")
+            })
+            .map(|e| e.message.clone());
+    }
     snapshot
 }
 

@@ -381,7 +381,7 @@ impl DeploymentBackend for FleetDeployment {
             .flat_map(|uid| caches.members(&caches.pods, &caches.pods_by_owner, uid, namespace))
             .map(|view| view.to_pod())
             .collect();
-        let mut snapshot = snapshot_of(&deployment, &owned, current, &pods, &[]);
+        let mut snapshot = snapshot_of(&deployment, &owned, current, &pods, &[], None);
         if needs_evidence(&snapshot) {
             let subjects = std::iter::once(deployment.metadata.uid.clone())
                 .chain(pods.iter().map(|p| p.metadata.uid.clone()))
@@ -391,7 +391,7 @@ impl DeploymentBackend for FleetDeployment {
                     caches.members(&caches.events, &caches.events_by_subject, &uid, namespace)
                 })
                 .collect();
-            snapshot = snapshot_of(&deployment, &owned, current, &pods, &events);
+            snapshot = snapshot_of(&deployment, &owned, current, &pods, &events, None);
             self.direct.attach_logs(&mut snapshot).await;
         }
         Ok(snapshot)

@@ -66,6 +66,7 @@ mod lease;
 mod migrations;
 mod names;
 mod patch;
+mod patience;
 mod probe;
 pub mod rbac;
 mod router;

@@ -49,6 +49,18 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
         .to_string()
 }
 
+/// `time` as an HTTP `Date` header says it (`Fri, 04 Dec 2026 07:40:29 GMT`).
+pub(crate) fn http_date(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
+        .unwrap_or(jiff::Timestamp::MAX)
+        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
 /// Parses an RFC 3339 timestamp (what [`rfc3339`] writes, and any other offset or precision).
 pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     text.parse::<jiff::Timestamp>().ok().map(SystemTime::from)

@@ -65,6 +65,9 @@ fn describe(assessment: &Assessment) -> Vec<String> {
             lines.push(format!("  evidence: {evidence}"));
         }
     }
+    if let Some(starting) = &assessment.starting {
+        lines.push(starting.to_string());
+    }
     match (&assessment.rollback_target, &assessment.no_target_reason) {
         (Some(target), _) => lines.push(format!(
             "rollback target: revision {} ({})",
@@ -214,9 +217,12 @@ pub async fn run(
     let failing = assessment.is_failing() || assessment.recovery_under_way();
     if !failing {
         let state = if matches!(assessment.status, RolloutStatus::Done(_)) {
-            "healthy"
+            "healthy".to_owned()
+        } else if let Some(starting) = &assessment.starting {
+            // A pod that is starting is not failing: say for how long it may.
+            format!("in progress and not failing ({starting})")
         } else {
-            "in progress and not failing"
+            "in progress and not failing".to_owned()
         };
         match options.mode {
             Mode::Manual if !options.yes => {

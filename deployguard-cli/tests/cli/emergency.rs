@@ -19,7 +19,18 @@ impl Confirm for Nobody {
 }
 
 async fn served(scenario: &str) -> (FakeCluster, ServedCluster, kube::Client, tempfile::TempDir) {
-    let cluster = FakeCluster::with_controllers();
+    served_at(scenario, 1.0).await
+}
+
+/// [`served`], the cluster's time `time_scale` times the wall clock's.
+async fn served_at(
+    scenario: &str,
+    time_scale: f64,
+) -> (FakeCluster, ServedCluster, kube::Client, tempfile::TempDir) {
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .time_scale(time_scale)
+        .build();
     scenarios::load(&cluster, scenario).await.unwrap();
     let served = cluster.serve().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -114,11 +125,14 @@ async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_migration_refuses_the_rollback_and_says_why() {
-    let (cluster, _served, client, _dir) = served("migration-job-failed").await;
+    let (cluster, _served, client, _dir) = served_at("migration-job-failed", 10.0).await;
+    // The incident as a person finds it: the Job failed, and the new pods have answered 503
+    // for longer than their start takes.
     eventually("the migration Job to fail", || {
         cluster
             .get("batch/v1", "Job", "default", "db-migrate-43")
             .is_ok_and(|j| j["status"]["failed"] == 1)
+            && scenarios::new_pods_aged(&cluster, scenarios::SEED_STALLED_FOR)
     })
     .await;
     cluster.clear_requests();

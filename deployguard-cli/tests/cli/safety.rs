@@ -293,9 +293,12 @@ async fn a_rollout_in_progress_is_not_rolled_back_and_a_stale_marker_is_never_ac
     // Progressing within its deadline, nothing failing: the automatic mode leaves it alone.
     let (exit, out) = run(&cluster, &["app-deployment", "--yes"]).await;
     assert_eq!(exit, Exit::Ok, "{out}");
-    assert_eq!(
-        out.trim(),
-        "in progress and not failing; nothing to roll back"
+    // Its pods are starting, and the command says for how long they may.
+    assert!(
+        out.trim().starts_with(
+            "in progress and not failing (starting: 3 pods of the new version, the oldest 0 s of a 10 min budget (progressDeadlineSeconds))"
+        ),
+        "{out}"
     );
     assert_eq!(writes(&cluster), 0);
 
@@ -637,5 +640,49 @@ async fn a_recovery_cut_off_in_one_actor_is_finished_by_the_other() {
         // recovers itself; after it, the guard finishes the command's recovery. Either way: one
         // rollback.
         assert_one_rollback(&cluster, &format!("command cut after request {k}"));
+    }
+}
+
+/// The real binary against a healthy rollout seconds after it began, on a cluster at the wall
+/// clock's speed and at a fifth of it: its pods are starting, not failing, and the command says
+/// so with the budget it judged them by, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_command_leaves_a_healthy_rollout_in_progress_alone_at_any_speed() {
+    let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_emergency-rollback"));
+    for time_scale in [1.0, 0.2] {
+        let cluster = FakeCluster::builder()
+            .controllers(true)
+            .time_scale(time_scale)
+            .build();
+        scenarios::load(&cluster, "healthy-rollout").await.unwrap();
+        cluster.clear_requests();
+        let served = cluster.serve().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        served.write_kubeconfig(&kubeconfig).unwrap();
+        let output = tokio::process::Command::new(&binary)
+            .args(["app-deployment", "--yes"])
+            .env("KUBECONFIG", &kubeconfig)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let context = format!(
+            "time scale {time_scale}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(0), "{context}");
+        assert!(
+            stdout.contains("in progress and not failing (starting: ")
+                && stdout.contains("budget (progressDeadlineSeconds)"),
+            "{context}"
+        );
+        assert_eq!(writes(&cluster), 0, "{context}");
+        let deployment = cluster.deployment("default", "app-deployment").unwrap();
+        let image = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .clone();
+        assert_eq!(image.as_deref(), Some("app:v2.4.0"), "{context}");
     }
 }

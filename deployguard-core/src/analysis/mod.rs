@@ -10,6 +10,7 @@
 mod check;
 mod judge;
 mod ladder;
+mod pool;
 mod run;
 mod schedule;
 pub mod stats;

@@ -131,6 +131,12 @@ impl CheckRun {
                     return &self.status;
                 }
             },
+            MeasurementOutcome::TooFew if check.pooled => {
+                // The evidence is kept and grows: not yet, never a verdict.
+                self.consecutive_successes = 0;
+                self.consecutive_errors = 0;
+                return &self.status;
+            }
             MeasurementOutcome::TooFew => {
                 self.measurements += 1;
                 self.inconclusive += 1;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::pool::Pool;
 use super::{AnalysisCheck, CheckRun, CheckStatus, MeasurementOutcome, Verdict};
 
 /// The analysis state of the checks that apply in one phase: each check's run so far and when
@@ -16,6 +17,8 @@ pub(crate) struct CheckSchedule {
     pub(crate) started: Instant,
     /// Per check, whether it has had a value yet.
     pub(crate) seen_value: Vec<bool>,
+    /// Per check, its pooled evidence (used by pooled checks only).
+    pub(crate) pools: Vec<Pool>,
 }
 
 impl CheckSchedule {
@@ -24,12 +27,14 @@ impl CheckSchedule {
         let due = checks.iter().map(|c| now + c.initial_delay).collect();
         let runs = vec![CheckRun::default(); checks.len()];
         let seen_value = vec![false; checks.len()];
+        let pools = vec![Pool::default(); checks.len()];
         Self {
             checks,
             runs,
             due,
             started: now,
             seen_value,
+            pools,
         }
     }
 
@@ -77,8 +82,13 @@ impl CheckSchedule {
                         && check.consecutive_success_limit == 0
                         && rolled_out
                         // A probe error is no evaluation: a check whose probe never answered
-                        // has judged nothing.
-                        && run.measurements + run.ignored > 0
+                        // has judged nothing. A pooled check is satisfied by its latest
+                        // judgement of everything pooled: passed, on enough evidence.
+                        && if check.pooled {
+                            run.consecutive_successes > 0
+                        } else {
+                            run.measurements + run.ignored > 0
+                        }
                 }
                 _ => false,
             })

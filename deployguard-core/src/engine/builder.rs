@@ -96,10 +96,17 @@ impl GuardBuilder {
         self.config.pod_failure_after = after;
         self
     }
-    /// How long the candidate's pods may run unready or stay unschedulable before the guard
-    /// aborts (default 60 s; `None`: never).
+    /// How long the candidate's pods may run unready, answering nothing, before the guard
+    /// aborts (default `None`: the workload's progress deadline; see
+    /// [`GuardConfig::unready_after`]).
     pub fn unready_after(mut self, after: Option<Duration>) -> Self {
         self.config.unready_after = after;
+        self
+    }
+    /// How long a completed rolling or recreate rollout is still judged before it is promoted
+    /// (default 5 min; zero: promoted once complete). See [`GuardConfig::bake`].
+    pub fn bake(mut self, bake: Duration) -> Self {
+        self.config.bake = bake;
         self
     }
     /// What the migration gate does (default: block).

@@ -31,12 +31,24 @@ pub struct GuardConfig {
     /// of it).
     pub lock_ttl: Duration,
     /// How long the candidate's pods may show a definite failure (CrashLoopBackOff, an image
-    /// that cannot be pulled, a missing ConfigMap or Secret, OOMKilled) before the guard aborts
+    /// that cannot be pulled, a missing ConfigMap or Secret, OOMKilled, unschedulable, a running
+    /// app answering its readiness probe with an error past its start) before the guard aborts
     /// (default 20 s; `None` leaves pod failures to the checks and the progress deadline).
     pub pod_failure_after: Option<Duration>,
-    /// How long the candidate's pods may run unready, or stay unschedulable, before the guard
-    /// aborts (default 60 s: longer than a readiness probe's usual start; `None`: never).
+    /// How long the candidate's pods may run unready while their app answers nothing before
+    /// the guard aborts. Default `None`: the workload's own budget, its progress deadline
+    /// (`progressDeadlineSeconds`, 600 s by default) — a pod that is starting is not failing,
+    /// and unready pods get no traffic. Never shorter than the start the workload declares or
+    /// has shown (see [`StartBudget`](super::StartBudget)). A running app that answers its
+    /// readiness probe with an error past that start is failing sooner, after
+    /// `pod_failure_after`.
     pub unready_after: Option<Duration>,
+    /// How long a completed rolling or recreate rollout is still judged before it is promoted
+    /// (default 5 min: what a service's ordinary deploy shows of a leak or a slow failure;
+    /// zero turns it off). A failure during the bake rolls back to the last good revision,
+    /// whose ReplicaSet is still there. Canary and blue-green judge after their own promotion
+    /// steps instead.
+    pub bake: Duration,
 }
 
 impl GuardConfig {
@@ -69,7 +81,8 @@ impl Default for GuardConfig {
             lock_ttl: Duration::from_secs(15),
             resume_paused: false,
             pod_failure_after: Some(Duration::from_secs(20)),
-            unready_after: Some(Duration::from_secs(60)),
+            unready_after: None,
+            bake: Duration::from_secs(300),
         }
     }
 }

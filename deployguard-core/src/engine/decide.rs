@@ -22,6 +22,10 @@ pub enum Phase {
     PrePromotion,
     /// Blue-green: production traffic has been switched to the preview. Promotion is under way.
     PostPromotion,
+    /// Rolling or recreate: the rollout has completed, and the guard keeps judging the new
+    /// version for the bake period before it promotes (a failure now still rolls back: the
+    /// old ReplicaSet is still there).
+    Baking,
 }
 
 impl Phase {
@@ -53,6 +57,9 @@ pub struct DecisionInput<'a> {
     pub phase_elapsed: Duration,
     /// Whether a human asked to promote.
     pub promote_requested: bool,
+    /// How long a completed rolling or recreate rollout is judged before it is promoted
+    /// (zero: promoted once complete and its checks are satisfied).
+    pub bake: Duration,
 }
 
 /// What to do next.
@@ -79,6 +86,7 @@ impl fmt::Display for Phase {
             Self::CanaryStep(index) => write!(f, "canary step {}", index + 1),
             Self::PrePromotion => f.write_str("before promotion"),
             Self::PostPromotion => f.write_str("after promotion"),
+            Self::Baking => f.write_str("baking"),
         }
     }
 }
@@ -145,9 +153,14 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
         (Strategy::BlueGreen(_), Phase::PostPromotion) if input.checks_satisfied => {
             Decision::Promote
         }
-        (_, _) if rolled_out && input.checks_satisfied && input.phase == Phase::Progressing => {
-            Decision::Promote
-        }
+        // Complete: the bake begins, whatever the checks have concluded so far (the evidence
+        // may still be coming in; the bake is when it does).
+        (_, Phase::Progressing) if rolled_out && !input.bake.is_zero() => Decision::Advance,
+        (_, Phase::Progressing) if rolled_out && input.checks_satisfied => Decision::Promote,
+        // The bake's end promotes: nothing failed in all that time. A check still short of
+        // evidence has judged the new version by what there was (its range, against the old
+        // version's history); the journal says so.
+        (_, Phase::Baking) if input.phase_elapsed >= input.bake => Decision::Promote,
         _ => Decision::Wait,
     }
 }
@@ -182,6 +195,7 @@ mod tests {
                 checks_satisfied: *satisfied,
                 phase_elapsed: Duration::from_secs(*elapsed),
                 promote_requested: *promote,
+                bake: Duration::ZERO,
             };
             writeln!(
                 out,
@@ -216,6 +230,40 @@ mod tests {
                 Progressing Failed("exceeded its progress deadline") Running -> Abort("exceeded its progress deadline")
                 Progressing Done("rolled out") Inconclusive("no data") -> Pause("no data")
             "#]],
+        );
+    }
+
+    #[test]
+    fn a_completed_rollout_bakes_before_it_is_promoted() {
+        let decide_at = |phase, rollout: RolloutStatus, verdict: Verdict, elapsed| {
+            decide(&DecisionInput {
+                strategy: &Strategy::Rolling,
+                phase,
+                rollout: &rollout,
+                verdict: &verdict,
+                checks_satisfied: false,
+                phase_elapsed: Duration::from_secs(elapsed),
+                promote_requested: false,
+                bake: Duration::from_secs(300),
+            })
+        };
+        let done = || RolloutStatus::Done("rolled out".into());
+        // Complete, evidence still short: the bake begins.
+        assert_eq!(
+            decide_at(Phase::Progressing, done(), Running, 40),
+            Decision::Advance
+        );
+        assert_eq!(
+            decide_at(Phase::Baking, done(), Running, 299),
+            Decision::Wait
+        );
+        assert_eq!(
+            decide_at(Phase::Baking, done(), Failed("leak".into()), 200),
+            Decision::Abort("leak".into())
+        );
+        assert_eq!(
+            decide_at(Phase::Baking, done(), Running, 300),
+            Decision::Promote
         );
     }
 

@@ -1,11 +1,21 @@
 //! Failure diagnosis from what a backend observed: pod reasons, events, conditions.
 
+use super::starting::{PodProgress, StartBudget};
 use crate::model::{Diagnosis, FailureMode, PodState, RolloutSnapshot};
 
-/// Every failure mode `snapshot` shows, each with its evidence, most specific first.
+/// Every failure mode `snapshot` shows, each with its evidence, most specific first, with the
+/// start budget the workload declares (see [`StartBudget`]).
 ///
 /// Only pods of the current revision are read: old pods failing is not what this rollout broke.
+/// A pod that is starting is not failing: a pod that runs unready is failing only once its app
+/// answers the readiness probe with an error past the time a start takes, or once it has been
+/// unready for its whole budget.
 pub fn diagnose(snapshot: &RolloutSnapshot) -> Vec<Diagnosis> {
+    diagnose_within(snapshot, &StartBudget::of(snapshot, None))
+}
+
+/// [`diagnose`] with a given start budget (a guard's `unready_after` setting).
+pub fn diagnose_within(snapshot: &RolloutSnapshot, budget: &StartBudget) -> Vec<Diagnosis> {
     let current: Vec<&PodState> = match snapshot.current_revision {
         Some(id) => snapshot.pods_of(id).collect(),
         None => snapshot.pods.iter().collect(),
@@ -74,26 +84,27 @@ pub fn diagnose(snapshot: &RolloutSnapshot) -> Vec<Diagnosis> {
             );
         }
     }
-    let running_unready: Vec<&&PodState> = current
+    // Not ready, with no waiting reason: starting, unless the budget says otherwise.
+    let mut unready = 0;
+    let mut failing: Vec<String> = Vec::new();
+    for pod in current
         .iter()
         .filter(|p| p.phase == "Running" && !p.ready && p.waiting_reason.is_none())
-        .collect();
-    if !running_unready.is_empty() && found.is_empty() {
-        let mut evidence = format!(
-            "{} of {} pods of the current revision run but are not ready",
-            running_unready.len(),
-            current.len()
-        );
-        if let Some(message) = running_unready.iter().find_map(|p| p.message.as_deref()) {
-            evidence.push_str(&format!(": {message}"));
+    {
+        unready += 1;
+        if let PodProgress::Failing(why) = budget.judge(pod) {
+            failing.push(why);
         }
-        add(&mut found, FailureMode::ReadinessFailing, evidence);
-        for event in snapshot.events.iter().filter(|e| e.reason == "Unhealthy") {
-            add(
-                &mut found,
-                FailureMode::ReadinessFailing,
-                format!("{}: {}", event.object, event.message),
-            );
+    }
+    if !failing.is_empty() && found.is_empty() {
+        let mut evidence = vec![format!(
+            "{} of {} pods of the current revision run but are not ready",
+            failing.len().max(unready),
+            current.len()
+        )];
+        evidence.extend(failing);
+        for line in evidence {
+            add(&mut found, FailureMode::ReadinessFailing, line);
         }
     }
     if snapshot.progress_deadline_exceeded {
@@ -150,8 +161,10 @@ fn resource_in(message: &str) -> Option<String> {
 mod tests {
     use expect_test::expect;
 
+    use std::time::Duration;
+
     use super::*;
-    use crate::model::{EventRecord, RevisionId};
+    use crate::model::{EventRecord, Patience, RevisionId};
 
     fn snapshot(pods: Vec<PodState>, events: Vec<EventRecord>) -> RolloutSnapshot {
         let mut s = RolloutSnapshot::new(3);
@@ -210,21 +223,36 @@ mod tests {
     }
 
     #[test]
-    fn running_but_unready_pods_are_a_readiness_failure() {
-        let mut pod = PodState::running("web-a", RevisionId(2), false);
-        pod.message = Some("Readiness probe failed: HTTP probe failed with statuscode: 503".into());
-        let mut s = snapshot(
-            vec![pod, PodState::running("web-b", RevisionId(2), false)],
-            vec![],
-        );
+    fn running_unready_pods_fail_on_an_error_answer_or_an_exhausted_budget() {
+        let answered = PodState::running("web-a", RevisionId(2), false)
+            .aged(Duration::from_secs(30))
+            .with_probe_failure("Readiness probe failed: HTTP probe failed with statuscode: 503");
+        let young = PodState::running("web-b", RevisionId(2), false)
+            .aged(Duration::from_secs(5))
+            .with_probe_failure("Readiness probe failed: HTTP probe failed with statuscode: 503");
+        let mut s = snapshot(vec![answered, young], vec![]);
+        s.patience = Patience::new(Duration::from_secs(15), Some(Duration::from_secs(600)));
         s.progress_deadline_exceeded = true;
         expect![[r#"
             ReadinessFailing
-              2 of 2 pods of the current revision run but are not ready: Readiness probe failed: HTTP probe failed with statuscode: 503
+              2 of 2 pods of the current revision run but are not ready
+              pod web-a: its app answers the readiness probe with an error 30 s after it was created, past the 15 s a start takes (its probes declare 15 s): Readiness probe failed: HTTP probe failed with statuscode: 503
             ProgressDeadlineExceeded
               progress deadline exceeded
         "#]]
         .assert_eq(&render(&s));
+    }
+
+    #[test]
+    fn pods_that_are_starting_are_not_a_failure() {
+        let refused = "Readiness probe failed: Get \"http://10.244.0.9:8080/healthz\": dial tcp 10.244.0.9:8080: connect: connection refused";
+        let slow = PodState::running("web-a", RevisionId(2), false)
+            .aged(Duration::from_secs(240))
+            .with_probe_failure(refused);
+        let fresh = PodState::running("web-b", RevisionId(2), false).aged(Duration::from_secs(2));
+        let mut s = snapshot(vec![slow, fresh], vec![]);
+        s.patience = Patience::new(Duration::from_secs(15), Some(Duration::from_secs(600)));
+        assert!(diagnose(&s).is_empty(), "{}", render(&s));
     }
 
     #[test]

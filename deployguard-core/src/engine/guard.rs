@@ -283,11 +283,11 @@ impl Guard {
             let history = retry.run(startup, || backend.history()).await?;
             match marker.classify(Some(&current), &history) {
                 EarlierRecovery::Finished { failing, restored } => {
-                    return Ok(self.recovery.report(GuardOutcome::RolledBack {
-                        failing,
-                        restored,
-                        reason: "recovered by an earlier run".into(),
-                    }));
+                    return Ok(self.recovery.report(GuardOutcome::rolled_back(
+                        with_image(failing, &history),
+                        restored.map(|r| with_image(r, &history)),
+                        "recovered by an earlier run".into(),
+                    )));
                 }
                 EarlierRecovery::InProgress {
                     failing, reason, ..
@@ -383,6 +383,7 @@ impl Guard {
                 checks_satisfied: analysis.satisfied(rolled_out),
                 phase_elapsed: phase_started.elapsed(),
                 promote_requested: false,
+                bake: self.recovery.config.bake,
             };
             let mut decision = decide(&input);
             if let Some((_, reason)) = pod_health.observe(&snapshot, &self.recovery.config)
@@ -411,6 +412,14 @@ impl Guard {
                 }
                 Decision::Advance => {
                     phase = self.advance(phase).await?;
+                    if phase == Phase::Baking {
+                        self.emit(
+                            started,
+                            EventKind::Baking {
+                                duration: self.recovery.config.bake,
+                            },
+                        );
+                    }
                     let marker = Rollout {
                         fingerprint: current.clone(),
                         phase,
@@ -423,7 +432,17 @@ impl Guard {
                     }
                     phase_started = Instant::now();
                 }
-                Decision::Promote => return self.promote_rollout(&snapshot).await,
+                Decision::Promote => {
+                    if phase == Phase::Baking {
+                        self.emit(
+                            started,
+                            EventKind::Baked {
+                                duration: phase_started.elapsed(),
+                            },
+                        );
+                    }
+                    return self.promote_rollout(&snapshot).await;
+                }
                 Decision::Abort(reason) => {
                     // What fails is the rollout this guard watched; the observation just now
                     // says it still runs.
@@ -505,7 +524,11 @@ impl Guard {
                 Some(probe) => probe.sample().await,
                 None => Err(Error::not_found(format!("probe {}", check.probe))),
             };
-            let judgement = check.judge(sample.as_ref(), versions);
+            let judgement = if check.pooled {
+                check.judge_pooled(&mut analysis.pools[index], sample.as_ref(), versions)
+            } else {
+                check.judge(sample.as_ref(), versions)
+            };
             let outcome = judgement.outcome;
             let interval = check.interval;
             if analysis.not_yet(index, outcome, candidate_serves) {
@@ -552,6 +575,7 @@ impl Guard {
                 self.shift(&split).await?;
                 Ok(Phase::PostPromotion)
             }
+            (_, Phase::Progressing) => Ok(Phase::Baking),
             _ => Ok(phase),
         }
     }
@@ -607,8 +631,14 @@ impl Guard {
                 .set_marker(markers::PROMOTE, None)
                 .await?;
         }
+        let history = self.recovery.platform.backend.history().await.ok();
+        let image = snapshot
+            .current_fingerprint
+            .as_ref()
+            .and_then(|fp| history.as_deref().and_then(|h| with_image(fp.clone(), h).1));
         Ok(self.recovery.report(GuardOutcome::Promoted {
             fingerprint: snapshot.current_fingerprint.clone(),
+            image,
         }))
     }
 
@@ -685,11 +715,11 @@ impl Guard {
             .map(|marker| marker.classify(runs_now.as_ref(), &history));
         match earlier {
             Some(EarlierRecovery::Finished { failing, restored }) if &failing == guarded => {
-                Ok(self.recovery.report(GuardOutcome::RolledBack {
-                    failing,
-                    restored,
-                    reason: "recovered by another run".into(),
-                }))
+                Ok(self.recovery.report(GuardOutcome::rolled_back(
+                    with_image(failing, &history),
+                    restored.map(|r| with_image(r, &history)),
+                    "recovered by another run".into(),
+                )))
             }
             Some(EarlierRecovery::InProgress {
                 failing, reason, ..
@@ -711,4 +741,16 @@ impl Guard {
             })),
         }
     }
+}
+
+/// `fingerprint` with the first image of its revision in `history`, where it is there.
+pub(crate) fn with_image(
+    fingerprint: Fingerprint,
+    history: &[crate::model::Revision],
+) -> (Fingerprint, Option<String>) {
+    let image = history
+        .iter()
+        .find(|r| r.fingerprint == fingerprint)
+        .and_then(|r| r.images.first().cloned());
+    (fingerprint, image)
 }

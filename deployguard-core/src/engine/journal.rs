@@ -108,6 +108,19 @@ pub enum EventKind {
         /// Why.
         error: String,
     },
+    /// The rollout completed; the guard judges the new version for `duration` more before it
+    /// promotes.
+    Baking {
+        /// How long the bake lasts.
+        #[serde(with = "millis")]
+        duration: Duration,
+    },
+    /// The bake ended with nothing failed.
+    Baked {
+        /// How long it lasted.
+        #[serde(with = "millis")]
+        duration: Duration,
+    },
     /// The guard ended.
     Finished {
         /// How.

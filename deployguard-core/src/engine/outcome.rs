@@ -18,6 +18,9 @@ pub enum GuardOutcome {
     Promoted {
         /// What was promoted.
         fingerprint: Option<Fingerprint>,
+        /// Its image, as people name the version (`app:v2.4.0`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
     },
     /// The rollout failed and was recovered.
     RolledBack {
@@ -27,6 +30,12 @@ pub enum GuardOutcome {
         restored: Option<Fingerprint>,
         /// Why.
         reason: String,
+        /// The failing version's image, where known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failing_image: Option<String>,
+        /// The restored version's image, where known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restored_image: Option<String>,
     },
     /// Waiting for a human (inconclusive analysis, a manual gate, a blocked migration gate).
     Paused {
@@ -47,24 +56,68 @@ impl fmt::Display for GuardOutcome {
         match self {
             Self::Promoted {
                 fingerprint: Some(fingerprint),
-            } => write!(f, "promoted {fingerprint}"),
-            Self::Promoted { fingerprint: None } => f.write_str("promoted"),
+                image,
+            } => write!(f, "promoted {}", named(fingerprint, image.as_deref())),
+            Self::Promoted {
+                fingerprint: None,
+                image: Some(image),
+            } => write!(f, "promoted {image}"),
+            Self::Promoted { .. } => f.write_str("promoted"),
             Self::RolledBack {
                 failing,
                 restored: Some(restored),
                 reason,
-            } => {
-                write!(f, "rolled back from {failing} to {restored}: {reason}")
-            }
+                failing_image,
+                restored_image,
+            } => write!(
+                f,
+                "rolled back {} to {}: {reason}",
+                named(failing, failing_image.as_deref()),
+                named(restored, restored_image.as_deref())
+            ),
             Self::RolledBack {
                 failing,
                 restored: None,
                 reason,
-            } => {
-                write!(f, "recovered from {failing}: {reason}")
-            }
+                failing_image,
+                ..
+            } => write!(
+                f,
+                "recovered from {}: {reason}",
+                named(failing, failing_image.as_deref())
+            ),
             Self::Paused { reason } => write!(f, "paused: {reason}"),
             Self::Failed { reason, .. } => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+/// A version as people name it: its image, with the pod-template hash beside it
+/// (`app:v2.4.0 (86dc4c94cb)`); the hash alone when the image is unknown.
+pub(crate) fn named(fingerprint: &Fingerprint, image: Option<&str>) -> String {
+    match image {
+        Some(image) if image != fingerprint.as_str() => format!("{image} ({fingerprint})"),
+        _ => fingerprint.to_string(),
+    }
+}
+
+impl GuardOutcome {
+    /// A rollback of `failing` to `restored` (each with its image, where known).
+    pub(crate) fn rolled_back(
+        failing: (Fingerprint, Option<String>),
+        restored: Option<(Fingerprint, Option<String>)>,
+        reason: String,
+    ) -> Self {
+        let (restored, restored_image) = match restored {
+            Some((fp, image)) => (Some(fp), image),
+            None => (None, None),
+        };
+        Self::RolledBack {
+            failing: failing.0,
+            failing_image: failing.1,
+            restored,
+            restored_image,
+            reason,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! [`PodHealth`]: the candidate's pods as evidence. A version whose pods crash, cannot be
 //! pulled or configured, or never become ready serves no traffic, so no traffic check can blame
-//! it; its pods can. A failure counts once it has lasted its allowance, so a pod that restarts
-//! once while it starts is not a rollback.
+//! it; its pods can. A pod that is starting is not failing (see [`StartBudget`]); a failure
+//! counts once it has lasted its allowance, so a pod that restarts once while it starts is not
+//! a rollback.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::config::GuardConfig;
-use super::diagnose::diagnose;
+use super::diagnose::diagnose_within;
+use super::starting::StartBudget;
 use crate::model::{Diagnosis, FailureMode, RolloutSnapshot};
 
 /// When each failure mode of the candidate's pods was first seen, without a gap.
@@ -27,7 +29,7 @@ impl PodHealth {
         config: &GuardConfig,
     ) -> Option<(Diagnosis, String)> {
         let now = Instant::now();
-        let found = diagnose(snapshot);
+        let found = diagnose_within(snapshot, &StartBudget::of(snapshot, config.unready_after));
         self.since
             .retain(|name, _| found.iter().any(|d| d.mode.name() == *name));
         for diagnosis in found {
@@ -58,11 +60,14 @@ impl PodHealth {
 /// How long `mode` may last; `None`: not this room's to judge.
 fn allowance(mode: &FailureMode, config: &GuardConfig) -> Option<Duration> {
     match mode {
+        // Each is hard evidence: the diagnosis has already allowed a start its time (a pod that
+        // runs unready is failing only past its start budget), so each counts once it lasts.
         FailureMode::ImagePull { .. }
         | FailureMode::CrashLoop { .. }
         | FailureMode::ConfigError { .. }
-        | FailureMode::OomKilled => config.pod_failure_after,
-        FailureMode::ReadinessFailing | FailureMode::Unschedulable { .. } => config.unready_after,
+        | FailureMode::OomKilled
+        | FailureMode::ReadinessFailing
+        | FailureMode::Unschedulable { .. } => config.pod_failure_after,
         _ => None,
     }
 }
@@ -78,7 +83,7 @@ fn describe(mode: &FailureMode) -> String {
         }
         FailureMode::ConfigError { missing } => format!("{missing} is missing"),
         FailureMode::OomKilled => "OOMKilled".into(),
-        FailureMode::ReadinessFailing => "running but never ready".into(),
+        FailureMode::ReadinessFailing => "running but not ready".into(),
         FailureMode::Unschedulable {
             resource: Some(resource),
         } => format!("unschedulable, not enough {resource}"),

@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::decide::Phase;
-use super::diagnose::diagnose;
+use super::diagnose::diagnose_within;
 use super::gate::{GateVerdict, migration_gate};
 use super::report::ExecutionOutcome;
+use super::starting::{StartBudget, Starting};
 use std::sync::Arc;
 
 use super::config::GuardConfig;
@@ -42,6 +43,8 @@ pub struct Assessment {
     pub healthy_fraction: Option<f64>,
     /// Failure modes with evidence.
     pub failure_modes: Vec<Diagnosis>,
+    /// The new version's pods that are still starting, within their budget: not a failure.
+    pub starting: Option<Starting>,
     /// The revision running now.
     pub current: Option<Revision>,
     /// Where a rollback would go.
@@ -193,12 +196,14 @@ impl Recovery {
             Some(_) => StrategyKind::Canary,
             None => StrategyKind::Rolling,
         };
+        let budget = StartBudget::of(&snapshot, self.config.unready_after);
         Ok(Assessment {
             strategy: self.strategy.kind(),
             detected_strategy,
             status: rollout_status(&self.name, &snapshot),
             healthy_fraction: snapshot.healthy_fraction(),
-            failure_modes: diagnose(&snapshot),
+            failure_modes: diagnose_within(&snapshot, &budget),
+            starting: Starting::of(&snapshot, &budget),
             snapshot,
             current,
             rollback_target,
@@ -358,11 +363,19 @@ impl Recovery {
             (Some(why), ExecutionOutcome::Completed) => GuardOutcome::Paused {
                 reason: why.clone(),
             },
-            (None, ExecutionOutcome::Completed) => GuardOutcome::RolledBack {
-                failing,
-                restored: ctx.target.map(|t| t.fingerprint),
-                reason,
-            },
+            (None, ExecutionOutcome::Completed) => {
+                let failing_image = assessment
+                    .current
+                    .as_ref()
+                    .filter(|c| c.fingerprint == failing)
+                    .and_then(|c| c.images.first().cloned());
+                GuardOutcome::rolled_back(
+                    (failing, failing_image),
+                    ctx.target
+                        .map(|t| (t.fingerprint.clone(), t.images.first().cloned())),
+                    reason,
+                )
+            }
             (_, ExecutionOutcome::DeadlineExceeded { step }) => GuardOutcome::Failed {
                 kind: ErrorKind::Timeout,
                 reason: format!(

@@ -11,7 +11,7 @@ pub use failure::{Diagnosis, FailureMode};
 pub use measurement::{Measurement, Observations, Sample, VERSION_LABEL};
 pub use migration::{AppliedMigration, MigrationState, MigrationStatus, SchemaVersion};
 pub use revision::{Fingerprint, Revision, RevisionId};
-pub use snapshot::{Condition, EventRecord, PodState, RolloutSnapshot};
+pub use snapshot::{Condition, EventRecord, Patience, PodState, RolloutSnapshot};
 pub use traffic::{
     RouteVersion, Routed, RouterCapabilities, RoutingMode, TrafficSplit, Verification,
 };

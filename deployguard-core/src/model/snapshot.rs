@@ -1,5 +1,7 @@
 //! What a [`DeploymentBackend`](crate::DeploymentBackend) observes of a rollout.
 
+use std::time::{Duration, SystemTime};
+
 use serde::{Deserialize, Serialize};
 
 use super::revision::{Fingerprint, RevisionId};
@@ -38,6 +40,39 @@ pub struct RolloutSnapshot {
     pub pods: Vec<PodState>,
     /// Recent events about the deployment and its pods, oldest first.
     pub events: Vec<EventRecord>,
+    /// The platform's clock when it answered (the API server's `Date`), where known. Pod ages
+    /// are counted on it, never on the observer's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<SystemTime>,
+    /// What the workload declares about how long its pods take to start.
+    #[serde(default)]
+    pub patience: Patience,
+}
+
+/// What a workload declares about its start: how long a pod of it may take to become ready,
+/// and how long the platform waits for progress. A pod that is starting is not failing; these
+/// say for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Patience {
+    /// How long a start may take by the pod template: the startup probe's budget
+    /// (`initialDelaySeconds + failureThreshold × periodSeconds`), then the readiness probe's
+    /// initial delay and `failureThreshold × periodSeconds`, then `minReadySeconds`.
+    pub declared_start: Duration,
+    /// How long the platform waits for progress before it gives up (Kubernetes:
+    /// `progressDeadlineSeconds`, 600 s by default); `None` when it does not say.
+    pub progress_deadline: Option<Duration>,
+}
+
+impl Patience {
+    /// A workload whose start takes `declared_start` and whose platform waits
+    /// `progress_deadline` for progress.
+    pub fn new(declared_start: Duration, progress_deadline: Option<Duration>) -> Self {
+        Self {
+            declared_start,
+            progress_deadline,
+        }
+    }
 }
 
 impl RolloutSnapshot {
@@ -126,6 +161,17 @@ pub struct PodState {
     pub message: Option<String>,
     /// The last log lines of a failing container.
     pub log_tail: Vec<String>,
+    /// How long the pod has existed, by the platform's clock; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age: Option<Duration>,
+    /// For a ready pod: how long after its creation it became ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_after: Option<Duration>,
+    /// The kubelet's latest readiness probe failure for this pod, verbatim (`Readiness probe
+    /// failed: HTTP probe failed with statuscode: 503`, or `… connect: connection refused` while
+    /// nothing listens yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_failure: Option<String>,
 }
 
 impl PodState {
@@ -138,6 +184,27 @@ impl PodState {
             ready,
             ..Self::default()
         }
+    }
+
+    /// The same pod, `age` old.
+    pub fn aged(mut self, age: Duration) -> Self {
+        self.age = Some(age);
+        self
+    }
+
+    /// The same pod with its latest readiness probe failure.
+    pub fn with_probe_failure(mut self, message: impl Into<String>) -> Self {
+        self.probe_failure = Some(message.into());
+        self
+    }
+
+    /// Whether the pod's app answered its readiness probe with an error (an HTTP status, an
+    /// exec probe's exit code), rather than not answering at all (nothing listens yet, a
+    /// timeout): a running app that says it is not well, where a starting one says nothing.
+    pub fn app_answered_unready(&self) -> bool {
+        self.probe_failure.as_deref().is_some_and(|m| {
+            m.contains("statuscode") || m.contains("exit code") || m.contains("exited with")
+        })
     }
 
     /// The same pod waiting with `reason`.

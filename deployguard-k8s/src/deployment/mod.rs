@@ -7,7 +7,7 @@ use cache::{Seen, Source};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use deployguard_core::{
@@ -129,6 +129,33 @@ impl KubeDeployment {
 
     fn object(&self) -> String {
         format!("deployment {}/{}", self.namespace, self.name)
+    }
+
+    /// Lists pods as `Api::list` does, and reads the API server's clock from the answer's
+    /// `Date` header: pod ages are counted on the server's clock, never this process's (which
+    /// may be skewed, or, under a test's paused clock, stopped).
+    async fn pods_dated(
+        &self,
+        params: &ListParams,
+    ) -> std::result::Result<(kube::core::ObjectList<Pod>, Option<SystemTime>), kube::Error> {
+        let request =
+            kube::core::Request::new(format!("/api/v1/namespaces/{}/pods", self.namespace))
+                .list(params)
+                .map_err(kube::Error::BuildRequest)?;
+        let client: kube::Client = self.pods.clone().into();
+        let response = client.send(request.map(kube::client::Body::from)).await?;
+        if !response.status().is_success() {
+            // The typed call reads the server's Status into the error every other read gives.
+            return self.pods.list(params).await.map(|list| (list, None));
+        }
+        let now = response
+            .headers()
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::patience::http_date);
+        let body = response.into_body().collect_bytes().await?;
+        let list = serde_json::from_slice(&body).map_err(kube::Error::SerdeError)?;
+        Ok((list, now))
     }
 
     fn err(&self, operation: &'static str) -> impl Fn(kube::Error) -> Error + '_ {
@@ -262,9 +289,8 @@ impl DeploymentBackend for KubeDeployment {
             }
         };
         self.remember_read(&read);
-        let pods = self
-            .pods
-            .list(&ListParams::default().labels(&Self::selector(&read.deployment)))
+        let (pods, now) = self
+            .pods_dated(&ListParams::default().labels(&Self::selector(&read.deployment)))
             .await
             .map_err(self.err("observe"))?;
         let mut snapshot = snapshot_of(
@@ -273,6 +299,7 @@ impl DeploymentBackend for KubeDeployment {
             read.current(),
             &pods.items,
             &[],
+            now,
         );
         if needs_evidence(&snapshot) {
             // Warnings about pods are all diagnosis reads; the rest of a busy namespace's
@@ -288,6 +315,7 @@ impl DeploymentBackend for KubeDeployment {
                 read.current(),
                 &pods.items,
                 &events.items,
+                now,
             );
             self.attach_logs(&mut snapshot).await;
         }
@@ -551,7 +579,14 @@ const EVENT_FIELDS: &str = "involvedObject.kind=Pod,type=Warning";
 /// The rollout's status from the deployment object alone (the ReplicaSets name what runs): what
 /// a watch on it says, as `kubectl rollout status` reads it.
 fn status_of(deployment: &Deployment, owned: &[ReplicaSet]) -> RolloutSnapshot {
-    let mut snapshot = snapshot_of(deployment, owned, current_of(deployment, owned), &[], &[]);
+    let mut snapshot = snapshot_of(
+        deployment,
+        owned,
+        current_of(deployment, owned),
+        &[],
+        &[],
+        None,
+    );
     // After a rollback the ReplicaSet listed earlier still carries its old number; the
     // deployment's own annotation has the new one once the controller has seen the change.
     if snapshot.generation_observed

@@ -286,10 +286,10 @@ async fn each_failure_scenario_is_diagnosed_with_evidence() {
     check_diagnosis(
         "seed-rolling-failure",
         expect![[r#"
-        ReadinessFailing
-          3 of 3 pods of the current revision run but are not ready
-          pod/POD: Readiness probe failed: HTTP probe failed with statuscode: 503
-    "#]],
+            ReadinessFailing
+              3 of 3 pods of the current revision run but are not ready
+              pod POD its app answers the readiness probe with an error 1 min after it was created, past the 15 s a start takes (its probes declare 15 s): Readiness probe failed: HTTP probe failed with statuscode: 503
+        "#]],
     )
     .await;
     check_diagnosis(

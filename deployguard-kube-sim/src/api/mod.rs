@@ -136,6 +136,13 @@ pub(crate) async fn handle(
             Err(err) => error_response(&err),
         }
     };
+    // The API server's clock, as every Go HTTP server sends it: clients (the guard's pod ages
+    // among them) read the cluster's time from it, never their own.
+    let mut response = response;
+    let now = lock(&shared.store).clock.now();
+    if let Ok(date) = HeaderValue::from_str(&crate::clock::http_date(now)) {
+        response.headers_mut().insert(header::DATE, date);
+    }
     if shared.log_requests {
         let query = if request.raw_query.is_empty() {
             String::new()

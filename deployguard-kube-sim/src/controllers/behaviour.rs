@@ -17,6 +17,14 @@ pub enum ImageBehaviour {
         /// The probe's output (`HTTP probe failed with statuscode: 503`).
         probe_output: String,
     },
+    /// Starts slowly (refusing connections, as an app that does not listen yet) for `startup`,
+    /// then runs and answers its readiness probe with an error, for ever.
+    FailsAfterStart {
+        /// Time from pod creation until the app answers.
+        startup: Duration,
+        /// The probe's output once it answers (`HTTP probe failed with statuscode: 503`).
+        probe_output: String,
+    },
     /// Becomes ready and unready in turn, each for `period`.
     Flapping {
         /// How long each half lasts.

@@ -242,6 +242,14 @@ fn simulate(
             let ready_at = startup.max(start);
             c.ready = elapsed >= ready_at;
             if !c.ready {
+                // Still starting: nothing listens yet, and the kubelet says so from its first
+                // probe that finds nothing listening.
+                let first_miss = start + probe_period(spec);
+                if elapsed >= first_miss {
+                    events.extend(refused(pod, spec));
+                } else if first_miss < ready_at {
+                    ctx.wake_at(created + first_miss);
+                }
                 ctx.wake_at(created + ready_at);
             }
         }
@@ -251,6 +259,26 @@ fn simulate(
                 "Unhealthy".into(),
                 format!("Readiness probe failed: {probe_output}"),
             ));
+        }
+        ImageBehaviour::FailsAfterStart {
+            startup,
+            probe_output,
+        } => {
+            if elapsed < startup {
+                let first_miss = start + probe_period(spec);
+                if elapsed >= first_miss {
+                    events.extend(refused(pod, spec));
+                } else {
+                    ctx.wake_at(created + first_miss);
+                }
+                ctx.wake_at(created + startup);
+            } else {
+                events.push((
+                    "Warning".into(),
+                    "Unhealthy".into(),
+                    format!("Readiness probe failed: {probe_output}"),
+                ));
+            }
         }
         ImageBehaviour::Flapping { period } => {
             let period = period.max(Duration::from_secs(1));
@@ -326,6 +354,54 @@ fn simulate(
         ImageBehaviour::PullFails { .. } => {}
     }
     c
+}
+
+/// How often the container's readiness probe runs (`periodSeconds`, default 10 s), counted from
+/// its initial delay: when a container that is still starting first shows a failed probe.
+fn probe_period(spec: &Value) -> Duration {
+    let probe = spec.get("readinessProbe");
+    let field = |k: &str, default: u64| {
+        probe
+            .and_then(|p| p.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(default)
+    };
+    Duration::from_secs(field("initialDelaySeconds", 0) + field("periodSeconds", 10).max(1))
+}
+
+/// The kubelet's event for an HTTP or TCP readiness probe of a container whose app does not
+/// listen yet: `Get "http://10.244.0.7:8080/healthz": dial tcp 10.244.0.7:8080: connect:
+/// connection refused`. Nothing without a readiness probe (such a container is ready once it
+/// runs).
+fn refused(pod: &Value, spec: &Value) -> Option<(String, String, String)> {
+    let probe = spec.get("readinessProbe")?;
+    let ip = pod_ip(pod);
+    let port_of = |port: &Value| -> String {
+        match port {
+            Value::String(name) => spec
+                .get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|p| p.get("name").and_then(Value::as_str) == Some(name.as_str()))
+                .and_then(|p| p.get("containerPort"))
+                .map_or_else(|| name.clone(), Value::to_string),
+            other => other.to_string(),
+        }
+    };
+    let message = if let Some(get) = probe.get("httpGet") {
+        let port = port_of(get.get("port").unwrap_or(&Value::Null));
+        let path = get.get("path").and_then(Value::as_str).unwrap_or("/");
+        format!(
+            "Readiness probe failed: Get \"http://{ip}:{port}{path}\": dial tcp {ip}:{port}: connect: connection refused"
+        )
+    } else if let Some(tcp) = probe.get("tcpSocket") {
+        let port = port_of(tcp.get("port").unwrap_or(&Value::Null));
+        format!("Readiness probe failed: dial tcp {ip}:{port}: connect: connection refused")
+    } else {
+        return None;
+    };
+    Some(("Warning".into(), "Unhealthy".into(), message))
 }
 
 fn logs_of(behaviour: &ImageBehaviour, container: &Container) -> Vec<String> {

@@ -27,6 +27,13 @@ pub const OVERLOADED_TRAFFIC: TrafficConfig = TrafficConfig {
     seed: 1,
 };
 
+/// A service with little traffic: 2 requests per second on six pods of 20.
+pub const LOW_TRAFFIC: TrafficConfig = TrafficConfig {
+    requests_per_second: 2.0,
+    capacity_per_pod: 20.0,
+    seed: 1,
+};
+
 /// What is really wrong in a scenario: the answer a guard should reach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -66,7 +73,16 @@ pub enum Layout {
     /// An Istio blue-green: Deployments [`ISTIO_BLUE`] (serving) and [`ISTIO_GREEN`] (the
     /// candidate), subsets `blue` and `green`, route `primary` of VirtualService [`ISTIO_ROUTE`].
     IstioBlueGreen,
+    /// The seed runbook's blue-green: Deployments [`SELECTOR_BLUE`] (serving) and
+    /// [`SELECTOR_GREEN`] (the candidate) behind Service `myapp-service`, whose selector's
+    /// `version` label picks `blue` or `green`.
+    SelectorBlueGreen,
 }
+
+/// The serving Deployment of the Service-selector blue-green scenarios.
+pub const SELECTOR_BLUE: &str = "myapp-blue";
+/// The candidate Deployment of the Service-selector blue-green scenarios.
+pub const SELECTOR_GREEN: &str = "myapp-green";
 
 /// The VirtualService and DestinationRule of the Istio scenarios.
 pub const ISTIO_ROUTE: &str = "myapp";
@@ -154,11 +170,19 @@ pub fn catalogue() -> Vec<Scenario> {
             Some(VersionAtFault),
             Some("healthy-rollout"),
         ),
-        scenario(
+        istio(
             "seed-blue-green",
             "myapp-blue (v2.3.1) and myapp-green (v2.4.0, readiness flapping) behind myapp-service, which selects blue",
+            VersionAtFault,
+            Some("seed-blue-green-healthy"),
+            Layout::SelectorBlueGreen,
+        ),
+        istio(
+            "seed-blue-green-healthy",
+            "myapp-blue (v2.3.1) and myapp-green (v2.4.0, healthy) behind myapp-service, which selects blue",
+            Healthy,
             None,
-            None,
+            Layout::SelectorBlueGreen,
         ),
         scenario(
             "healthy-rollout",
@@ -219,6 +243,42 @@ pub fn catalogue() -> Vec<Scenario> {
             "app-deployment: the new version requests 500m cpu, which the nodes have",
             Some(Healthy),
             None,
+        ),
+        scenario(
+            "slow-start",
+            "app-deployment: app:v2.4.0 is healthy but takes 90 s to start (a JVM warming up), refusing connections until then",
+            Some(Healthy),
+            None,
+        ),
+        scenario(
+            "slow-start-never-ready",
+            "app-deployment: app:v2.4.0 takes 90 s to start, then answers its readiness probe with 503 for ever",
+            Some(VersionAtFault),
+            Some("slow-start"),
+        ),
+        scenario(
+            "late-failure",
+            "app-deployment: app:v2.4.0 serves well for 3 minutes after it becomes ready, then fails 15% of requests (a leak)",
+            Some(VersionAtFault),
+            Some("healthy-rollout"),
+        ),
+        scenario(
+            "low-traffic",
+            "app-deployment: app:v2.3.1 -> app:v2.4.0, both healthy, on a service of 2 requests a second",
+            Some(Healthy),
+            None,
+        ),
+        scenario(
+            "low-traffic-bad",
+            "app-deployment: app:v2.4.0 fails 15% of requests, on a service of 2 requests a second",
+            Some(VersionAtFault),
+            Some("low-traffic"),
+        ),
+        scenario(
+            "moderate-regression",
+            "app-deployment: app:v2.4.0 fails 3% of requests where app:v2.3.1 fails 0.2%",
+            Some(VersionAtFault),
+            Some("healthy-rollout"),
         ),
         scenario(
             "migration-job-failed",
@@ -336,8 +396,50 @@ pub async fn load_seeded(cluster: &FakeCluster, name: &str, seed: u64) -> Result
             )
             .await
         }
+        "slow-start" => rolling(cluster, ImageBehaviour::ready_after(90), json!({}), normal).await,
+        "slow-start-never-ready" => {
+            rolling(
+                cluster,
+                ImageBehaviour::FailsAfterStart {
+                    startup: Duration::from_secs(90),
+                    probe_output: "HTTP probe failed with statuscode: 503".into(),
+                },
+                json!({}),
+                normal,
+            )
+            .await
+        }
+        "late-failure" => {
+            cluster.set_serving(
+                NEW,
+                ServingProfile {
+                    errors_after: Some(Duration::from_secs(180)),
+                    ..ServingProfile::SEED_BAD
+                },
+            );
+            rolling(cluster, good(), json!({}), normal).await
+        }
+        "low-traffic" | "low-traffic-bad" => {
+            if name == "low-traffic-bad" {
+                cluster.set_serving(NEW, ServingProfile::SEED_BAD);
+            }
+            rolling(cluster, good(), json!({}), LOW_TRAFFIC.with_seed(seed)).await
+        }
+        "moderate-regression" => {
+            cluster.set_serving(NEW, ServingProfile::failing(0.03));
+            rolling(cluster, good(), json!({}), normal).await
+        }
         "migration-job-failed" => migration_job_failed(cluster, normal).await,
-        "seed-blue-green" => blue_green(cluster, normal).await,
+        "seed-blue-green" | "seed-blue-green-healthy" => {
+            let green = if name == "seed-blue-green" {
+                ImageBehaviour::Flapping {
+                    period: Duration::from_secs(20),
+                }
+            } else {
+                good()
+            };
+            blue_green(cluster, green, normal).await
+        }
         "seed-istio-canary" | "istio-canary-healthy" => {
             if name == "seed-istio-canary" {
                 cluster.set_serving(NEW, ServingProfile::SEED_BAD);
@@ -371,6 +473,89 @@ pub async fn load_seeded(cluster: &FakeCluster, name: &str, seed: u64) -> Result
                 .join(", ")
         ))),
     }
+}
+
+/// A rolling update of `app-deployment` (six pods, app:v2.3.1 → app:v2.4.0) shaped by
+/// parameters, for sweeps over what the named scenarios fix: how long the new version takes to
+/// start, how much traffic the service has, how many more errors the new version makes and
+/// when it starts making them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Variation {
+    /// Time from a new pod's creation until it is ready (it refuses connections until then).
+    pub start: Duration,
+    /// Requests per second to the service.
+    pub requests_per_second: f64,
+    /// The new version's error rate as a multiple of the healthy 0.2% (1: healthy).
+    pub error_factor: f64,
+    /// How long after a new pod becomes ready its errors begin (zero: at once).
+    pub onset: Duration,
+}
+
+impl Variation {
+    /// A healthy rollout at the usual load: ready after 5 s, 78 rps, no extra errors.
+    pub fn healthy() -> Self {
+        Self {
+            start: Duration::from_secs(5),
+            requests_per_second: NORMAL_TRAFFIC.requests_per_second,
+            error_factor: 1.0,
+            onset: Duration::ZERO,
+        }
+    }
+
+    /// Whether the new version is at fault by the replay's own checks: more than 1% errors
+    /// (the success range) and more than one point above the old version's (the margin).
+    pub fn at_fault(&self) -> bool {
+        let errors = ServingProfile::HEALTHY.error_rate * self.error_factor;
+        errors > 0.01 && errors - ServingProfile::HEALTHY.error_rate > 0.01
+    }
+}
+
+impl std::fmt::Display for Variation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "start {} s, {} rps, errors x{}, onset {} s",
+            self.start.as_secs(),
+            self.requests_per_second,
+            self.error_factor,
+            self.onset.as_secs()
+        )
+    }
+}
+
+/// Loads `variation` into `cluster`, its traffic's noise drawn from `seed`: the rollout starts
+/// when it returns.
+pub async fn load_variation(
+    cluster: &FakeCluster,
+    variation: &Variation,
+    seed: u64,
+) -> Result<(), ApiError> {
+    if variation.error_factor != 1.0 {
+        cluster.set_serving(
+            NEW,
+            ServingProfile {
+                error_rate: (ServingProfile::HEALTHY.error_rate * variation.error_factor).min(1.0),
+                errors_after: (!variation.onset.is_zero()).then_some(variation.onset),
+                ..ServingProfile::HEALTHY
+            },
+        );
+    }
+    // Pods sized so the service runs as busy as the usual load's (65%): a capacity shortfall
+    // is another question than the ones a variation asks.
+    let traffic = TrafficConfig {
+        requests_per_second: variation.requests_per_second,
+        capacity_per_pod: (variation.requests_per_second / 6.0 / 0.65).max(20.0),
+        seed,
+    };
+    rolling(
+        cluster,
+        ImageBehaviour::Ready {
+            startup: variation.start,
+        },
+        json!({}),
+        traffic,
+    )
+    .await
 }
 
 const OLD: &str = "app:v2.3.1";
@@ -541,24 +726,19 @@ async fn migration_job_failed(
     Ok(())
 }
 
-async fn blue_green(cluster: &FakeCluster, traffic: TrafficConfig) -> Result<(), ApiError> {
+/// The seed runbook's blue-green: blue serves; green (`green_behaviour`) is created last, so
+/// its rollout starts when loading returns.
+async fn blue_green(
+    cluster: &FakeCluster,
+    green_behaviour: ImageBehaviour,
+    traffic: TrafficConfig,
+) -> Result<(), ApiError> {
     cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
-    cluster.set_image_behaviour(
-        NEW,
-        ImageBehaviour::Flapping {
-            period: Duration::from_secs(20),
-        },
-    );
+    cluster.set_image_behaviour(NEW, green_behaviour);
     cluster.create(app_deployment(
         "myapp-blue",
         json!({"app": "myapp", "version": "blue"}),
         OLD,
-        6,
-    ))?;
-    cluster.create(app_deployment(
-        "myapp-green",
-        json!({"app": "myapp", "version": "green"}),
-        NEW,
         6,
     ))?;
     cluster.create(service(
@@ -567,6 +747,12 @@ async fn blue_green(cluster: &FakeCluster, traffic: TrafficConfig) -> Result<(),
     ))?;
     rolled_out(cluster, "myapp-blue").await?;
     cluster.enable_traffic("default", "myapp-service", traffic);
+    cluster.create(app_deployment(
+        "myapp-green",
+        json!({"app": "myapp", "version": "green"}),
+        NEW,
+        6,
+    ))?;
     Ok(())
 }
 
@@ -645,8 +831,13 @@ fn static_web(cluster: &FakeCluster) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Whether `seed-rolling-failure` has reached its stall: three pods of the new version that run
-/// and never become ready, five old ones still serving, and the controller caught up with the
+/// How long the seed's new pods have failed by the time a person finds the incident: longer
+/// than the start their probes declare (15 s), so that they read as failing, not starting.
+pub const SEED_STALLED_FOR: Duration = Duration::from_secs(20);
+
+/// Whether `seed-rolling-failure` has reached its stall as a person finds it: three pods of the
+/// new version that run, answer their readiness probe with 503 and have done so for
+/// [`SEED_STALLED_FOR`], five old ones still serving, and the controller caught up with the
 /// spec. Tests wait for it before they act.
 pub fn seed_has_stalled(cluster: &FakeCluster) -> bool {
     let deployment_stalled = cluster
@@ -660,22 +851,31 @@ pub fn seed_has_stalled(cluster: &FakeCluster) -> bool {
                     && status.observed_generation == generation
             })
         });
-    let new_pods_running = || {
-        cluster.pods("default").is_ok_and(|pods| {
-            pods.iter()
-                .filter(|pod| {
-                    let image = pod
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.containers.first()?.image.clone());
-                    let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
-                    image.as_deref() == Some(NEW) && phase.as_deref() == Some("Running")
-                })
-                .count()
-                == 3
-        })
-    };
-    deployment_stalled && new_pods_running()
+    deployment_stalled && new_pods_aged(cluster, SEED_STALLED_FOR)
+}
+
+/// Whether three pods of app:v2.4.0 run in `default`, each at least `age` old on the cluster's
+/// clock.
+pub fn new_pods_aged(cluster: &FakeCluster, age: Duration) -> bool {
+    cluster.pods("default").is_ok_and(|pods| {
+        pods.iter()
+            .filter(|pod| {
+                let image = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.containers.first()?.image.clone());
+                let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+                let old_enough = pod.metadata.creation_timestamp.as_ref().is_some_and(|t| {
+                    cluster
+                        .now()
+                        .duration_since(std::time::SystemTime::from(t.0))
+                        .is_ok_and(|existed| existed >= age)
+                });
+                image.as_deref() == Some(NEW) && phase.as_deref() == Some("Running") && old_enough
+            })
+            .count()
+            == 3
+    })
 }
 
 /// The seed incident served over HTTP on loopback, at its stall, with a kubeconfig in a

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deployguard_core::{
-    BackendCapabilities, Condition, DeploymentBackend, Error, ErrorKind, Fingerprint, PodState,
-    Result, Revision, RevisionId, RollbackOptions, RollbackOutcome, RolloutSnapshot, SchemaVersion,
+    BackendCapabilities, Condition, DeploymentBackend, Error, ErrorKind, Fingerprint, Patience,
+    PodState, Result, Revision, RevisionId, RollbackOptions, RollbackOutcome, RolloutSnapshot,
+    SchemaVersion,
 };
 use tokio::time::Instant;
 
@@ -153,9 +154,11 @@ impl State {
                     pod = pod.with_waiting(reason.clone(), message.clone());
                     pod.phase = "Pending".into();
                 } else {
-                    pod.message = Some(message.clone());
+                    // Running: its app answers the readiness probe, with an error.
+                    pod.probe_failure = Some(message.clone());
                 }
             }
+            pod.age = Some(elapsed);
             snapshot.pods.push(pod);
         }
         if let Some(previous) = previous {
@@ -171,6 +174,7 @@ impl State {
         snapshot.updated = new_pods;
         snapshot.ready = snapshot.pods.iter().filter(|p| p.ready).count() as u32;
         snapshot.available = snapshot.ready;
+        snapshot.patience = Patience::new(Duration::ZERO, Some(self.progress_deadline));
         if !snapshot.is_complete() && elapsed > self.progress_deadline {
             snapshot.progress_deadline_exceeded = true;
             snapshot.conditions.push(Condition::new(

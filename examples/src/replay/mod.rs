@@ -18,7 +18,9 @@ use deployguard_core::engine::{
 };
 use deployguard_core::{DeploymentBackend, Error, ErrorKind, Result};
 use deployguard_istio::IstioRouter;
-use deployguard_k8s::{JobMigrationInspector, KubeDeployment};
+use deployguard_k8s::{
+    JobMigrationInspector, KubeDeployment, PodReadinessProbe, ServiceSelectorRouter,
+};
 use deployguard_testkit::cluster::scenarios::{self, Layout, Truth};
 use deployguard_testkit::cluster::{FakeCluster, SimulatedTraffic, TrafficProbe, TrafficSecond};
 use serde::Serialize;
@@ -125,14 +127,16 @@ pub struct Run {
 }
 
 /// The checks every replay's guard runs: a statistical judge of errors and of latency against
-/// the baseline version, each `count` times when given (blue-green's post-promotion checks
-/// must finish), else for as long as the rollout runs.
+/// the baseline version, each over everything both versions served since the new one first
+/// served (pooled), `count` times when given (blue-green's post-promotion checks must finish),
+/// else for as long as the rollout and its bake run.
 fn checks(probe: &TrafficProbe, count: Option<u32>) -> Result<Vec<AnalysisCheck>> {
     let errors = AnalysisCheck::builder("error-rate", probe, "error_rate")
         .judge(Judge::statistical())
         .success(Threshold::at_most(0.01))
         .interval(ANALYSIS_INTERVAL)
-        .initial_delay(ANALYSIS_INTERVAL);
+        .initial_delay(ANALYSIS_INTERVAL)
+        .pooled(true);
     let latency = AnalysisCheck::builder("latency", probe, "latency_seconds")
         .judge(Judge::Statistical {
             confidence: 0.99,
@@ -141,7 +145,8 @@ fn checks(probe: &TrafficProbe, count: Option<u32>) -> Result<Vec<AnalysisCheck>
         })
         .success(Threshold::at_most(1.0))
         .interval(ANALYSIS_INTERVAL)
-        .initial_delay(ANALYSIS_INTERVAL);
+        .initial_delay(ANALYSIS_INTERVAL)
+        .pooled(true);
     let (errors, latency) = match count {
         Some(count) => (errors.count(count), latency.count(count)),
         None => (errors, latency),
@@ -164,6 +169,7 @@ pub fn candidate(layout: Layout) -> &'static str {
     match layout {
         Layout::IstioCanary => scenarios::ISTIO_CANARY,
         Layout::IstioBlueGreen => scenarios::ISTIO_GREEN,
+        Layout::SelectorBlueGreen => scenarios::SELECTOR_GREEN,
         _ => DEPLOYMENT,
     }
 }
@@ -213,6 +219,41 @@ pub fn guard_for(cluster: &FakeCluster, layout: Layout, journal: &MemoryJournal)
                 )))
                 .router(Arc::new(istio("blue", "green")?))
         }
+        Layout::SelectorBlueGreen => {
+            // The seed runbook's blue-green: green is judged by its pods before any traffic
+            // moves (every pod ready, three looks in a row), then by its traffic once the
+            // Service's selector points at it.
+            let readiness = PodReadinessProbe::new(KubeDeployment::new(
+                client.clone(),
+                NAMESPACE,
+                scenarios::SELECTOR_GREEN,
+            ));
+            let ready = AnalysisCheck::builder("green-ready", &readiness, "ready_fraction")
+                .success(Threshold::at_least(1.0))
+                .interval(ANALYSIS_INTERVAL)
+                .initial_delay(Duration::from_secs(30))
+                .count(3)
+                .build()?;
+            let mut blue_green = BlueGreen::new("blue", "green").with_pre_promotion(ready);
+            for check in checks(&probe, Some(3))? {
+                blue_green = blue_green.with_post_promotion(check);
+            }
+            let router = ServiceSelectorRouter::new(
+                client.clone(),
+                NAMESPACE,
+                SERVICE,
+                "version",
+                [("blue", "blue"), ("green", "green")],
+            )?;
+            Guard::builder(Strategy::BlueGreen(blue_green), backend)
+                .stable(Arc::new(KubeDeployment::new(
+                    client.clone(),
+                    NAMESPACE,
+                    scenarios::SELECTOR_BLUE,
+                )))
+                .router(Arc::new(router))
+                .probe(Arc::new(readiness))
+        }
         _ => {
             let mut builder = Guard::builder(Strategy::Rolling, backend).migrations(Arc::new(
                 JobMigrationInspector::new(client.clone(), NAMESPACE),
@@ -257,12 +298,51 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
             "the replay guards rollouts; {scenario:?} has none"
         )));
     }
-    let layout = info.layout;
-    let deployment = candidate(layout);
     let cluster = FakeCluster::with_controllers();
     scenarios::load_seeded(&cluster, scenario, seed)
         .await
         .map_err(|e| Error::new(ErrorKind::Unexpected, format!("loading {scenario}: {e}")))?;
+    replay_loaded(&cluster, scenario, info, guarded, horizon, seed).await
+}
+
+/// Replays a rolling update of `variation` (see [`scenarios::Variation`]), as [`replay`] does a
+/// named scenario: the parameter sweeps' way in.
+pub async fn replay_variation(
+    variation: &scenarios::Variation,
+    guarded: bool,
+    horizon: Duration,
+    seed: u64,
+) -> Result<Run> {
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load_variation(&cluster, variation, seed)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Unexpected, format!("loading {variation}: {e}")))?;
+    let info = scenarios::catalogue()
+        .into_iter()
+        .find(|s| s.name == "healthy-rollout")
+        .expect("healthy-rollout is in the catalogue");
+    replay_loaded(
+        &cluster,
+        &variation.to_string(),
+        &info,
+        guarded,
+        horizon,
+        seed,
+    )
+    .await
+}
+
+/// Replays what `cluster` has loaded (`scenario`, shaped as `info` says).
+async fn replay_loaded(
+    cluster: &FakeCluster,
+    scenario: &str,
+    info: &scenarios::Scenario,
+    guarded: bool,
+    horizon: Duration,
+    seed: u64,
+) -> Result<Run> {
+    let layout = info.layout;
+    let deployment = candidate(layout);
     // The scenario just set the new image: the rollout starts now.
     let start = Instant::now();
     let backend = KubeDeployment::new(cluster.client(), NAMESPACE, deployment);
@@ -293,7 +373,7 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
     };
     if guarded {
         let journal = MemoryJournal::new();
-        let report = guard_for(&cluster, layout, &journal)?.run().await;
+        let report = guard_for(cluster, layout, &journal)?.run().await;
         run.journal = journal.events();
         read_journal(&mut run);
         run.action = match &report.outcome {
@@ -304,9 +384,23 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
             _ => Action::Nothing,
         };
         run.outcome = match &report.outcome {
+            GuardOutcome::RolledBack { .. } if layout == Layout::SelectorBlueGreen => {
+                "aborted before any traffic moved: the Service still selects blue, green scaled to 0".into()
+            }
             GuardOutcome::RolledBack { .. } if layout != Layout::Rolling => {
                 "aborted: all traffic back on the stable subset (verified), the candidate scaled to 0".into()
             }
+            GuardOutcome::RolledBack {
+                failing,
+                failing_image,
+                restored: Some(restored),
+                restored_image,
+                ..
+            } => format!(
+                "rolled back {} ({failing}) to {} ({restored})",
+                failing_image.as_deref().unwrap_or("?"),
+                restored_image.as_deref().unwrap_or("?")
+            ),
             GuardOutcome::RolledBack { .. } => "rolled back to the last good revision".into(),
             GuardOutcome::Paused { reason } => format!("paused for a human: {reason}"),
             GuardOutcome::Failed { reason, .. } => format!("failed: {reason}"),
@@ -340,7 +434,8 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
             tokio::time::sleep(ANALYSIS_INTERVAL).await;
         }
         (run.action, run.outcome) = if layout != Layout::Rolling {
-            // Kubernetes starts the candidate; nothing moves the route's weights to it.
+            // Kubernetes starts the candidate; nothing moves the route's weights (or the
+            // Service's selector) to it.
             run.recovered = None;
             (
                 Action::Idle,

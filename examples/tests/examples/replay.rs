@@ -117,9 +117,7 @@ async fn unknown_or_unsupported_scenarios_are_refused() {
         "{message}"
     );
     assert!(message.contains("seed-rolling-failure"), "{message}");
-    let err = replay("seed-blue-green", true, HORIZON, 1)
-        .await
-        .unwrap_err();
+    let err = replay("static-web", true, HORIZON, 1).await.unwrap_err();
     assert_eq!(err.kind(), deployguard_core::ErrorKind::Unsupported);
 }
 

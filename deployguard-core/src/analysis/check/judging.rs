@@ -5,6 +5,7 @@ use super::{AnalysisCheck, MeasurementOutcome};
 use crate::analysis::judge::{
     Judge, Judgement, Reading, VersionRef, Versions, format_p, format_value,
 };
+use crate::analysis::pool::Pool;
 use crate::analysis::stats::{binomial_greater, fisher_greater, mann_whitney_greater};
 use crate::model::{Measurement, Observations, Sample};
 
@@ -208,6 +209,41 @@ impl AnalysisCheck {
             }
         }
         judgement
+    }
+
+    /// Judges one look of a pooled check (see [`pooled`](Self::pooled)): adds it to `pool`,
+    /// then judges everything pooled and the last minute of it. A failure in either fails; a
+    /// cause both versions share in either is shared; else the whole decides. Before the
+    /// candidate has served, the look is judged alone (there is nothing to pool).
+    pub(crate) fn judge_pooled(
+        &self,
+        pool: &mut Pool,
+        sample: Result<&Sample, &crate::Error>,
+        versions: &Versions,
+    ) -> Judgement {
+        let Ok(look) = sample else {
+            return self.judge(sample, versions);
+        };
+        pool.add(look, &self.metric, versions);
+        if !pool.started() {
+            return self.judge(sample, versions);
+        }
+        let whole = self.judge(Ok(&pool.whole(&self.metric)), versions);
+        let min = self.judge.min_observations().unwrap_or(0);
+        let recent = self.judge(Ok(&pool.recent(&self.metric, versions, min)), versions);
+        let said = |mut judgement: Judgement, over: &str| {
+            judgement.reason = format!("{over}: {}", judgement.reason);
+            judgement
+        };
+        const WHOLE: &str = "since the new version first served";
+        const RECENT: &str = "over the last minute";
+        match (whole.outcome, recent.outcome) {
+            (MeasurementOutcome::Failed(_), _) => said(whole, WHOLE),
+            (_, MeasurementOutcome::Failed(_)) => said(recent, RECENT),
+            (MeasurementOutcome::Shared(_), _) => said(whole, WHOLE),
+            (_, MeasurementOutcome::Shared(_)) => said(recent, RECENT),
+            _ => said(whole, WHOLE),
+        }
     }
 
     /// The success range in words, values as a person reads them: `at most 1.0%`.

@@ -230,6 +230,12 @@ pub struct AnalysisCheck {
     pub no_data_grace: Duration,
     /// Evaluate and journal, never act.
     pub dry_run: bool,
+    /// Judge everything each version served since the candidate first served (and the last
+    /// minute of it), not each look alone: the evidence grows until it is enough, and too few
+    /// observations is "not yet", never a pause. The probe must report each interval's
+    /// requests once (a window equal to the interval). Default off.
+    #[serde(default)]
+    pub pooled: bool,
 }
 
 impl AnalysisCheck {
@@ -262,6 +268,7 @@ impl AnalysisCheck {
                 no_data: NoDataPolicy::default(),
                 no_data_grace: default_no_data_grace(),
                 dry_run: false,
+                pooled: false,
             },
         }
     }
@@ -357,6 +364,11 @@ impl AnalysisCheckBuilder {
     /// policy from the first measurement).
     pub fn no_data_grace(mut self, grace: Duration) -> Self {
         self.check.no_data_grace = grace;
+        self
+    }
+    /// Pools the evidence over the rollout (see [`AnalysisCheck::pooled`]).
+    pub fn pooled(mut self, pooled: bool) -> Self {
+        self.check.pooled = pooled;
         self
     }
     /// Evaluate and journal, never act.

@@ -34,21 +34,21 @@ async fn check(script: Script, schema: Schema, dry_run: bool, expect: Expect) {
 async fn a_healthy_rollout_is_promoted() {
     check(Script::Healthy, Schema::Compatible, false, expect![[r#"
         == Rolling
-        outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+        outcome: promoted app:v2.4.0
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: candidate.MarkVerified(2)
         == Recreate
-        outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+        outcome: promoted app:v2.4.0
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: candidate.MarkVerified(2)
         == BlueGreen
-        outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+        outcome: promoted app:v2.4.0
         candidate runs ["app:v2.4.0"], 6 replicas
         stable runs ["app:v2.3.1"], 0 replicas
         traffic blue=0%, green=100%
         writes: candidate.MarkVerified(1), stable.Scale(0), router.Apply(blue=0%, green=100%)
         == Canary
-        outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+        outcome: promoted app:v2.4.0
         candidate runs ["app:v2.4.0"], 6 replicas
         stable runs ["app:v2.3.1"], 0 replicas
         traffic canary=100%, stable=0%
@@ -60,21 +60,21 @@ async fn a_healthy_rollout_is_promoted() {
 async fn a_failing_rollout_is_detected_and_recovered() {
     check(Script::Failing, Schema::Compatible, false, expect![[r#"
         == Rolling
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate 15.0% is not at most
+        outcome: rolled back app:v2.4.0 to app:v2.3.1: check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)
         candidate runs ["app:v2.3.1"], 6 replicas
         writes: candidate.RollbackTo(to 1)
         == Recreate
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate 15.0% is not at most
+        outcome: rolled back app:v2.4.0 to app:v2.3.1: check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)
         candidate runs ["app:v2.3.1"], 6 replicas
         writes: candidate.RollbackTo(to 1)
         == BlueGreen
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)" 
+        outcome: recovered from app:v2.4.0: check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)
         candidate runs ["app:v2.4.0"], 0 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic blue=100%, green=0%
         writes: candidate.Scale(0), router.Apply(blue=0%, green=100%), router.Apply(blue=100%, green=0%)
         == Canary
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)" 
+        outcome: recovered from app:v2.4.0: check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)
         candidate runs ["app:v2.4.0"], 0 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic canary=0%, stable=100%
@@ -86,21 +86,21 @@ async fn a_failing_rollout_is_detected_and_recovered() {
 async fn probe_errors_are_not_failures() {
     check(Script::ErrorsThenHealthy(4), Schema::Compatible, false, expect![[r#"
         == Rolling
-        outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+        outcome: promoted app:v2.4.0
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: candidate.MarkVerified(2)
         == Recreate
-        outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+        outcome: promoted app:v2.4.0
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: candidate.MarkVerified(2)
         == BlueGreen
-        outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+        outcome: promoted app:v2.4.0
         candidate runs ["app:v2.4.0"], 6 replicas
         stable runs ["app:v2.3.1"], 0 replicas
         traffic blue=0%, green=100%
         writes: candidate.MarkVerified(1), stable.Scale(0), router.Apply(blue=0%, green=100%)
         == Canary
-        outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+        outcome: promoted app:v2.4.0
         candidate runs ["app:v2.4.0"], 6 replicas
         stable runs ["app:v2.3.1"], 0 replicas
         traffic canary=100%, stable=0%
@@ -112,21 +112,21 @@ async fn probe_errors_are_not_failures() {
 async fn an_inconclusive_measurement_pauses_for_a_human() {
     check(Script::Inconclusive, Schema::Compatible, false, expect![[r#"
         == Rolling
-        outcome: Paused { reason: "check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)" }
+        outcome: paused: check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: none
         == Recreate
-        outcome: Paused { reason: "check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)" }
+        outcome: paused: check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: none
         == BlueGreen
-        outcome: Paused { reason: "check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)" }
+        outcome: paused: check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)
         candidate runs ["app:v2.4.0"], 6 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic blue=0%, green=100%
         writes: router.Apply(blue=0%, green=100%)
         == Canary
-        outcome: Paused { reason: "check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)" }
+        outcome: paused: check error-rate: error_rate 3.0% is not at most 1.0% is neither passing nor failing (1 inconclusive, limit 0)
         candidate runs ["app:v2.4.0"], 2 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic canary=0%, stable=100%
@@ -138,21 +138,21 @@ async fn an_inconclusive_measurement_pauses_for_a_human() {
 async fn no_data_follows_its_policy() {
     check(Script::NoData(NoDataPolicy::Fail), Schema::Compatible, false, expect![[r#"
         == Rolling
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: no data for error_rate (1 faile
+        outcome: rolled back app:v2.4.0 to app:v2.3.1: check error-rate: no data for error_rate (1 failed, limit 0)
         candidate runs ["app:v2.3.1"], 6 replicas
         writes: candidate.RollbackTo(to 1)
         == Recreate
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: no data for error_rate (1 faile
+        outcome: rolled back app:v2.4.0 to app:v2.3.1: check error-rate: no data for error_rate (1 failed, limit 0)
         candidate runs ["app:v2.3.1"], 6 replicas
         writes: candidate.RollbackTo(to 1)
         == BlueGreen
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: no data for error_rate (1 failed, limit 0)" }
+        outcome: recovered from app:v2.4.0: check error-rate: no data for error_rate (1 failed, limit 0)
         candidate runs ["app:v2.4.0"], 0 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic blue=100%, green=0%
         writes: candidate.Scale(0), router.Apply(blue=0%, green=100%), router.Apply(blue=100%, green=0%)
         == Canary
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: no data for error_rate (1 failed, limit 0)" }
+        outcome: recovered from app:v2.4.0: check error-rate: no data for error_rate (1 failed, limit 0)
         candidate runs ["app:v2.4.0"], 0 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic canary=0%, stable=100%
@@ -164,21 +164,21 @@ async fn no_data_follows_its_policy() {
         false,
         expect![[r#"
             == Rolling
-            outcome: Paused { reason: "check error-rate: no data for error_rate" }
+            outcome: paused: check error-rate: no data for error_rate
             candidate runs ["app:v2.4.0"], 6 replicas
             writes: none
             == Recreate
-            outcome: Paused { reason: "check error-rate: no data for error_rate" }
+            outcome: paused: check error-rate: no data for error_rate
             candidate runs ["app:v2.4.0"], 6 replicas
             writes: none
             == BlueGreen
-            outcome: Paused { reason: "check error-rate: no data for error_rate" }
+            outcome: paused: check error-rate: no data for error_rate
             candidate runs ["app:v2.4.0"], 6 replicas
             stable runs ["app:v2.3.1"], 6 replicas
             traffic blue=0%, green=100%
             writes: router.Apply(blue=0%, green=100%)
             == Canary
-            outcome: Paused { reason: "check error-rate: no data for error_rate" }
+            outcome: paused: check error-rate: no data for error_rate
             candidate runs ["app:v2.4.0"], 2 replicas
             stable runs ["app:v2.3.1"], 6 replicas
             traffic canary=50%, stable=50%
@@ -192,21 +192,21 @@ async fn no_data_follows_its_policy() {
         false,
         expect![[r#"
             == Rolling
-            outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+            outcome: promoted app:v2.4.0
             candidate runs ["app:v2.4.0"], 6 replicas
             writes: candidate.MarkVerified(2)
             == Recreate
-            outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+            outcome: promoted app:v2.4.0
             candidate runs ["app:v2.4.0"], 6 replicas
             writes: candidate.MarkVerified(2)
             == BlueGreen
-            outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+            outcome: promoted app:v2.4.0
             candidate runs ["app:v2.4.0"], 6 replicas
             stable runs ["app:v2.3.1"], 0 replicas
             traffic blue=0%, green=100%
             writes: candidate.MarkVerified(1), stable.Scale(0), router.Apply(blue=0%, green=100%)
             == Canary
-            outcome: Promoted { fingerprint: Some(Fingerprint("app:v2.4.0")) }
+            outcome: promoted app:v2.4.0
             candidate runs ["app:v2.4.0"], 6 replicas
             stable runs ["app:v2.3.1"], 0 replicas
             traffic canary=100%, stable=0%
@@ -220,21 +220,21 @@ async fn no_data_follows_its_policy() {
 async fn an_incompatible_migration_blocks_the_rollback() {
     check(Script::Failing, Schema::Incompatible, false, expect![[r#"
         == Rolling
-        outcome: Paused { reason: "migration gate: revision 1 needs schema 42; migrations applied since are not known to be backward compatible: 43 (drop_legacy_price)
+        outcome: paused: migration gate: revision 1 needs schema 42; migrations applied since are not known to be backward compatible: 43 (drop_legacy_price)
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: candidate.SetPaused(true)
         == Recreate
-        outcome: Paused { reason: "migration gate: revision 1 needs schema 42; migrations applied since are not known to be backward compatible: 43 (drop_legacy_price)
+        outcome: paused: migration gate: revision 1 needs schema 42; migrations applied since are not known to be backward compatible: 43 (drop_legacy_price)
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: candidate.SetPaused(true)
         == BlueGreen
-        outcome: Paused { reason: "migration gate: revision 1 needs schema 42; migrations applied since are not known to be backward compatible: 43 (drop_legacy_price)
+        outcome: paused: migration gate: revision 1 needs schema 42; migrations applied since are not known to be backward compatible: 43 (drop_legacy_price)
         candidate runs ["app:v2.4.0"], 6 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic blue=0%, green=100%
         writes: candidate.SetPaused(true), router.Apply(blue=0%, green=100%)
         == Canary
-        outcome: Paused { reason: "migration gate: revision 1 needs schema 42; migrations applied since are not known to be backward compatible: 43 (drop_legacy_price)
+        outcome: paused: migration gate: revision 1 needs schema 42; migrations applied since are not known to be backward compatible: 43 (drop_legacy_price)
         candidate runs ["app:v2.4.0"], 2 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic canary=0%, stable=100%
@@ -246,21 +246,21 @@ async fn an_incompatible_migration_blocks_the_rollback() {
 async fn a_dry_run_writes_nothing_and_shows_the_plan() {
     check(Script::Failing, Schema::Compatible, true, expect![[r#"
         == Rolling
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate 15.0% is not at most
+        outcome: rolled back app:v2.4.0 to app:v2.3.1: check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: none
         == Recreate
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: Some(Fingerprint("app:v2.3.1")), reason: "check error-rate: error_rate 15.0% is not at most
+        outcome: rolled back app:v2.4.0 to app:v2.3.1: check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)
         candidate runs ["app:v2.4.0"], 6 replicas
         writes: none
         == BlueGreen
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)" 
+        outcome: recovered from app:v2.4.0: check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)
         candidate runs ["app:v2.4.0"], 6 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic blue=100%, green=0%
         writes: none
         == Canary
-        outcome: RolledBack { failing: Fingerprint("app:v2.4.0"), restored: None, reason: "check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)" 
+        outcome: recovered from app:v2.4.0: check error-rate: error_rate 15.0% is not at most 1.0% (1 failed, limit 0)
         candidate runs ["app:v2.4.0"], 2 replicas
         stable runs ["app:v2.3.1"], 6 replicas
         traffic canary=0%, stable=100%

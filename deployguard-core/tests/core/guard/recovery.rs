@@ -484,9 +484,16 @@ async fn assess_plan_execute_step_by_step() {
         assessment.failure_modes[0].mode,
         deployguard_core::FailureMode::ReadinessFailing
     );
+    let evidence = &assessment.failure_modes[0].evidence;
     assert_eq!(
-        assessment.failure_modes[0].evidence[0],
-        "3 of 3 pods of the current revision run but are not ready: Readiness probe failed: HTTP probe failed with statuscode: 503"
+        evidence[0],
+        "3 of 3 pods of the current revision run but are not ready"
+    );
+    assert!(
+        evidence[1].ends_with(
+            "its app answers the readiness probe with an error 0 s after it was created, past the 0 s a start takes (its probes declare 0 s): Readiness probe failed: HTTP probe failed with statuscode: 503"
+        ),
+        "{evidence:?}"
     );
     assert_eq!(
         assessment.rollback_target.as_ref().unwrap().images,

@@ -268,11 +268,12 @@ impl World {
     /// The outcome and the state the world is left in, one line each.
     pub fn render(&self, report: &GuardReport) -> String {
         let mut out = String::new();
-        let outcome = format!("{:?}", report.outcome);
+        // In words, as a person reads it.
+        let outcome = report.outcome.to_string();
         writeln!(
             out,
             "outcome: {}",
-            outcome.chars().take(150).collect::<String>()
+            outcome.chars().take(150).collect::<String>().trim_end()
         )
         .unwrap();
         writeln!(

@@ -80,6 +80,14 @@ impl ServingProfile {
         errors_after: None,
     };
 
+    /// A version that fails `error_rate` of its requests, as fast as a healthy one.
+    pub fn failing(error_rate: f64) -> Self {
+        Self {
+            error_rate,
+            ..Self::HEALTHY
+        }
+    }
+
     /// A version that answers correctly but slowly: median and tail `factor` times the healthy.
     pub fn slow(factor: f64) -> Self {
         Self {

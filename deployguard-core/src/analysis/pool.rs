@@ -1,0 +1,335 @@
+//! [`Pool`]: the evidence of a pooled check, kept over the rollout. A check that judges one
+//! window at a time cannot judge a service with a few requests a second (no window holds enough)
+//! nor a moderate regression (no window holds enough to tell it from noise); pooled, the
+//! evidence grows with every look until it is enough.
+//!
+//! The pool starts at the first look in which the candidate served anything, so that both
+//! versions are pooled over the same period (a cause both share, such as an overload, shows on
+//! both). Besides the whole, the pool keeps the last [`RECENT_LOOKS`] looks, so that a version that
+//! turns bad late (a leak) is not hidden by its good start. Each look must report what happened
+//! since the previous one (a probe window equal to the check's interval), or requests are counted
+//! twice.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::judge::Versions;
+use crate::model::{Measurement, Observations, Sample};
+
+/// How many looks the recent view covers (six 10 s intervals: a minute).
+pub(crate) const RECENT_LOOKS: usize = 6;
+
+/// Latency samples kept per version: a uniform reservoir of them, so a long rollout's tests
+/// cost the same as a short one's.
+const RESERVOIR: usize = 2_000;
+
+/// One version's evidence (or the whole service's: label `None`).
+#[derive(Debug, Clone, Default)]
+struct Evidence {
+    events: u64,
+    trials: u64,
+    proportion: bool,
+    samples: Reservoir,
+    /// Which quantile the probe summarised samples by (its value's rank among them).
+    quantile: Option<f64>,
+    /// The latest plain value, for a measurement with nothing behind it to pool.
+    latest: Option<f64>,
+}
+
+impl Evidence {
+    fn add(&mut self, m: &Measurement) {
+        match &m.observations {
+            Some(Observations::Proportion { events, trials }) => {
+                self.proportion = true;
+                self.events += events;
+                self.trials += trials;
+            }
+            Some(Observations::Samples { values }) => {
+                if self.quantile.is_none()
+                    && let Some(summary) = m.value
+                    && !values.is_empty()
+                {
+                    let below = values.iter().filter(|v| **v <= summary).count();
+                    self.quantile = Some(below as f64 / values.len() as f64);
+                }
+                for value in values {
+                    self.samples.push(*value);
+                }
+            }
+            None => self.latest = m.value,
+        }
+    }
+
+    fn merge(&mut self, other: &Self) {
+        self.proportion |= other.proportion;
+        self.events += other.events;
+        self.trials += other.trials;
+        self.quantile = self.quantile.or(other.quantile);
+        for value in &other.samples.values {
+            self.samples.push(*value);
+        }
+        self.latest = other.latest.or(self.latest);
+    }
+
+    fn count(&self) -> u64 {
+        if self.proportion {
+            self.trials
+        } else {
+            self.samples.values.len() as u64
+        }
+    }
+
+    fn measurement(&self, metric: &str, label: Option<&str>) -> Measurement {
+        let m = if self.proportion {
+            Measurement::proportion(metric, self.events, self.trials)
+        } else if !self.samples.values.is_empty() || self.quantile.is_some() {
+            let mut values = self.samples.values.clone();
+            let summary = quantile(&mut values, self.quantile.unwrap_or(0.5));
+            Measurement::samples(metric, summary, self.samples.values.clone())
+        } else {
+            match self.latest {
+                Some(v) => Measurement::value(metric, v),
+                None => Measurement::no_data(metric),
+            }
+        };
+        match label {
+            Some(label) => m.with_label(crate::model::VERSION_LABEL, label),
+            None => m,
+        }
+    }
+}
+
+/// A uniform sample of at most [`RESERVOIR`] values (Vitter's algorithm R), drawn from a fixed
+/// sequence so that a replay is reproducible.
+#[derive(Debug, Clone, Default)]
+struct Reservoir {
+    values: Vec<f64>,
+    seen: u64,
+    state: u64,
+}
+
+impl Reservoir {
+    fn push(&mut self, value: f64) {
+        self.seen += 1;
+        if self.values.len() < RESERVOIR {
+            self.values.push(value);
+            return;
+        }
+        // SplitMix64: a fixed, cheap sequence.
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let slot = z % self.seen;
+        if let Ok(slot) = usize::try_from(slot)
+            && slot < RESERVOIR
+        {
+            self.values[slot] = value;
+        }
+    }
+}
+
+type Looks = BTreeMap<Option<String>, Evidence>;
+
+/// The pooled evidence of one check's metric.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pool {
+    /// Everything since the candidate first served.
+    whole: Looks,
+    /// The last looks, newest last.
+    recent: VecDeque<Looks>,
+    /// Looks pooled.
+    pub(crate) looks: u32,
+}
+
+impl Pool {
+    /// Adds one look of `metric`; nothing until the candidate of `versions` has served.
+    pub(crate) fn add(&mut self, sample: &Sample, metric: &str, versions: &Versions) {
+        if self.looks == 0 {
+            let served = versions.candidate.as_ref().is_some_and(|candidate| {
+                sample.series(metric).any(|m| {
+                    m.version().is_some_and(|v| candidate.answers_to(v))
+                        && m.observations.as_ref().is_some_and(|o| o.count() > 0)
+                })
+            });
+            if !served {
+                return;
+            }
+        }
+        let mut look = Looks::new();
+        for m in sample.series(metric) {
+            look.entry(m.version().map(str::to_owned))
+                .or_default()
+                .add(m);
+        }
+        for (label, evidence) in &look {
+            self.whole.entry(label.clone()).or_default().merge(evidence);
+        }
+        self.recent.push_back(look);
+        while self.recent.len() > RECENT_LOOKS {
+            self.recent.pop_front();
+        }
+        self.looks += 1;
+    }
+
+    /// Whether the candidate has served (the pool has started).
+    pub(crate) fn started(&self) -> bool {
+        self.looks > 0
+    }
+
+    /// Everything pooled, as one sample.
+    pub(crate) fn whole(&self, metric: &str) -> Sample {
+        sample_of(
+            &self.whole,
+            metric,
+            "everything since the new version first served",
+        )
+    }
+
+    /// The recent looks, as one sample; a baseline with fewer than `min` recent observations
+    /// (it no longer serves: the rollout is complete) is taken whole — its history is what the
+    /// candidate is held to.
+    pub(crate) fn recent(&self, metric: &str, versions: &Versions, min: u64) -> Sample {
+        let mut looks = Looks::new();
+        for look in &self.recent {
+            for (label, evidence) in look {
+                looks.entry(label.clone()).or_default().merge(evidence);
+            }
+        }
+        if let Some(baseline) = &versions.baseline {
+            for (label, evidence) in &self.whole {
+                let is_baseline = label.as_deref().is_some_and(|l| baseline.answers_to(l));
+                let recent = looks.get(label).map_or(0, Evidence::count);
+                if is_baseline && recent < min {
+                    looks.insert(label.clone(), evidence.clone());
+                }
+            }
+        }
+        sample_of(&looks, metric, "the last minute")
+    }
+}
+
+fn sample_of(looks: &Looks, metric: &str, what: &str) -> Sample {
+    let measurements = looks
+        .iter()
+        .map(|(label, evidence)| evidence.measurement(metric, label.as_deref()))
+        .collect();
+    Sample::new(measurements, what)
+}
+
+/// The `q` quantile (nearest rank) of `values`.
+fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some(values[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::VersionRef;
+
+    fn versions() -> Versions {
+        Versions::new(
+            Some(VersionRef::new("app:v2", vec![])),
+            Some(VersionRef::new("app:v1", vec![])),
+        )
+    }
+
+    fn look(candidate: (u64, u64), baseline: (u64, u64)) -> Sample {
+        Sample::new(
+            vec![
+                Measurement::proportion("error_rate", candidate.0, candidate.1)
+                    .with_label("version", "app:v2"),
+                Measurement::proportion("error_rate", baseline.0, baseline.1)
+                    .with_label("version", "app:v1"),
+            ],
+            "",
+        )
+    }
+
+    fn counts(sample: &Sample, version: &str) -> Option<Observations> {
+        sample
+            .series("error_rate")
+            .find(|m| m.version() == Some(version))
+            .and_then(|m| m.observations.clone())
+    }
+
+    #[test]
+    fn counts_pool_from_the_candidates_first_request() {
+        let mut pool = Pool::default();
+        pool.add(&look((0, 0), (1, 40)), "error_rate", &versions());
+        assert!(!pool.started(), "the candidate served nothing yet");
+        for _ in 0..10 {
+            pool.add(&look((1, 5), (0, 35)), "error_rate", &versions());
+        }
+        let whole = pool.whole("error_rate");
+        assert_eq!(
+            counts(&whole, "app:v2"),
+            Some(Observations::Proportion {
+                events: 10,
+                trials: 50
+            })
+        );
+        assert_eq!(
+            counts(&whole, "app:v1"),
+            Some(Observations::Proportion {
+                events: 0,
+                trials: 350
+            })
+        );
+        // The recent view holds the last six looks.
+        let recent = pool.recent("error_rate", &versions(), 50);
+        assert_eq!(
+            counts(&recent, "app:v2"),
+            Some(Observations::Proportion {
+                events: 6,
+                trials: 30
+            })
+        );
+    }
+
+    #[test]
+    fn a_baseline_that_no_longer_serves_is_held_whole_in_the_recent_view() {
+        let mut pool = Pool::default();
+        pool.add(&look((0, 10), (0, 300)), "error_rate", &versions());
+        for _ in 0..RECENT_LOOKS {
+            pool.add(&look((3, 20), (0, 0)), "error_rate", &versions());
+        }
+        let recent = pool.recent("error_rate", &versions(), 50);
+        assert_eq!(
+            counts(&recent, "app:v1"),
+            Some(Observations::Proportion {
+                events: 0,
+                trials: 300
+            })
+        );
+    }
+
+    #[test]
+    fn samples_keep_their_quantile_and_a_bounded_reservoir() {
+        let mut pool = Pool::default();
+        let versions = versions();
+        for i in 0..30 {
+            let values: Vec<f64> = (0..200).map(|j| f64::from(i * 200 + j)).collect();
+            let p99 = values[197];
+            let sample = Sample::new(
+                vec![
+                    Measurement::samples("latency", Some(p99), values.clone())
+                        .with_label("version", "app:v2"),
+                ],
+                "",
+            );
+            pool.add(&sample, "latency", &versions);
+        }
+        let whole = pool.whole("latency");
+        let m = whole.series("latency").next().unwrap();
+        assert_eq!(m.observations.as_ref().unwrap().count(), RESERVOIR as u64);
+        // The 99th percentile of 0..6000, near enough from a uniform reservoir.
+        let value = m.value.unwrap();
+        assert!((5800.0..6000.0).contains(&value), "{value}");
+    }
+}
