@@ -51,6 +51,15 @@ impl Judge {
         }
     }
 
+    /// How sure a comparing judge must be that the candidate is worse (0.99 for the ranges and
+    /// the comparison, which state none).
+    pub fn confidence(&self) -> f64 {
+        match self {
+            Self::Statistical { confidence, .. } => *confidence,
+            _ => 0.99,
+        }
+    }
+
     /// Whether this judge compares the candidate with the baseline.
     pub fn compares(&self) -> bool {
         self.min_observations().is_some()

@@ -55,6 +55,10 @@ pub struct CheckRun {
     pub consecutive_successes: u32,
     /// The status; once terminal it does not change.
     pub status: CheckStatus,
+    /// A pooled check's latest look, when it was inconclusive: what a decision point (the end
+    /// of the bake) pauses on if the evidence has not decided by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 impl CheckRun {
@@ -135,6 +139,21 @@ impl CheckRun {
                 // The evidence is kept and grows: not yet, never a verdict.
                 self.consecutive_successes = 0;
                 self.consecutive_errors = 0;
+                self.pending = None;
+                return &self.status;
+            }
+            MeasurementOutcome::Inconclusive(value) if check.pooled => {
+                // Out of range, not (yet) shown worse than the baseline: the evidence grows
+                // and may yet decide. Said at the decision point if it has not.
+                self.consecutive_successes = 0;
+                self.consecutive_errors = 0;
+                self.pending = Some(format!(
+                    "{} is neither passing nor failing",
+                    reason.map_or_else(
+                        || format!("{} = {}", check.metric, round(value)),
+                        str::to_owned
+                    )
+                ));
                 return &self.status;
             }
             MeasurementOutcome::TooFew => {
@@ -175,6 +194,7 @@ impl CheckRun {
             }
         }
         self.consecutive_errors = 0;
+        self.pending = None;
         if !self.status.is_terminal()
             && check
                 .count

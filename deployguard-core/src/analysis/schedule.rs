@@ -94,6 +94,20 @@ impl CheckSchedule {
             })
     }
 
+    /// Why a pooled check has not decided, when its latest look was inconclusive: what the
+    /// guard pauses on at a decision point.
+    pub(crate) fn pending(&self) -> Option<String> {
+        self.checks
+            .iter()
+            .zip(&self.runs)
+            .filter(|(c, r)| !c.dry_run && !r.status.is_terminal())
+            .find_map(|(c, r)| {
+                r.pending
+                    .as_ref()
+                    .map(|why| format!("check {}: {why}", c.name))
+            })
+    }
+
     pub(crate) fn next_wake(&self, poll: Duration) -> Instant {
         let pending = self
             .runs

@@ -17,6 +17,7 @@ use super::plan::Plan;
 use super::pod_health::PodHealth;
 use super::recover::{Assessment, Recovery};
 use super::report::Report;
+use super::starting::{StartBudget, Starting};
 use super::strategy::{Canary, CanaryStep, Strategy};
 use crate::analysis::{
     AnalysisCheck, CheckSchedule, RolloutStatus, Verdict, VersionRef, Versions, rollout_status,
@@ -350,10 +351,16 @@ impl Guard {
             }
             let status = rollout_status(&self.recovery.name, &snapshot);
             if last_status.as_ref() != Some(&status) {
+                // A rollout whose pods are starting says for how long they may.
+                let budget = StartBudget::of(&snapshot, self.recovery.config.unready_after);
+                let message = match Starting::of(&snapshot, &budget) {
+                    Some(starting) => format!("{} ({starting})", status.message()),
+                    None => status.message().to_owned(),
+                };
                 self.emit(
                     started,
                     EventKind::Observed {
-                        status: status.message().to_owned(),
+                        status: message,
                         healthy_fraction: snapshot.healthy_fraction(),
                     },
                 );
@@ -364,7 +371,21 @@ impl Guard {
                 .is_some_and(|id| snapshot.pods_of(id).any(|pod| pod.ready));
             self.measure(started, &mut analysis, &versions, candidate_serves)
                 .await;
-            let verdict = analysis.verdict();
+            let mut verdict = analysis.verdict();
+            // At a decision point (the bake's end, or completion without a bake), evidence that
+            // is still inconclusive is a question for a human.
+            let bake = self.recovery.config.bake;
+            let at_decision_point = match phase {
+                Phase::Baking => phase_started.elapsed() >= bake,
+                Phase::Progressing => bake.is_zero() && matches!(status, RolloutStatus::Done(_)),
+                _ => false,
+            };
+            if at_decision_point
+                && verdict == Verdict::Running
+                && let Some(why) = analysis.pending()
+            {
+                verdict = Verdict::Inconclusive(why);
+            }
             if verdict != last_verdict {
                 self.emit(
                     started,

@@ -617,6 +617,19 @@ fn repeat_ongoing(
                 && s(e, "/reason") == reason
                 && s(e, "/message") == message
         }) else {
+            // A failure that began with no change of status (a starting app's probe that
+            // finds nothing listening, then finds it answering 503): its first occurrence.
+            if let Some(every) = recurrence(&reason, 1) {
+                ctx.event(
+                    pod,
+                    &kind,
+                    &reason,
+                    &message,
+                    component,
+                    field_path.as_deref(),
+                );
+                ctx.wake_in(every);
+            }
             continue;
         };
         let Some(every) = recurrence(&reason, i(last, "/count")) else {

@@ -535,6 +535,16 @@ fn read_journal(run: &mut Run) {
             EventKind::StepFailed { index, error } => {
                 format!("step {} failed: {error}", index + 1)
             }
+            EventKind::Baking { duration } => {
+                run.markers.push((event.at, "guard: baking".into()));
+                format!(
+                    "baking: the rollout completed; {NEW} is judged {} min more before it is promoted",
+                    duration.as_secs() / 60
+                )
+            }
+            EventKind::Baked { duration } => {
+                format!("baked {} min: nothing failed", duration.as_secs() / 60)
+            }
             EventKind::Finished { outcome } => {
                 run.markers.push((event.at, "guard: done".into()));
                 if matches!(outcome, GuardOutcome::RolledBack { .. }) {
