@@ -22,7 +22,9 @@ fn name_hashes(text: &str, images: &[(String, String)]) -> String {
             let after = rest[at + hash.len()..].chars().next();
             let alone = |c: Option<char>| c.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-');
             out.push_str(&rest[..at]);
-            if alone(before) && alone(after) {
+            // `app:v2.4.0 (56986757b7)`: the engine has named it already.
+            let named = before == Some('(');
+            if alone(before) && alone(after) && !named {
                 out.push_str(&format!("{image} [{hash}]"));
             } else {
                 out.push_str(hash);

@@ -26,7 +26,8 @@ async fn the_guard_blames_the_bad_version_that_kubernetes_rolls_out_in_full() {
     assert_eq!(guarded.detected, Some(Duration::from_secs(10)));
     let why = guarded.detected_by.clone().unwrap();
     assert!(
-        why.starts_with("check error-rate: error_rate 1") && why.contains("% on app:v2.4.0 vs "),
+        why.starts_with("check error-rate: since the new version first served: error_rate 1")
+            && why.contains("% on app:v2.4.0 vs "),
         "{why}"
     );
     assert!(why.contains("% on app:v2.3.1 (p < 0.001)"), "{why}");
@@ -45,8 +46,11 @@ async fn the_guard_blames_the_bad_version_that_kubernetes_rolls_out_in_full() {
         text.contains("step 3 started: roll back to revision 1"),
         "{text}"
     );
-    // Versions are named by image, the hash in brackets at most.
-    assert!(text.contains("rolled back from app:v2.4.0 ["), "{text}");
+    // Versions are named by image, with the hash beside it.
+    assert!(
+        text.contains("rolled back app:v2.4.0 (86dc4c94cb) to app:v2.3.1 (5b98b594d6)"),
+        "{text}"
+    );
     // What a person reads is worded: no Rust Debug text.
     for debug in [
         "Some(",
