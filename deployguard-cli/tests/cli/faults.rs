@@ -60,6 +60,8 @@ fn error_rate_guard(
     )
     .probe(Arc::new(probe))
     .migrations(Arc::new(JobMigrationInspector::new(client, "default")))
+    // What is tested is riding out faults, not patience: a hard failure counts after 5 s.
+    .pod_failure_after(Some(Duration::from_secs(5)))
 }
 
 struct Nobody;
@@ -267,10 +269,10 @@ async fn a_guard_over_http_recovers_through(which: &[&str]) {
         let (client, _) = emergency::client_from(kubeconfig).await.unwrap();
         cluster.inject(fault.probability(SHARE, 100 + seed as u64));
         // Ten simulated seconds of traffic are one real second here.
-        // The seed's new pods never become ready: the guard blames them once they have been
-        // unready for 3 real seconds (30 simulated), not the default minute of real time.
+        // The seed's new pods answer 503 past their start: the guard blames them once that has
+        // lasted 2 real seconds (20 simulated), not the default 20 s of real time.
         let guard = error_rate_guard(cluster, client, Duration::from_secs(1))
-            .unready_after(Some(Duration::from_secs(3)))
+            .pod_failure_after(Some(Duration::from_secs(2)))
             .poll_interval(Duration::from_millis(500))
             .recovery_deadline(Duration::from_secs(120))
             .build()
