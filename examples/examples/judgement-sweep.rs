@@ -142,5 +142,9 @@ async fn main() -> deployguard_core::Result<()> {
         }
     }
     println!("\n{wrong} run(s) against the truth");
+    println!(
+        "a failure that begins after the bake (5 min from the rollout's completion by default, \
+         `GuardBuilder::bake`) is promoted: the guard has stopped watching by then"
+    );
     Ok(())
 }

@@ -84,13 +84,28 @@ fn writes(cluster: &FakeCluster) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_incident_is_rolled_back_within_the_deadline_and_kubectl_agrees() {
     let (cluster, served, client, _dir) = stalled_seed().await;
-    let (exit, out) = run(
+    let progress = Captured::default();
+    let mut out = Vec::new();
+    let exit = emergency::run(
         client,
-        &["app-deployment", "--yes", "--max-rollback-time", "120s"],
+        &options(&["app-deployment", "--yes", "--max-rollback-time", "120s"]),
+        &mut Nobody,
+        &mut out,
+        Box::new(progress.clone()),
     )
     .await;
+    let out = String::from_utf8(out).unwrap();
     assert_eq!(exit, Exit::Ok, "{out}");
     assert_eq!(out.trim(), "rolled back: 6/6 ready, 6 available");
+    // What decided, with the budget it used: the pods answered 503 past the start their probes
+    // declare.
+    let found = progress.text();
+    assert!(
+        found.contains("failure: readiness-failing")
+            && found.contains("its app answers the readiness probe with an error")
+            && found.contains("past the 15 s a start takes (its probes declare 15 s)"),
+        "{found}"
+    );
     let d = cluster
         .get("apps/v1", "Deployment", "default", "app-deployment")
         .unwrap();
@@ -542,4 +557,24 @@ async fn the_rollback_reads_each_object_once_and_waits_on_a_watch() {
         events.query,
         "&fieldSelector=involvedObject.kind%3DPod%2Ctype%3DWarning"
     );
+}
+
+/// A progress writer whose text a test reads afterwards.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

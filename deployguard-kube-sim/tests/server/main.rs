@@ -7,4 +7,5 @@ mod extras;
 mod kube;
 mod kubectl;
 mod lifecycle;
+mod probes;
 mod watches;

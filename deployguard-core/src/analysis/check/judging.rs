@@ -211,16 +211,32 @@ impl AnalysisCheck {
                     }
                 };
                 judgement.p_value = Some(p);
+                let out_of_range = self.has_success_range() && !self.success.contains(value);
+                let mut alone_out_of_range = false;
                 judgement.outcome = if p < 1.0 - confidence && worse_enough {
                     MeasurementOutcome::Failed(value)
                 } else if self.breach_is_noise(cand_m, confidence) {
                     // Over the bound on a handful of requests (1 error in 78 is 1.3%), yet not
                     // shown to fail more often than the bound allows: noise, not a finding.
                     MeasurementOutcome::Successful(value)
+                } else if out_of_range && !baseline_out_of_range && worse_enough {
+                    // Over the bound beyond chance, worse than the baseline by more than the
+                    // margin, and the baseline within the bound: the candidate's own failure,
+                    // even where the baseline's evidence is too thin to test against (a
+                    // rollout that completed in seconds).
+                    alone_out_of_range = true;
+                    MeasurementOutcome::Failed(value)
                 } else {
                     self.shared_or_passed(value, baseline_out_of_range)
                 };
                 judgement.reason = words(Some(p));
+                if alone_out_of_range {
+                    judgement.reason = format!(
+                        "{}: over the range ({}) beyond chance, where the baseline is not",
+                        judgement.reason,
+                        self.range_words()
+                    );
+                }
             }
         }
         judgement
