@@ -53,3 +53,23 @@ print("mw_ties", mwu_asym([1,2,2,3,3,3,4,5,5,6],[1,1,2,2,2,3,3,4,4,4]))
 print("mw_same", mwu_asym([1,2,3,4,5,6,7,8,9,10],[1,2,3,4,5,6,7,8,9,10]))
 
 print("ncdf", 0.5*erfc(-1.959963984540054/sqrt(2)), 0.5*erfc(3/sqrt(2)))
+# The sequential judge's e-values (deployguard-core/src/analysis/sequential.rs): a uniform
+# mixture over the grid of rate ratios above the tolerated one of the likelihood ratios of which
+# version each error came from, given each interval's traffic share.
+from math import log, exp
+def e_value(intervals, tolerated):
+    grid = [g for g in [1.25, 1.5, 2, 3, 5, 10] if g > tolerated]
+    total = 0.0
+    for phi in grid:
+        l = 0.0
+        for ec, eb, rc, rb in intervals:
+            s = rc / (rc + rb)
+            q = lambda f: s * f / (s * f + 1 - s)
+            l += ec * log(q(phi) / q(tolerated)) + eb * log((1 - q(phi)) / (1 - q(tolerated)))
+        total += exp(l) / len(grid)
+    return total
+print("e1", e_value([(3, 5, 300, 700)], 1))
+print("e2", e_value([(45, 4, 300, 700)], 1))
+print("e3", e_value([(15, 1, 100, 500)], 1))
+print("e4", e_value([(15, 1, 100, 500)] * 2, 1))
+print("e5", e_value([(10, 10, 500, 500)], 1.5))

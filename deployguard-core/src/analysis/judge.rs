@@ -39,9 +39,39 @@ pub enum Judge {
         /// Observations each side needs; fewer is "too few", never a failure.
         min_observations: u64,
     },
+    /// An anytime-valid sequential test (see [`sequential`](super::sequential)): an e-process
+    /// over every interval both versions served since the candidate first served — errors, or
+    /// for samples (latencies) requests slower than the baseline's median, 90th and 99th
+    /// percentiles — that fails the candidate when it passes `1/alpha`. Its guarantee holds
+    /// however often the guard looks: a healthy candidate is failed in at most `alpha` of
+    /// rollouts. The check's range is a floor (a candidate inside it is not failed) and both
+    /// versions out of it are a shared cause. Implies a pooled check.
+    Sequential {
+        /// The false-alarm bound over the whole rollout (0.01: fail at e ≥ 100).
+        alpha: f64,
+        /// How many times the baseline's rate the candidate's may be (1: no worse).
+        tolerated_ratio: f64,
+        /// Observations the candidate needs before it is judged at all.
+        min_observations: u64,
+    },
 }
 
 impl Judge {
+    /// The sequential judge at α = 0.01, tolerating 1.5 times the baseline's rate, 50
+    /// observations before a verdict.
+    pub fn sequential() -> Self {
+        Self::Sequential {
+            alpha: 0.01,
+            tolerated_ratio: 1.5,
+            min_observations: 50,
+        }
+    }
+
+    /// Whether this is the sequential judge (whose checks pool their evidence).
+    pub fn is_sequential(&self) -> bool {
+        matches!(self, Self::Sequential { .. })
+    }
+
     /// The statistical judge at 99% confidence, margin 0.01, 50 observations a side.
     pub fn statistical() -> Self {
         Self::Statistical {
@@ -56,6 +86,7 @@ impl Judge {
     pub fn confidence(&self) -> f64 {
         match self {
             Self::Statistical { confidence, .. } => *confidence,
+            Self::Sequential { alpha, .. } => 1.0 - alpha,
             _ => 0.99,
         }
     }
@@ -73,6 +104,9 @@ impl Judge {
                 min_observations, ..
             }
             | Self::Statistical {
+                min_observations, ..
+            }
+            | Self::Sequential {
                 min_observations, ..
             } => Some(*min_observations),
         }

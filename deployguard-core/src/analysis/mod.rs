@@ -13,6 +13,7 @@ mod ladder;
 mod pool;
 mod run;
 mod schedule;
+pub mod sequential;
 pub mod stats;
 
 use serde::{Deserialize, Serialize};

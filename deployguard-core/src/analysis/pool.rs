@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::judge::Versions;
+use super::sequential::{EProcess, Interval, average};
 use crate::model::{Measurement, Observations, Sample};
 
 /// How many looks the recent view covers (six 10 s intervals: a minute).
@@ -140,11 +141,42 @@ pub(crate) struct Pool {
     recent: VecDeque<Looks>,
     /// Looks pooled.
     pub(crate) looks: u32,
+    /// For the sequential judge: the e-process of errors, or one per latency threshold.
+    sequential: Option<Sequential>,
 }
+
+/// The sequential judge's state: e-processes over every look.
+#[derive(Debug, Clone)]
+struct Sequential {
+    /// Errors (a proportion's events).
+    errors: EProcess,
+    /// Latency thresholds (the baseline's median, 90th and 99th percentiles when it first had
+    /// enough samples), each with the e-process of requests slower than it.
+    slow: Vec<(f64, EProcess)>,
+    tolerated: f64,
+    /// Whether the metric is a proportion (else samples).
+    proportion: Option<bool>,
+}
+
+/// Baseline samples needed before latency thresholds are read from them.
+const THRESHOLD_SAMPLES: usize = 50;
 
 impl Pool {
     /// Adds one look of `metric`; nothing until the candidate of `versions` has served.
+    #[cfg(test)]
     pub(crate) fn add(&mut self, sample: &Sample, metric: &str, versions: &Versions) {
+        self.add_judged(sample, metric, versions, None);
+    }
+
+    /// [`add`](Self::add), feeding the sequential judge's e-processes too when `tolerated` (its
+    /// tolerated ratio) is given.
+    pub(crate) fn add_judged(
+        &mut self,
+        sample: &Sample,
+        metric: &str,
+        versions: &Versions,
+        tolerated: Option<f64>,
+    ) {
         if self.looks == 0 {
             let served = versions.candidate.as_ref().is_some_and(|candidate| {
                 sample.series(metric).any(|m| {
@@ -162,6 +194,9 @@ impl Pool {
                 .or_default()
                 .add(m);
         }
+        if let Some(tolerated) = tolerated {
+            self.feed(&look, versions, tolerated);
+        }
         for (label, evidence) in &look {
             self.whole.entry(label.clone()).or_default().merge(evidence);
         }
@@ -170,6 +205,85 @@ impl Pool {
             self.recent.pop_front();
         }
         self.looks += 1;
+    }
+
+    /// Feeds one look to the sequential judge's e-processes.
+    fn feed(&mut self, look: &Looks, versions: &Versions, tolerated: f64) {
+        let side = |version: Option<&super::VersionRef>| {
+            let version = version?;
+            let mut merged = Evidence::default();
+            let mut any = false;
+            for (label, evidence) in look {
+                if label.as_deref().is_some_and(|l| version.answers_to(l)) {
+                    merged.merge(evidence);
+                    any = true;
+                }
+            }
+            any.then_some(merged)
+        };
+        let (Some(candidate), Some(baseline)) = (
+            side(versions.candidate.as_ref()),
+            side(versions.baseline.as_ref()),
+        ) else {
+            return;
+        };
+        let state = self.sequential.get_or_insert_with(|| Sequential {
+            errors: EProcess::new(tolerated),
+            slow: Vec::new(),
+            tolerated,
+            proportion: None,
+        });
+        let proportion = *state
+            .proportion
+            .get_or_insert(candidate.proportion || baseline.proportion);
+        if proportion {
+            state.errors.add(Interval::new(
+                candidate.events,
+                baseline.events,
+                candidate.trials,
+                baseline.trials,
+            ));
+            return;
+        }
+        if state.slow.is_empty() && baseline.samples.values.len() >= THRESHOLD_SAMPLES {
+            let mut values = baseline.samples.values.clone();
+            for q in [0.5, 0.9, 0.99] {
+                if let Some(threshold) = quantile(&mut values, q) {
+                    state.slow.push((threshold, EProcess::new(state.tolerated)));
+                }
+            }
+        }
+        let slower = |e: &Evidence, t: f64| e.samples.values.iter().filter(|v| **v > t).count();
+        for (threshold, process) in &mut state.slow {
+            process.add(Interval::new(
+                slower(&candidate, *threshold) as u64,
+                slower(&baseline, *threshold) as u64,
+                candidate.samples.values.len() as u64,
+                baseline.samples.values.len() as u64,
+            ));
+        }
+    }
+
+    /// The sequential judge's e-value so far (latency: the thresholds' average), with what it
+    /// stands on in words; `None` before both versions have served together.
+    pub(crate) fn e_value(&self) -> Option<(f64, String)> {
+        let state = self.sequential.as_ref()?;
+        if state.proportion == Some(true) {
+            return Some((state.errors.value(), "errors".into()));
+        }
+        if state.slow.is_empty() {
+            return None;
+        }
+        let values: Vec<f64> = state.slow.iter().map(|(_, p)| p.value()).collect();
+        let thresholds: Vec<String> = state
+            .slow
+            .iter()
+            .map(|(t, _)| super::judge::format_value("seconds", *t))
+            .collect();
+        Some((
+            average(&values),
+            format!("requests slower than {}", thresholds.join(", ")),
+        ))
     }
 
     /// Whether the candidate has served (the pool has started).

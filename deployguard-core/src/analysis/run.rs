@@ -135,14 +135,14 @@ impl CheckRun {
                     return &self.status;
                 }
             },
-            MeasurementOutcome::TooFew if check.pooled => {
+            MeasurementOutcome::TooFew if check.pools() => {
                 // The evidence is kept and grows: not yet, never a verdict.
                 self.consecutive_successes = 0;
                 self.consecutive_errors = 0;
                 self.pending = None;
                 return &self.status;
             }
-            MeasurementOutcome::Inconclusive(value) if check.pooled => {
+            MeasurementOutcome::Inconclusive(value) if check.pools() => {
                 // Out of range, not (yet) shown worse than the baseline: the evidence grows
                 // and may yet decide. Said at the decision point if it has not.
                 self.consecutive_successes = 0;

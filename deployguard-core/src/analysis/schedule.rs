@@ -84,7 +84,7 @@ impl CheckSchedule {
                         // A probe error is no evaluation: a check whose probe never answered
                         // has judged nothing. A pooled check is satisfied by its latest
                         // judgement of everything pooled: passed, on enough evidence.
-                        && if check.pooled {
+                        && if check.pools() {
                             run.consecutive_successes > 0
                         } else {
                             run.measurements + run.ignored > 0

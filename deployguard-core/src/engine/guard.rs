@@ -545,7 +545,7 @@ impl Guard {
                 Some(probe) => probe.sample().await,
                 None => Err(Error::not_found(format!("probe {}", check.probe))),
             };
-            let judgement = if check.pooled {
+            let judgement = if check.pools() {
                 check.judge_pooled(&mut analysis.pools[index], sample.as_ref(), versions)
             } else {
                 check.judge(sample.as_ref(), versions)

@@ -172,6 +172,27 @@ impl AnalysisCheck {
                 };
                 judgement.reason = words(None);
             }
+            Judge::Sequential { alpha, .. } => {
+                // One sample alone (the last minute of the evidence, or everything before the
+                // e-process has spoken): held to the range beyond chance; both versions out of
+                // it is a shared cause. The e-process itself is judge_pooled's.
+                let out_of_range = self.has_success_range() && !self.success.contains(value);
+                judgement.outcome = if !out_of_range || self.breach_is_noise(cand_m, 1.0 - alpha) {
+                    MeasurementOutcome::Successful(value)
+                } else if baseline_out_of_range {
+                    MeasurementOutcome::Shared(value)
+                } else {
+                    MeasurementOutcome::Failed(value)
+                };
+                judgement.reason = words(None);
+                if !matches!(judgement.outcome, MeasurementOutcome::Successful(_)) {
+                    judgement.reason = format!(
+                        "{}: over the range ({}) beyond chance",
+                        judgement.reason,
+                        self.range_words()
+                    );
+                }
+            }
             Judge::Statistical {
                 confidence, margin, ..
             } => {
@@ -255,11 +276,27 @@ impl AnalysisCheck {
         let Ok(look) = sample else {
             return self.judge(sample, versions);
         };
-        pool.add(look, &self.metric, versions);
+        let sequential = match self.judge {
+            Judge::Sequential {
+                alpha,
+                tolerated_ratio,
+                ..
+            } => Some((alpha, tolerated_ratio)),
+            _ => None,
+        };
+        pool.add_judged(
+            look,
+            &self.metric,
+            versions,
+            sequential.map(|(_, tolerated)| tolerated),
+        );
         if !pool.started() {
             return self.judge(sample, versions);
         }
-        let whole = self.judge(Ok(&pool.whole(&self.metric)), versions);
+        let mut whole = self.judge(Ok(&pool.whole(&self.metric)), versions);
+        if let (Some((alpha, _)), Some((e, over))) = (sequential, pool.e_value()) {
+            self.weigh_e_value(&mut whole, e, alpha, &over);
+        }
         let min = self.judge.min_observations().unwrap_or(0);
         let recent = self.judge(Ok(&pool.recent(&self.metric, versions, min)), versions);
         let said = |mut judgement: Judgement, over: &str| {
@@ -275,6 +312,65 @@ impl AnalysisCheck {
             (_, MeasurementOutcome::Shared(_)) => said(recent, RECENT),
             _ => said(whole, WHOLE),
         }
+    }
+
+    /// The sequential judge's verdict on everything pooled: the e-process `e` (over `over`:
+    /// errors, slow requests) fails the candidate past `1/alpha`, unless the candidate is inside
+    /// the range (the floor) or the baseline is out of it too (a shared cause). The range's own
+    /// verdict (`judgement`, held beyond chance) stands beside it.
+    fn weigh_e_value(&self, judgement: &mut Judgement, e: f64, alpha: f64, over: &str) {
+        if matches!(
+            judgement.outcome,
+            MeasurementOutcome::TooFew | MeasurementOutcome::NoData | MeasurementOutcome::Error
+        ) {
+            return;
+        }
+        let threshold = 1.0 / alpha;
+        let passed = e >= threshold;
+        let requests = judgement
+            .candidate
+            .as_ref()
+            .and_then(|c| c.observations)
+            .unwrap_or(0);
+        let candidate = judgement
+            .candidate
+            .as_ref()
+            .map_or_else(String::new, |c| c.version.clone());
+        let in_range = judgement
+            .candidate
+            .as_ref()
+            .is_some_and(|c| !self.has_success_range() || self.success.contains(c.value));
+        let base = judgement
+            .reason
+            .split(": over the range")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let mut reason = format!(
+            "{base} (e = {} {} {} on {over}, after {requests} requests on {candidate})",
+            format_e(e),
+            if passed { "≥" } else { "<" },
+            format_e(threshold)
+        );
+        match judgement.outcome {
+            MeasurementOutcome::Shared(_) | MeasurementOutcome::Failed(_) => {
+                if let Some(rest) = judgement.reason.split_once(": over the range") {
+                    reason.push_str(&format!(": over the range{}", rest.1));
+                }
+            }
+            _ if passed && !in_range => {
+                judgement.outcome = MeasurementOutcome::Failed(
+                    judgement.candidate.as_ref().map_or(0.0, |c| c.value),
+                );
+            }
+            _ if passed => reason.push_str(&format!(
+                "; inside the range ({}), so not failed",
+                self.range_words()
+            )),
+            _ => {}
+        }
+        judgement.p_value = None;
+        judgement.reason = reason;
     }
 
     /// The success range in words, values as a person reads them: `at most 1.0%`.
@@ -400,5 +496,15 @@ fn median(values: &[f64]) -> f64 {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
+    }
+}
+
+/// An e-value as a person reads it: `0.68`, `3.1e4`.
+fn format_e(e: f64) -> String {
+    if (0.01..1_000.0).contains(&e) {
+        let text = format!("{e:.2}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        format!("{e:.1e}")
     }
 }

@@ -458,7 +458,32 @@ impl AnalysisCheck {
                 }
                 finite("margin", margin)
             }
+            Judge::Sequential {
+                alpha,
+                tolerated_ratio,
+                ..
+            } => {
+                if !(alpha > 0.0 && alpha < 0.5) {
+                    return Err(Error::invalid_input(
+                        &format!("{field}.alpha"),
+                        format!("{alpha} is not between 0 and 0.5 (0.01 fails at e ≥ 100)"),
+                    ));
+                }
+                if !(tolerated_ratio.is_finite() && tolerated_ratio >= 1.0) {
+                    return Err(Error::invalid_input(
+                        &format!("{field}.tolerated_ratio"),
+                        format!("{tolerated_ratio} is not a finite ratio of at least 1"),
+                    ));
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// Whether the check pools its evidence over the rollout: asked to, or judged by the
+    /// sequential judge, which needs every interval.
+    pub fn pools(&self) -> bool {
+        self.pooled || self.judge.is_sequential()
     }
 }
 
