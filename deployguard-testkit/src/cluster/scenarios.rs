@@ -489,6 +489,8 @@ pub struct Variation {
     pub error_factor: f64,
     /// How long after a new pod becomes ready its errors begin (zero: at once).
     pub onset: Duration,
+    /// The new version's latency as a multiple of the healthy one's (1: healthy).
+    pub latency_factor: f64,
 }
 
 impl Variation {
@@ -499,14 +501,16 @@ impl Variation {
             requests_per_second: NORMAL_TRAFFIC.requests_per_second,
             error_factor: 1.0,
             onset: Duration::ZERO,
+            latency_factor: 1.0,
         }
     }
 
-    /// Whether the new version is at fault by the replay's own checks: more than 1% errors
-    /// (the success range) and more than one point above the old version's (the margin).
+    /// Whether the new version is at fault: more than 1% errors (the replay's success range)
+    /// and more than one point above the old version's, or twice as slow or worse.
     pub fn at_fault(&self) -> bool {
         let errors = ServingProfile::HEALTHY.error_rate * self.error_factor;
-        errors > 0.01 && errors - ServingProfile::HEALTHY.error_rate > 0.01
+        (errors > 0.01 && errors - ServingProfile::HEALTHY.error_rate > 0.01)
+            || self.latency_factor >= 2.0
     }
 }
 
@@ -514,11 +518,12 @@ impl std::fmt::Display for Variation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "start {} s, {} rps, errors x{}, onset {} s",
+            "start {} s, {} rps, errors x{}, onset {} s, latency x{}",
             self.start.as_secs(),
             self.requests_per_second,
             self.error_factor,
-            self.onset.as_secs()
+            self.onset.as_secs(),
+            self.latency_factor
         )
     }
 }
@@ -530,13 +535,13 @@ pub async fn load_variation(
     variation: &Variation,
     seed: u64,
 ) -> Result<(), ApiError> {
-    if variation.error_factor != 1.0 {
+    if variation.error_factor != 1.0 || variation.latency_factor != 1.0 {
         cluster.set_serving(
             NEW,
             ServingProfile {
                 error_rate: (ServingProfile::HEALTHY.error_rate * variation.error_factor).min(1.0),
                 errors_after: (!variation.onset.is_zero()).then_some(variation.onset),
-                ..ServingProfile::HEALTHY
+                ..ServingProfile::slow(variation.latency_factor)
             },
         );
     }

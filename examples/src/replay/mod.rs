@@ -173,13 +173,34 @@ pub fn candidate(layout: Layout) -> &'static str {
 /// The guard every replay runs: the checks above, the candidate's pods as evidence (the
 /// engine's defaults), and for the Istio layouts the VirtualService route `primary` as router.
 pub fn guard_for(cluster: &FakeCluster, layout: Layout, journal: &MemoryJournal) -> Result<Guard> {
+    guard_judging(cluster, layout, journal, None)
+}
+
+/// How a rolling replay's guard judges traffic instead of the replay's own checks: a probe and
+/// the checks that read it (the benchmark's peer judges).
+pub type Judging = fn(&FakeCluster) -> Result<(TrafficProbe, Vec<AnalysisCheck>)>;
+
+/// [`guard_for`], judging a rolling update's traffic by `judging` when given.
+pub fn guard_judging(
+    cluster: &FakeCluster,
+    layout: Layout,
+    journal: &MemoryJournal,
+    judging: Option<Judging>,
+) -> Result<Guard> {
     let client = cluster.client();
     let backend = Arc::new(KubeDeployment::new(
         client.clone(),
         NAMESPACE,
         candidate(layout),
     ));
-    let probe = cluster.traffic_probe(NAMESPACE, SERVICE, ANALYSIS_INTERVAL);
+    let (probe, rolling_checks) = match judging {
+        Some(judging) => judging(cluster)?,
+        None => {
+            let probe = cluster.traffic_probe(NAMESPACE, SERVICE, ANALYSIS_INTERVAL);
+            let checks = checks(&probe, None)?;
+            (probe, checks)
+        }
+    };
     let istio = |stable: &str, candidate: &str| {
         IstioRouter::builder(client.clone(), NAMESPACE, scenarios::ISTIO_ROUTE)
             .route("primary")
@@ -254,7 +275,7 @@ pub fn guard_for(cluster: &FakeCluster, layout: Layout, journal: &MemoryJournal)
             let mut builder = Guard::builder(Strategy::Rolling, backend).migrations(Arc::new(
                 JobMigrationInspector::new(client.clone(), NAMESPACE),
             ));
-            for check in checks(&probe, None)? {
+            for check in rolling_checks {
                 builder = builder.check(check);
             }
             builder
@@ -298,7 +319,7 @@ pub async fn replay(scenario: &str, guarded: bool, horizon: Duration, seed: u64)
     scenarios::load_seeded(&cluster, scenario, seed)
         .await
         .map_err(|e| Error::new(ErrorKind::Unexpected, format!("loading {scenario}: {e}")))?;
-    replay_loaded(&cluster, scenario, info, guarded, horizon, seed).await
+    replay_loaded(&cluster, scenario, info, guarded, horizon, seed, None).await
 }
 
 /// Replays a rolling update of `variation` (see [`scenarios::Variation`]), as [`replay`] does a
@@ -324,8 +345,54 @@ pub async fn replay_variation(
         guarded,
         horizon,
         seed,
+        None,
     )
     .await
+}
+
+/// A guarded replay of `variation` judged by `judging` (see [`guard_judging`]).
+pub async fn replay_variation_judged(
+    variation: &scenarios::Variation,
+    horizon: Duration,
+    seed: u64,
+    judging: Option<Judging>,
+) -> Result<Run> {
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load_variation(&cluster, variation, seed)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Unexpected, format!("loading {variation}: {e}")))?;
+    let info = scenarios::catalogue()
+        .into_iter()
+        .find(|s| s.name == "healthy-rollout")
+        .expect("healthy-rollout is in the catalogue");
+    replay_loaded(
+        &cluster,
+        &variation.to_string(),
+        &info,
+        true,
+        horizon,
+        seed,
+        judging,
+    )
+    .await
+}
+
+/// A guarded replay of the named rolling `scenario` judged by `judging`.
+pub async fn replay_judged(
+    scenario: &str,
+    horizon: Duration,
+    seed: u64,
+    judging: Option<Judging>,
+) -> Result<Run> {
+    let info = scenarios::catalogue()
+        .into_iter()
+        .find(|s| s.name == scenario)
+        .ok_or_else(|| Error::invalid_input("scenario", format!("unknown: {scenario}")))?;
+    let cluster = FakeCluster::with_controllers();
+    scenarios::load_seeded(&cluster, scenario, seed)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Unexpected, format!("loading {scenario}: {e}")))?;
+    replay_loaded(&cluster, scenario, &info, true, horizon, seed, judging).await
 }
 
 /// Replays what `cluster` has loaded (`scenario`, shaped as `info` says).
@@ -336,6 +403,7 @@ async fn replay_loaded(
     guarded: bool,
     horizon: Duration,
     seed: u64,
+    judging: Option<Judging>,
 ) -> Result<Run> {
     let layout = info.layout;
     let deployment = candidate(layout);
@@ -369,7 +437,9 @@ async fn replay_loaded(
     };
     if guarded {
         let journal = MemoryJournal::new();
-        let report = guard_for(cluster, layout, &journal)?.run().await;
+        let report = guard_judging(cluster, layout, &journal, judging)?
+            .run()
+            .await;
         run.journal = journal.events();
         read_journal(&mut run);
         run.action = match &report.outcome {
