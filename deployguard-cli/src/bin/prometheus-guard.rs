@@ -47,6 +47,9 @@ struct Args {
     /// Time between measurements (and the window each one covers).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     interval: Duration,
+    /// How long the completed rollout is still judged before it is promoted (0s: no bake).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    bake: Duration,
     /// The error ratio the new version may not exceed on its own.
     #[arg(long, default_value_t = 0.01)]
     max_error_rate: f64,
@@ -70,6 +73,11 @@ impl JournalSink for Print {
             EventKind::StepStarted { index, step } => format!("step {}: {step}", index + 1),
             EventKind::StepFailed { index, error } => format!("step {} failed: {error}", index + 1),
             EventKind::Observed { status, .. } => status.clone(),
+            EventKind::Baking { duration } => format!(
+                "baking: the rollout completed; judged {} more before it is promoted",
+                humantime::format_duration(*duration)
+            ),
+            EventKind::Baked { .. } => "baked: nothing failed".to_owned(),
             EventKind::Finished { outcome } => outcome.to_string(),
             _ => return,
         };
@@ -130,6 +138,7 @@ async fn run(args: &Args) -> deployguard_core::Result<ExitCode> {
     .check(check)
     .journal(Arc::new(Print))
     .dry_run(args.dry_run)
+    .bake(args.bake)
     .build()?;
     let report = guard.run().await;
     Ok(match report.outcome {

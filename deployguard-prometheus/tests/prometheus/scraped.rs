@@ -79,6 +79,9 @@ fn guard_with(
     .check(check)
     .journal(Arc::new(journal))
     .poll_interval(Duration::from_millis(500))
+    // The cluster runs ten times as fast as this real-time guard: 10 s is a simulated
+    // 100 s bake.
+    .bake(Duration::from_secs(10))
     .recovery_deadline(Duration::from_secs(60))
     .build()
     .unwrap()
