@@ -177,7 +177,7 @@ mod tests {
             let mut process = EProcess::new(1.0);
             for look in 0..looks {
                 // The candidate's share grows as a rolling update moves pods.
-                let share = (f64::from(look) / 30.0).min(0.9).max(0.1);
+                let share = (f64::from(look) / 30.0).clamp(0.1, 0.9);
                 let requests = 200u64;
                 let rc = (requests as f64 * share) as u64;
                 let rb = requests - rc;
