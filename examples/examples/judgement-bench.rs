@@ -11,7 +11,7 @@
 //! - Kayenta: Mann-Whitney U (latency) and Fisher's exact test (errors) per fixed one-minute
 //!   window, candidate against the baseline, 95% confidence.
 //!
-//! Every judge has the replay's ranges: errors at most 1%, p99 latency at most 500 ms.
+//! Every judge has the replay's ranges: errors at most 1%, p99 latency at most 300 ms.
 
 use std::time::Duration;
 
@@ -55,7 +55,7 @@ fn pair(
         .initial_delay(interval);
     let latency = AnalysisCheck::builder("latency", probe, "latency_seconds")
         .judge(judge)
-        .success(Threshold::at_most(0.5))
+        .success(Threshold::at_most(0.3))
         .interval(interval)
         .initial_delay(interval);
     Ok(vec![shape(errors).build()?, shape(latency).build()?])
@@ -88,10 +88,15 @@ fn kayenta(cluster: &FakeCluster) -> Result<(TrafficProbe, Vec<AnalysisCheck>)> 
     Ok((probe, checks))
 }
 
-/// deployguard's judge is the incident replay's own (`None`): the sequential judge over 10 s
-/// looks, pooled.
+/// deployguard's sequential judge over 10 s looks, pooled.
+fn deployguard(cluster: &FakeCluster) -> Result<(TrafficProbe, Vec<AnalysisCheck>)> {
+    let probe = probe(cluster, Duration::from_secs(10));
+    let checks = pair(&probe, Judge::sequential(), Duration::from_secs(10), |c| c)?;
+    Ok((probe, checks))
+}
+
 const JUDGES: [(&str, Option<Judging>); 4] = [
-    ("deployguard", None),
+    ("deployguard", Some(deployguard)),
     ("argo-rollouts", Some(argo)),
     ("flagger", Some(flagger)),
     ("kayenta", Some(kayenta)),

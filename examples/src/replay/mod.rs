@@ -126,19 +126,23 @@ pub struct Run {
     pub markers: Vec<(Duration, String)>,
 }
 
-/// The checks every replay's guard runs: the sequential judge of errors and of latency (slow
-/// requests) against the baseline version, over everything both versions served since the new
-/// one first served, valid however often it looks, `count` times when given (blue-green's post-promotion checks must finish),
+/// The checks every replay's guard runs: a statistical judge of errors and of latency against
+/// the baseline version, each over everything both versions served since the new one first
+/// served (pooled), `count` times when given (blue-green's post-promotion checks must finish),
 /// else for as long as the rollout and its bake run.
 fn checks(probe: &TrafficProbe, count: Option<u32>) -> Result<Vec<AnalysisCheck>> {
     let errors = AnalysisCheck::builder("error-rate", probe, "error_rate")
-        .judge(Judge::sequential())
+        .judge(Judge::statistical())
         .success(Threshold::at_most(0.01))
         .interval(ANALYSIS_INTERVAL)
         .initial_delay(ANALYSIS_INTERVAL)
         .pooled(true);
     let latency = AnalysisCheck::builder("latency", probe, "latency_seconds")
-        .judge(Judge::sequential())
+        .judge(Judge::Statistical {
+            confidence: 0.99,
+            margin: 0.5,
+            min_observations: 50,
+        })
         .success(Threshold::at_most(0.5))
         .interval(ANALYSIS_INTERVAL)
         .initial_delay(ANALYSIS_INTERVAL)

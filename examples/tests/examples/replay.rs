@@ -30,11 +30,7 @@ async fn the_guard_blames_the_bad_version_that_kubernetes_rolls_out_in_full() {
             && why.contains("% on app:v2.4.0 vs "),
         "{why}"
     );
-    // The sequential judge's e-value, past 1/α.
-    assert!(
-        why.contains("% on app:v2.3.1 (e = ") && why.contains(" ≥ 100 on errors, after "),
-        "{why}"
-    );
+    assert!(why.contains("% on app:v2.3.1 (p < 0.001)"), "{why}");
     assert!(guarded.recovered.unwrap() <= Duration::from_secs(30));
     // The same requests arrived in both runs (arrivals have their own seeded generator).
     assert_eq!(unguarded.requests, guarded.requests);

@@ -90,9 +90,13 @@ impl AnalysisCheck {
             text
         };
         // Whether the baseline is out of range as well: then the candidate is not the cause.
-        let baseline_out_of_range = baseline_reading
-            .as_ref()
-            .is_some_and(|b| self.has_success_range() && !self.success.contains(b.value));
+        // Out of range beyond chance, as the candidate must be to fail: a baseline whose p99 is
+        // over the bound on two slow requests is not a shared cause.
+        let baseline_out_of_range = baseline_measurement.is_some_and(|(_, m)| {
+            m.value
+                .is_some_and(|v| self.has_success_range() && !self.success.contains(v))
+                && !self.breach_is_noise(m, self.judge.confidence())
+        });
         // The comparing judges need a baseline and enough observations on each side; short of
         // them the answer is "too few", never a failure.
         if let Some(min) = self.judge.min_observations() {
@@ -181,6 +185,10 @@ impl AnalysisCheck {
                     MeasurementOutcome::Successful(value)
                 } else if baseline_out_of_range {
                     MeasurementOutcome::Shared(value)
+                } else if baseline_reading.is_some() {
+                    // A baseline served beside it: only the e-process fails the candidate (the
+                    // range is its floor).
+                    MeasurementOutcome::Successful(value)
                 } else {
                     MeasurementOutcome::Failed(value)
                 };
@@ -297,7 +305,12 @@ impl AnalysisCheck {
         if let (Some((alpha, _)), Some((e, over))) = (sequential, pool.e_value()) {
             self.weigh_e_value(&mut whole, e, alpha, &over);
         }
-        let min = self.judge.min_observations().unwrap_or(0);
+        // The sequential judge's last minute holds the candidate to the range only where no
+        // baseline served beside it (the bake): never the baseline's history in its place.
+        let min = match self.judge {
+            Judge::Sequential { .. } => 0,
+            _ => self.judge.min_observations().unwrap_or(0),
+        };
         let recent = self.judge(Ok(&pool.recent(&self.metric, versions, min)), versions);
         let said = |mut judgement: Judgement, over: &str| {
             judgement.reason = format!("{over}: {}", judgement.reason);
