@@ -39,25 +39,23 @@ impl Clock {
 
 /// `time` as the API server writes timestamps: RFC 3339 in UTC, to the second.
 pub(crate) fn rfc3339(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
-        .unwrap_or(jiff::Timestamp::MAX)
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    formatted(time, "%Y-%m-%dT%H:%M:%SZ")
 }
 
 /// `time` as an HTTP `Date` header says it (`Fri, 04 Dec 2026 07:40:29 GMT`).
 pub(crate) fn http_date(time: SystemTime) -> String {
+    formatted(time, "%a, %d %b %Y %H:%M:%S GMT")
+}
+
+/// `time` in UTC, to the second, as `format` (strftime) says.
+fn formatted(time: SystemTime, format: &str) -> String {
     let secs = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs();
     jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(i64::MAX))
         .unwrap_or(jiff::Timestamp::MAX)
-        .strftime("%a, %d %b %Y %H:%M:%S GMT")
+        .strftime(format)
         .to_string()
 }
 

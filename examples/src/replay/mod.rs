@@ -334,29 +334,22 @@ pub async fn replay_variation(
     horizon: Duration,
     seed: u64,
 ) -> Result<Run> {
-    let cluster = FakeCluster::with_controllers();
-    scenarios::load_variation(&cluster, variation, seed)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Unexpected, format!("loading {variation}: {e}")))?;
-    let info = scenarios::catalogue()
-        .into_iter()
-        .find(|s| s.name == "healthy-rollout")
-        .expect("healthy-rollout is in the catalogue");
-    replay_loaded(
-        &cluster,
-        &variation.to_string(),
-        &info,
-        guarded,
-        horizon,
-        seed,
-        None,
-    )
-    .await
+    replay_variation_with(variation, guarded, horizon, seed, None).await
 }
 
 /// A guarded replay of `variation` judged by `judging` (see [`guard_judging`]).
 pub async fn replay_variation_judged(
     variation: &scenarios::Variation,
+    horizon: Duration,
+    seed: u64,
+    judging: Option<Judging>,
+) -> Result<Run> {
+    replay_variation_with(variation, true, horizon, seed, judging).await
+}
+
+async fn replay_variation_with(
+    variation: &scenarios::Variation,
+    guarded: bool,
     horizon: Duration,
     seed: u64,
     judging: Option<Judging>,
@@ -373,7 +366,7 @@ pub async fn replay_variation_judged(
         &cluster,
         &variation.to_string(),
         &info,
-        true,
+        guarded,
         horizon,
         seed,
         judging,
