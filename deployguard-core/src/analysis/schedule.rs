@@ -81,6 +81,8 @@ impl CheckSchedule {
                     check.count.is_none()
                         && check.consecutive_success_limit == 0
                         && rolled_out
+                        // A probe that cannot be read now has not judged what runs now.
+                        && run.consecutive_errors == 0
                         // A probe error is no evaluation: a check whose probe never answered
                         // has judged nothing. A pooled check is satisfied by its latest
                         // judgement of everything pooled: passed, on enough evidence.

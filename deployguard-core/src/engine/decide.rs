@@ -157,10 +157,12 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
         // may still be coming in; the bake is when it does).
         (_, Phase::Progressing) if rolled_out && !input.bake.is_zero() => Decision::Advance,
         (_, Phase::Progressing) if rolled_out && input.checks_satisfied => Decision::Promote,
-        // The bake's end promotes: nothing failed in all that time. A check still short of
-        // evidence has judged the new version by what there was (its range, against the old
-        // version's history); the journal says so.
-        (_, Phase::Baking) if input.phase_elapsed >= input.bake => Decision::Promote,
+        // The bake's end promotes once the checks are satisfied: nothing failed in all that
+        // time and the latest look passed (a probe that cannot be read is waited on until its
+        // error limit pauses the guard).
+        (_, Phase::Baking) if input.phase_elapsed >= input.bake && input.checks_satisfied => {
+            Decision::Promote
+        }
         _ => Decision::Wait,
     }
 }
@@ -241,7 +243,8 @@ mod tests {
                 phase,
                 rollout: &rollout,
                 verdict: &verdict,
-                checks_satisfied: false,
+                // Satisfied, except at 301 s (a probe error in the latest look).
+                checks_satisfied: elapsed != 301,
                 phase_elapsed: Duration::from_secs(elapsed),
                 promote_requested: false,
                 bake: Duration::from_secs(300),
@@ -264,6 +267,11 @@ mod tests {
         assert_eq!(
             decide_at(Phase::Baking, done(), Running, 300),
             Decision::Promote
+        );
+        // The bake is over but the latest look did not pass: not yet.
+        assert_eq!(
+            decide_at(Phase::Baking, done(), Running, 301),
+            Decision::Wait
         );
     }
 
