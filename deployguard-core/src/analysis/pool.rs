@@ -83,9 +83,10 @@ impl Evidence {
         let m = if self.proportion {
             Measurement::proportion(metric, self.events, self.trials)
         } else if !self.samples.values.is_empty() || self.quantile.is_some() {
+            // One copy, sorted for the summary; the judges do not mind the order.
             let mut values = self.samples.values.clone();
             let summary = quantile(&mut values, self.quantile.unwrap_or(0.5));
-            Measurement::samples(metric, summary, self.samples.values.clone())
+            Measurement::samples(metric, summary, values)
         } else {
             match self.latest {
                 Some(v) => Measurement::value(metric, v),
