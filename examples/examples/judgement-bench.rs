@@ -18,7 +18,9 @@ use std::time::Duration;
 use clap::Parser;
 use deployguard_core::Result;
 use deployguard_core::analysis::{AnalysisCheck, Judge, NoDataPolicy, Threshold};
-use deployguard_examples::replay::{Action, Judging, Run, replay_judged, replay_variation_judged};
+use deployguard_examples::replay::{
+    Action, Judged, Judging, Run, replay_judged, replay_variation_judged,
+};
 use deployguard_testkit::cluster::scenarios::Variation;
 use deployguard_testkit::cluster::{FakeCluster, SimulatedTraffic, TrafficProbe};
 use serde::Serialize;
@@ -61,23 +63,35 @@ fn pair(
     Ok(vec![shape(errors).build()?, shape(latency).build()?])
 }
 
-fn argo(cluster: &FakeCluster) -> Result<(TrafficProbe, Vec<AnalysisCheck>)> {
+/// How long every judge watches the finished rollout before it is promoted: long enough for
+/// the latest onset of the grid (10 min after ready) to be seen.
+const WATCH: Duration = Duration::from_secs(15 * 60);
+
+fn judged(probe: TrafficProbe, checks: Vec<AnalysisCheck>) -> Result<Judged> {
+    Ok(Judged {
+        probe,
+        checks,
+        bake: Some(WATCH),
+    })
+}
+
+fn argo(cluster: &FakeCluster) -> Result<Judged> {
     let probe = probe(cluster, MINUTE);
     let checks = pair(&probe, Judge::Threshold, MINUTE, |c| {
         c.failure_limit(0).consecutive_error_limit(4)
     })?;
-    Ok((probe, checks))
+    judged(probe, checks)
 }
 
-fn flagger(cluster: &FakeCluster) -> Result<(TrafficProbe, Vec<AnalysisCheck>)> {
+fn flagger(cluster: &FakeCluster) -> Result<Judged> {
     let probe = probe(cluster, MINUTE);
     let checks = pair(&probe, Judge::Threshold, MINUTE, |c| {
         c.failure_limit(4).no_data(NoDataPolicy::Fail)
     })?;
-    Ok((probe, checks))
+    judged(probe, checks)
 }
 
-fn kayenta(cluster: &FakeCluster) -> Result<(TrafficProbe, Vec<AnalysisCheck>)> {
+fn kayenta(cluster: &FakeCluster) -> Result<Judged> {
     let probe = probe(cluster, MINUTE);
     let judge = Judge::Statistical {
         confidence: 0.95,
@@ -85,14 +99,14 @@ fn kayenta(cluster: &FakeCluster) -> Result<(TrafficProbe, Vec<AnalysisCheck>)> 
         min_observations: 50,
     };
     let checks = pair(&probe, judge, MINUTE, |c| c)?;
-    Ok((probe, checks))
+    judged(probe, checks)
 }
 
 /// deployguard's sequential judge over 10 s looks, pooled.
-fn deployguard(cluster: &FakeCluster) -> Result<(TrafficProbe, Vec<AnalysisCheck>)> {
+fn deployguard(cluster: &FakeCluster) -> Result<Judged> {
     let probe = probe(cluster, Duration::from_secs(10));
     let checks = pair(&probe, Judge::sequential(), Duration::from_secs(10), |c| c)?;
-    Ok((probe, checks))
+    judged(probe, checks)
 }
 
 const JUDGES: [(&str, Option<Judging>); 4] = [
@@ -138,6 +152,18 @@ fn families() -> Vec<Family> {
             ..base
         };
         add(format!("latency x{factor}"), v);
+    }
+    // One request a second: the healthy twin, one at the range's bound (1% errors: not at
+    // fault, yet a judge that counts minutes with an error fails it), and two regressions.
+    for factor in [5.0, 50.0] {
+        add(
+            format!("1 rps errors x{factor}"),
+            Variation {
+                requests_per_second: 1.0,
+                error_factor: factor,
+                ..base
+            },
+        );
     }
     for rps in [1.0, 200.0] {
         add(

@@ -7,6 +7,7 @@
 //! is at fault: a failure is the candidate's, a [`Verdict::SharedCause`] is not. [`rollout_status`] is the kubectl ladder, the
 //! check every rollout gets for free.
 
+pub mod breach;
 mod check;
 mod judge;
 mod ladder;

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::breach::Breach;
 use super::judge::Versions;
 use super::sequential::{EProcess, Interval, average};
 use crate::model::{Measurement, Observations, Sample};
@@ -30,8 +31,11 @@ struct Evidence {
     trials: u64,
     proportion: bool,
     samples: Reservoir,
-    /// Which quantile the probe summarised samples by (its value's rank among them).
+    /// Which quantile the probe summarised samples by (as it says, or its value's rank among
+    /// them).
     quantile: Option<f64>,
+    /// Whether the probe said which quantile (else it was read off a look's samples).
+    declared: bool,
     /// The latest plain value, for a measurement with nothing behind it to pool.
     latest: Option<f64>,
 }
@@ -45,7 +49,10 @@ impl Evidence {
                 self.trials += trials;
             }
             Some(Observations::Samples { values }) => {
-                if self.quantile.is_none()
+                if let Some(q) = m.quantile.filter(|_| !self.declared) {
+                    self.quantile = Some(q);
+                    self.declared = true;
+                } else if self.quantile.is_none()
                     && let Some(summary) = m.value
                     && !values.is_empty()
                 {
@@ -64,7 +71,12 @@ impl Evidence {
         self.proportion |= other.proportion;
         self.events += other.events;
         self.trials += other.trials;
-        self.quantile = self.quantile.or(other.quantile);
+        if other.declared && !self.declared {
+            self.quantile = other.quantile;
+            self.declared = true;
+        } else {
+            self.quantile = self.quantile.or(other.quantile);
+        }
         for value in &other.samples.values {
             self.samples.push(*value);
         }
@@ -146,6 +158,15 @@ pub(crate) struct Pool {
     sequential: Option<Sequential>,
 }
 
+/// What the sequential judge watches for: the candidate worse than `tolerated` times the
+/// baseline, and either version over the range's upper bound `max`, each at level `alpha`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Watch {
+    pub(crate) tolerated: f64,
+    pub(crate) alpha: f64,
+    pub(crate) max: Option<f64>,
+}
+
 /// The sequential judge's state: e-processes over every look.
 #[derive(Debug, Clone)]
 struct Sequential {
@@ -154,10 +175,33 @@ struct Sequential {
     /// Latency thresholds (the baseline's median, 90th and 99th percentiles when it first had
     /// enough samples), each with the e-process of requests slower than it.
     slow: Vec<(f64, EProcess)>,
-    tolerated: f64,
+    watch: Watch,
     /// Whether the metric is a proportion (else samples).
     proportion: Option<bool>,
+    /// Each version's breaches of the range's upper bound, once the rate it allows is known.
+    breaches: Option<Breaches>,
 }
+
+/// The candidate's and the baseline's e-detectors of breaching the range's upper bound.
+#[derive(Debug, Clone)]
+struct Breaches {
+    candidate: Breach,
+    baseline: Breach,
+}
+
+/// What the range's e-detectors say: each version's e-value, the minute of the look the
+/// candidate's is judged from, and the candidate's events and observations over the bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BreachReading {
+    pub(crate) candidate: f64,
+    pub(crate) minute: usize,
+    pub(crate) baseline: f64,
+    pub(crate) events: u64,
+    pub(crate) trials: u64,
+}
+
+/// Samples a look needs before a quantile is read off their ranks.
+const RANK_SAMPLES: usize = 100;
 
 /// Baseline samples needed before latency thresholds are read from them.
 const THRESHOLD_SAMPLES: usize = 50;
@@ -169,14 +213,13 @@ impl Pool {
         self.add_judged(sample, metric, versions, None);
     }
 
-    /// [`add`](Self::add), feeding the sequential judge's e-processes too when `tolerated` (its
-    /// tolerated ratio) is given.
+    /// [`add`](Self::add), feeding the sequential judge's e-processes too when it `watch`es.
     pub(crate) fn add_judged(
         &mut self,
         sample: &Sample,
         metric: &str,
         versions: &Versions,
-        tolerated: Option<f64>,
+        watch: Option<Watch>,
     ) {
         if self.looks == 0 {
             let served = versions.candidate.as_ref().is_some_and(|candidate| {
@@ -195,8 +238,8 @@ impl Pool {
                 .or_default()
                 .add(m);
         }
-        if let Some(tolerated) = tolerated {
-            self.feed(&look, versions, tolerated);
+        if let Some(watch) = watch {
+            self.feed(&look, versions, watch);
         }
         for (label, evidence) in &look {
             self.whole.entry(label.clone()).or_default().merge(evidence);
@@ -209,7 +252,7 @@ impl Pool {
     }
 
     /// Feeds one look to the sequential judge's e-processes.
-    fn feed(&mut self, look: &Looks, versions: &Versions, tolerated: f64) {
+    fn feed(&mut self, look: &Looks, versions: &Versions, watch: Watch) {
         let side = |version: Option<&super::VersionRef>| {
             let version = version?;
             let mut merged = Evidence::default();
@@ -222,18 +265,19 @@ impl Pool {
             }
             any.then_some(merged)
         };
-        let (Some(candidate), Some(baseline)) = (
-            side(versions.candidate.as_ref()),
-            side(versions.baseline.as_ref()),
-        ) else {
+        let candidate = side(versions.candidate.as_ref());
+        let baseline = side(versions.baseline.as_ref());
+        let state = self.sequential.get_or_insert_with(|| Sequential {
+            errors: EProcess::new(watch.tolerated),
+            slow: Vec::new(),
+            watch,
+            proportion: None,
+            breaches: None,
+        });
+        state.watch_range(candidate.as_ref(), baseline.as_ref());
+        let (Some(candidate), Some(baseline)) = (candidate, baseline) else {
             return;
         };
-        let state = self.sequential.get_or_insert_with(|| Sequential {
-            errors: EProcess::new(tolerated),
-            slow: Vec::new(),
-            tolerated,
-            proportion: None,
-        });
         let proportion = *state
             .proportion
             .get_or_insert(candidate.proportion || baseline.proportion);
@@ -250,7 +294,9 @@ impl Pool {
             let mut values = baseline.samples.values.clone();
             for q in [0.5, 0.9, 0.99] {
                 if let Some(threshold) = quantile(&mut values, q) {
-                    state.slow.push((threshold, EProcess::new(state.tolerated)));
+                    state
+                        .slow
+                        .push((threshold, EProcess::new(state.watch.tolerated)));
                 }
             }
         }
@@ -287,6 +333,21 @@ impl Pool {
         ))
     }
 
+    /// What the range's e-detectors say; `None` where the range has no upper bound or the rate
+    /// it allows is not known (samples whose quantile is neither said nor readable).
+    pub(crate) fn breach(&self) -> Option<BreachReading> {
+        let breaches = self.sequential.as_ref()?.breaches.as_ref()?;
+        let (candidate, minute) = breaches.candidate.value();
+        let (events, trials) = breaches.candidate.totals();
+        Some(BreachReading {
+            candidate,
+            minute,
+            baseline: breaches.baseline.value().0,
+            events,
+            trials,
+        })
+    }
+
     /// Whether the candidate has served (the pool has started).
     pub(crate) fn started(&self) -> bool {
         self.looks > 0
@@ -321,6 +382,58 @@ impl Pool {
             }
         }
         sample_of(&looks, metric, "the last minute")
+    }
+}
+
+impl Sequential {
+    /// Feeds each version's look to its e-detector of breaching the range's upper bound: its
+    /// events (errors), or its samples over the bound against the share the quantile allows
+    /// (a p99 at most 300 ms lets 1% of requests be slower).
+    fn watch_range(&mut self, candidate: Option<&Evidence>, baseline: Option<&Evidence>) {
+        let Some(max) = self.watch.max else {
+            return;
+        };
+        let over = |e: &Evidence| -> (u64, u64) {
+            if e.proportion {
+                (e.events, e.trials)
+            } else {
+                let values = &e.samples.values;
+                (
+                    values.iter().filter(|v| **v > max).count() as u64,
+                    values.len() as u64,
+                )
+            }
+        };
+        if self.breaches.is_none() {
+            let allowed = [candidate, baseline].into_iter().flatten().find_map(|e| {
+                if e.proportion {
+                    Some(max)
+                } else if e.declared || e.samples.values.len() >= RANK_SAMPLES {
+                    e.quantile.map(|q| 1.0 - q)
+                } else {
+                    None
+                }
+            });
+            let Some(allowed) = allowed.filter(|p| *p > 0.0 && *p < 1.0) else {
+                return;
+            };
+            // Half the level each: the comparison and the range may each fail the candidate.
+            let breach = Breach::new(allowed, self.watch.alpha / 2.0, RECENT_LOOKS as u32);
+            self.breaches = Some(Breaches {
+                candidate: breach.clone(),
+                baseline: breach,
+            });
+        }
+        if let Some(breaches) = &mut self.breaches {
+            if let Some(c) = candidate {
+                let (events, trials) = over(c);
+                breaches.candidate.add(events, trials);
+            }
+            if let Some(b) = baseline {
+                let (events, trials) = over(b);
+                breaches.baseline.add(events, trials);
+            }
+        }
     }
 }
 

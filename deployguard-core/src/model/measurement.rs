@@ -63,6 +63,10 @@ pub struct Measurement {
     /// What the value was computed from, where the probe knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observations: Option<Observations>,
+    /// Which quantile of the samples the value is (0.99 for a p99), where the probe says: a
+    /// judge of a bound on it then knows how many samples may lie beyond the bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
 }
 
 impl Measurement {
@@ -73,6 +77,7 @@ impl Measurement {
             labels: BTreeMap::new(),
             value: Some(value),
             observations: None,
+            quantile: None,
         }
     }
 
@@ -83,6 +88,7 @@ impl Measurement {
             labels: BTreeMap::new(),
             value: None,
             observations: None,
+            quantile: None,
         }
     }
 
@@ -94,6 +100,7 @@ impl Measurement {
             labels: BTreeMap::new(),
             value: (trials > 0).then(|| events as f64 / trials as f64),
             observations: Some(Observations::Proportion { events, trials }),
+            quantile: None,
         }
     }
 
@@ -105,6 +112,30 @@ impl Measurement {
             labels: BTreeMap::new(),
             value: if values.is_empty() { None } else { summary },
             observations: Some(Observations::Samples { values }),
+            quantile: None,
+        }
+    }
+
+    /// The `q` quantile (nearest rank) of `values`, with the values behind it: a p99 of
+    /// latencies is `percentile("latency_seconds", 0.99, latencies)`.
+    ///
+    /// ```
+    /// use deployguard_core::Measurement;
+    ///
+    /// let latencies: Vec<f64> = (1..=100).map(|ms| f64::from(ms) / 1000.0).collect();
+    /// let p99 = Measurement::percentile("latency_seconds", 0.99, latencies);
+    /// assert_eq!(p99.value, Some(0.099));
+    /// assert_eq!(p99.quantile, Some(0.99));
+    /// ```
+    pub fn percentile(name: impl Into<String>, q: f64, mut values: Vec<f64>) -> Self {
+        let summary = (!values.is_empty()).then(|| {
+            values.sort_by(f64::total_cmp);
+            let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+            values[rank - 1]
+        });
+        Self {
+            quantile: Some(q),
+            ..Self::samples(name, summary, values)
         }
     }
 

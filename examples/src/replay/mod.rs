@@ -126,23 +126,19 @@ pub struct Run {
     pub markers: Vec<(Duration, String)>,
 }
 
-/// The checks every replay's guard runs: a statistical judge of errors and of latency against
-/// the baseline version, each over everything both versions served since the new one first
-/// served (pooled), `count` times when given (blue-green's post-promotion checks must finish),
+/// The checks every replay's guard runs: the sequential judge (anytime-valid e-values) of errors
+/// and of latency against the baseline version and the range, each over everything both
+/// versions served since the new one first served (pooled), `count` times when given (blue-green's post-promotion checks must finish),
 /// else for as long as the rollout and its bake run.
 fn checks(probe: &TrafficProbe, count: Option<u32>) -> Result<Vec<AnalysisCheck>> {
     let errors = AnalysisCheck::builder("error-rate", probe, "error_rate")
-        .judge(Judge::statistical())
+        .judge(Judge::sequential())
         .success(Threshold::at_most(0.01))
         .interval(ANALYSIS_INTERVAL)
         .initial_delay(ANALYSIS_INTERVAL)
         .pooled(true);
     let latency = AnalysisCheck::builder("latency", probe, "latency_seconds")
-        .judge(Judge::Statistical {
-            confidence: 0.99,
-            margin: 0.5,
-            min_observations: 50,
-        })
+        .judge(Judge::sequential())
         .success(Threshold::at_most(0.5))
         .interval(ANALYSIS_INTERVAL)
         .initial_delay(ANALYSIS_INTERVAL)
@@ -180,9 +176,20 @@ pub fn guard_for(cluster: &FakeCluster, layout: Layout, journal: &MemoryJournal)
     guard_judging(cluster, layout, journal, None)
 }
 
-/// How a rolling replay's guard judges traffic instead of the replay's own checks: a probe and
-/// the checks that read it (the benchmark's peer judges).
-pub type Judging = fn(&FakeCluster) -> Result<(TrafficProbe, Vec<AnalysisCheck>)>;
+/// How a rolling replay's guard judges traffic instead of the replay's own checks (the
+/// benchmark's peer judges).
+pub type Judging = fn(&FakeCluster) -> Result<Judged>;
+
+/// What a [`Judging`] gives the guard: a probe, the checks that read it, and how long the guard
+/// watches the finished rollout before it promotes (`None`: the guard's default bake).
+pub struct Judged {
+    /// The probe the checks read.
+    pub probe: TrafficProbe,
+    /// The checks.
+    pub checks: Vec<AnalysisCheck>,
+    /// The bake.
+    pub bake: Option<Duration>,
+}
 
 /// [`guard_for`], judging a rolling update's traffic by `judging` when given.
 pub fn guard_judging(
@@ -197,12 +204,20 @@ pub fn guard_judging(
         NAMESPACE,
         candidate(layout),
     ));
-    let (probe, rolling_checks) = match judging {
+    let Judged {
+        probe,
+        checks: rolling_checks,
+        bake,
+    } = match judging {
         Some(judging) => judging(cluster)?,
         None => {
             let probe = cluster.traffic_probe(NAMESPACE, SERVICE, ANALYSIS_INTERVAL);
             let checks = checks(&probe, None)?;
-            (probe, checks)
+            Judged {
+                probe,
+                checks,
+                bake: None,
+            }
         }
     };
     let istio = |stable: &str, candidate: &str| {
@@ -284,6 +299,10 @@ pub fn guard_judging(
             }
             builder
         }
+    };
+    let builder = match bake {
+        Some(bake) => builder.bake(bake),
+        None => builder,
     };
     builder
         .probe(Arc::new(probe))

@@ -5,7 +5,7 @@ use super::{AnalysisCheck, MeasurementOutcome};
 use crate::analysis::judge::{
     Judge, Judgement, Reading, VersionRef, Versions, format_p, format_value,
 };
-use crate::analysis::pool::Pool;
+use crate::analysis::pool::{Pool, Watch};
 use crate::analysis::stats::{binomial_greater, fisher_greater, mann_whitney_greater};
 use crate::model::{Measurement, Observations, Sample};
 
@@ -284,33 +284,29 @@ impl AnalysisCheck {
         let Ok(look) = sample else {
             return self.judge(sample, versions);
         };
-        let sequential = match self.judge {
-            Judge::Sequential {
+        if let Judge::Sequential {
+            alpha,
+            tolerated_ratio,
+            ..
+        } = self.judge
+        {
+            let watch = Watch {
+                tolerated: tolerated_ratio,
                 alpha,
-                tolerated_ratio,
-                ..
-            } => Some((alpha, tolerated_ratio)),
-            _ => None,
-        };
-        pool.add_judged(
-            look,
-            &self.metric,
-            versions,
-            sequential.map(|(_, tolerated)| tolerated),
-        );
+                max: self.success.max,
+            };
+            pool.add_judged(look, &self.metric, versions, Some(watch));
+            if !pool.started() {
+                return self.judge(sample, versions);
+            }
+            return self.judge_anytime(pool, versions, alpha);
+        }
+        pool.add_judged(look, &self.metric, versions, None);
         if !pool.started() {
             return self.judge(sample, versions);
         }
-        let mut whole = self.judge(Ok(&pool.whole(&self.metric)), versions);
-        if let (Some((alpha, _)), Some((e, over))) = (sequential, pool.e_value()) {
-            self.weigh_e_value(&mut whole, e, alpha, &over);
-        }
-        // The sequential judge's last minute holds the candidate to the range only where no
-        // baseline served beside it (the bake): never the baseline's history in its place.
-        let min = match self.judge {
-            Judge::Sequential { .. } => 0,
-            _ => self.judge.min_observations().unwrap_or(0),
-        };
+        let whole = self.judge(Ok(&pool.whole(&self.metric)), versions);
+        let min = self.judge.min_observations().unwrap_or(0);
         let recent = self.judge(Ok(&pool.recent(&self.metric, versions, min)), versions);
         let said = |mut judgement: Judgement, over: &str| {
             judgement.reason = format!("{over}: {}", judgement.reason);
@@ -327,67 +323,8 @@ impl AnalysisCheck {
         }
     }
 
-    /// The sequential judge's verdict on everything pooled: the e-process `e` (over `over`:
-    /// errors, slow requests) fails the candidate past `1/alpha`, unless the candidate is inside
-    /// the range (the floor) or the baseline is out of it too (a shared cause). The range's own
-    /// verdict (`judgement`, held beyond chance) stands beside it.
-    fn weigh_e_value(&self, judgement: &mut Judgement, e: f64, alpha: f64, over: &str) {
-        if matches!(
-            judgement.outcome,
-            MeasurementOutcome::TooFew | MeasurementOutcome::NoData | MeasurementOutcome::Error
-        ) {
-            return;
-        }
-        let threshold = 1.0 / alpha;
-        let passed = e >= threshold;
-        let requests = judgement
-            .candidate
-            .as_ref()
-            .and_then(|c| c.observations)
-            .unwrap_or(0);
-        let candidate = judgement
-            .candidate
-            .as_ref()
-            .map_or_else(String::new, |c| c.version.clone());
-        let in_range = judgement
-            .candidate
-            .as_ref()
-            .is_some_and(|c| !self.has_success_range() || self.success.contains(c.value));
-        let base = judgement
-            .reason
-            .split(": over the range")
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let mut reason = format!(
-            "{base} (e = {} {} {} on {over}, after {requests} requests on {candidate})",
-            format_e(e),
-            if passed { "≥" } else { "<" },
-            format_e(threshold)
-        );
-        match judgement.outcome {
-            MeasurementOutcome::Shared(_) | MeasurementOutcome::Failed(_) => {
-                if let Some(rest) = judgement.reason.split_once(": over the range") {
-                    reason.push_str(&format!(": over the range{}", rest.1));
-                }
-            }
-            _ if passed && !in_range => {
-                judgement.outcome = MeasurementOutcome::Failed(
-                    judgement.candidate.as_ref().map_or(0.0, |c| c.value),
-                );
-            }
-            _ if passed => reason.push_str(&format!(
-                "; inside the range ({}), so not failed",
-                self.range_words()
-            )),
-            _ => {}
-        }
-        judgement.p_value = None;
-        judgement.reason = reason;
-    }
-
     /// The success range in words, values as a person reads them: `at most 1.0%`.
-    fn range_words(&self) -> String {
+    pub(super) fn range_words(&self) -> String {
         let v = |x: f64| format_value(&self.metric, x);
         match (self.success.min, self.success.max) {
             (Some(min), Some(max)) => format!("between {} and {}", v(min), v(max)),
@@ -397,7 +334,7 @@ impl AnalysisCheck {
         }
     }
 
-    fn has_success_range(&self) -> bool {
+    pub(super) fn has_success_range(&self) -> bool {
         self.success.min.is_some() || self.success.max.is_some()
     }
 
@@ -513,7 +450,7 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// An e-value as a person reads it: `0.68`, `3.1e4`.
-fn format_e(e: f64) -> String {
+pub(super) fn format_e(e: f64) -> String {
     if (0.01..1_000.0).contains(&e) {
         let text = format!("{e:.2}");
         text.trim_end_matches('0').trim_end_matches('.').to_owned()

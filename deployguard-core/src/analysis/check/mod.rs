@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod anytime;
 mod judging;
 
 use super::judge::{Judge, Versions};

@@ -6,7 +6,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deployguard_core::{HealthProbe, Measurement, Sample};
 
-use super::simulate::quantile;
 use deployguard_kube_sim::FakeCluster;
 
 use super::SimulatedTraffic;
@@ -70,19 +69,22 @@ impl Totals {
         self.latencies.extend_from_slice(latencies);
     }
 
-    fn measurements(mut self, version: Option<&str>) -> Vec<Measurement> {
+    fn measurements(self, version: Option<&str>) -> Vec<Measurement> {
         let label = |m: Measurement| match version {
             Some(v) => m.with_label("version", v),
             None => m,
         };
-        let p99 = quantile(&mut self.latencies, 0.99);
         vec![
             label(Measurement::proportion(
                 "error_rate",
                 self.errors,
                 self.requests,
             )),
-            label(Measurement::samples("latency_seconds", p99, self.latencies)),
+            label(Measurement::percentile(
+                "latency_seconds",
+                0.99,
+                self.latencies,
+            )),
             label(self.worst_p99.map_or_else(
                 || Measurement::no_data("p99_latency_seconds"),
                 |v| Measurement::value("p99_latency_seconds", v),
