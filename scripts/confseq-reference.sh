@@ -6,7 +6,7 @@
 set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-pip download --quiet --no-deps --no-binary :all: confseq==0.0.11 -d "$work" >/dev/null
+pip download --quiet --no-deps confseq==0.0.11 -d "$work" >/dev/null
 tar xzf "$work"/confseq-0.0.11.tar.gz -C "$work"
 cat >"$work/drv.cpp" <<'CPP'
 #include "uniform_boundaries.h"
