@@ -294,6 +294,80 @@ mod judges {
         ));
     }
 
+    /// Feeds `looks` to a pooled sequential check and returns its last verdict.
+    fn sequential(looks: &[Sample]) -> String {
+        let check = base().judge(Judge::sequential()).build().unwrap();
+        let mut pool = crate::analysis::pool::Pool::default();
+        let mut last = String::new();
+        for look in looks {
+            let j = check.judge_pooled(&mut pool, Ok(look), &versions());
+            last = format!("{:?}: {}", j.outcome, j.reason);
+        }
+        last
+    }
+
+    fn candidate_alone(events: u64, trials: u64) -> Sample {
+        Sample::new(
+            vec![
+                Measurement::proportion("error_rate", events, trials)
+                    .with_label("version", "v2.4.0"),
+            ],
+            "",
+        )
+    }
+
+    #[test]
+    fn the_sequential_judge_fails_by_e_values_and_spares_the_healthy_twin() {
+        // Worse than the baseline and over the range: the comparison fails it.
+        let worse = vec![errors((20, 300), (1, 700)); 3];
+        // The healthy twin: alike.
+        let alike = vec![errors((1, 300), (2, 700)); 30];
+        // Worse than the baseline beyond chance, but inside the range: the floor spares it.
+        let inside = vec![errors((2, 300), (0, 700)); 30];
+        // The bake (no baseline serves): 3% alone is over the range beyond chance.
+        let mut bake = vec![errors((1, 300), (2, 700)); 2];
+        bake.extend(vec![candidate_alone(24, 780); 4]);
+        // Both versions over the range: a shared cause, never the candidate's failure.
+        let both = vec![errors((15, 300), (36, 700)); 6];
+        expect![[r#"
+            Failed(0.06666666666666667): since the new version first served: error_rate 6.7% on app:v2.4.0 vs 0.1% on app:v2.3.1: worse than the baseline beyond chance (e = 7.2e16 ≥ 200 on errors, after 900 requests on app:v2.4.0)
+            Successful(0.0033333333333333335): since the new version first served: error_rate 0.3% on app:v2.4.0 vs 0.3% on app:v2.3.1: e = 0.02 < 200 worse than the baseline on errors, e = 0.18 < 200 over the range (at most 1.0%)
+            Successful(0.006666666666666667): since the new version first served: error_rate 0.7% on app:v2.4.0 vs 0.0% on app:v2.3.1: e = 2.4e18 < 200 worse than the baseline on errors, e = 0.2 < 200 over the range (at most 1.0%); worse than the baseline beyond chance but inside the range (at most 1.0%), so not failed
+            Failed(0.026344086021505377): since the new version first served: error_rate 2.6% on app:v2.4.0 vs 0.3% on app:v2.3.1: over the range (at most 1.0%) beyond chance, where the baseline is not (e = 7.4e13 ≥ 200 from its minute 1 on: 98 of 3720 over the bound on app:v2.4.0)
+            Shared(0.05): since the new version first served: error_rate 5.0% on app:v2.4.0 vs 5.1% on app:v2.3.1: both versions over the range (at most 1.0%) beyond chance (e = 3.1e30 and 4.1e77 ≥ 200)
+        "#]]
+        .assert_eq(&format!(
+            "{}\n{}\n{}\n{}\n{}\n",
+            sequential(&worse),
+            sequential(&alike),
+            sequential(&inside),
+            sequential(&bake),
+            sequential(&both),
+        ));
+    }
+
+    #[test]
+    fn the_sequential_judge_holds_a_plain_value_to_the_range() {
+        let latency = |candidate: f64, baseline: f64| {
+            Sample::new(
+                vec![
+                    Measurement::value("error_rate", candidate).with_label("version", "v2.4.0"),
+                    Measurement::value("error_rate", baseline).with_label("version", "v2.3.1"),
+                ],
+                "",
+            )
+        };
+        expect![[r#"
+            Failed(0.05): error_rate 5.0% on app:v2.4.0 vs 0.1% on app:v2.3.1: over the range (at most 1.0%)
+            Successful(0.002): error_rate 0.2% on app:v2.4.0 vs 0.1% on app:v2.3.1
+        "#]]
+        .assert_eq(&format!(
+            "{}\n{}\n",
+            sequential(&[latency(0.05, 0.001)]),
+            sequential(&[latency(0.002, 0.001)]),
+        ));
+    }
+
     #[test]
     fn the_statistical_judge_needs_significance_and_a_margin() {
         let check = base().judge(Judge::statistical()).build().unwrap();

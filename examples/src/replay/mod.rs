@@ -182,6 +182,7 @@ pub type Judging = fn(&FakeCluster) -> Result<Judged>;
 
 /// What a [`Judging`] gives the guard: a probe, the checks that read it, and how long the guard
 /// watches the finished rollout before it promotes (`None`: the guard's default bake).
+#[derive(Debug)]
 pub struct Judged {
     /// The probe the checks read.
     pub probe: TrafficProbe,

@@ -27,6 +27,16 @@ impl AnalysisCheck {
             judgement.reason = format!("{WHOLE}: {}", judgement.reason);
             return judgement;
         };
+        let compared = pool.e_value();
+        let breach = pool.breach();
+        if compared.is_none() && breach.is_none() {
+            // Nothing to test sequentially yet, or ever (a plain value): the range decides.
+            if matches!(judgement.outcome, MeasurementOutcome::TooFew) {
+                judgement.outcome = MeasurementOutcome::Successful(candidate.value);
+            }
+            judgement.reason = format!("{WHOLE}: {}", judgement.reason);
+            return judgement;
+        }
         let metric = &self.metric;
         let mut words = format!(
             "{metric} {} on {}",
@@ -44,8 +54,6 @@ impl AnalysisCheck {
         let bar = format_e(threshold);
         let range = self.range_words();
         let in_range = !self.has_success_range() || self.success.contains(candidate.value);
-        let compared = pool.e_value();
-        let breach = pool.breach();
         let worse = compared.as_ref().is_some_and(|(e, _)| *e >= threshold);
         let (outcome, why) = match (&compared, breach) {
             (Some((e, over)), _) if worse && !in_range => (

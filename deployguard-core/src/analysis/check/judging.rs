@@ -177,27 +177,29 @@ impl AnalysisCheck {
                 judgement.reason = words(None);
             }
             Judge::Sequential { alpha, .. } => {
-                // One sample alone (the last minute of the evidence, or everything before the
-                // e-process has spoken): held to the range beyond chance; both versions out of
-                // it is a shared cause. The e-process itself is judge_pooled's.
+                // A value with nothing behind it to pool into e-values (a plain gauge, a
+                // quantile a histogram gives without its counts): held to the range (beyond
+                // chance where counts say how much chance), both versions out of it a shared
+                // cause. What has counts or samples is judged by its e-values (anytime.rs).
                 let out_of_range = self.has_success_range() && !self.success.contains(value);
                 judgement.outcome = if !out_of_range || self.breach_is_noise(cand_m, 1.0 - alpha) {
                     MeasurementOutcome::Successful(value)
                 } else if baseline_out_of_range {
                     MeasurementOutcome::Shared(value)
-                } else if baseline_reading.is_some() {
-                    // A baseline served beside it: only the e-process fails the candidate (the
-                    // range is its floor).
-                    MeasurementOutcome::Successful(value)
                 } else {
                     MeasurementOutcome::Failed(value)
                 };
                 judgement.reason = words(None);
                 if !matches!(judgement.outcome, MeasurementOutcome::Successful(_)) {
                     judgement.reason = format!(
-                        "{}: over the range ({}) beyond chance",
+                        "{}: over the range ({}){}",
                         judgement.reason,
-                        self.range_words()
+                        self.range_words(),
+                        if cand_m.observations.is_some() {
+                            " beyond chance"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }
