@@ -50,7 +50,8 @@
 //! - [`PodReadinessProbe`]: ready fraction per revision.
 //! - [`ServiceSelectorRouter`]: all-or-nothing blue/green by one Service selector key.
 //! - [`JobMigrationInspector`]: the schema's state from migration Jobs and a ConfigMap.
-//! - [`Fleet`]: many deployments read from one watch-backed cache per resource kind.
+//! - `Fleet` (feature `fleet`, which brings `kube::runtime`): many deployments read from one
+//!   watch-backed cache per resource kind.
 //! - [`LeaseLock`]: one actor per deployment, as a `coordination.k8s.io/v1` Lease.
 //! - [`rbac`]: the Role rules all of them need.
 
@@ -61,6 +62,7 @@ pub use {k8s_openapi, kube};
 mod convert;
 mod deployment;
 mod error;
+#[cfg(feature = "fleet")]
 mod fleet;
 mod lease;
 mod migrations;
@@ -72,6 +74,7 @@ pub mod rbac;
 mod router;
 
 pub use deployment::KubeDeployment;
+#[cfg(feature = "fleet")]
 pub use fleet::{Fleet, FleetDeployment};
 pub use lease::LeaseLock;
 pub use migrations::JobMigrationInspector;

@@ -1,6 +1,7 @@
 //! deployguard-k8s's integration tests: one test binary, a module per concern.
 
 mod deployment;
+#[cfg(feature = "fleet")]
 mod fleet;
 mod lease;
 mod others;

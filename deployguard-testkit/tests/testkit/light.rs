@@ -1,14 +1,20 @@
 //! A user crate that depends on the testkit as it comes gets the fakes and the conformance
 //! suites, and no Kubernetes client stack in its tree; with the `cluster` feature it gets the
 //! simulated cluster and kube with it. The simulated server's own crate knows nothing of
-//! deployguard.
+//! deployguard. And a program on another Kubernetes version, with its own TLS choice, embeds
+//! the Kubernetes crates: none of ours picks a version or a TLS stack.
 
 use std::path::Path;
 use std::process::Command;
 
-/// `cargo tree` of a fresh user crate whose dev-dependency is `dependency` (`TESTKIT` and
-/// `KUBE_SIM` stand for the crates' paths).
+/// `cargo tree` of a fresh user crate whose dev-dependency is `dependency` (`TESTKIT`,
+/// `KUBE_SIM`, `K8S` and `ISTIO` stand for the crates' paths).
 fn tree_of_user_crate(dependency: &str) -> String {
+    tree_of_user_crate_with(dependency, &["-e", "normal,dev", "--prefix", "none"])
+}
+
+/// `cargo tree ARGS` of a fresh user crate whose dev-dependencies are `dependency`.
+fn tree_of_user_crate_with(dependency: &str, args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     std::fs::write(
@@ -18,7 +24,9 @@ fn tree_of_user_crate(dependency: &str) -> String {
              [workspace]\n\n[dev-dependencies]\n{dependency}\n"
         )
         .replace("TESTKIT", &workspace.join("deployguard-testkit").display().to_string())
-        .replace("KUBE_SIM", &workspace.join("deployguard-kube-sim").display().to_string()),
+        .replace("KUBE_SIM", &workspace.join("deployguard-kube-sim").display().to_string())
+        .replace("K8S", &workspace.join("deployguard-k8s").display().to_string())
+        .replace("ISTIO", &workspace.join("deployguard-istio").display().to_string()),
     )
     .unwrap();
     std::fs::create_dir(dir.path().join("src")).unwrap();
@@ -27,7 +35,8 @@ fn tree_of_user_crate(dependency: &str) -> String {
     std::fs::copy(workspace.join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["tree", "--offline", "-e", "normal,dev", "--prefix", "none"])
+        .args(["tree", "--offline"])
+        .args(args)
         .current_dir(dir.path())
         .env_remove("CARGO_TARGET_DIR")
         .output()
@@ -104,4 +113,56 @@ fn the_simulated_server_knows_nothing_of_deployguard() {
             "{heavy} is in the simulated server's tree:\n{tree}"
         );
     }
+}
+
+/// A program on Kubernetes 1.35 (k8s-openapi's `v1_35`) with no TLS stack of its own embeds
+/// `deployguard-k8s`, `deployguard-istio` and the light testkit: the only version feature in its
+/// build is its own, and no TLS crate is in its tree (k8s-openapi refuses to build with two).
+#[test]
+fn a_program_on_another_kubernetes_version_embeds_the_kubernetes_crates() {
+    let program = r#"k8s-openapi = { version = "0.29", default-features = false, features = ["v1_35"] }
+deployguard-k8s = { path = "K8S" }
+deployguard-istio = { path = "ISTIO" }
+deployguard-testkit = { path = "TESTKIT" }"#;
+    let features = tree_of_user_crate_with(
+        program,
+        &[
+            "-e",
+            "features,normal,dev",
+            "-i",
+            "k8s-openapi",
+            "--prefix",
+            "none",
+        ],
+    );
+    let mut versions: Vec<&str> = features
+        .lines()
+        .filter_map(|line| line.split("feature \"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|feature| feature.starts_with("v1_"))
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(versions, ["v1_35"], "{features}");
+
+    let tree = tree_of_user_crate(program);
+    let names = crates(&tree);
+    for ours in ["deployguard-k8s", "deployguard-istio", "kube-client"] {
+        assert!(names.contains(&ours), "{ours} is missing:\n{tree}");
+    }
+    for tls in [
+        "rustls",
+        "hyper-rustls",
+        "openssl",
+        "native-tls",
+        "ring",
+        "aws-lc-rs",
+    ] {
+        assert!(
+            !names.contains(&tls),
+            "{tls} is in the program's tree:\n{tree}"
+        );
+    }
+    // Nor kube's runtime, unless the program asks for the fleet.
+    assert!(!names.contains(&"kube-runtime"), "{tree}");
 }
