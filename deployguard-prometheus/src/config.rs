@@ -31,12 +31,47 @@ impl fmt::Debug for Auth {
 }
 
 /// Where Prometheus (or Thanos, Cortex, Mimir: anything that serves `/api/v1/query`) is.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` names what is set and shows no secret: no header value (an API key travels in
+/// one), no password or token, no user-info of the URL.
+///
+/// ```
+/// use deployguard_prometheus::PrometheusConfig;
+///
+/// let config = PrometheusConfig::new("https://admin:hunter2@prometheus.example:9090")?
+///     .bearer_token("t0ken")
+///     .header("X-Api-Key", "s3cret")?;
+/// let shown = format!("{config:?}");
+/// assert!(!shown.contains("hunter2") && !shown.contains("t0ken") && !shown.contains("s3cret"));
+/// assert!(shown.contains("prometheus.example:9090") && shown.contains("x-api-key"));
+/// // The URL's user-info is basic auth, and gone from the URL.
+/// let basic = PrometheusConfig::new("https://admin:hunter2@prometheus.example:9090")?;
+/// assert_eq!(basic.base_url(), "https://prometheus.example:9090");
+/// assert_eq!(format!("{:?}", basic).matches("hunter2").count(), 0);
+/// # Ok::<(), deployguard_core::Error>(())
+/// ```
+#[derive(Clone)]
 pub struct PrometheusConfig {
     pub(crate) base: http::Uri,
     pub(crate) auth: Option<Auth>,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) timeout: Duration,
+}
+
+impl fmt::Debug for PrometheusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(name, _)| format!("{name}: <redacted>"))
+            .collect();
+        f.debug_struct("PrometheusConfig")
+            .field("base", &self.base_url())
+            .field("auth", &self.auth)
+            .field("headers", &headers)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl PrometheusConfig {
@@ -63,9 +98,27 @@ impl PrometheusConfig {
         if !matches!(base.scheme_str(), Some("http" | "https")) || base.host().is_none() {
             return Err(bad());
         }
+        // `https://user:password@host` authenticates as curl would: basic auth, and the URL
+        // keeps no secret to show in a log or an error.
+        let mut auth = None;
+        let mut base = base;
+        let split = base.authority().and_then(|authority| {
+            let (userinfo, host) = authority.as_str().rsplit_once('@')?;
+            Some((userinfo.to_owned(), host.to_owned()))
+        });
+        if let Some((userinfo, host)) = split {
+            let (user, password) = userinfo.split_once(':').unwrap_or((&userinfo, ""));
+            auth = Some(Auth::Basic {
+                user: user.to_owned(),
+                password: password.to_owned(),
+            });
+            let mut parts = base.into_parts();
+            parts.authority = Some(host.parse().map_err(|_| bad())?);
+            base = http::Uri::from_parts(parts).map_err(|_| bad())?;
+        }
         Ok(Self {
             base,
-            auth: None,
+            auth,
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
         })
@@ -111,7 +164,7 @@ impl PrometheusConfig {
         self
     }
 
-    /// The base URL.
+    /// The base URL (never with user-info: that became basic auth).
     pub fn base_url(&self) -> String {
         self.base.to_string().trim_end_matches('/').to_owned()
     }
