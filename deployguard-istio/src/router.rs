@@ -10,6 +10,7 @@ use deployguard_core::{
 };
 use deployguard_k8s::support::{
     Precondition, check_label, check_subdomain, conditional_patch, ensure_ready_pods, from_kube,
+    refused_patch,
 };
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -699,8 +700,24 @@ impl TrafficRouter for IstioRouter {
                     updated.metadata.resource_version.unwrap_or_default(),
                 ))
             }
-            Err(kube::Error::Api(status)) if status.code == 422 || status.code == 409 => {
-                Err(conflict())
+            Err(kube::Error::Api(status)) if status.code == 409 => Err(conflict()),
+            Err(kube::Error::Api(status)) if status.code == 422 => {
+                let err = kube::Error::Api(status);
+                let now = match self.virtual_services().await {
+                    Ok(api) => api
+                        .get(&self.virtual_service)
+                        .await
+                        .ok()
+                        .map(|vs| (vs.metadata.generation, vs.metadata.resource_version)),
+                    Err(_) => None,
+                };
+                Err(refused_patch(
+                    err,
+                    Precondition::ResourceVersion(&expected.0),
+                    now,
+                    "apply",
+                    &self.object(),
+                ))
             }
             Err(err) => Err(from_kube(err, "apply", &self.object())),
         }

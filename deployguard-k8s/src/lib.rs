@@ -87,7 +87,7 @@ pub use router::ServiceSelectorRouter;
 pub mod support {
     pub use crate::error::from_kube;
     pub use crate::names::{check_label, check_subdomain};
-    pub use crate::patch::{Precondition, conditional_patch, pointer};
+    pub use crate::patch::{Precondition, conditional_patch, pointer, refused_patch};
     pub use crate::router::ensure_ready_pods;
 }
 

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::error::from_kube;
 use crate::names::{check_label, check_subdomain};
-use crate::patch::{Precondition, conditional_patch, pointer};
+use crate::patch::{Precondition, conditional_patch, pointer, refused_patch};
 
 /// Switches Service `service`'s selector key `key` between values, one per backend
 /// (`blue` → `version=blue`, `green` → `version=green`).
@@ -281,12 +281,22 @@ impl TrafficRouter for ServiceSelectorRouter {
                     updated.metadata.resource_version.unwrap_or_default(),
                 ))
             }
-            Err(kube::Error::Api(status)) if status.code == 422 => Err(Error::conflict(format!(
-                "{} changed since it was read (resourceVersion {expected_rv})",
-                self.object()
-            ))
-            .with_operation("apply")
-            .with_object(self.object())),
+            Err(kube::Error::Api(status)) if status.code == 422 => {
+                let err = kube::Error::Api(status);
+                let now = self
+                    .services
+                    .get(&self.service)
+                    .await
+                    .ok()
+                    .map(|s| (s.metadata.generation, s.metadata.resource_version));
+                Err(refused_patch(
+                    err,
+                    Precondition::ResourceVersion(&expected_rv),
+                    now,
+                    "apply",
+                    &self.object(),
+                ))
+            }
             Err(err) => Err(from_kube(err, "apply", &self.object())),
         }
     }

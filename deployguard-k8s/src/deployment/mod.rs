@@ -27,7 +27,7 @@ use crate::convert::{
 };
 use crate::error::from_kube;
 use crate::names::{check_label, check_subdomain};
-use crate::patch::{Precondition, annotation_ops, conditional_patch};
+use crate::patch::{Precondition, annotation_ops, conditional_patch, refused_patch};
 
 /// Deployment annotations kubectl never copies from a ReplicaSet on rollback.
 const ROLLBACK_SKIP: [&str; 6] = [
@@ -212,28 +212,22 @@ impl KubeDeployment {
         {
             Ok(updated) => Ok(updated),
             Err(kube::Error::Api(status)) if status.code == 422 => {
+                let err = kube::Error::Api(status);
                 // Either our generation test failed (someone changed spec or annotations in
                 // between) or the patch itself was refused; a fresh read tells which.
                 let now = self
                     .deployments
                     .get(&self.name)
                     .await
-                    .map_err(self.err(operation))?;
-                if now.metadata.generation.unwrap_or(0) != read.generation() {
-                    Err(Error::conflict(format!(
-                        "the deployment changed since it was read (generation {} is now {})",
-                        read.generation(),
-                        now.metadata.generation.unwrap_or(0)
-                    ))
-                    .with_operation(operation)
-                    .with_object(self.object()))
-                } else {
-                    Err(from_kube(
-                        kube::Error::Api(status),
-                        operation,
-                        &self.object(),
-                    ))
-                }
+                    .ok()
+                    .map(|d| (d.metadata.generation, d.metadata.resource_version));
+                Err(refused_patch(
+                    err,
+                    Precondition::Generation(read.generation()),
+                    now,
+                    operation,
+                    &self.object(),
+                ))
             }
             Err(err) => Err(from_kube(err, operation, &self.object())),
         }
