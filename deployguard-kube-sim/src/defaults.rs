@@ -276,8 +276,11 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     }
     if matches!(rt.kind.as_str(), "Deployment" | "ReplicaSet") && rt.group == "apps" {
         let selector = obj
-            .pointer("/spec/selector/matchLabels")
-            .and_then(Value::as_object);
+            .pointer("/spec/selector")
+            .map(crate::selectors::LabelSelector::of_object)
+            .transpose()
+            .map_err(|why| ApiError::invalid(rt, name, "spec.selector", &why))?
+            .filter(|s| !s.is_empty());
         let Some(selector) = selector else {
             return Err(ApiError::invalid(
                 rt,
@@ -289,9 +292,7 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
         let labels = obj
             .pointer("/spec/template/metadata/labels")
             .and_then(Value::as_object);
-        let matches = selector
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+        let matches = selector.matches(labels);
         if !matches {
             return Err(ApiError::invalid(
                 rt,

@@ -30,6 +30,57 @@ impl LabelSelector {
         Ok(Self(requirements))
     }
 
+    /// A `LabelSelector` object (`matchLabels` and `matchExpressions`, as a Deployment's
+    /// `spec.selector`), with the API server's complaint about an operator it does not know.
+    pub(crate) fn of_object(selector: &Value) -> Result<Self, String> {
+        let mut requirements = Vec::new();
+        if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
+            for (k, v) in labels {
+                requirements.push(Requirement::Equals(
+                    k.clone(),
+                    v.as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        let expressions = selector.get("matchExpressions").and_then(Value::as_array);
+        for (i, e) in expressions.into_iter().flatten().enumerate() {
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let values: Vec<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            let operator = e
+                .get("operator")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            requirements.push(match operator {
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                "DoesNotExist" => Requirement::NotExists(key),
+                other => {
+                    return Err(format!(
+                        "matchExpressions[{i}].operator: Invalid value: \"{other}\": not a valid selector operator"
+                    ));
+                }
+            });
+        }
+        Ok(Self(requirements))
+    }
+
+    /// Whether nothing is required (it selects everything).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub(crate) fn matches(&self, labels: Option<&serde_json::Map<String, Value>>) -> bool {
         let get = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
         self.0.iter().all(|r| match r {
@@ -40,6 +91,25 @@ impl LabelSelector {
             Requirement::Exists(k) => get(k).is_some(),
             Requirement::NotExists(k) => get(k).is_none(),
         })
+    }
+}
+
+impl std::fmt::Display for LabelSelector {
+    /// The selector as a list query writes it (`app=web,tier in (a,b),!canary`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let terms: Vec<String> = self
+            .0
+            .iter()
+            .map(|r| match r {
+                Requirement::Equals(k, v) => format!("{k}={v}"),
+                Requirement::NotEquals(k, v) => format!("{k}!={v}"),
+                Requirement::In(k, vs) => format!("{k} in ({})", vs.join(",")),
+                Requirement::NotIn(k, vs) => format!("{k} notin ({})", vs.join(",")),
+                Requirement::Exists(k) => k.clone(),
+                Requirement::NotExists(k) => format!("!{k}"),
+            })
+            .collect();
+        f.write_str(&terms.join(","))
     }
 }
 

@@ -115,7 +115,7 @@ impl KubeDeployment {
         let uid = deployment.metadata.uid.clone().unwrap_or_default();
         let list = self
             .replica_sets
-            .list(&ListParams::default().labels(&Self::selector(&deployment)))
+            .list(&ListParams::default().labels(&self.selector(&deployment, operation)?))
             .await
             .map_err(self.err(operation))?;
         let mut owned: Vec<ReplicaSet> = list

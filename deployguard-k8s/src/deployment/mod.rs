@@ -162,19 +162,26 @@ impl KubeDeployment {
         move |e| from_kube(e, operation, &self.object())
     }
 
-    fn selector(deployment: &Deployment) -> String {
-        deployment
+    /// The Deployment's label selector as a list query: `matchLabels` and `matchExpressions`
+    /// both (kube's `Selector`). One that selects everything, or that cannot be read, is refused
+    /// rather than listing the whole namespace as this deployment's.
+    fn selector(&self, deployment: &Deployment, operation: &'static str) -> Result<String> {
+        let refused = |why: String| {
+            Error::invalid_input("spec.selector", why)
+                .with_operation(operation)
+                .with_object(self.object())
+        };
+        let selector = deployment
             .spec
             .as_ref()
-            .and_then(|s| s.selector.match_labels.as_ref())
-            .map(|labels| {
-                labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default()
+            .map(|s| s.selector.clone())
+            .unwrap_or_default();
+        let selector = kube::core::Selector::try_from(selector)
+            .map_err(|e| refused(format!("cannot be read: {e}")))?;
+        if selector.selects_all() {
+            return Err(refused("selects every pod of the namespace".into()));
+        }
+        Ok(selector.to_string())
     }
 
     /// Sends a conditional JSON patch; a failed precondition becomes a Conflict. The answer is
@@ -283,8 +290,9 @@ impl DeploymentBackend for KubeDeployment {
             }
         };
         self.remember_read(&read);
+        let selector = self.selector(&read.deployment, "observe")?;
         let (pods, now) = self
-            .pods_dated(&ListParams::default().labels(&Self::selector(&read.deployment)))
+            .pods_dated(&ListParams::default().labels(&selector))
             .await
             .map_err(self.err("observe"))?;
         let mut snapshot = snapshot_of(

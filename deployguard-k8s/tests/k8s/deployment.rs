@@ -415,3 +415,45 @@ async fn what_was_read_is_reused_until_a_change_is_met_then_read_again() {
         ["GET /apis/apps/v1/namespaces/default/deployments/app-deployment"]
     );
 }
+
+/// A Deployment selected by `matchExpressions` alone is observed by its own pods, not by every
+/// pod of the namespace (another app's pods run beside it).
+#[tokio::test(start_paused = true)]
+async fn a_set_based_selector_selects_the_deployments_pods_only() {
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
+    let deployment = |name: &str, selector: serde_json::Value, replicas: u32| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": selector,
+                "template": {"metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": "app:v2.3.1"}]}}}
+        })
+    };
+    cluster
+        .create(deployment(
+            "web",
+            json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}),
+            2,
+        ))
+        .unwrap();
+    cluster
+        .create(deployment(
+            "other",
+            json!({"matchLabels": {"app": "other"}}),
+            3,
+        ))
+        .unwrap();
+    let backend = KubeDeployment::new(cluster.client(), "default", "web");
+    settle(&backend).await;
+    let snapshot = backend.observe().await.unwrap();
+    assert_eq!(snapshot.pods.len(), 2, "{:?}", snapshot.pods);
+    assert!(
+        snapshot.pods.iter().all(|p| p.name.starts_with("web-")),
+        "{:?}",
+        snapshot.pods
+    );
+}

@@ -408,14 +408,9 @@ pub(super) fn list(
 /// The `autoscaling/v1` Scale of an object with `spec.replicas`.
 pub(super) fn scale_of(obj: &Value) -> Value {
     let selector = obj
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
+        .pointer("/spec/selector")
+        .and_then(|s| crate::selectors::LabelSelector::of_object(s).ok())
+        .map(|s| s.to_string())
         .unwrap_or_default();
     let meta = |field: &str| {
         obj.pointer(&format!("/metadata/{field}"))
