@@ -228,7 +228,7 @@ pub(crate) fn snapshot_of(
         (state.age, state.ready_after) = crate::patience::ages(pod, now);
         snapshot.pods.push(state);
     }
-    let mut records: Vec<(String, EventRecord)> = events
+    let mut records: Vec<(Option<k8s_openapi::jiff::Timestamp>, EventRecord)> = events
         .iter()
         .filter(|e| {
             e.involved_object
@@ -252,16 +252,12 @@ pub(crate) fn snapshot_of(
                 e.message.clone().unwrap_or_default(),
             );
             record.kind = e.type_.clone().unwrap_or_default();
-            record.count = u32::try_from(e.count.unwrap_or(1)).unwrap_or(1);
-            let at = e
-                .last_timestamp
-                .as_ref()
-                .map(|t| t.0.to_string())
-                .unwrap_or_default();
-            (at, record)
+            record.count = times_seen(e);
+            (last_seen(e), record)
         })
         .collect();
-    records.sort_by(|a, b| a.0.cmp(&b.0));
+    // Oldest first by time, not by text (RFC 3339 with and without fractions misorder as text).
+    records.sort_by_key(|(at, _)| *at);
     snapshot.events = records.into_iter().map(|(_, r)| r).collect();
     // Each pod's latest readiness probe failure, as the kubelet reported it.
     for pod in &mut snapshot.pods {
@@ -332,4 +328,71 @@ pub(crate) fn pod_state(pod: &Pod, revision: Option<RevisionId>) -> PodState {
             .and_then(|c| c.message.clone());
     }
     state
+}
+
+/// When an event last happened, whichever API wrote it: a `core/v1` writer sets
+/// `lastTimestamp`; an `events.k8s.io/v1` writer (the kubelet and controllers since 1.25) sets
+/// `eventTime` and, once it repeats, `series.lastObservedTime`, leaving `lastTimestamp` empty.
+pub(crate) fn last_seen(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
+    e.series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref())
+        .map(|t| t.0)
+        .or(e.last_timestamp.as_ref().map(|t| t.0))
+        .or(e.event_time.as_ref().map(|t| t.0))
+        .or(e.first_timestamp.as_ref().map(|t| t.0))
+        .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// How many times an event happened: `series.count` (`events.k8s.io/v1`) or `count` (core/v1).
+pub(crate) fn times_seen(e: &Event) -> u32 {
+    let count = e
+        .series
+        .as_ref()
+        .and_then(|s| s.count)
+        .or(e.count)
+        .unwrap_or(1);
+    u32::try_from(count).unwrap_or(1).max(1)
+}
+
+#[cfg(test)]
+mod event_tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::EventSeries;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
+
+    fn at(text: &str) -> k8s_openapi::jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// An `events.k8s.io/v1` event read through core/v1 has no `lastTimestamp` or `count`: its
+    /// series says how often and when last.
+    #[test]
+    fn both_event_apis_are_read_for_time_and_count() {
+        let legacy = Event {
+            count: Some(4),
+            last_timestamp: Some(Time(at("2026-12-04T10:00:05Z"))),
+            ..Event::default()
+        };
+        let new_api = Event {
+            event_time: Some(MicroTime(at("2026-12-04T10:00:01.250000Z"))),
+            series: Some(EventSeries {
+                count: Some(7),
+                last_observed_time: Some(MicroTime(at("2026-12-04T10:00:05.500000Z"))),
+            }),
+            ..Event::default()
+        };
+        let single = Event {
+            event_time: Some(MicroTime(at("2026-12-04T09:59:59.000001Z"))),
+            ..Event::default()
+        };
+        assert_eq!(times_seen(&legacy), 4);
+        assert_eq!(times_seen(&new_api), 7);
+        assert_eq!(times_seen(&single), 1);
+        let mut events = [&new_api, &single, &legacy];
+        events.sort_by_key(|e| last_seen(e));
+        let order: Vec<u32> = events.iter().map(|e| times_seen(e)).collect();
+        // 09:59:59.000001, 10:00:05, 10:00:05.5: as time orders them, not as text would.
+        assert_eq!(order, [1, 4, 7]);
+    }
 }
