@@ -413,7 +413,14 @@ impl Guard {
                 decision = Decision::Abort(reason);
             }
             if matches!(decision, Decision::Pause(_)) && verdict != Verdict::Running {
-                let marks = self.recovery.platform.backend.markers().await?;
+                let backend = &self.recovery.platform.backend;
+                let deadline = Instant::now() + self.recovery.config.step_timeout;
+                let marks = self
+                    .recovery
+                    .config
+                    .retry
+                    .run(deadline, || backend.markers())
+                    .await?;
                 input.promote_requested = marks.get(markers::PROMOTE).is_some_and(|v| v == "true");
                 decision = decide(&input);
             }
@@ -622,35 +629,36 @@ impl Guard {
             .map(drop)
     }
 
+    /// Promotes: every read and write through the retry policy, inside the recovery deadline
+    /// (a promotion is as much the guard's work as a recovery: one 503 must not end it).
     async fn promote_rollout(&self, snapshot: &RolloutSnapshot) -> Result<GuardReport> {
-        if !self.recovery.config.dry_run {
+        let config = &self.recovery.config;
+        let backend = &self.recovery.platform.backend;
+        let deadline = Instant::now() + config.recovery_deadline;
+        if !config.dry_run {
             if let Some(revision) = snapshot.current_revision {
-                self.recovery
-                    .platform
-                    .backend
-                    .mark_verified(revision)
+                config
+                    .retry
+                    .run(deadline, || backend.mark_verified(revision))
                     .await?;
             }
             match (&self.recovery.strategy, &self.recovery.platform.stable) {
                 (Strategy::BlueGreen(bg), Some(stable)) => {
                     tokio::time::sleep(bg.scale_down_delay).await;
-                    stable.scale(0).await?;
+                    config.retry.run(deadline, || stable.scale(0)).await?;
                 }
                 (Strategy::Canary(canary), stable) => {
-                    self.promote_canary(canary, stable.as_ref()).await?;
+                    self.promote_canary(canary, stable.as_ref(), deadline)
+                        .await?;
                 }
                 _ => {}
             }
-            self.recovery
-                .platform
-                .backend
-                .set_marker(markers::ROLLOUT, None)
-                .await?;
-            self.recovery
-                .platform
-                .backend
-                .set_marker(markers::PROMOTE, None)
-                .await?;
+            for key in [markers::ROLLOUT, markers::PROMOTE] {
+                config
+                    .retry
+                    .run(deadline, || backend.set_marker(key, None))
+                    .await?;
+            }
         }
         let history = self.recovery.platform.backend.history().await.ok();
         let image = snapshot
@@ -670,17 +678,21 @@ impl Guard {
         &self,
         canary: &Canary,
         stable: Option<&Arc<dyn DeploymentBackend>>,
+        deadline: Instant,
     ) -> Result<()> {
         let config = &self.recovery.config;
+        let retry = config.retry;
         let backend = &self.recovery.platform.backend;
         if let Some(stable) = stable {
-            let full = stable.observe().await?.desired;
-            let candidate = backend.observe().await?;
+            let full = retry.run(deadline, || stable.observe()).await?.desired;
+            let candidate = retry.run(deadline, || backend.observe()).await?;
             if full > candidate.desired {
-                backend.scale(full).await?;
+                retry.run(deadline, || backend.scale(full)).await?;
             }
-            backend
-                .wait_until_complete(config.step_timeout, config.poll_interval)
+            retry
+                .run(deadline, || {
+                    backend.wait_until_complete(config.step_timeout, config.poll_interval)
+                })
                 .await?;
         }
         let router = self
@@ -693,9 +705,9 @@ impl Guard {
         self.shift(&everything).await?;
         // The old side keeps serving until the platform routes everything to the candidate
         // (a mesh applies a route a moment after it is written).
-        let deadline = Instant::now() + config.step_timeout;
+        let step_deadline = Instant::now() + config.step_timeout;
         loop {
-            match router.verify(&everything).await? {
+            match retry.run(deadline, || router.verify(&everything)).await? {
                 Verification::Matches => break,
                 Verification::Differs(actual) => {
                     return Err(Error::conflict(format!(
@@ -704,7 +716,9 @@ impl Guard {
                     .with_operation("promote")
                     .with_object(router.target()));
                 }
-                Verification::Unknown(why) if Instant::now() + config.poll_interval >= deadline => {
+                Verification::Unknown(why)
+                    if Instant::now() + config.poll_interval >= step_deadline =>
+                {
                     tracing::warn!(target: "deployguard", "promotion: the platform cannot confirm {everything} yet ({why}); going on");
                     break;
                 }
@@ -713,7 +727,7 @@ impl Guard {
         }
         if let Some(stable) = stable {
             tokio::time::sleep(canary.scale_down_delay).await;
-            stable.scale(0).await?;
+            retry.run(deadline, || stable.scale(0)).await?;
         }
         Ok(())
     }

@@ -457,3 +457,47 @@ async fn a_set_based_selector_selects_the_deployments_pods_only() {
         snapshot.pods
     );
 }
+
+/// The seed's healthy twin, with one request in five to the API server answered 503 once the
+/// rollout has completed (the bake and the promotion's writes all under fire): every read and
+/// write of the promotion goes through the retry policy, so the guard still promotes. Over 20
+/// fault seeds.
+#[tokio::test(start_paused = true)]
+async fn a_healthy_rollout_is_promoted_through_503s_after_it_completes() {
+    use deployguard_core::engine::{Guard, GuardOutcome, Strategy};
+
+    for seed in 1..=20 {
+        let cluster = scenario("healthy-rollout").await;
+        let backend = Arc::new(KubeDeployment::new(
+            cluster.client(),
+            "default",
+            "app-deployment",
+        ));
+        let guard = Guard::builder(Strategy::Rolling, backend)
+            .bake(Duration::from_secs(60))
+            .poll_interval(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let faults = {
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                let watcher = KubeDeployment::new(cluster.client(), "default", "app-deployment");
+                settle(&watcher).await;
+                cluster.inject(Fault::status(503).probability(0.2, seed));
+            })
+        };
+        let report = guard.run().await;
+        faults.await.unwrap();
+        let served_503 = cluster
+            .requests()
+            .iter()
+            .filter(|r| r.status == 503)
+            .count();
+        assert!(
+            matches!(report.outcome, GuardOutcome::Promoted { .. }),
+            "seed {seed}: {:?}",
+            report.outcome
+        );
+        assert!(served_503 > 0, "seed {seed}: no fault fired");
+    }
+}
