@@ -34,6 +34,9 @@ struct Args {
     /// Print one JSON row per judge and family instead of a table.
     #[arg(long)]
     json: bool,
+    /// Only the families whose name contains this (`--family "1 rps"`).
+    #[arg(long)]
+    family: Option<String>,
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -237,7 +240,12 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let horizon = Duration::from_secs(30 * 60);
     let mut rows = Vec::new();
-    for family in families() {
+    let chosen = families().into_iter().filter(|f| {
+        args.family
+            .as_ref()
+            .is_none_or(|part| f.name.contains(part.as_str()))
+    });
+    for family in chosen {
         for (judge, judging) in JUDGES {
             let (mut false_rollbacks, mut misses, mut failed) = (0, 0, 0);
             let mut detect: Vec<u64> = Vec::new();

@@ -331,10 +331,10 @@ mod judges {
         let both = vec![errors((15, 300), (36, 700)); 6];
         expect![[r#"
             Failed(0.06666666666666667): since the new version first served: error_rate 6.7% on app:v2.4.0 vs 0.1% on app:v2.3.1: worse than the baseline beyond chance (e = 7.2e16 ≥ 200 on errors, after 900 requests on app:v2.4.0)
-            Successful(0.0033333333333333335): since the new version first served: error_rate 0.3% on app:v2.4.0 vs 0.3% on app:v2.3.1: e = 0.02 < 200 worse than the baseline on errors, e = 0.18 < 200 over the range (at most 1.0%)
-            Successful(0.006666666666666667): since the new version first served: error_rate 0.7% on app:v2.4.0 vs 0.0% on app:v2.3.1: e = 2.4e18 < 200 worse than the baseline on errors, e = 0.2 < 200 over the range (at most 1.0%); worse than the baseline beyond chance but inside the range (at most 1.0%), so not failed
-            Failed(0.026344086021505377): since the new version first served: error_rate 2.6% on app:v2.4.0 vs 0.3% on app:v2.3.1: over the range (at most 1.0%) beyond chance, where the baseline is not (e = 7.4e13 ≥ 200 from its minute 1 on: 98 of 3720 over the bound on app:v2.4.0)
-            Shared(0.05): since the new version first served: error_rate 5.0% on app:v2.4.0 vs 5.1% on app:v2.3.1: both versions over the range (at most 1.0%) beyond chance (e = 3.1e30 and 4.1e77 ≥ 200)
+            Successful(0.0033333333333333335): since the new version first served: error_rate 0.3% on app:v2.4.0 vs 0.3% on app:v2.3.1: e = 0.02 < 200 worse than the baseline on errors, e = 0.17 < 200 over the range (at most 1.0%)
+            Successful(0.006666666666666667): since the new version first served: error_rate 0.7% on app:v2.4.0 vs 0.0% on app:v2.3.1: e = 2.4e18 < 200 worse than the baseline on errors, e = 0.18 < 200 over the range (at most 1.0%); worse than the baseline beyond chance but inside the range (at most 1.0%), so not failed
+            Failed(0.026344086021505377): since the new version first served: error_rate 2.6% on app:v2.4.0 vs 0.3% on app:v2.3.1: over the range (at most 1.0%) beyond chance, where the baseline is not (e = 5.2e13 ≥ 200 from its minute 1 on: 98 of 3720 over the bound on app:v2.4.0)
+            Shared(0.05): since the new version first served: error_rate 5.0% on app:v2.4.0 vs 5.1% on app:v2.3.1: both versions over the range (at most 1.0%) beyond chance (e = 8.3e30 and 1.3e78 ≥ 200)
         "#]]
         .assert_eq(&format!(
             "{}\n{}\n{}\n{}\n{}\n",
