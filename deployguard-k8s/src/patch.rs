@@ -70,10 +70,23 @@ pub fn refused_patch(
             Precondition::Generation(g) => format!("generation {g}"),
             Precondition::ResourceVersion(v) => format!("resourceVersion {v}"),
         };
+        tracing::debug!(
+            target: "deployguard::k8s",
+            object,
+            operation,
+            read = %since,
+            "conditional write refused: changed since read, a conflict to re-read and retry"
+        );
         Error::conflict(format!("{object} changed since it was read ({since})"))
             .with_operation(operation)
             .with_object(object.to_owned())
     } else {
+        tracing::debug!(
+            target: "deployguard::k8s",
+            object,
+            operation,
+            "conditional write refused as invalid (the object had not changed)"
+        );
         crate::error::from_kube(err, operation, object)
     }
 }

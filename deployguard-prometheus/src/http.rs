@@ -86,7 +86,8 @@ pub(crate) async fn query(
             .to_bytes();
         Ok::<_, Error>((status, body))
     };
-    match tokio::time::timeout(config.timeout, exchange).await {
+    let sent = tokio::time::Instant::now();
+    let answer = match tokio::time::timeout(config.timeout, exchange).await {
         Ok(answer) => answer,
         Err(_) => Err(Error::new(
             ErrorKind::Timeout,
@@ -95,5 +96,26 @@ pub(crate) async fn query(
                 config.timeout
             ),
         )),
+    };
+    let elapsed_ms = sent.elapsed().as_millis() as u64;
+    match &answer {
+        Ok((status, body)) => tracing::debug!(
+            target: "deployguard::prometheus",
+            prometheus = %base,
+            query = promql,
+            status = status.as_u16(),
+            bytes = body.len(),
+            elapsed_ms,
+            "queried"
+        ),
+        Err(err) => tracing::debug!(
+            target: "deployguard::prometheus",
+            prometheus = %base,
+            query = promql,
+            error = %err,
+            elapsed_ms,
+            "query failed"
+        ),
     }
+    answer
 }

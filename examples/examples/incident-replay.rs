@@ -54,6 +54,17 @@ struct Args {
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // RUST_LOG=deployguard=debug shows the guards' spans and journal on stderr, beside the
+    // table on stdout (colour only on a terminal).
+    use std::io::IsTerminal as _;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .init();
     if args.list_scenarios {
         let catalogue = scenarios::catalogue();
         let width = catalogue.iter().map(|s| s.name.len()).max().unwrap_or(0);

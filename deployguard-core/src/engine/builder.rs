@@ -8,7 +8,9 @@ use super::config::GuardConfig;
 use super::execute::Platform;
 use super::gate::MigrationPolicy;
 use super::guard::Guard;
-use super::journal::{JournalSink, MemoryJournal};
+#[cfg(doc)]
+use super::journal::MemoryJournal;
+use super::journal::{JournalSink, Traced};
 use super::recover::Recovery;
 use super::retry::RetryPolicy;
 use super::strategy::Strategy;
@@ -28,7 +30,7 @@ pub struct GuardBuilder {
     probes: Vec<Arc<dyn HealthProbe>>,
     checks: Vec<AnalysisCheck>,
     config: GuardConfig,
-    journal: Arc<dyn JournalSink>,
+    journal: Option<Arc<dyn JournalSink>>,
     lock: Option<(Arc<dyn ActorLock>, String)>,
 }
 
@@ -43,7 +45,7 @@ impl GuardBuilder {
             probes: Vec::new(),
             checks: Vec::new(),
             config: GuardConfig::default(),
-            journal: Arc::new(MemoryJournal::new()),
+            journal: None,
             lock: None,
         }
     }
@@ -146,9 +148,11 @@ impl GuardBuilder {
         self.config.dry_run = dry_run;
         self
     }
-    /// Where journal events go (default: a [`MemoryJournal`] nobody reads).
+    /// Where journal events go besides `tracing` (target `deployguard::journal`, see
+    /// [`TracingJournal`](super::TracingJournal)), which always gets them: a [`MemoryJournal`]
+    /// to read them back, a sink of your own to forward them.
     pub fn journal(mut self, journal: Arc<dyn JournalSink>) -> Self {
-        self.journal = journal;
+        self.journal = Some(journal);
         self
     }
 
@@ -243,7 +247,7 @@ impl GuardBuilder {
                     completed: Arc::default(),
                 },
                 config: self.config,
-                journal: self.journal,
+                journal: Arc::new(Traced(self.journal)),
                 name,
             },
             probes: self.probes,

@@ -154,7 +154,23 @@ impl Guard {
     }
 
     /// Runs the guard to its end: promoted, rolled back, paused or failed.
+    ///
+    /// Inside a `tracing` span `guard` with the deployment (`target`) and the `strategy` as
+    /// fields; its journal goes to `tracing` as events in it.
     pub async fn run(&self) -> GuardReport {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            target: "deployguard",
+            "guard",
+            target = %self.recovery.platform.backend.target(),
+            strategy = ?self.recovery.strategy.kind(),
+            revision = tracing::field::Empty,
+            dry_run = self.recovery.config.dry_run,
+        );
+        self.run_traced().instrument(span).await
+    }
+
+    async fn run_traced(&self) -> GuardReport {
         let started = Instant::now();
         let result = match &self.lock {
             Some((lock, holder)) => self.run_holding(lock.as_ref(), holder, started).await,
@@ -330,6 +346,7 @@ impl Guard {
                 (phase, split)
             }
         };
+        tracing::Span::current().record("revision", tracing::field::display(&current));
         let versions = self.versions(&current).await;
         let mut pod_health = PodHealth::default();
         let mut analysis = CheckSchedule::new(self.checks_for(phase));

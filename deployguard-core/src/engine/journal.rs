@@ -164,20 +164,51 @@ impl JournalSink for MemoryJournal {
     }
 }
 
-/// Sends events to `tracing` at INFO (failures at WARN), as JSON fields.
+/// Sends events to `tracing` (target `deployguard::journal`): what was observed and measured
+/// at DEBUG, decisions, verdicts, steps and outcomes at INFO, failures at WARN; the event's
+/// kind as the `kind` field and the whole event as JSON in `event`.
+///
+/// Every guard and recovery already writes its journal here, whatever sink it was given; use
+/// it directly where events are made outside one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingJournal;
 
 impl JournalSink for TracingJournal {
     fn record(&self, event: &JournalEvent) {
         let at_ms = event.at.as_millis() as u64;
-        let text = serde_json::to_string(&event.kind)
-            .unwrap_or_else(|e| format!("unserializable event: {e}"));
+        let value = serde_json::to_value(&event.kind).unwrap_or_default();
+        let kind = value
+            .get("event")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("event")
+            .to_owned();
+        let text = value.to_string();
         match &event.kind {
-            EventKind::StepFailed { .. } => {
-                tracing::warn!(target: "deployguard", at_ms, event = %text)
+            EventKind::StepFailed { .. }
+            | EventKind::Finished {
+                outcome: GuardOutcome::Failed { .. },
+            } => {
+                tracing::warn!(target: "deployguard::journal", at_ms, kind, event = %text, "{kind}")
             }
-            _ => tracing::info!(target: "deployguard", at_ms, event = %text),
+            EventKind::Observed { .. } | EventKind::Measured { .. } | EventKind::NotYet { .. } => {
+                tracing::debug!(target: "deployguard::journal", at_ms, kind, event = %text, "{kind}")
+            }
+            _ => {
+                tracing::info!(target: "deployguard::journal", at_ms, kind, event = %text, "{kind}")
+            }
+        }
+    }
+}
+
+/// The sink a guard writes to: `tracing` always, and the sink its user gave.
+#[derive(Debug, Clone)]
+pub(crate) struct Traced(pub(crate) Option<Arc<dyn JournalSink>>);
+
+impl JournalSink for Traced {
+    fn record(&self, event: &JournalEvent) {
+        TracingJournal.record(event);
+        if let Some(inner) = &self.0 {
+            inner.record(event);
         }
     }
 }

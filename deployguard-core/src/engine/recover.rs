@@ -300,6 +300,28 @@ impl Recovery {
         original_split: Option<TrafficSplit>,
         failing: Fingerprint,
     ) -> Result<GuardReport> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            target: "deployguard",
+            "recovery",
+            target = %self.platform.backend.target(),
+            strategy = ?self.strategy.kind(),
+            failing = %failing,
+            reason = %reason,
+        );
+        self.recover_traced(started, reason, phase, original_split, failing)
+            .instrument(span)
+            .await
+    }
+
+    async fn recover_traced(
+        &self,
+        started: Instant,
+        reason: String,
+        phase: Phase,
+        original_split: Option<TrafficSplit>,
+        failing: Fingerprint,
+    ) -> Result<GuardReport> {
         // The recovery's deadline covers its assessment too.
         let options = self.execute_options(started);
         let mut assessment = self.assess().await?;

@@ -97,7 +97,13 @@ impl RetryPolicy {
             if !error.is_retryable() || Instant::now() + wait >= deadline {
                 return Err(error);
             }
-            tracing::debug!(target: "deployguard", "attempt {attempt} failed ({error}); again in {wait:?}");
+            tracing::debug!(
+                target: "deployguard",
+                attempt,
+                error = %error,
+                wait_ms = wait.as_millis() as u64,
+                "retrying"
+            );
             tokio::time::sleep(wait).await;
         }
     }

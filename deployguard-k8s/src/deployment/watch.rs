@@ -96,6 +96,12 @@ impl KubeDeployment {
                     deployment.metadata.resource_version = Some(mark.metadata.resource_version);
                 }
                 Ok(Some(WatchEvent::Error(status))) if status.code == 410 => {
+                    tracing::debug!(
+                        target: "deployguard::k8s",
+                        object = %self.object(),
+                        resource_version = deployment.metadata.resource_version.as_deref().unwrap_or(""),
+                        "watch history gone (410): reading the deployment afresh"
+                    );
                     let now = self
                         .deployments
                         .get(&self.name)
@@ -112,12 +118,26 @@ impl KubeDeployment {
                     ));
                 }
                 // The server ended the stream (its timeout): watch again from here.
-                Ok(None) => return Ok(None),
+                Ok(None) => {
+                    tracing::debug!(
+                        target: "deployguard::k8s",
+                        object = %self.object(),
+                        resource_version = deployment.metadata.resource_version.as_deref().unwrap_or(""),
+                        "watch ended; watching again from where it stopped"
+                    );
+                    return Ok(None);
+                }
                 Err(err) => {
                     let err = from_kube(err, "await_complete", &self.object());
                     if !err.is_retryable() {
                         return Err(err);
                     }
+                    tracing::debug!(
+                        target: "deployguard::k8s",
+                        object = %self.object(),
+                        error = %err,
+                        "watch failed; reconnecting"
+                    );
                     tokio::time::sleep(poll).await;
                     return Ok(None);
                 }

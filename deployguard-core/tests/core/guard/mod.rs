@@ -267,3 +267,45 @@ async fn a_dry_run_writes_nothing_and_shows_the_plan() {
         writes: none
     "#]]).await;
 }
+
+/// What a team's logs show: a `guard` span with the deployment, strategy and revision, a
+/// `recovery` span inside it, and the journal's decisions as structured events.
+#[tokio::test(start_paused = true)]
+async fn the_guard_traces_its_spans_and_decisions() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("deployguard=debug"))
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let mut world = World::new(world::Kind::Rolling, &Script::Failing, Schema::Compatible);
+    let report = world.guard().run().await;
+    assert!(world.render(&report).contains("rolled back"));
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for wanted in [
+        "guard{target=",
+        "strategy=Rolling",
+        "revision=",
+        "recovery{target=",
+        "kind=\"decision\"",
+        "kind=\"finished\"",
+    ] {
+        assert!(logs.contains(wanted), "{wanted} is not in:\n{logs}");
+    }
+}
