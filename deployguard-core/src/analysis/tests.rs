@@ -85,7 +85,7 @@ fn errors_are_not_failures_until_the_consecutive_limit() {
 #[test]
 fn inconclusive_pauses_past_its_limit() {
     let builder = base()
-        .failure(Threshold::at_most(0.05))
+        .inconclusive_within(Threshold::at_most(0.05))
         .inconclusive_limit(1);
     check(
         builder,
@@ -156,7 +156,10 @@ fn count_and_consecutive_successes_end_a_check() {
 
 #[test]
 fn classify_reads_the_metric_and_treats_nan_as_no_data() {
-    let check = base().failure(Threshold::at_most(0.05)).build().unwrap();
+    let check = base()
+        .inconclusive_within(Threshold::at_most(0.05))
+        .build()
+        .unwrap();
     let sample = |v: Option<f64>| {
         Sample::new(
             vec![v.map_or_else(
@@ -198,7 +201,7 @@ fn invalid_checks_are_refused_naming_the_field() {
             "invalid input: check error-rate: success: min 2 is greater than max 1",
         ),
         (
-            base().failure(Threshold::at_most(-0.5)),
+            base().inconclusive_within(Threshold::at_most(-0.5)),
             "invalid input: check error-rate: failure.max: -0.5 is negative",
         ),
         (

@@ -125,6 +125,7 @@ impl GuardOutcome {
 /// What a guard run produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[must_use = "a guard's report says whether it promoted, rolled back, paused or failed"]
 pub struct GuardReport {
     /// How it ended. In a dry run: how it would have ended, with nothing written.
     pub outcome: GuardOutcome,

@@ -60,6 +60,7 @@ pub enum ExecutionOutcome {
 /// What executing a plan did, step by step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[must_use = "a report says whether the plan was carried out"]
 pub struct Report {
     /// Every step of the plan, with how it went.
     pub steps: Vec<StepReport>,

@@ -175,7 +175,7 @@ pub enum SharedCausePolicy {
 ///
 /// let check = AnalysisCheck::builder("error-rate", "http", "error_rate")
 ///     .success(Threshold::at_most(0.01))
-///     .failure(Threshold::at_most(0.05))
+///     .inconclusive_within(Threshold::at_most(0.05))
 ///     .interval(Duration::from_secs(10))
 ///     .count(6)
 ///     .build()?;
@@ -316,10 +316,22 @@ impl AnalysisCheckBuilder {
         self.check.success = range;
         self
     }
-    /// The failure range, making the band between the two inconclusive.
-    pub fn failure(mut self, range: Threshold) -> Self {
+    /// A tolerance band: a value outside the success range but inside `range` is inconclusive
+    /// (a human decides, past the inconclusive limit); beyond it, failed. With a success range
+    /// of at most 1% and this at most 5%, 3% is inconclusive and 6% failed.
+    pub fn inconclusive_within(mut self, range: Threshold) -> Self {
         self.check.failure = Some(range);
         self
+    }
+
+    /// The old name of [`inconclusive_within`](Self::inconclusive_within): the range it takes
+    /// is where values are *inconclusive*, not where they fail.
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `inconclusive_within`: the range is the inconclusive band"
+    )]
+    pub fn failure(self, range: Threshold) -> Self {
+        self.inconclusive_within(range)
     }
     /// Time between measurements (default 60 s).
     pub fn interval(mut self, interval: Duration) -> Self {

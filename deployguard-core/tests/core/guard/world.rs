@@ -57,7 +57,7 @@ pub struct World {
 pub fn error_rate_check(no_data: NoDataPolicy, count: Option<u32>) -> AnalysisCheck {
     let mut builder = AnalysisCheck::builder("error-rate", "http", "error_rate")
         .success(Threshold::at_most(0.01))
-        .failure(Threshold::at_most(0.05))
+        .inconclusive_within(Threshold::at_most(0.05))
         .interval(Duration::from_secs(10))
         .no_data(no_data);
     if let Some(count) = count {
