@@ -31,9 +31,13 @@
 
 mod config;
 mod http;
+mod metrics;
 pub mod presets;
 mod probe;
 mod response;
 
 pub use config::{Auth, PrometheusConfig};
+pub use metrics::GuardMetrics;
 pub use probe::{PrometheusProbe, Query, QueryShape};
+/// The `prometheus-client` the metrics are registered with.
+pub use prometheus_client;

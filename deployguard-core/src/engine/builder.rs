@@ -30,7 +30,7 @@ pub struct GuardBuilder {
     probes: Vec<Arc<dyn HealthProbe>>,
     checks: Vec<AnalysisCheck>,
     config: GuardConfig,
-    journal: Option<Arc<dyn JournalSink>>,
+    journal: Vec<Arc<dyn JournalSink>>,
     lock: Option<(Arc<dyn ActorLock>, String)>,
 }
 
@@ -45,7 +45,7 @@ impl GuardBuilder {
             probes: Vec::new(),
             checks: Vec::new(),
             config: GuardConfig::default(),
-            journal: None,
+            journal: Vec::new(),
             lock: None,
         }
     }
@@ -150,9 +150,10 @@ impl GuardBuilder {
     }
     /// Where journal events go besides `tracing` (target `deployguard::journal`, see
     /// [`TracingJournal`](super::TracingJournal)), which always gets them: a [`MemoryJournal`]
-    /// to read them back, a sink of your own to forward them.
+    /// to read them back, a metrics sink, a sink of your own to forward them. Each call adds
+    /// one: every sink gets every event.
     pub fn journal(mut self, journal: Arc<dyn JournalSink>) -> Self {
-        self.journal = Some(journal);
+        self.journal.push(journal);
         self
     }
 

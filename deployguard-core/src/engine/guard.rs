@@ -172,6 +172,13 @@ impl Guard {
 
     async fn run_traced(&self) -> GuardReport {
         let started = Instant::now();
+        self.emit(
+            started,
+            EventKind::Started {
+                target: self.recovery.platform.backend.target(),
+                strategy: self.recovery.strategy.kind(),
+            },
+        );
         let result = match &self.lock {
             Some((lock, holder)) => self.run_holding(lock.as_ref(), holder, started).await,
             None => self.run_inner(started).await,

@@ -29,6 +29,13 @@ pub struct JournalEvent {
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventKind {
+    /// A guard started watching a deployment.
+    Started {
+        /// The deployment (`deployment default/web`).
+        target: String,
+        /// Its strategy.
+        strategy: super::strategy::StrategyKind,
+    },
     /// A rollout observation.
     Observed {
         /// The kubectl rollout-status message.
@@ -200,15 +207,15 @@ impl JournalSink for TracingJournal {
     }
 }
 
-/// The sink a guard writes to: `tracing` always, and the sink its user gave.
+/// The sink a guard writes to: `tracing` always, and the sinks its user gave.
 #[derive(Debug, Clone)]
-pub(crate) struct Traced(pub(crate) Option<Arc<dyn JournalSink>>);
+pub(crate) struct Traced(pub(crate) Vec<Arc<dyn JournalSink>>);
 
 impl JournalSink for Traced {
     fn record(&self, event: &JournalEvent) {
         TracingJournal.record(event);
-        if let Some(inner) = &self.0 {
-            inner.record(event);
+        for sink in &self.0 {
+            sink.record(event);
         }
     }
 }

@@ -21,6 +21,17 @@ async fn scraped() -> (
     deployguard_testkit::cluster::ServedCluster,
     Prometheus,
 ) {
+    scraped_with(None).await
+}
+
+/// [`scraped`], Prometheus scraping `also` (`host:port`, path `/metrics`) too.
+async fn scraped_with(
+    also: Option<String>,
+) -> (
+    FakeCluster,
+    deployguard_testkit::cluster::ServedCluster,
+    Prometheus,
+) {
     let cluster = FakeCluster::builder()
         .controllers(true)
         .time_scale(10.0)
@@ -29,16 +40,33 @@ async fn scraped() -> (
     // scenario, so that Prometheus's target is up from the start.
     assert!(!cluster.traffic_metrics().contains("http_requests_total{"));
     let served = cluster.serve().await.unwrap();
-    let config = format!(
+    let mut config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n- job_name: fake-cluster\n  metrics_path: /metrics/traffic\n  static_configs:\n  - targets: ['{}']\n",
         served.addr()
     );
+    if let Some(also) = also {
+        config.push_str(&format!(
+            "- job_name: deployguard\n  static_configs:\n  - targets: ['{also}']\n"
+        ));
+    }
     let prometheus = Prometheus::start(&config, None).await;
     (cluster, served, prometheus)
 }
 
 fn guard(cluster: &FakeCluster, prometheus: &Prometheus) -> Guard {
     guard_with(cluster, prometheus, None, MemoryJournal::new())
+}
+
+/// The guard, its journal also going to `sink`.
+fn guard_into(
+    cluster: &FakeCluster,
+    prometheus: &Prometheus,
+    sink: Arc<dyn deployguard_core::engine::JournalSink>,
+) -> Guard {
+    builder(cluster, prometheus, None)
+        .journal(sink)
+        .build()
+        .unwrap()
 }
 
 /// The guard, its check taking `count` measurements (default: until the rollout ends).
@@ -48,6 +76,17 @@ fn guard_with(
     count: Option<u32>,
     journal: MemoryJournal,
 ) -> Guard {
+    builder(cluster, prometheus, count)
+        .journal(Arc::new(journal))
+        .build()
+        .unwrap()
+}
+
+fn builder(
+    cluster: &FakeCluster,
+    prometheus: &Prometheus,
+    count: Option<u32>,
+) -> deployguard_core::engine::GuardBuilder {
     let config = PrometheusConfig::new(&prometheus.url)
         .unwrap()
         .timeout(Duration::from_secs(2));
@@ -77,14 +116,11 @@ fn guard_with(
     )
     .probe(Arc::new(probe))
     .check(check)
-    .journal(Arc::new(journal))
     .poll_interval(Duration::from_millis(500))
     // The cluster runs ten times as fast as this real-time guard: 10 s is a simulated
     // 100 s bake.
     .bake(Duration::from_secs(10))
     .recovery_deadline(Duration::from_secs(60))
-    .build()
-    .unwrap()
 }
 
 async fn scraping(prometheus: &Prometheus) {
@@ -164,4 +200,78 @@ async fn a_prometheus_stopped_mid_analysis_pauses_the_guard() {
         panic!("{}", report.outcome);
     };
     assert!(reason.contains("consecutive errors"), "{reason}");
+}
+
+/// Serves `registry`'s exposition at `/metrics` on a free loopback port until the task is
+/// dropped: what a program running guards serves.
+async fn serve_metrics(
+    registry: Arc<deployguard_prometheus::prometheus_client::registry::Registry>,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let registry = Arc::clone(&registry);
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let mut body = String::new();
+                deployguard_prometheus::prometheus_client::encoding::text::encode(
+                    &mut body, &registry,
+                )
+                .unwrap();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// The guard's own metrics, served as a program would and scraped by the real Prometheus: the
+/// rollback of the bad version is counted, with the measurements and the time to detect it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guards_metrics_are_scraped_and_count_the_rollback() {
+    let mut registry = deployguard_prometheus::prometheus_client::registry::Registry::default();
+    let metrics = deployguard_prometheus::GuardMetrics::register(&mut registry);
+    let (addr, server) = serve_metrics(Arc::new(registry)).await;
+    let (cluster, _served, prometheus) = scraped_with(Some(addr)).await;
+    scraping(&prometheus).await;
+    scenarios::load(&cluster, "bad-version").await.unwrap();
+    let report = guard_into(&cluster, &prometheus, Arc::new(metrics))
+        .run()
+        .await;
+    assert!(
+        matches!(report.outcome, GuardOutcome::RolledBack { .. }),
+        "{}",
+        report.outcome
+    );
+    let query = |q: &str| format!("/api/v1/query?query={q}");
+    for (what, promql) in [
+        (
+            "the rollback counted",
+            "deployguard_guard_outcomes_total%7Boutcome%3D%22rolled_back%22%7D",
+        ),
+        (
+            "the failed measurement counted",
+            "deployguard_measurements_total%7Bcheck%3D%22error-rate%22%2Coutcome%3D%22failed%22%7D",
+        ),
+        (
+            "the time to detect observed",
+            "deployguard_time_to_detect_seconds_count",
+        ),
+    ] {
+        until(what, Duration::from_secs(30), || async {
+            get(prometheus.port, &query(promql))
+                .await
+                .is_some_and(|(_, body)| body.contains("\"1\"]"))
+        })
+        .await;
+    }
+    server.abort();
 }
