@@ -11,8 +11,8 @@ use crate::config::{Auth, PrometheusConfig};
 
 pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
-/// A client for http:// and https:// (rustls, the system's roots).
-pub(crate) fn client() -> Result<HttpClient> {
+/// A connector for http:// and https:// (rustls, the system's roots).
+pub(crate) fn connector() -> Result<hyper_rustls::HttpsConnector<HttpConnector>> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| {
@@ -24,7 +24,12 @@ pub(crate) fn client() -> Result<HttpClient> {
         .https_or_http()
         .enable_http1()
         .build();
-    Ok(Client::builder(TokioExecutor::new()).build(https))
+    Ok(https)
+}
+
+/// A client for http:// and https:// (rustls, the system's roots).
+pub(crate) fn client() -> Result<HttpClient> {
+    Ok(Client::builder(TokioExecutor::new()).build(connector()?))
 }
 
 /// `GET {base}/api/v1/query?query=…[&time=…]`: the body of a 2xx answer, or the error an

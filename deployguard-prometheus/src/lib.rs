@@ -32,12 +32,14 @@
 mod config;
 mod http;
 mod metrics;
+mod notify;
 pub mod presets;
 mod probe;
 mod response;
 
 pub use config::{Auth, PrometheusConfig};
 pub use metrics::GuardMetrics;
+pub use notify::WebhookNotifier;
 pub use probe::{PrometheusProbe, Query, QueryShape};
 /// The `prometheus-client` the metrics are registered with.
 pub use prometheus_client;

@@ -57,16 +57,17 @@ fn guard(cluster: &FakeCluster, prometheus: &Prometheus) -> Guard {
     guard_with(cluster, prometheus, None, MemoryJournal::new())
 }
 
-/// The guard, its journal also going to `sink`.
+/// The guard, its journal also going to `sinks`.
 fn guard_into(
     cluster: &FakeCluster,
     prometheus: &Prometheus,
-    sink: Arc<dyn deployguard_core::engine::JournalSink>,
+    sinks: Vec<Arc<dyn deployguard_core::engine::JournalSink>>,
 ) -> Guard {
-    builder(cluster, prometheus, None)
-        .journal(sink)
-        .build()
-        .unwrap()
+    let mut builder = builder(cluster, prometheus, None);
+    for sink in sinks {
+        builder = builder.journal(sink);
+    }
+    builder.build().unwrap()
 }
 
 /// The guard, its check taking `count` measurements (default: until the rollout ends).
@@ -233,19 +234,82 @@ async fn serve_metrics(
     (addr, task)
 }
 
+/// A webhook on a free loopback port that answers its first POST 503 (the notifier must retry)
+/// and keeps the bodies of the others.
+async fn webhook() -> (
+    String,
+    Arc<std::sync::Mutex<Vec<String>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/deploys", listener.local_addr().unwrap());
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = Arc::clone(&bodies);
+    let task = tokio::spawn(async move {
+        let mut served = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            served += 1;
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // The headers, then as much body as Content-Length says.
+            let body = loop {
+                let n = socket.read(&mut chunk).await.unwrap_or(0);
+                request.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length || n == 0 {
+                        break body.to_owned();
+                    }
+                } else if n == 0 {
+                    break String::new();
+                }
+            };
+            let status = if served == 1 {
+                "503 Service Unavailable"
+            } else {
+                kept.lock().unwrap().push(body);
+                "200 OK"
+            };
+            let answer =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, bodies, task)
+}
+
 /// The guard's own metrics, served as a program would and scraped by the real Prometheus: the
 /// rollback of the bad version is counted, with the measurements and the time to detect it.
+/// And its webhook gets the rollback notice in words, though it refused the first notice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guards_metrics_are_scraped_and_count_the_rollback() {
     let mut registry = deployguard_prometheus::prometheus_client::registry::Registry::default();
     let metrics = deployguard_prometheus::GuardMetrics::register(&mut registry);
     let (addr, server) = serve_metrics(Arc::new(registry)).await;
+    let (url, notices, hook) = webhook().await;
+    let retry = deployguard_core::engine::RetryPolicy::new(
+        Duration::from_millis(100),
+        Duration::from_secs(1),
+    );
+    let notifier =
+        deployguard_prometheus::WebhookNotifier::new(&url, retry, Duration::from_secs(20)).unwrap();
     let (cluster, _served, prometheus) = scraped_with(Some(addr)).await;
     scraping(&prometheus).await;
     scenarios::load(&cluster, "bad-version").await.unwrap();
-    let report = guard_into(&cluster, &prometheus, Arc::new(metrics))
-        .run()
-        .await;
+    let report = guard_into(
+        &cluster,
+        &prometheus,
+        vec![Arc::new(metrics), Arc::new(notifier.clone())],
+    )
+    .run()
+    .await;
     assert!(
         matches!(report.outcome, GuardOutcome::RolledBack { .. }),
         "{}",
@@ -273,5 +337,22 @@ async fn the_guards_metrics_are_scraped_and_count_the_rollback() {
         })
         .await;
     }
+    until(
+        "the webhook to get the rollback notice",
+        Duration::from_secs(20),
+        || async {
+            notices.lock().unwrap().iter().any(|body| {
+                let notice: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+                notice["text"].as_str().is_some_and(|text| {
+                    text.starts_with(
+                        "deployguard: deployment default/app-deployment: rolled back app:v2.4.0",
+                    )
+                })
+            })
+        },
+    )
+    .await;
+    assert_eq!(notifier.dropped(), 0);
     server.abort();
+    hook.abort();
 }
