@@ -62,6 +62,7 @@ pub use {k8s_openapi, kube};
 mod convert;
 mod deployment;
 mod error;
+mod events;
 #[cfg(feature = "fleet")]
 mod fleet;
 mod lease;
@@ -74,6 +75,7 @@ pub mod rbac;
 mod router;
 
 pub use deployment::KubeDeployment;
+pub use events::KubeEvents;
 #[cfg(feature = "fleet")]
 pub use fleet::{Fleet, FleetDeployment};
 pub use lease::LeaseLock;

@@ -12,7 +12,7 @@ pub fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
-/// The rules `KubeDeployment`, `PodReadinessProbe`, `ServiceSelectorRouter`,
+/// The rules `KubeDeployment`, `KubeEvents`, `PodReadinessProbe`, `ServiceSelectorRouter`,
 /// `JobMigrationInspector` and `LeaseLock` need, nothing more.
 pub fn rules() -> Vec<PolicyRule> {
     vec![
@@ -22,7 +22,8 @@ pub fn rules() -> Vec<PolicyRule> {
         rule("apps", &["replicasets"], &["get", "list", "watch", "patch"]),
         rule("", &["pods"], &["get", "list", "watch"]),
         rule("", &["pods/log"], &["get"]),
-        rule("", &["events"], &["list", "watch"]),
+        // Events: read for diagnosis; KubeEvents writes what the guard decided.
+        rule("", &["events"], &["list", "watch", "create"]),
         // ServiceSelectorRouter.
         rule("", &["services"], &["get", "list", "watch", "patch"]),
         rule(

@@ -501,3 +501,53 @@ async fn a_healthy_rollout_is_promoted_through_503s_after_it_completes() {
         assert!(served_503 > 0, "seed {seed}: no fault fired");
     }
 }
+
+/// What the guard decided is on the Deployment as Kubernetes Events: `kubectl describe
+/// deployment` shows the rollback in words.
+#[tokio::test(start_paused = true)]
+async fn kubectl_describe_shows_the_guards_rollback_as_an_event() {
+    use deployguard_core::engine::{Guard, GuardOutcome, Strategy};
+    use deployguard_k8s::KubeEvents;
+
+    let cluster = scenario("seed-rolling-failure").await;
+    let backend = Arc::new(KubeDeployment::new(
+        cluster.client(),
+        "default",
+        "app-deployment",
+    ));
+    let events = KubeEvents::new(cluster.client(), "default", "app-deployment").unwrap();
+    let guard = Guard::builder(Strategy::Rolling, backend)
+        .journal(Arc::new(events.clone()))
+        .build()
+        .unwrap();
+    let report = guard.run().await;
+    assert!(
+        matches!(report.outcome, GuardOutcome::RolledBack { .. }),
+        "{}",
+        report.outcome
+    );
+    // Written by the sink's own task: wait for it (simulated time).
+    let mut written = false;
+    for _ in 0..100 {
+        let events = cluster.list("v1", "Event", "default");
+        written = events.iter().any(|e| {
+            e.pointer("/reason").and_then(serde_json::Value::as_str) == Some("RolledBack")
+        });
+        if written {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(written, "no RolledBack event");
+    let served = cluster.serve().await.unwrap();
+    let kubectl = Kubectl::new(&served).unwrap();
+    let described = kubectl
+        .ok(&["describe", "deployment", "app-deployment"])
+        .await;
+    assert!(
+        described.contains("RolledBack")
+            && described.contains("deployguard: rolled back app:v2.4.0"),
+        "{described}"
+    );
+    assert_eq!(events.dropped(), 0);
+}

@@ -266,7 +266,7 @@ fn rbac_rules_as_yaml() {
           verbs: ["get"]
         - apiGroups: [""]
           resources: ["events"]
-          verbs: ["list", "watch"]
+          verbs: ["list", "watch", "create"]
         - apiGroups: [""]
           resources: ["services"]
           verbs: ["get", "list", "watch", "patch"]

@@ -91,17 +91,32 @@ async fn guard_recovers_the_seed(rules: &[PolicyRule]) -> Result<(), String> {
         "default",
     )))
     .lock(
-        Arc::new(LeaseLock::new(client, "default", "app-deployment")),
+        Arc::new(LeaseLock::new(client.clone(), "default", "app-deployment")),
         "guard-1",
     )
+    .journal(Arc::new(
+        deployguard_k8s::KubeEvents::new(client, "default", "app-deployment").unwrap(),
+    ))
     .recovery_deadline(Duration::from_secs(300))
     .build()
     .unwrap();
     let report = guard.run().await;
-    match &report.outcome {
-        GuardOutcome::RolledBack { .. } => Ok(()),
-        other => Err(format!("the guard: {other}")),
+    if !matches!(report.outcome, GuardOutcome::RolledBack { .. }) {
+        return Err(format!("the guard: {}", report.outcome));
     }
+    // The Event saying so, written by KubeEvents' own task (it needs `create` on events).
+    for _ in 0..50 {
+        let written = cluster.list("v1", "Event", "default").iter().any(|e| {
+            e.pointer("/source/component")
+                .and_then(serde_json::Value::as_str)
+                == Some("deployguard")
+        });
+        if written {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("no Event from deployguard: Forbidden (403) to create resource \"events\"?".into())
 }
 
 /// The Service-selector router through the router conformance suite (switch, verify through

@@ -1,0 +1,161 @@
+//! [`KubeEvents`]: what a guard decided, as Kubernetes Events on the guarded Deployment, so that
+//! `kubectl describe deployment` and every dashboard that shows Events say it: "deployguard:
+//! rolled back app:v2.4.0 (86dc4c94cb) to app:v2.3.1 (5b98b594d6): …". A journal sink that never
+//! blocks its guard: Events wait in a bounded queue for a task that writes them (best effort:
+//! one that cannot be written is logged and dropped, never retried past the next).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use deployguard_core::engine::{Decision, EventKind, GuardOutcome, JournalEvent, JournalSink};
+use deployguard_core::{Error, Result};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use kube::api::{Api, PostParams};
+use tokio::sync::mpsc;
+
+use crate::names::{check_label, check_subdomain};
+
+/// Events waiting to be written; more are dropped (and counted).
+const QUEUE: usize = 64;
+
+/// The component Events name as their source.
+pub const COMPONENT: &str = "deployguard";
+
+/// One Event to write: its reason, whether it is a warning, and its message.
+#[derive(Debug)]
+struct Notice {
+    reason: &'static str,
+    warning: bool,
+    message: String,
+}
+
+/// Writes Events on Deployment `name` in `namespace` for each abort, pause and outcome of the
+/// guard whose journal it is given. Clones share the queue.
+#[derive(Debug, Clone)]
+pub struct KubeEvents {
+    sender: mpsc::Sender<Notice>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl KubeEvents {
+    /// Events on Deployment `namespace/name`, written with `client` (which needs `create` on
+    /// `events`: see [`rbac`](crate::rbac)). Must be called inside a tokio runtime: it starts
+    /// the task that writes.
+    pub fn new(client: kube::Client, namespace: &str, name: &str) -> Result<Self> {
+        check_label("namespace", namespace)?;
+        check_subdomain("deployment", name)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid_input("kubernetes events", "must be made inside a tokio runtime")
+        })?;
+        let (sender, mut receiver) = mpsc::channel::<Notice>(QUEUE);
+        let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+        let deployments: Api<Deployment> = Api::namespaced(client, namespace);
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        runtime.spawn(async move {
+            let mut uid = None;
+            while let Some(notice) = receiver.recv().await {
+                if uid.is_none() {
+                    uid = deployments
+                        .get(&name)
+                        .await
+                        .ok()
+                        .and_then(|d| d.metadata.uid);
+                }
+                let event = event(&namespace, &name, uid.clone(), notice);
+                if let Err(err) = events.create(&PostParams::default(), &event).await {
+                    tracing::warn!(
+                        target: "deployguard::k8s",
+                        deployment = %name,
+                        error = %err,
+                        "could not write the Kubernetes Event"
+                    );
+                }
+            }
+        });
+        Ok(Self {
+            sender,
+            dropped: Arc::default(),
+        })
+    }
+
+    /// Events dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+fn event(namespace: &str, name: &str, uid: Option<String>, notice: Notice) -> Event {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    Event {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name}.deployguard.")),
+            namespace: Some(namespace.to_owned()),
+            ..ObjectMeta::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some("apps/v1".into()),
+            kind: Some("Deployment".into()),
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            uid,
+            ..ObjectReference::default()
+        },
+        reason: Some(notice.reason.into()),
+        message: Some(notice.message),
+        type_: Some(if notice.warning { "Warning" } else { "Normal" }.into()),
+        source: Some(EventSource {
+            component: Some(COMPONENT.into()),
+            host: None,
+        }),
+        reporting_component: Some(COMPONENT.into()),
+        reporting_instance: Some(COMPONENT.into()),
+        action: Some(notice.reason.into()),
+        count: Some(1),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        event_time: Some(MicroTime(now)),
+        ..Event::default()
+    }
+}
+
+impl JournalSink for KubeEvents {
+    fn record(&self, event: &JournalEvent) {
+        let notice = match &event.kind {
+            EventKind::Decision {
+                decision: Decision::Abort(reason),
+                ..
+            } => Notice {
+                reason: "Recovering",
+                warning: true,
+                message: format!("deployguard: recovering: {reason}"),
+            },
+            EventKind::Decision {
+                decision: Decision::Pause(reason),
+                ..
+            } => Notice {
+                reason: "Paused",
+                warning: true,
+                message: format!("deployguard: paused: {reason}"),
+            },
+            EventKind::Finished { outcome } => {
+                let (reason, warning) = match outcome {
+                    GuardOutcome::Promoted { .. } => ("Promoted", false),
+                    GuardOutcome::RolledBack { .. } => ("RolledBack", true),
+                    GuardOutcome::Paused { .. } => ("Paused", true),
+                    _ => ("GuardFailed", true),
+                };
+                Notice {
+                    reason,
+                    warning,
+                    message: format!("deployguard: {outcome}"),
+                }
+            }
+            _ => return,
+        };
+        if self.sender.try_send(notice).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
