@@ -95,7 +95,26 @@ impl std::fmt::Debug for KubeDeployment {
 }
 
 impl KubeDeployment {
-    /// A backend for deployment `name` in `namespace`.
+    /// A backend for deployment `name` in `namespace`, refused at once (`InvalidInput` naming
+    /// the field) if either is not a valid Kubernetes name.
+    ///
+    /// ```
+    /// # async fn doc(client: deployguard_k8s::kube::Client) {
+    /// use deployguard_k8s::KubeDeployment;
+    ///
+    /// let err = KubeDeployment::try_new(client, "default", "Web_App").unwrap_err();
+    /// assert!(err.to_string().contains("deployment"), "{err}");
+    /// # }
+    /// ```
+    pub fn try_new(client: kube::Client, namespace: &str, name: &str) -> Result<Self> {
+        let backend = Self::new(client, namespace, name);
+        backend.validate()?;
+        Ok(backend)
+    }
+
+    /// A backend for deployment `name` in `namespace`. Invalid names are refused by every call
+    /// (and by [`validate`](Self::validate)), never sent; [`try_new`](Self::try_new) refuses
+    /// them here.
     pub fn new(client: kube::Client, namespace: &str, name: &str) -> Self {
         Self {
             namespace: namespace.into(),

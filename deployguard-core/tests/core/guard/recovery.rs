@@ -564,6 +564,8 @@ async fn a_dry_run_check_is_journaled_but_never_acted_on() {
         "the dry-run check was evaluated and journaled"
     );
     let json = serde_json::to_string(&journal.events()[0]).unwrap();
+    assert!(json.starts_with(r#"{"at":0,"event":"started""#), "{json}");
+    let json = serde_json::to_string(&journal.events()[1]).unwrap();
     assert!(json.starts_with(r#"{"at":0,"event":"observed""#), "{json}");
 }
 
