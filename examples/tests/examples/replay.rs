@@ -30,7 +30,12 @@ async fn the_guard_blames_the_bad_version_that_kubernetes_rolls_out_in_full() {
             && why.contains("% on app:v2.4.0 vs "),
         "{why}"
     );
-    assert!(why.contains("% on app:v2.3.1 (p < 0.001)"), "{why}");
+    // The sequential judge's evidence: the e-value past 1/α, and what it stands on.
+    assert!(
+        why.contains("% on app:v2.3.1: worse than the baseline beyond chance (e = ")
+            && why.contains("≥ 200 on errors, after "),
+        "{why}"
+    );
     assert!(guarded.recovered.unwrap() <= Duration::from_secs(30));
     // The same requests arrived in both runs (arrivals have their own seeded generator).
     assert_eq!(unguarded.requests, guarded.requests);
