@@ -56,6 +56,56 @@ struct Args {
     /// Observe, judge and plan; write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Serve the guard's own metrics (decisions, outcomes, time to detect) for Prometheus at
+    /// http://ADDR/metrics (`127.0.0.1:9464`).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// POST each abort, pause and outcome as JSON with a Slack-compatible `text` to this URL.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+    /// Write each abort, pause and outcome as a Kubernetes Event on the Deployment
+    /// (`kubectl describe deployment` shows them; needs `create` on events).
+    #[arg(long)]
+    events: bool,
+}
+
+/// Serves `registry` at `/metrics` on `addr` (every path answers it: a scrape target only).
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    registry: Arc<deployguard_prometheus::prometheus_client::registry::Registry>,
+) -> deployguard_core::Result<std::net::SocketAddr> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        deployguard_core::Error::invalid_input(
+            "--metrics-addr",
+            format!("cannot listen on {addr}: {e}"),
+        )
+    })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let registry = Arc::clone(&registry);
+            tokio::spawn(async move {
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                let mut body = String::new();
+                if deployguard_prometheus::prometheus_client::encoding::text::encode(
+                    &mut body, &registry,
+                )
+                .is_err()
+                {
+                    return;
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    Ok(bound)
 }
 
 /// Prints each event as it happens: a person watching knows what the guard is doing.
@@ -126,20 +176,39 @@ async fn run(args: &Args) -> deployguard_core::Result<ExitCode> {
         humantime::format_duration(args.interval),
         args.prometheus
     );
-    let guard = Guard::builder(
+    let mut builder = Guard::builder(
         Strategy::Rolling,
-        Arc::new(KubeDeployment::new(
-            client,
+        Arc::new(KubeDeployment::try_new(
+            client.clone(),
             &args.namespace,
             &args.deployment,
-        )),
+        )?),
     )
     .probe(Arc::new(probe))
     .check(check)
     .journal(Arc::new(Print))
     .dry_run(args.dry_run)
-    .bake(args.bake)
-    .build()?;
+    .bake(args.bake);
+    if let Some(addr) = args.metrics_addr {
+        let mut registry = deployguard_prometheus::prometheus_client::registry::Registry::default();
+        let metrics = deployguard_prometheus::GuardMetrics::register(&mut registry);
+        let bound = serve_metrics(addr, Arc::new(registry)).await?;
+        eprintln!("serving the guard's metrics at http://{bound}/metrics");
+        builder = builder.journal(Arc::new(metrics));
+    }
+    if let Some(url) = &args.webhook {
+        let notifier = deployguard_prometheus::WebhookNotifier::new(
+            url,
+            deployguard_core::engine::RetryPolicy::default(),
+            Duration::from_secs(120),
+        )?;
+        builder = builder.journal(Arc::new(notifier));
+    }
+    if args.events && !args.dry_run {
+        let events = deployguard_k8s::KubeEvents::new(client, &args.namespace, &args.deployment)?;
+        builder = builder.journal(Arc::new(events));
+    }
+    let guard = builder.build()?;
     let report = guard.run().await;
     Ok(match report.outcome {
         GuardOutcome::Promoted { .. } => ExitCode::SUCCESS,

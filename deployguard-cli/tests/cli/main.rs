@@ -5,5 +5,6 @@
 mod emergency;
 mod emergency_alb;
 mod faults;
+mod guard_metrics;
 mod inputs;
 mod safety;
