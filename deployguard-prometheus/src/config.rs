@@ -98,6 +98,7 @@ impl PrometheusConfig {
         if !matches!(base.scheme_str(), Some("http" | "https")) || base.host().is_none() {
             return Err(bad());
         }
+        crate::http::check_scheme(&base, "prometheus url")?;
         // `https://user:password@host` authenticates as curl would: basic auth, and the URL
         // keeps no secret to show in a log or an error.
         let mut auth = None;

@@ -9,10 +9,19 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::config::{Auth, PrometheusConfig};
 
-pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+/// The connector: http:// and https:// with rustls and the system's roots (feature `rustls`,
+/// on by default), or http:// alone without it (the program brings no TLS stack of ours).
+#[cfg(feature = "rustls")]
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+/// The connector: http:// alone (built without the `rustls` feature).
+#[cfg(not(feature = "rustls"))]
+pub(crate) type Connector = HttpConnector;
+
+pub(crate) type HttpClient = Client<Connector, Empty<Bytes>>;
 
 /// A connector for http:// and https:// (rustls, the system's roots).
-pub(crate) fn connector() -> Result<hyper_rustls::HttpsConnector<HttpConnector>> {
+#[cfg(feature = "rustls")]
+pub(crate) fn connector() -> Result<Connector> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| {
@@ -25,6 +34,23 @@ pub(crate) fn connector() -> Result<hyper_rustls::HttpsConnector<HttpConnector>>
         .enable_http1()
         .build();
     Ok(https)
+}
+
+/// A connector for http:// only: built without the `rustls` feature.
+#[cfg(not(feature = "rustls"))]
+pub(crate) fn connector() -> Result<Connector> {
+    Ok(HttpConnector::new())
+}
+
+/// Refuses an https:// URL when built without TLS, naming the feature.
+pub(crate) fn check_scheme(uri: &http::Uri, what: &str) -> Result<()> {
+    if cfg!(not(feature = "rustls")) && uri.scheme_str() == Some("https") {
+        return Err(Error::invalid_input(
+            what,
+            "https:// needs deployguard-prometheus's `rustls` feature (built without it)",
+        ));
+    }
+    Ok(())
 }
 
 /// A client for http:// and https:// (rustls, the system's roots).

@@ -56,6 +56,7 @@ impl WebhookNotifier {
                     format!("{url:?} is not an http:// or https:// URL"),
                 )
             })?;
+        crate::http::check_scheme(&uri, "webhook url")?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::invalid_input("webhook", "must be made inside a tokio runtime"))?;
         let client: Client<_, Full<Bytes>> =
@@ -87,10 +88,7 @@ impl WebhookNotifier {
 }
 
 async fn post(
-    client: &Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        Full<Bytes>,
-    >,
+    client: &Client<crate::http::Connector, Full<Bytes>>,
     uri: &http::Uri,
     body: Bytes,
 ) -> Result<()> {

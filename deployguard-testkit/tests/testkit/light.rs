@@ -26,7 +26,8 @@ fn tree_of_user_crate_with(dependency: &str, args: &[&str]) -> String {
         .replace("TESTKIT", &workspace.join("deployguard-testkit").display().to_string())
         .replace("KUBE_SIM", &workspace.join("deployguard-kube-sim").display().to_string())
         .replace("K8S", &workspace.join("deployguard-k8s").display().to_string())
-        .replace("ISTIO", &workspace.join("deployguard-istio").display().to_string()),
+        .replace("ISTIO", &workspace.join("deployguard-istio").display().to_string())
+        .replace("PROMETHEUS", &workspace.join("deployguard-prometheus").display().to_string()),
     )
     .unwrap();
     std::fs::create_dir(dir.path().join("src")).unwrap();
@@ -119,13 +120,15 @@ fn the_simulated_server_knows_nothing_of_deployguard() {
 }
 
 /// A program on Kubernetes 1.35 (k8s-openapi's `v1_35`) with no TLS stack of its own embeds
-/// `deployguard-k8s`, `deployguard-istio` and the light testkit: the only version feature in its
-/// build is its own, and no TLS crate is in its tree (k8s-openapi refuses to build with two).
+/// `deployguard-k8s`, `deployguard-istio`, `deployguard-prometheus` (its `rustls` feature off)
+/// and the light testkit: the only version feature in its build is its own (k8s-openapi refuses
+/// to build with two), and no TLS crate is in its tree.
 #[test]
 fn a_program_on_another_kubernetes_version_embeds_the_kubernetes_crates() {
     let program = r#"k8s-openapi = { version = "0.29", default-features = false, features = ["v1_35"] }
 deployguard-k8s = { path = "K8S" }
 deployguard-istio = { path = "ISTIO" }
+deployguard-prometheus = { path = "PROMETHEUS", default-features = false }
 deployguard-testkit = { path = "TESTKIT" }"#;
     let features = tree_of_user_crate_with(
         program,
@@ -150,7 +153,12 @@ deployguard-testkit = { path = "TESTKIT" }"#;
 
     let tree = tree_of_user_crate(program);
     let names = crates(&tree);
-    for ours in ["deployguard-k8s", "deployguard-istio", "kube-client"] {
+    for ours in [
+        "deployguard-k8s",
+        "deployguard-istio",
+        "deployguard-prometheus",
+        "kube-client",
+    ] {
         assert!(names.contains(&ours), "{ours} is missing:\n{tree}");
     }
     for tls in [
