@@ -1,7 +1,7 @@
 //! Guards a rollout of a Deployment in the current kubeconfig, judging the new version against
-//! the previous one on the metrics Prometheus already keeps: the error ratio per version
-//! (Fisher's exact test on the counts) and, when the service exports a latency histogram, the
-//! p99 per version.
+//! the previous one on the metrics Prometheus already keeps: the error ratio per version, judged
+//! by the sequential judge (e-values on the counts since the new version first served, valid
+//! however often it looks, the `--max-error-rate` range as their floor).
 //!
 //! ```text
 //! cargo run -p deployguard-cli --bin prometheus-guard -- app-deployment --service myapp-service \
@@ -163,7 +163,7 @@ async fn run(args: &Args) -> deployguard_core::Result<ExitCode> {
         args.interval,
     ));
     let check = AnalysisCheck::builder("error-rate", &probe, "error_rate")
-        .judge(Judge::statistical())
+        .judge(Judge::sequential())
         .success(Threshold::at_most(args.max_error_rate))
         .interval(args.interval)
         .initial_delay(args.interval)

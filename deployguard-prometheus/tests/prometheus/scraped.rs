@@ -8,7 +8,7 @@ use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deployguard_core::analysis::{AnalysisCheck, Threshold};
+use deployguard_core::analysis::{AnalysisCheck, Judge, Threshold};
 use deployguard_core::engine::{EventKind, Guard, GuardOutcome, MemoryJournal, Strategy};
 use deployguard_k8s::KubeDeployment;
 use deployguard_prometheus::{PrometheusConfig, PrometheusProbe, presets};
@@ -63,7 +63,7 @@ fn guard_into(
     prometheus: &Prometheus,
     sinks: Vec<Arc<dyn deployguard_core::engine::JournalSink>>,
 ) -> Guard {
-    let mut builder = builder(cluster, prometheus, None);
+    let mut builder = builder(cluster, prometheus, None, Judge::Threshold);
     for sink in sinks {
         builder = builder.journal(sink);
     }
@@ -77,7 +77,7 @@ fn guard_with(
     count: Option<u32>,
     journal: MemoryJournal,
 ) -> Guard {
-    builder(cluster, prometheus, count)
+    builder(cluster, prometheus, count, Judge::Threshold)
         .journal(Arc::new(journal))
         .build()
         .unwrap()
@@ -87,6 +87,7 @@ fn builder(
     cluster: &FakeCluster,
     prometheus: &Prometheus,
     count: Option<u32>,
+    judge: Judge,
 ) -> deployguard_core::engine::GuardBuilder {
     let config = PrometheusConfig::new(&prometheus.url)
         .unwrap()
@@ -100,6 +101,7 @@ fn builder(
                 Duration::from_secs(10),
             ));
     let mut check = AnalysisCheck::builder("error-rate", &probe, "error_rate")
+        .judge(judge)
         .success(Threshold::at_most(0.05))
         .interval(Duration::from_secs(2))
         .initial_delay(Duration::from_secs(4));
@@ -148,6 +150,31 @@ async fn a_guard_reading_prometheus_rolls_back_a_bad_version_and_promotes_its_tw
             (GuardOutcome::RolledBack { reason, .. }, true) => {
                 assert!(
                     reason.contains("error_rate") && reason.contains("on app:v2.4.0"),
+                    "{reason}"
+                );
+            }
+            (GuardOutcome::Promoted { .. }, false) => {}
+            (other, _) => panic!("{scenario}: {other}"),
+        }
+    }
+}
+
+/// The sequential judge (`prometheus-guard`'s) on the counts a real Prometheus gives: the bad
+/// version rolled back, its healthy twin promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequential_judge_on_prometheus_counts_rolls_back_the_bad_version_only() {
+    for (scenario, rolls_back) in [("bad-version", true), ("healthy-rollout", false)] {
+        let (cluster, _served, prometheus) = scraped().await;
+        scraping(&prometheus).await;
+        scenarios::load(&cluster, scenario).await.unwrap();
+        let guard = builder(&cluster, &prometheus, None, Judge::sequential())
+            .build()
+            .unwrap();
+        let report = guard.run().await;
+        match (&report.outcome, rolls_back) {
+            (GuardOutcome::RolledBack { reason, .. }, true) => {
+                assert!(
+                    reason.contains("beyond chance") && reason.contains("(e = "),
                     "{reason}"
                 );
             }
