@@ -123,9 +123,13 @@ impl Breach {
         ((max + sum.ln()).exp(), best.1)
     }
 
-    /// Events and trials since the first test started.
-    pub fn totals(&self) -> (u64, u64) {
-        self.starts.first().copied().unwrap_or((0, 0))
+    /// Events and trials since the `minute`-th test started (1-based, as [`value`](Self::value)
+    /// names it).
+    pub fn since(&self, minute: usize) -> (u64, u64) {
+        self.starts
+            .get(minute.saturating_sub(1))
+            .copied()
+            .unwrap_or((0, 0))
     }
 }
 
@@ -246,6 +250,9 @@ mod tests {
             assert!(looks < 12, "the leak is not seen within two minutes");
         }
         assert_eq!(late.value().1, 21, "judged from the minute it began");
+        // Its words count from that minute: only the leak's looks.
+        let (events, trials) = late.since(21);
+        assert_eq!((events, trials), (23 * looks, 780 * looks));
     }
 
     /// Under the null (a version exactly at its allowed rate), looking every interval of long

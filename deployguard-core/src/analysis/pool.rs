@@ -338,7 +338,8 @@ impl Pool {
     pub(crate) fn breach(&self) -> Option<BreachReading> {
         let breaches = self.sequential.as_ref()?.breaches.as_ref()?;
         let (candidate, minute) = breaches.candidate.value();
-        let (events, trials) = breaches.candidate.totals();
+        // The evidence the words name: since the minute that weighs most.
+        let (events, trials) = breaches.candidate.since(minute);
         Some(BreachReading {
             candidate,
             minute,
