@@ -13,7 +13,7 @@ use deployguard_k8s::support::{
     refused_patch,
 };
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
@@ -686,7 +686,7 @@ impl TrafficRouter for IstioRouter {
             .await?
             .patch(
                 &self.virtual_service,
-                &PatchParams::default(),
+                &deployguard_k8s::support::patch_params(),
                 &Patch::<()>::Json(patch),
             )
             .await

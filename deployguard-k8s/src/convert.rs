@@ -187,6 +187,7 @@ pub(crate) fn snapshot_of(
     snapshot.paused = paused(deployment);
     snapshot.observed_at = now;
     snapshot.patience = crate::patience::declared(deployment);
+    snapshot.template_changed_by = crate::writes::changed_elsewhere(deployment);
     snapshot.generation_observed = status.observed_generation >= deployment.metadata.generation;
     let conditions = status.conditions.unwrap_or_default();
     snapshot.progress_deadline_exceeded = conditions.iter().any(|c| {

@@ -23,7 +23,9 @@ pub fn from_kube(err: kube::Error, operation: &'static str, object: &str) -> Err
                 format!("{} ({}): {}", status.reason, status.code, status.message),
             )
         }
-        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+        // A connection that broke, a stream cut short (a watch's events): the next attempt
+        // (a re-watch) is the remedy.
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
             Error::new(ErrorKind::Unavailable, err.to_string())
         }
         _ => Error::new(ErrorKind::Unexpected, err.to_string()),

@@ -12,7 +12,7 @@ use deployguard_core::{Error, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use tokio::sync::mpsc;
 
 use crate::names::{check_label, check_subdomain};
@@ -64,7 +64,7 @@ impl KubeEvents {
                         .and_then(|d| d.metadata.uid);
                 }
                 let event = event(&namespace, &name, uid.clone(), notice);
-                if let Err(err) = events.create(&PostParams::default(), &event).await {
+                if let Err(err) = events.create(&crate::writes::post_params(), &event).await {
                     tracing::warn!(
                         target: "deployguard::k8s",
                         deployment = %name,

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use deployguard_core::{ActorLock, Error, ErrorKind, LockState, Result};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use tokio::time::Instant;
 
 use crate::error::from_kube;
@@ -116,15 +116,18 @@ impl ActorLock for LeaseLock {
         let Some(existing) = existing else {
             return match self
                 .leases
-                .create(&PostParams::default(), &self.lease(holder, ttl, 0, true))
+                .create(&crate::writes::post_params(), &self.lease(holder, ttl, 0, true))
                 .await
             {
                 Ok(created) => {
                     self.wrote(Some(created));
                     Ok(LockState::Held)
                 }
-                // Someone created it between our read and our write: they won.
-                Err(kube::Error::Api(status)) if status.code == 409 => self.holder_now().await,
+                // Someone created it between our read and our write (they won), or the create
+                // conflicted with nothing there (a retry finds out): what is there now decides.
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    self.holder_now(holder).await
+                }
                 Err(err) => Err(from_kube(err, "acquire", &self.object())),
             };
         };
@@ -147,7 +150,7 @@ impl ActorLock for LeaseLock {
         next.metadata.resource_version = existing.metadata.resource_version.clone();
         match self
             .leases
-            .replace(&self.name, &PostParams::default(), &next)
+            .replace(&self.name, &crate::writes::post_params(), &next)
             .await
         {
             Ok(written) => {
@@ -156,7 +159,7 @@ impl ActorLock for LeaseLock {
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 self.wrote(None);
-                self.holder_now().await
+                self.holder_now(holder).await
             }
             Err(err) => {
                 self.wrote(None);
@@ -187,7 +190,7 @@ impl ActorLock for LeaseLock {
         }
         match self
             .leases
-            .replace(&self.name, &PostParams::default(), &next)
+            .replace(&self.name, &crate::writes::post_params(), &next)
             .await
         {
             Ok(_) => Ok(()),
@@ -230,23 +233,28 @@ impl LeaseLock {
         *self.written.lock().unwrap_or_else(PoisonError::into_inner) = lease;
     }
 
-    async fn holder_now(&self) -> Result<LockState> {
-        let lease = self
-            .leases
-            .get(&self.name)
-            .await
-            .map_err(|e| from_kube(e, "acquire", &self.object()))?;
-        let holder = lease
-            .spec
-            .as_ref()
-            .and_then(|s| s.holder_identity.clone())
-            .ok_or_else(|| {
-                Error::new(ErrorKind::Conflict, "the lease changed while taking it")
-                    .with_object(self.object())
-            })?;
-        Ok(LockState::HeldBy {
-            expires_in: self.remaining(&lease),
-            holder,
-        })
+    /// Who holds the Lease after a write of ours conflicted. A Lease that is not there (a create
+    /// that conflicted with nothing), has no holder, or names us (the conflict was with an older
+    /// record of our own) is a retryable conflict: the next attempt reads it afresh.
+    async fn holder_now(&self, holder: &str) -> Result<LockState> {
+        let retry = |why: &str| {
+            Err(Error::new(ErrorKind::Conflict, why.to_owned())
+                .with_operation("acquire")
+                .with_object(self.object())
+                .with_retryable(true))
+        };
+        let lease = match self.leases.get_opt(&self.name).await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => return retry("a create of the lease conflicted, and there is none"),
+            Err(err) => return Err(from_kube(err, "acquire", &self.object())),
+        };
+        let current = lease.spec.as_ref().and_then(|s| s.holder_identity.clone());
+        match current {
+            Some(other) if other != holder => Ok(LockState::HeldBy {
+                expires_in: self.remaining(&lease),
+                holder: other,
+            }),
+            _ => retry("the lease changed while taking it"),
+        }
     }
 }

@@ -73,6 +73,8 @@ mod patience;
 mod probe;
 pub mod rbac;
 mod router;
+pub mod transport;
+mod writes;
 
 pub use deployment::KubeDeployment;
 pub use events::KubeEvents;
@@ -88,6 +90,7 @@ pub use router::ServiceSelectorRouter;
 /// operation tests what was read.
 pub mod support {
     pub use crate::error::from_kube;
+    pub use crate::writes::{FIELD_MANAGER, patch_params, post_params};
     pub use crate::names::{check_label, check_subdomain};
     pub use crate::patch::{Precondition, conditional_patch, pointer, refused_patch};
     pub use crate::router::ensure_ready_pods;

@@ -11,7 +11,7 @@ use deployguard_core::{
 };
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch};
 use serde_json::json;
 
 use crate::error::from_kube;
@@ -270,7 +270,7 @@ impl TrafficRouter for ServiceSelectorRouter {
             .services
             .patch(
                 &self.service,
-                &PatchParams::default(),
+                &crate::writes::patch_params(),
                 &Patch::<()>::Json(patch),
             )
             .await

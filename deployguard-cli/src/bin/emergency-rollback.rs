@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Uses the current kubeconfig. Exit codes: 0 recovered or nothing to do, 1 failed, 2 usage,
-//! 3 refused (migration gate, or no confirmation).
+//! 3 refused (migration gate, or no confirmation), 4 stopped (another writer changed the
+//! deployment meanwhile).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -20,37 +21,49 @@ async fn main() -> ExitCode {
         // --help and --version print and exit 0; mistakes print the usage and exit 2.
         Err(err) => err.exit(),
     };
-    options.spinner = std::io::stderr().is_terminal();
-    // Warnings and RUST_LOG-selected logs go to stderr, beside the progress.
+    let terminal = std::io::stderr().is_terminal();
+    options.spinner = terminal;
+    // Warnings and RUST_LOG-selected logs go to stderr, beside the progress: coloured only on a
+    // terminal, and never when NO_COLOR is set (https://no-color.org).
+    let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .init();
+    let mut out = std::io::stdout();
     if options.alb_listener.is_some() || options.alb_rule.is_some() {
-        // An ALB needs no Kubernetes: the AWS configuration alone.
-        let sdk = emergency::aws_config().await;
-        let exit = emergency::run_alb(&sdk, &options, &mut Terminal, &mut std::io::stdout()).await;
+        // An ALB needs no Kubernetes: the AWS configuration alone, in the ARN's region (the
+        // ARN was checked when parsed, before any AWS call).
+        let arn = options.alb_listener.as_deref().or(options.alb_rule.as_deref());
+        let sdk = emergency::aws_config(arn.and_then(emergency::arn_region)).await;
+        let exit = emergency::run_alb(&sdk, &options, &mut Terminal, &mut out).await;
         return ExitCode::from(exit as u8);
     }
-    let client = match emergency::client().await {
+    let client_options = emergency::ClientOptions {
+        kubeconfig: options.kubeconfig.clone(),
+        allow_plain_http: options.allow_plain_http,
+    };
+    let client = match emergency::client_with(&client_options).await {
         Ok((client, server)) => {
             options.server = Some(server);
             client
         }
         Err(err) => {
             eprintln!("emergency-rollback: {err}");
-            return ExitCode::from(Exit::Usage as u8);
+            let exit = emergency::error_report(&mut out, &options, Exit::Usage, &err.to_string());
+            return ExitCode::from(exit as u8);
         }
     };
     let exit = emergency::run(
         client,
         &options,
         &mut Terminal,
-        &mut std::io::stdout(),
+        &mut out,
         Box::new(std::io::stderr()),
     )
     .await;

@@ -26,15 +26,18 @@ use std::time::Duration;
 use deployguard_aws::AlbRouter;
 use deployguard_core::analysis::RolloutStatus;
 use deployguard_core::engine::{
-    Assessment, EarlierRecovery, Guard, Plan, RECOVERY, Report, Strategy,
+    Assessment, EarlierRecovery, ExecutionOutcome, Guard, Plan, RECOVERY, Report, Strategy,
 };
 use deployguard_core::{ActorLock, DeploymentBackend, ErrorKind, LockState};
 use deployguard_istio::IstioRouter;
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, LeaseLock, ServiceSelectorRouter};
 use serde_json::json;
 
-pub use client::{aws_config, client, client_from, redacted};
-pub use options::{Exit, Mode, Options, parse, parse_deadline, parse_name};
+pub use client::{ClientOptions, aws_config, client, client_from, client_with, redacted};
+pub use options::{
+    Exit, Mode, Options, arn_region, parse, parse_deadline, parse_listener_arn, parse_name,
+    parse_rule_arn,
+};
 use progress::Progress;
 pub use progress::{Confirm, Terminal};
 use switch::{Words, switch_back};
@@ -69,6 +72,16 @@ fn describe(assessment: &Assessment) -> Vec<String> {
         lines.push(starting.to_string());
     }
     match (&assessment.rollback_target, &assessment.no_target_reason) {
+        // A finished recovery's target is history: what runs now is what it restored.
+        _ if matches!(assessment.earlier, EarlierRecovery::Finished { .. }) => {
+            if let Some(current) = &assessment.current {
+                lines.push(format!(
+                    "restored: revision {} ({})",
+                    current.id,
+                    current.images.join(", ")
+                ));
+            }
+        }
         (Some(target), _) => lines.push(format!(
             "rollback target: revision {} ({})",
             target.id,
@@ -125,7 +138,7 @@ pub async fn run(
         Ok(guard) => guard,
         Err(err) => {
             note(&format!("error: {err}"));
-            return Exit::Usage;
+            return error_report(out, options, Exit::Usage, &err.to_string());
         }
     };
     let started = tokio::time::Instant::now();
@@ -141,29 +154,26 @@ pub async fn run(
     let assessed =
         tokio::time::timeout_at(started + options.max_rollback_time, guard.assess()).await;
     let assessment = match assessed {
+        // The reads' own retries ran out of the same deadline.
         Err(_) => {
-            note(&format!(
-                "error: {}",
-                out_of_time("assessing the deployment")
-            ));
-            return Exit::Failed;
+            let text = out_of_time("assessing the deployment");
+            note(&format!("error: {text}"));
+            return error_report(out, options, Exit::Failed, &text);
+        }
+        Ok(Err(err)) if err.kind() == ErrorKind::Timeout => {
+            let text = format!("{} ({err})", out_of_time("assessing the deployment"));
+            note(&format!("error: {text}"));
+            return error_report(out, options, Exit::Failed, &text);
         }
         Ok(Ok(a)) => a,
-        // The reads' own retries ran out of the same deadline.
-        Ok(Err(err)) if err.kind() == ErrorKind::Timeout => {
-            note(&format!(
-                "error: {}",
-                out_of_time("assessing the deployment")
-            ));
-            return Exit::Failed;
-        }
         Ok(Err(err)) => {
             note(&format!("error: {err}"));
-            return if err.kind() == ErrorKind::NotFound {
+            let exit = if err.kind() == ErrorKind::NotFound {
                 Exit::Usage
             } else {
                 Exit::Failed
             };
+            return error_report(out, options, exit, &err.to_string());
         }
     };
     for line in describe(&assessment) {
@@ -307,6 +317,8 @@ pub async fn run(
     let lease = LeaseLock::new(client.clone(), &options.namespace, &options.deployment);
     let holder = format!("emergency-rollback/{}", std::process::id());
     let mut waited = false;
+    let retry = deployguard_core::engine::RetryPolicy::default();
+    let mut attempts = 0;
     loop {
         let acquired = tokio::time::timeout_at(deadline, lease.acquire(&holder, options.lease_ttl))
             .await
@@ -342,8 +354,18 @@ pub async fn run(
                 .await;
             }
             Ok(_) => break,
-            Err(err) if err.is_retryable() && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(500)).await;
+            Err(err)
+                if err.is_retryable()
+                    && tokio::time::Instant::now() + retry.backoff(attempts + 1) < deadline =>
+            {
+                attempts += 1;
+                let wait = retry.backoff(attempts);
+                note(&format!(
+                    "[+{}s] taking the deployment's lease: attempt {attempts} failed ({err}); trying again in {:.1}s",
+                    started.elapsed().as_secs(),
+                    wait.as_secs_f64()
+                ));
+                tokio::time::sleep(wait).await;
             }
             Err(err) => {
                 return finish(
@@ -407,6 +429,24 @@ pub async fn run(
             Exit::Failed,
         );
     };
+    if let ExecutionOutcome::Failed {
+        kind: ErrorKind::Conflict,
+        error,
+        ..
+    } = &report.outcome
+    {
+        // Someone else changed the deployment: their change stands, and nothing more is
+        // written; a new run assesses what is there now (and asks before writing).
+        return finish(
+            out,
+            &format!(
+                "stopped: {error}; nothing more was written. Run the command again to re-assess."
+            ),
+            Some(&plan),
+            Some(&report),
+            Exit::Interfered,
+        );
+    }
     if !report.is_complete() {
         return finish(
             out,
@@ -436,6 +476,48 @@ pub async fn run(
 }
 
 async fn blue_green(
+    client: kube::Client,
+    options: &Options,
+    confirm: &mut (dyn Confirm + Send),
+    out: &mut (dyn Write + Send),
+    what: &str,
+) -> Exit {
+    if !options.json {
+        return switch_traffic(client, options, confirm, out, what).await;
+    }
+    let mut words = Vec::new();
+    let exit = switch_traffic(client, options, confirm, &mut words, what).await;
+    as_json(out, options, &words, exit)
+}
+
+/// With `--json`, what a traffic switch said in words, as a JSON object: its lines, the first
+/// as the outcome, and the exit code.
+fn as_json(out: &mut (dyn Write + Send), options: &Options, words: &[u8], exit: Exit) -> Exit {
+    let text = String::from_utf8_lossy(words);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let outcome = lines
+        .iter()
+        .rev()
+        .find(|l| !l.starts_with(' '))
+        .copied()
+        .unwrap_or_default();
+    let report = json!({
+        "deployment": options.deployment,
+        "namespace": options.namespace,
+        "outcome": outcome,
+        "lines": lines,
+        "dry_run": options.dry_run,
+        "exit_code": exit as u8,
+    });
+    let _ = writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    exit
+}
+
+async fn switch_traffic(
     client: kube::Client,
     options: &Options,
     confirm: &mut (dyn Confirm + Send),
@@ -532,6 +614,20 @@ pub async fn run_alb(
     confirm: &mut (dyn Confirm + Send),
     out: &mut (dyn Write + Send),
 ) -> Exit {
+    if !options.json {
+        return switch_alb(sdk, options, confirm, out).await;
+    }
+    let mut words = Vec::new();
+    let exit = switch_alb(sdk, options, confirm, &mut words).await;
+    as_json(out, options, &words, exit)
+}
+
+async fn switch_alb(
+    sdk: &aws_types::SdkConfig,
+    options: &Options,
+    confirm: &mut (dyn Confirm + Send),
+    out: &mut (dyn Write + Send),
+) -> Exit {
     let (Some(stable), Some(candidate)) = (&options.stable, &options.candidate) else {
         return Exit::Usage;
     };
@@ -566,6 +662,26 @@ pub async fn run_alb(
         &options.deployment,
     )
     .await
+}
+
+/// Ends a run that failed before it had a report: with `--json`, the error as a JSON object on
+/// the report's stream (the progress stream has it in words either way).
+pub fn error_report(out: &mut (dyn Write + Send), options: &Options, exit: Exit, message: &str) -> Exit {
+    if options.json {
+        let report = json!({
+            "deployment": options.deployment,
+            "namespace": options.namespace,
+            "outcome": "error",
+            "error": message,
+            "exit_code": exit as u8,
+        });
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    }
+    exit
 }
 
 /// Asks `question` unless `--yes` was given; `Some(exit)` when the person said no or there is

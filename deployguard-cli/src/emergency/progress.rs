@@ -109,6 +109,16 @@ impl JournalSink for Progress {
                     took.as_secs_f64()
                 ));
             }
+            EventKind::StepRetrying {
+                index,
+                attempt,
+                error,
+                wait,
+            } => self.line(&format!(
+                "[+{at}s] step {}: attempt {attempt} failed ({error}); trying again in {:.1}s",
+                index + 1,
+                wait.as_secs_f64()
+            )),
             EventKind::StepFailed { index, error } => {
                 self.line(&format!("[+{at}s] step {} FAILED: {error}", index + 1))
             }

@@ -246,6 +246,7 @@ impl GuardBuilder {
                     migrations: self.migrations,
                     inspected: Arc::default(),
                     completed: Arc::default(),
+                    rolled_back_to: Arc::default(),
                 },
                 config: self.config,
                 journal: Arc::new(Traced(self.journal)),

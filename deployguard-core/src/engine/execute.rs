@@ -13,7 +13,7 @@ use super::report::{ExecutionOutcome, Report, StepReport, StepStatus};
 use super::retry::RetryPolicy;
 use crate::analysis::{RolloutStatus, rollout_status};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{MigrationState, RolloutSnapshot, Verification};
+use crate::model::{Fingerprint, MigrationState, RolloutSnapshot, Verification};
 use crate::traits::{
     DeploymentBackend, DeploymentBackendExt, MigrationInspector, RollbackOptions, TrafficRouter,
 };
@@ -31,6 +31,9 @@ pub(crate) struct Platform {
     /// The status an AwaitAvailable step ended on, and when: the Validate step after it
     /// reuses it while it is younger than one poll interval.
     pub(crate) completed: Arc<Mutex<Option<(Instant, RolloutSnapshot)>>>,
+    /// What the RollBack step put in place: the AwaitAvailable step after it stops when the
+    /// deployment is changed to anything else while it waits.
+    pub(crate) rolled_back_to: Arc<Mutex<Option<Fingerprint>>>,
 }
 
 /// How to execute.
@@ -62,6 +65,11 @@ impl Platform {
                 took_ms: 0,
             })
             .collect();
+        // What an earlier plan rolled back to says nothing about this one.
+        *self
+            .rolled_back_to
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         let emit = |kind| {
             journal.record(&JournalEvent {
                 at: options.started.elapsed(),
@@ -112,6 +120,12 @@ impl Platform {
                         if !err.is_retryable() || Instant::now() + wait >= step_deadline {
                             break Err(err);
                         }
+                        emit(EventKind::StepRetrying {
+                            index,
+                            attempt: attempts,
+                            error: err.to_string(),
+                            wait,
+                        });
                         tokio::time::sleep(wait).await;
                     }
                     Err(_) => {
@@ -327,23 +341,30 @@ impl Platform {
             } => {
                 let mut rollback = RollbackOptions::default().with_resume_if_paused(true);
                 rollback.expected_current = *expected_current;
+                let target = self.backend.revision(*to).await?;
+                *self
+                    .rolled_back_to
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(target.fingerprint.clone());
                 match self.backend.rollback_to(*to, rollback).await {
                     Ok(_) => Ok(()),
-                    // After a conflict, decide afresh: if what we wanted already runs, the step is
-                    // done; if the deployment still runs what the plan was made against, someone
-                    // touched it without changing what runs — re-read and try again; otherwise a
-                    // human or another guard changed what runs, and the plan no longer holds.
-                    Err(err) if err.kind() == ErrorKind::Conflict => {
-                        let target = self.backend.revision(*to).await?;
+                    // After a conflict, decide afresh: if what we wanted already runs and we
+                    // put it there (a retry after a lost answer), the step is done; if the
+                    // deployment still runs what the plan was made against, someone touched it
+                    // without changing what runs — re-read and try again; otherwise a human or
+                    // another tool changed what runs, and the plan no longer holds: stop, and
+                    // say who and what.
+                    Err(err) if err.kind() == ErrorKind::Conflict && err.is_retryable() => {
                         let snapshot = self.backend.observe().await?;
-                        if snapshot.current_fingerprint == Some(target.fingerprint) {
+                        let ours = snapshot.template_changed_by.is_none();
+                        if snapshot.current_fingerprint == Some(target.fingerprint) && ours {
                             Ok(())
                         } else if expected_current.is_none()
                             || snapshot.current_revision == *expected_current
                         {
                             Err(err.with_retryable(true))
                         } else {
-                            Err(err.with_retryable(false))
+                            Err(self.changed_under_us(&snapshot).await)
                         }
                     }
                     Err(err) => Err(err),
@@ -355,12 +376,25 @@ impl Platform {
                 // changes returns the moment the rollout completes; the default looks every
                 // poll and looks past a transient error until the deadline.
                 let name = self.backend.name();
+                let expected = self
+                    .rolled_back_to
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
                 let (seen, mut statuses) = tokio::sync::mpsc::unbounded_channel();
                 let wait = step_deadline.saturating_duration_since(Instant::now());
                 let waiting = self.backend.await_complete(wait, options.poll, seen);
+                // Tells each new status; a status that runs something other than what this
+                // recovery rolled back to (someone else's write) ends the wait at once.
                 let telling = async {
                     let mut last = None;
                     while let Some(snapshot) = statuses.recv().await {
+                        if let (Some(expected), Some(now)) =
+                            (&expected, &snapshot.current_fingerprint)
+                            && expected != now
+                        {
+                            return Some(snapshot);
+                        }
                         let status = rollout_status(&name, &snapshot);
                         if last.as_ref() != Some(&status) {
                             emit(EventKind::Observed {
@@ -370,10 +404,28 @@ impl Platform {
                             last = Some(status);
                         }
                     }
+                    None
                 };
                 // The wait drops its sender when it ends, which ends the telling.
-                let (complete, ()) = tokio::join!(waiting, telling);
+                let mut waiting = std::pin::pin!(waiting);
+                let mut telling = std::pin::pin!(telling);
+                let complete = tokio::select! {
+                    complete = &mut waiting => match telling.await {
+                        Some(changed) => return Err(self.changed_under_us(&changed).await),
+                        None => complete,
+                    },
+                    changed = &mut telling => match changed {
+                        Some(changed) => return Err(self.changed_under_us(&changed).await),
+                        None => waiting.await,
+                    },
+                };
                 let complete = complete?;
+                if let Some(expected) = &expected
+                    && complete.current_fingerprint.as_ref() != Some(expected)
+                    && complete.current_fingerprint.is_some()
+                {
+                    return Err(self.changed_under_us(&complete).await);
+                }
                 *self
                     .completed
                     .lock()
@@ -394,6 +446,11 @@ impl Platform {
                     Some(snapshot) => snapshot,
                     None => self.backend.observe().await?,
                 };
+                if snapshot.current_fingerprint.as_ref() != Some(fingerprint)
+                    && snapshot.template_changed_by.is_some()
+                {
+                    return Err(self.changed_under_us(&snapshot).await);
+                }
                 if snapshot.current_fingerprint.as_ref() != Some(fingerprint) {
                     return Err(Error::new(
                         ErrorKind::Conflict,
@@ -428,6 +485,38 @@ impl Platform {
                 self.backend.set_marker(markers::PROMOTE, None).await
             }
         }
+    }
+}
+
+impl Platform {
+    /// The error for a deployment someone else changed during the recovery: non-retryable
+    /// `Conflict`, naming what it runs now, as which revision, and who wrote it (read afresh:
+    /// the status that showed the change may carry a stale revision number).
+    async fn changed_under_us(&self, seen: &RolloutSnapshot) -> Error {
+        let now = self.backend.observe().await.unwrap_or_else(|_| seen.clone());
+        let revision = match now.current_revision {
+            Some(id) => self.backend.revision(id).await.ok(),
+            None => None,
+        };
+        let what = match (&revision, now.current_revision) {
+            (Some(revision), Some(id)) if !revision.images.is_empty() => {
+                format!("{} (revision {id})", revision.images.join(", "))
+            }
+            (_, Some(id)) => format!("revision {id}"),
+            _ => now
+                .current_fingerprint
+                .as_ref()
+                .map_or("something else".to_owned(), ToString::to_string),
+        };
+        let writer = now
+            .template_changed_by
+            .or_else(|| seen.template_changed_by.clone())
+            .unwrap_or_else(|| "another writer".to_owned());
+        Error::new(
+            ErrorKind::Conflict,
+            format!("the deployment's template changed under us: now {what}, written by {writer}"),
+        )
+        .with_retryable(false)
     }
 }
 

@@ -108,6 +108,19 @@ pub enum EventKind {
         /// How many attempts it took.
         attempts: u32,
     },
+    /// An attempt at a plan step failed in a way another attempt may not: it is tried again
+    /// after `wait`.
+    StepRetrying {
+        /// Its index in the plan.
+        index: usize,
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// Why it failed.
+        error: String,
+        /// How long until the next attempt.
+        #[serde(with = "millis")]
+        wait: Duration,
+    },
     /// A plan step failed for good.
     StepFailed {
         /// Its index in the plan.

@@ -47,6 +47,12 @@ pub struct RolloutSnapshot {
     /// What the workload declares about how long its pods take to start.
     #[serde(default)]
     pub patience: Patience,
+    /// Who last changed what the deployment runs, when that was not deployguard (Kubernetes:
+    /// the field manager owning the pod template's images, e.g. `kubectl-rollout`); `None` when
+    /// deployguard wrote it last or the platform does not say. A recovery that finds the
+    /// template changed by someone else stops rather than fight them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_changed_by: Option<String>,
 }
 
 /// What a workload declares about its start: how long a pod of it may take to become ready,

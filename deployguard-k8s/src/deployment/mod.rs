@@ -17,7 +17,7 @@ use deployguard_core::{
 use futures::TryStreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, WatchEvent, WatchParams};
+use kube::api::{Api, ListParams, LogParams, Patch, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 
 use crate::annotations::{MARKER_PREFIX, REVISION, REVISION_HISTORY, VERIFIED};
@@ -231,7 +231,7 @@ impl KubeDeployment {
             .deployments
             .patch(
                 &self.name,
-                &PatchParams::default(),
+                &crate::writes::patch_params(),
                 &Patch::<()>::Json(patch),
             )
             .await
@@ -407,9 +407,22 @@ impl DeploymentBackend for KubeDeployment {
             )
             .with_object(self.object()));
         };
-        // Already there (a retry after a lost answer, a second actor): nothing to write, whatever
-        // ran when the caller planned.
+        // Already there: after our own write whose answer was lost (or another deployguard's
+        // under the same lease), nothing to write. Put there by someone else since the caller
+        // planned (`kubectl rollout undo`, a CI job): their write, not ours — stop and say so
+        // rather than carry on as if we had done it.
         if templates_equal(template, desired) {
+            if let Some(expected) = options.expected_current
+                && current != Some(expected)
+                && let Some(writer) = crate::writes::changed_elsewhere(&read.deployment)
+            {
+                return Err(Error::conflict(changed_under_us(
+                    desired, current, &writer,
+                ))
+                .with_retryable(false)
+                .with_operation("rollback_to")
+                .with_object(self.object()));
+            }
             return Ok(RollbackOutcome::AlreadyCurrent { revision });
         }
         if let Some(expected) = options.expected_current
@@ -525,7 +538,7 @@ impl DeploymentBackend for KubeDeployment {
         )?;
         let result = self
             .replica_sets
-            .patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
+            .patch(&name, &crate::writes::patch_params(), &Patch::<()>::Json(patch))
             .await;
         match result {
             Ok(marked) => {
@@ -619,4 +632,23 @@ fn status_of(deployment: &Deployment, owned: &[ReplicaSet]) -> RolloutSnapshot {
         snapshot.current_revision = Some(revision);
     }
     snapshot
+}
+
+/// The words for a template someone else changed: what it runs now, as which revision, and
+/// who wrote it.
+pub(crate) fn changed_under_us(
+    template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    revision: Option<RevisionId>,
+    writer: &str,
+) -> String {
+    let images: Vec<String> = template
+        .spec
+        .as_ref()
+        .map(|s| s.containers.iter().filter_map(|c| c.image.clone()).collect())
+        .unwrap_or_default();
+    let revision = revision.map_or(String::new(), |r| format!(" (revision {r})"));
+    format!(
+        "the deployment's template changed under us: now {}{revision}, written by {writer}",
+        images.join(", ")
+    )
 }

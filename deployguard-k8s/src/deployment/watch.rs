@@ -128,8 +128,12 @@ impl KubeDeployment {
                     return Ok(None);
                 }
                 Err(err) => {
+                    // The server's own refusal ends the wait; a stream that broke (a reset, a
+                    // proxy's idle timeout, a garbled line) is watched again: a quiet or broken
+                    // watch is never a failure by itself, only the deadline is.
+                    let refused = matches!(err, kube::Error::Api(_));
                     let err = from_kube(err, "await_complete", &self.object());
-                    if !err.is_retryable() {
+                    if refused && !err.is_retryable() {
                         return Err(err);
                     }
                     tracing::debug!(
