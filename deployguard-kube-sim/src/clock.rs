@@ -26,6 +26,14 @@ impl Clock {
         self.epoch + self.start.elapsed().mul_f64(self.scale)
     }
 
+    /// From now on, runs `scale` times as fast as tokio's clock (cluster time goes on from
+    /// where it is: never backwards).
+    pub(crate) fn set_scale(&mut self, scale: f64) {
+        self.epoch = self.now();
+        self.start = Instant::now();
+        self.scale = scale;
+    }
+
     /// How long tokio's clock takes to cover `cluster_time`.
     pub(crate) fn to_real(&self, cluster_time: Duration) -> Duration {
         cluster_time.div_f64(self.scale)

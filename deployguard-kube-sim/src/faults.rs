@@ -252,8 +252,11 @@ pub struct RequestRecord {
     pub query: String,
     /// The verb it was served as.
     pub verb: Verb,
-    /// The HTTP status answered.
+    /// The HTTP status answered (0: none, the connection was reset; a lost response records
+    /// the status that was not delivered, and says so in `fault`).
     pub status: u16,
     /// Time to the response head (tokio's clock; for watches, not the stream's length).
     pub duration: Duration,
+    /// What injected faults did to it, in words (`None`: none fired).
+    pub fault: Option<String>,
 }

@@ -513,6 +513,16 @@ impl FakeCluster {
         controllers::pass(&self.shared);
     }
 
+    /// Runs cluster time `scale` times as fast as tokio's clock from now on (a positive,
+    /// finite number; anything else is ignored): a scenario can be set up fast and then watched
+    /// slowly. Cluster time goes on from where it is.
+    pub fn set_time_scale(&self, scale: f64) {
+        if scale > 0.0 && scale.is_finite() {
+            lock(&self.shared.store).clock.set_scale(scale);
+            controllers::pass(&self.shared);
+        }
+    }
+
     /// How containers of `image` behave from now on (an image given a behaviour is in the
     /// registry; a catalogued one without is ready after 2 s).
     pub fn set_image_behaviour(&self, image: &str, behaviour: ImageBehaviour) {

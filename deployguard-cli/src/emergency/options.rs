@@ -196,6 +196,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Er
     let given = |id: &str| {
         matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
     };
+    let alb = options.alb_listener.is_some() || options.alb_rule.is_some();
+    if alb && (options.mode != Mode::BlueGreen || options.candidate.is_none()) {
+        return Err(command.error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "--alb-listener/--alb-rule switch traffic between target groups: they need --strategy blue-green --stable <TG> --candidate <TG>",
+        ));
+    }
     let traffic_flags = [
         ("service", "--service"),
         ("virtual_service", "--virtual-service"),
@@ -231,7 +238,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Er
             ));
         }
     }
-    let alb = options.alb_listener.is_some() || options.alb_rule.is_some();
     if alb && (given("kubeconfig") || given("allow_plain_http") || given("namespace")) {
         return Err(command.error(
             clap::error::ErrorKind::ArgumentConflict,
@@ -240,12 +246,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Er
     }
     // What clap cannot say alone: blue-green needs a Service (and both of its selector values)
     // or a VirtualService.
-    if alb && (options.mode != Mode::BlueGreen || options.candidate.is_none()) {
-        return Err(command.error(
-            clap::error::ErrorKind::MissingRequiredArgument,
-            "--alb-listener/--alb-rule switch traffic between target groups: they need --strategy blue-green --stable <TG> --candidate <TG>",
-        ));
-    }
     if options.mode == Mode::BlueGreen && options.virtual_service.is_none() && !alb {
         let missing = match (&options.service, &options.candidate) {
             (None, _) => Some(

@@ -414,7 +414,55 @@ fn arguments_are_positional_and_validated() {
         (&["web", "-n", ""], "\"\" is not a valid name"),
         (
             &["web", "--max-rollback-time", "0s"],
-            "must be greater than zero",
+            "0s is too short: a recovery needs at least 1s",
+        ),
+        (
+            &["web", "--max-rollback-time", "1ms"],
+            "1ms is too short",
+        ),
+        (
+            &["web", "--service", "myapp"],
+            "--service switches traffic, which only --strategy blue-green does",
+        ),
+        (
+            &["web", "--strategy", "manual", "--virtual-service", "vs", "--stable", "s"],
+            "--virtual-service switches traffic, which only --strategy blue-green does; with --strategy manual it would be ignored",
+        ),
+        (
+            &["web", "--stable", "blue"],
+            "--stable switches traffic",
+        ),
+        (
+            &["web", "--selector-key", "track"],
+            "--selector-key switches traffic",
+        ),
+        (
+            &["web", "--strategy", "blue-green", "--service", "svc", "--stable", "blue", "--candidate", "green", "--resume-paused"],
+            "--resume-paused applies to rolling a deployment back",
+        ),
+        (
+            &["web", "--strategy", "blue-green", "--service", "svc", "--stable", "blue", "--candidate", "green", "--lease-ttl", "5s"],
+            "--lease-ttl applies to rolling a deployment back",
+        ),
+        (
+            &["shop", "--strategy", "blue-green", "--alb-listener", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/zz/1", "--stable", "a", "--candidate", "b"],
+            "is not an ALB listener ARN (its resource is not listener/app/NAME/ followed by hexadecimal IDs)",
+        ),
+        (
+            &["shop", "--strategy", "blue-green", "--alb-rule", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2", "--stable", "a", "--candidate", "b"],
+            "is not an ALB listener-rule ARN",
+        ),
+        (
+            &["shop", "--strategy", "blue-green", "--alb-listener", "not-an-arn", "--stable", "a", "--candidate", "b"],
+            "is not an ALB listener ARN (it has fewer than six ':'-separated parts)",
+        ),
+        (
+            &["shop", "--strategy", "blue-green", "--alb-listener", "arn:aws:elasticloadbalancing:eu-west-1:1234:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2", "--stable", "a", "--candidate", "b"],
+            "its account is not 12 digits",
+        ),
+        (
+            &["shop", "--strategy", "blue-green", "--alb-listener", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/shop/50dc6c495c0c9188/f2f7dc8efc522ab2", "--stable", "a", "--candidate", "b", "--kubeconfig", "/x"],
+            "use the AWS configuration, not a kubeconfig",
         ),
         (
             &["web", "--max-rollback-time", "10"],

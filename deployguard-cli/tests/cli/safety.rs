@@ -395,7 +395,13 @@ async fn a_server_that_never_answers_ends_the_command_at_its_deadline_naming_the
         ),
     )
     .unwrap();
-    let (client, server) = emergency::client_from(&path).await.unwrap();
+    // A token over plain HTTP only with the explicit flag.
+    let (client, server) = emergency::client_with(&emergency::ClientOptions {
+        kubeconfig: Some(path.clone()),
+        allow_plain_http: true,
+    })
+    .await
+    .unwrap();
     let mut options = emergency::parse(
         ["app-deployment", "--yes", "--max-rollback-time", "2s"].map(String::from),
     )
@@ -451,7 +457,8 @@ async fn no_output_ever_carries_a_token() {
         scenarios::seed_has_stalled(&cluster)
     })
     .await;
-    let served = cluster.serve().await.unwrap();
+    // Over TLS, as a token goes (over plain HTTP the command refuses to send one).
+    let served = cluster.serve_tls_on("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good");
     served.write_kubeconfig(&good).unwrap();

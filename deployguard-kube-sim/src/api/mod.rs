@@ -92,7 +92,26 @@ pub(crate) async fn handle(
     let mut drop_watch = false;
     let mut injected = None;
     let (mut reset, mut lose_response) = (false, false);
+    // What the injected faults did, for the request log: a record must say a lost answer was
+    // lost, not that it was a 200.
+    let mut done: Vec<String> = Vec::new();
     for action in actions {
+        match &action {
+            FaultAction::Latency(delay) => done.push(format!("delayed {}ms", delay.as_millis())),
+            FaultAction::Reset => done.push("reset: closed without an answer, nothing served".into()),
+            FaultAction::LoseResponse => {
+                done.push("lost response: served, then closed without the answer".into())
+            }
+            FaultAction::HangThenStatus(delay, code) => {
+                done.push(format!("hung {}s, then answered {code}", delay.as_secs()))
+            }
+            FaultAction::Status(code) => done.push(format!("answered {code}, nothing served")),
+            FaultAction::Conflict if verb.is_write() => {
+                done.push("answered 409, nothing written".into())
+            }
+            FaultAction::DropWatch => done.push("watch ended at once".into()),
+            FaultAction::Conflict => {}
+        }
         match action {
             FaultAction::Latency(delay) => tokio::time::sleep(delay).await,
             FaultAction::Reset => reset = true,
@@ -117,7 +136,16 @@ pub(crate) async fn handle(
                     }
                     _ => (types[0].clone(), String::new()),
                 };
-                injected = Some(ApiError::conflict(&rt, &name));
+                // A create conflicts as the API server's do: the name is taken.
+                injected = Some(if verb == Verb::Create {
+                    let name = serde_json::from_slice::<Value>(&request.body)
+                        .ok()
+                        .and_then(|v| v.pointer("/metadata/name")?.as_str().map(str::to_owned))
+                        .unwrap_or(name);
+                    ApiError::already_exists(&rt, &name)
+                } else {
+                    ApiError::conflict(&rt, &name)
+                });
             }
             FaultAction::DropWatch => drop_watch = true,
             FaultAction::Conflict => {}
@@ -149,21 +177,26 @@ pub(crate) async fn handle(
         } else {
             format!("?{}", request.raw_query)
         };
-        eprintln!(
-            "{} {}{} {}",
-            request.method,
-            request.path,
-            query,
-            response.status().as_u16()
-        );
+        let fault = if done.is_empty() {
+            String::new()
+        } else {
+            format!(" (injected fault: {})", done.join("; "))
+        };
+        let status = if reset {
+            "-".to_owned()
+        } else {
+            response.status().as_u16().to_string()
+        };
+        eprintln!("{} {}{} {status}{fault}", request.method, request.path, query);
     }
     lock(&shared.requests).push(RequestRecord {
         method: request.method.to_string(),
         path: request.path.clone(),
         query: request.raw_query.clone(),
         verb,
-        status: response.status().as_u16(),
+        status: if reset { 0 } else { response.status().as_u16() },
         duration: started.elapsed(),
+        fault: (!done.is_empty()).then(|| done.join("; ")),
     });
     if reset || lose_response {
         return Err(ConnectionReset);

@@ -13,6 +13,11 @@ pub(crate) struct ApiRequest {
     pub(crate) content_type: String,
     pub(crate) authorization: Option<String>,
     pub(crate) user_agent: String,
+    /// `Impersonate-User`, `Impersonate-Group` (each), `Impersonate-Uid`: who the request acts
+    /// as, when its sender may impersonate them.
+    pub(crate) impersonate_user: Option<String>,
+    pub(crate) impersonate_groups: Vec<String>,
+    pub(crate) impersonate_uid: Option<String>,
     pub(crate) body: Bytes,
     /// Who sent it, once authenticated.
     pub(crate) identity: Identity,
@@ -42,6 +47,23 @@ impl ApiRequest {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             user_agent: header(header::USER_AGENT),
+            impersonate_user: parts
+                .headers
+                .get("impersonate-user")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            impersonate_groups: parts
+                .headers
+                .get_all("impersonate-group")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect(),
+            impersonate_uid: parts
+                .headers
+                .get("impersonate-uid")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             body,
             identity: Identity::admin(),
         }

@@ -102,6 +102,7 @@ pub(super) fn admit(
         types,
         request.authorization.as_deref(),
     )?;
+    let identity = impersonated(&store, types, identity, request)?;
     let attributes = attributes_of(route, request, verb);
     if auth::authorize(&store, types, &identity, &attributes).allowed {
         Ok(identity)
@@ -149,4 +150,71 @@ pub(super) fn attributes_of(route: &Route, request: &ApiRequest, verb: Verb) -> 
         namespace: namespace.clone().unwrap_or_default(),
         name,
     }
+}
+
+/// The identity a request acts as: its sender's, or the one its `Impersonate-*` headers name
+/// when the sender may `impersonate` that user, each group and the uid (as the API server's
+/// impersonation filter checks them). The impersonated user is in `system:authenticated`, and a
+/// ServiceAccount in its groups, as the real filter adds them.
+fn impersonated(
+    store: &crate::store::Store,
+    types: &[ResourceType],
+    sender: Identity,
+    request: &ApiRequest,
+) -> Result<Identity, ApiError> {
+    let Some(user) = &request.impersonate_user else {
+        if request.impersonate_groups.is_empty() && request.impersonate_uid.is_none() {
+            return Ok(sender);
+        }
+        return Err(ApiError::new(
+            500,
+            "InternalError",
+            "Internal error occurred: requested impersonation of groups or uid without impersonating a user",
+        ));
+    };
+    let may = |resource: &str, namespace: &str, name: &str| {
+        let attributes = Attributes::Resource {
+            verb: "impersonate".into(),
+            group: if resource == "uids" {
+                "authentication.k8s.io".into()
+            } else {
+                String::new()
+            },
+            resource: resource.into(),
+            subresource: String::new(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        if auth::authorize(store, types, &sender, &attributes).allowed {
+            Ok(())
+        } else {
+            Err(auth::forbidden(&sender, &attributes))
+        }
+    };
+    let mut groups = request.impersonate_groups.clone();
+    match user
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        Some((namespace, name)) => {
+            may("serviceaccounts", namespace, name)?;
+            groups.push("system:serviceaccounts".into());
+            groups.push(format!("system:serviceaccounts:{namespace}"));
+        }
+        None => may("users", "", user)?,
+    }
+    for group in &request.impersonate_groups {
+        may("groups", "", group)?;
+    }
+    if let Some(uid) = &request.impersonate_uid {
+        may("uids", "", uid)?;
+    }
+    if user != "system:anonymous" && !groups.iter().any(|g| g == "system:authenticated") {
+        groups.push("system:authenticated".into());
+    }
+    Ok(Identity {
+        name: user.clone(),
+        uid: request.impersonate_uid.clone(),
+        groups,
+    })
 }

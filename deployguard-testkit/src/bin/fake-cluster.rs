@@ -106,6 +106,9 @@ fn fault_spec(text: &str) -> Result<(String, f64), String> {
     Ok((kind.to_owned(), share))
 }
 
+/// How fast cluster time runs while a scenario is set up.
+const SETUP_SCALE: f64 = 20.0;
+
 fn time_scale(text: &str) -> Result<f64, String> {
     text.parse()
         .ok()
@@ -125,7 +128,9 @@ async fn main() -> ExitCode {
     let controllers = args.scenario != "static-web";
     let mut builder = FakeCluster::builder()
         .controllers(controllers)
-        .time_scale(args.time_scale)
+        // The scenario is set up fast whatever the scale asked for (a slow cluster would take
+        // minutes to reach its starting point), then runs at that scale.
+        .time_scale(args.time_scale.max(SETUP_SCALE))
         .images(args.image.iter().cloned())
         .log_requests(true);
     if let Some(token) = &args.token {
@@ -136,6 +141,7 @@ async fn main() -> ExitCode {
         eprintln!("fake-cluster: loading {}: {}", args.scenario, err.message);
         return ExitCode::from(2);
     }
+    cluster.set_time_scale(args.time_scale);
     // Faults hit clients' requests, not the scenario's own setup.
     for (index, (kind, share)) in args.fault.iter().enumerate() {
         if let Some(fault) = parse_fault(kind) {
