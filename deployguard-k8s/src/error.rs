@@ -25,7 +25,9 @@ pub fn from_kube(err: kube::Error, operation: &'static str, object: &str) -> Err
         }
         // A connection that broke, a stream cut short (a watch's events): the next attempt
         // (a re-watch) is the remedy.
-        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+        // kube-rs's own prefix ("ServiceError: ") says nothing a person can act on.
+        kube::Error::Service(inner) => Error::new(ErrorKind::Unavailable, inner.to_string()),
+        kube::Error::HyperError(_) | kube::Error::ReadEvents(_) => {
             Error::new(ErrorKind::Unavailable, err.to_string())
         }
         _ => Error::new(ErrorKind::Unexpected, err.to_string()),

@@ -191,7 +191,9 @@ impl fmt::Display for TransportError {
             .map(|e| e as &(dyn std::error::Error + 'static));
         while let Some(err) = cause {
             let text = err.to_string();
-            if !text.is_empty() && !last.contains(&text) {
+            // hyper-util's own summary ("client error (Connect)") says less than its source.
+            let summary = text.starts_with("client error (") && err.source().is_some();
+            if !text.is_empty() && !last.contains(&text) && !summary {
                 write!(f, ": {text}")?;
             }
             last = text;
@@ -249,11 +251,13 @@ where
                     ));
                 }
                 Ok(Err(err)) => {
-                    return Err(TransportError::new(
-                        &server,
-                        "no answer",
-                        Some(err.into()),
-                    ));
+                    let err: BoxError = err.into();
+                    let what = if chain_mentions(&*err, "connect") {
+                        "cannot connect"
+                    } else {
+                        "no usable answer"
+                    };
+                    return Err(TransportError::new(&server, what, Some(err)));
                 }
                 Ok(Ok(response)) => response,
             };
@@ -277,6 +281,18 @@ where
             Ok(Response::from_parts(parts, GuardedBody::Streamed(Box::new(body))))
         })
     }
+}
+
+/// Whether `err` or a cause of it mentions `word`.
+fn chain_mentions(err: &(dyn std::error::Error + 'static), word: &str) -> bool {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if err.to_string().to_ascii_lowercase().contains(word) {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 fn humanize(duration: Duration) -> String {

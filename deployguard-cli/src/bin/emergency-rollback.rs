@@ -29,7 +29,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // kube-rs logs each failed request at ERROR with neither server nor remedy;
+                // the command says what failed, where, in its own words.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,kube_client=off")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(colour)
@@ -47,6 +49,7 @@ async fn main() -> ExitCode {
     let client_options = emergency::ClientOptions {
         kubeconfig: options.kubeconfig.clone(),
         allow_plain_http: options.allow_plain_http,
+        ..emergency::ClientOptions::default()
     };
     let client = match emergency::client_with(&client_options).await {
         Ok((client, server)) => {

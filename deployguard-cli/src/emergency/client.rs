@@ -20,6 +20,8 @@ pub struct ClientOptions {
     pub kubeconfig: Option<PathBuf>,
     /// Send the kubeconfig's credentials to an `http://` server (a local test cluster).
     pub allow_plain_http: bool,
+    /// How long and how much each answer may take (a watch: as long as it asked to last).
+    pub limits: Limits,
 }
 
 /// A client from the current kubeconfig (`KUBECONFIG`, `~/.kube/config`) and the API server's
@@ -32,7 +34,7 @@ pub async fn client() -> Result<(kube::Client, String), Error> {
 pub async fn client_from(path: &Path) -> Result<(kube::Client, String), Error> {
     client_with(&ClientOptions {
         kubeconfig: Some(path.to_owned()),
-        allow_plain_http: false,
+        ..ClientOptions::default()
     })
     .await
 }
@@ -78,7 +80,7 @@ pub async fn client_with(options: &ClientOptions) -> Result<(kube::Client, Strin
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     // The guarded transport times each answer; a watch is quiet as long as it asked to be.
     config.read_timeout = None;
-    let layer = GuardedLayer::new(server.trim_end_matches('/'), Limits::default());
+    let layer = GuardedLayer::new(server.trim_end_matches('/'), options.limits.clone());
     let client = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| {
             Error::new(

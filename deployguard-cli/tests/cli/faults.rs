@@ -15,7 +15,7 @@ use deployguard_testkit::cluster::{FakeCluster, SimulatedTraffic, parse_fault, s
 use tokio::time::Instant;
 
 /// Every kind of fault, as `fake-cluster --fault` spells them.
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "503",
     "429",
     "500",
@@ -23,6 +23,9 @@ const KINDS: [&str; 7] = [
     "hang-504",
     "latency-2000",
     "lost-response",
+    // A write answered 409 (a create: AlreadyExists) with nothing written: the lease's create,
+    // renewals and the rollback's patch each read again and retry.
+    "conflict",
 ];
 /// Seeds per kind and per client: 25 in the suite; `DEPLOYGUARD_FAULT_SEEDS=100` for the full
 /// sweep the reliability goals are measured with.

@@ -6,5 +6,7 @@ mod emergency;
 mod emergency_alb;
 mod faults;
 mod guard_metrics;
+mod hostile;
 mod inputs;
+mod races;
 mod safety;

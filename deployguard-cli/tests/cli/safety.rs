@@ -399,6 +399,7 @@ async fn a_server_that_never_answers_ends_the_command_at_its_deadline_naming_the
     let (client, server) = emergency::client_with(&emergency::ClientOptions {
         kubeconfig: Some(path.clone()),
         allow_plain_http: true,
+        ..emergency::ClientOptions::default()
     })
     .await
     .unwrap();

@@ -341,3 +341,67 @@ async fn rbac_bindings_groups_resource_names_and_token_lifetimes() {
         other => panic!("an expired token still works: {other:?}"),
     }
 }
+
+/// `kubectl auth can-i --as` and `kubectl --as` act as the impersonated user, when the sender
+/// may impersonate: the admin may; a user without the `impersonate` verb is refused, as the API
+/// server's impersonation filter refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impersonation_acts_as_the_impersonated_user_when_allowed() {
+    let cluster = FakeCluster::new();
+    let served = cluster.serve_tls_on("127.0.0.1:0").await.unwrap();
+    let kubectl = Kubectl::version(33, &served).unwrap();
+    kubectl.ok(&["create", "serviceaccount", "deployer"]).await;
+    kubectl
+        .ok(&["create", "role", "pod-reader", "--verb=get,list", "--resource=pods"])
+        .await;
+    kubectl
+        .ok(&[
+            "create",
+            "rolebinding",
+            "deployer-reads-pods",
+            "--role=pod-reader",
+            "--serviceaccount=default:deployer",
+            "--user=jane",
+        ])
+        .await;
+    let deployer = "system:serviceaccount:default:deployer";
+    for (args, expected) in [
+        (vec!["auth", "can-i", "list", "pods", "--as", deployer], "yes"),
+        (vec!["auth", "can-i", "delete", "pods", "--as", deployer], "no"),
+        (vec!["auth", "can-i", "list", "pods", "--as", "jane"], "yes"),
+        (vec!["auth", "can-i", "list", "deployments", "--as", "jane"], "no"),
+        (vec!["auth", "can-i", "list", "deployments"], "yes"),
+    ] {
+        let answer = kubectl.run(&args).await;
+        assert_eq!(answer.stdout.trim(), expected, "{args:?}: {}", answer.stderr);
+    }
+    let whoami = kubectl.ok(&["auth", "whoami", "--as", deployer]).await;
+    assert!(
+        whoami.contains(deployer)
+            && whoami.contains("system:serviceaccounts:default")
+            && whoami.contains("system:authenticated"),
+        "{whoami}"
+    );
+    let refused = kubectl
+        .run(&["get", "deployments", "--as", "jane"])
+        .await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("User \"jane\" cannot list resource \"deployments\""),
+        "{}",
+        refused.stderr
+    );
+    // jane may not impersonate anyone herself.
+    let token = cluster.user_token("jane", &[]);
+    let refused = kubectl
+        .run(&["--token", &token, "get", "pods", "--as", "kubernetes-admin"])
+        .await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused
+            .stderr
+            .contains("User \"jane\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"),
+        "{}",
+        refused.stderr
+    );
+}

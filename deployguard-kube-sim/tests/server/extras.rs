@@ -173,3 +173,46 @@ async fn watches_send_bookmarks_end_on_timeout_and_can_be_dropped() {
         .count();
     assert_eq!(watch_requests, 2);
 }
+
+/// An injected conflict on a create answers as a real server's create conflicts (409
+/// `AlreadyExists`, nothing written), and the request log says what each fault did: a lost
+/// response is not a 200, a reset answered nothing.
+#[tokio::test]
+async fn injected_faults_are_shaped_as_real_answers_and_logged_as_what_they_did() {
+    let cluster = FakeCluster::new();
+    let client = cluster.client();
+    let maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let map: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "settings"}, "data": {"a": "b"}
+    }))
+    .unwrap();
+    cluster.inject(Fault::conflict().on(Verb::Create).times(1));
+    let err = maps.create(&PostParams::default(), &map).await.unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("{err}")
+    };
+    assert_eq!((status.code, status.reason.as_str()), (409, "AlreadyExists"));
+    assert_eq!(status.message, "configmaps \"settings\" already exists");
+    assert!(maps.get_opt("settings").await.unwrap().is_none(), "nothing written");
+
+    cluster.inject(Fault::lose_response().on(Verb::Create).times(1));
+    assert!(maps.create(&PostParams::default(), &map).await.is_err());
+    assert!(maps.get_opt("settings").await.unwrap().is_some(), "served");
+    cluster.inject(Fault::reset().on(Verb::Get).times(1));
+    assert!(maps.get("settings").await.is_err());
+
+    let log = cluster.requests();
+    let faults: Vec<(u16, Option<&str>)> = log
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .map(|r| (r.status, r.fault.as_deref()))
+        .collect();
+    assert_eq!(
+        faults,
+        [
+            (409, Some("answered 409, nothing written")),
+            (201, Some("lost response: served, then closed without the answer")),
+            (0, Some("reset: closed without an answer, nothing served")),
+        ]
+    );
+}

@@ -220,3 +220,33 @@ fn bad_arguments_are_refused_before_anything_starts() {
         assert!(stderr.contains(words), "{args:?}: {stderr}");
     }
 }
+
+/// A slow cluster starts as fast as any: the scenario is set up at a fast pace, then runs at
+/// the scale asked for (at 0.05 its setup alone took 33 s before).
+#[test]
+fn a_slow_cluster_starts_serving_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let began = std::time::Instant::now();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_fake-cluster"))
+        .args(["--scenario", "seed-rolling-failure", "--time-scale", "0.05", "--kubeconfig"])
+        .arg(dir.path().join("kc.yaml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Bounded wait: the line is read on a thread, and the server killed at the deadline.
+    let stdout = server.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = sender.send(first);
+    });
+    let first = receiver.recv_timeout(std::time::Duration::from_secs(20));
+    let took = began.elapsed();
+    server.kill().unwrap();
+    let _ = server.wait();
+    let first = first.expect("serving within 20 s");
+    println!("fake-cluster --time-scale 0.05 served after {:.2}s", took.as_secs_f64());
+    assert!(first.starts_with("listening on http://127.0.0.1:"), "{first}");
+}
