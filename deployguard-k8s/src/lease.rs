@@ -116,7 +116,10 @@ impl ActorLock for LeaseLock {
         let Some(existing) = existing else {
             return match self
                 .leases
-                .create(&crate::writes::post_params(), &self.lease(holder, ttl, 0, true))
+                .create(
+                    &crate::writes::post_params(),
+                    &self.lease(holder, ttl, 0, true),
+                )
                 .await
             {
                 Ok(created) => {

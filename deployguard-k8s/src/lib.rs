@@ -90,10 +90,10 @@ pub use router::ServiceSelectorRouter;
 /// operation tests what was read.
 pub mod support {
     pub use crate::error::from_kube;
-    pub use crate::writes::{FIELD_MANAGER, patch_params, post_params};
     pub use crate::names::{check_label, check_subdomain};
     pub use crate::patch::{Precondition, conditional_patch, pointer, refused_patch};
     pub use crate::router::ensure_ready_pods;
+    pub use crate::writes::{FIELD_MANAGER, patch_params, post_params};
 }
 
 /// The names of the annotations the Deployment controller and deployguard write.

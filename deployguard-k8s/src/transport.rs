@@ -243,10 +243,7 @@ where
                 Err(_) => {
                     return Err(TransportError::new(
                         &server,
-                        format!(
-                            "no answer within {}",
-                            humanize(limits.silence)
-                        ),
+                        format!("no answer within {}", humanize(limits.silence)),
                         None,
                     ));
                 }
@@ -278,7 +275,10 @@ where
                 timer: None,
                 counted: 0,
             };
-            Ok(Response::from_parts(parts, GuardedBody::Streamed(Box::new(body))))
+            Ok(Response::from_parts(
+                parts,
+                GuardedBody::Streamed(Box::new(body)),
+            ))
         })
     }
 }
@@ -557,14 +557,19 @@ mod tests {
             kind("/apis/apps/v1/namespaces/shop/deployments/web"),
             Kind::Object
         );
-        assert_eq!(kind("/apis/apps/v1/namespaces/shop/deployments"), Kind::List);
+        assert_eq!(
+            kind("/apis/apps/v1/namespaces/shop/deployments"),
+            Kind::List
+        );
         assert_eq!(kind("/api/v1/namespaces/shop/pods/web-1/log"), Kind::Object);
         assert_eq!(kind("/api/v1/namespaces"), Kind::List);
         assert_eq!(kind("/api/v1/namespaces/shop"), Kind::Object);
         assert_eq!(kind("/api/v1/pods"), Kind::List);
         assert_eq!(kind("/apis"), Kind::List);
         assert_eq!(
-            kind("/apis/apps/v1/namespaces/shop/deployments?fieldSelector=x&watch=true&timeoutSeconds=290"),
+            kind(
+                "/apis/apps/v1/namespaces/shop/deployments?fieldSelector=x&watch=true&timeoutSeconds=290"
+            ),
             Kind::Watch(Some(Duration::from_secs(290)))
         );
         assert_eq!(kind("/api/v1/pods?watch=1"), Kind::Watch(None));
@@ -581,7 +586,10 @@ mod tests {
             "echo: Authorization: Bearer [redacted] Accept: */*"
         );
         assert_eq!(scrubbed("basic  dXNlcjpwYXNz\n"), "basic  [redacted]\n");
-        assert_eq!(scrubbed("deployments.apps \"web\" not found"), "deployments.apps \"web\" not found");
+        assert_eq!(
+            scrubbed("deployments.apps \"web\" not found"),
+            "deployments.apps \"web\" not found"
+        );
         let long = "é".repeat(2000);
         assert!(scrubbed(&long).len() <= 1024 + '…'.len_utf8());
     }

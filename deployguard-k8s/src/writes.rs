@@ -29,14 +29,15 @@ pub fn post_params() -> PostParams {
 /// last), else the latest entry touching the pod template.
 pub(crate) fn template_writer(deployment: &Deployment) -> Option<String> {
     let entries = deployment.metadata.managed_fields.as_ref()?;
-    let template_of = |entry: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
-        entry
-            .fields_v1
-            .as_ref()
-            .and_then(|f| f.0.get("f:spec"))
-            .and_then(|spec| spec.get("f:template"))
-            .cloned()
-    };
+    let template_of =
+        |entry: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry| {
+            entry
+                .fields_v1
+                .as_ref()
+                .and_then(|f| f.0.get("f:spec"))
+                .and_then(|spec| spec.get("f:template"))
+                .cloned()
+        };
     let owns_image = |template: &serde_json::Value| {
         template
             .get("f:spec")

@@ -41,7 +41,10 @@ async fn main() -> ExitCode {
     if options.alb_listener.is_some() || options.alb_rule.is_some() {
         // An ALB needs no Kubernetes: the AWS configuration alone, in the ARN's region (the
         // ARN was checked when parsed, before any AWS call).
-        let arn = options.alb_listener.as_deref().or(options.alb_rule.as_deref());
+        let arn = options
+            .alb_listener
+            .as_deref()
+            .or(options.alb_rule.as_deref());
         let sdk = emergency::aws_config(arn.and_then(emergency::arn_region)).await;
         let exit = emergency::run_alb(&sdk, &options, &mut Terminal, &mut out).await;
         return ExitCode::from(exit as u8);

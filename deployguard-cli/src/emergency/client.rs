@@ -43,17 +43,12 @@ pub async fn client_from(path: &Path) -> Result<(kube::Client, String), Error> {
 pub async fn client_with(options: &ClientOptions) -> Result<(kube::Client, String), Error> {
     let config = match kubeconfig_files(options.kubeconfig.as_deref())? {
         Some((kubeconfig, shown)) => {
-            let config = kube::Config::from_custom_kubeconfig(
-                kubeconfig,
-                &KubeConfigOptions::default(),
-            )
-            .await
-            .map_err(|e| {
-                invalid(format!(
-                    "kubeconfig {shown}: {}",
-                    redacted(&e.to_string())
-                ))
-            })?;
+            let config =
+                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| {
+                        invalid(format!("kubeconfig {shown}: {}", redacted(&e.to_string())))
+                    })?;
             (config, shown)
         }
         None => {
@@ -145,7 +140,9 @@ fn kubeconfig_files(path: Option<&Path>) -> Result<Option<(Kubeconfig, String)>,
                 continue;
             }
             Err(err) => {
-                return Err(invalid(format!("kubeconfig {shown}: cannot read it: {err}")));
+                return Err(invalid(format!(
+                    "kubeconfig {shown}: cannot read it: {err}"
+                )));
             }
             Ok(meta) if meta.is_dir() => {
                 return Err(invalid(format!(
@@ -197,7 +194,11 @@ fn kubeconfig_files(path: Option<&Path>) -> Result<Option<(Kubeconfig, String)>,
 /// What kube-rs would only say as "failed to infer config": the current context, its cluster
 /// and its server, each named.
 fn check_context(kubeconfig: &Kubeconfig, shown: &str) -> Result<(), Error> {
-    let Some(current) = kubeconfig.current_context.as_deref().filter(|c| !c.is_empty()) else {
+    let Some(current) = kubeconfig
+        .current_context
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    else {
         return Err(invalid(format!(
             "kubeconfig {shown} has no current-context; choose one with kubectl config use-context NAME"
         )));

@@ -119,6 +119,7 @@ pub async fn run(
             let _ = writeln!(p, "{text}");
         }
     };
+    let started = tokio::time::Instant::now();
     let backend = KubeDeployment::new(client.clone(), &options.namespace, &options.deployment);
     let guard = match Guard::builder(Strategy::Rolling, Arc::new(backend.clone()))
         .migrations(Arc::new(JobMigrationInspector::new(
@@ -128,6 +129,7 @@ pub async fn run(
         .journal(Arc::new(Progress::new(
             Arc::clone(&progress),
             options.spinner,
+            started,
         )))
         .recovery_deadline(options.max_rollback_time)
         .dry_run(options.dry_run)
@@ -141,7 +143,6 @@ pub async fn run(
             return error_report(out, options, Exit::Usage, &err.to_string());
         }
     };
-    let started = tokio::time::Instant::now();
     let server = options.server.as_deref().unwrap_or("the API server");
     let out_of_time = |what: &str| {
         format!(
@@ -176,6 +177,14 @@ pub async fn run(
             return error_report(out, options, exit, &err.to_string());
         }
     };
+    let mut assessment = assessment;
+    if let EarlierRecovery::Finished { .. } = &assessment.earlier {
+        // What the library would roll back to now is the revision the recovery rolled back
+        // from: after a finished recovery the report names what it restored, never that.
+        assessment.rollback_target = None;
+        assessment.no_target_reason = Some(format!("nothing to roll back: {}", assessment.earlier));
+    }
+    let assessment = assessment;
     for line in describe(&assessment) {
         note(&line);
     }
@@ -666,7 +675,12 @@ async fn switch_alb(
 
 /// Ends a run that failed before it had a report: with `--json`, the error as a JSON object on
 /// the report's stream (the progress stream has it in words either way).
-pub fn error_report(out: &mut (dyn Write + Send), options: &Options, exit: Exit, message: &str) -> Exit {
+pub fn error_report(
+    out: &mut (dyn Write + Send),
+    options: &Options,
+    exit: Exit,
+    message: &str,
+) -> Exit {
     if options.json {
         let report = json!({
             "deployment": options.deployment,

@@ -189,13 +189,11 @@ fn parse_lease_ttl(text: &str) -> Result<Duration, String> {
 /// Parses the arguments after the program name; the error is clap's, worded for a person.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
     let mut command = <Options as clap::CommandFactory>::command();
-    let matches =
-        command.try_get_matches_from_mut(std::iter::once("emergency-rollback".to_owned()).chain(args))?;
+    let matches = command
+        .try_get_matches_from_mut(std::iter::once("emergency-rollback".to_owned()).chain(args))?;
     let options = <Options as clap::FromArgMatches>::from_arg_matches(&matches)?;
     // Flags of one strategy are refused under another, never silently ignored.
-    let given = |id: &str| {
-        matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
-    };
+    let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     let alb = options.alb_listener.is_some() || options.alb_rule.is_some();
     if alb && (options.mode != Mode::BlueGreen || options.candidate.is_none()) {
         return Err(command.error(
@@ -294,7 +292,11 @@ fn parse_alb_arn(text: &str, kind: &str, ids: usize) -> Result<String, String> {
         "arn:aws:elasticloadbalancing:REGION:ACCOUNT:{kind}/app/NAME/{}",
         vec!["ID"; ids - 1].join("/")
     );
-    let wrong = |what: &str| Err(format!("{text:?} is not an ALB {kind} ARN ({what}); expected {example}"));
+    let wrong = |what: &str| {
+        Err(format!(
+            "{text:?} is not an ALB {kind} ARN ({what}); expected {example}"
+        ))
+    };
     let parts: Vec<&str> = text.splitn(6, ':').collect();
     let [arn, partition, service, region, account, resource] = parts.as_slice() else {
         return wrong("it has fewer than six ':'-separated parts");
@@ -325,7 +327,9 @@ fn parse_alb_arn(text: &str, kind: &str, ids: usize) -> Result<String, String> {
             .iter()
             .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()));
     if !shape_ok {
-        return wrong(&format!("its resource is not {kind}/app/NAME/ followed by hexadecimal IDs"));
+        return wrong(&format!(
+            "its resource is not {kind}/app/NAME/ followed by hexadecimal IDs"
+        ));
     }
     Ok(text.to_owned())
 }

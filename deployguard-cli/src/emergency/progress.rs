@@ -13,6 +13,9 @@ pub(super) struct Progress {
     /// The spinner's text and since when it shows, when a spinner runs; `None` prints plain
     /// lines.
     spinner: Option<Arc<Mutex<(String, tokio::time::Instant)>>>,
+    /// When the command started: every line's time counts from it (the engine's events count
+    /// from the plan's start, the lease's retries from before it).
+    started: tokio::time::Instant,
 }
 
 impl std::fmt::Debug for Progress {
@@ -26,7 +29,11 @@ const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '�
 const TURN: Duration = Duration::from_millis(100);
 
 impl Progress {
-    pub(super) fn new(out: Arc<Mutex<Box<dyn Write + Send>>>, spinner: bool) -> Self {
+    pub(super) fn new(
+        out: Arc<Mutex<Box<dyn Write + Send>>>,
+        spinner: bool,
+        started: tokio::time::Instant,
+    ) -> Self {
         let spinner =
             spinner.then(|| Arc::new(Mutex::new((String::new(), tokio::time::Instant::now()))));
         if let Some(text) = &spinner {
@@ -48,7 +55,11 @@ impl Progress {
                 }
             });
         }
-        Self { out, spinner }
+        Self {
+            out,
+            spinner,
+            started,
+        }
     }
 
     /// A line that stays: clears the spinner's line first.
@@ -88,7 +99,7 @@ impl Drop for Progress {
 
 impl JournalSink for Progress {
     fn record(&self, event: &JournalEvent) {
-        let at = event.at.as_secs();
+        let at = self.started.elapsed().as_secs();
         match &event.kind {
             EventKind::StepStarted { index, step } => {
                 self.status(format!("[+{at}s] step {}: {step} ...", index + 1))

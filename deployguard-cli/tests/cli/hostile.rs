@@ -91,7 +91,8 @@ async fn answer(
             while socket.write_all(chunk.as_bytes()).await.is_ok() {}
         }
         Hostile::ReflectHeaders => {
-            let body = format!("<html><body><h1>502 Bad Gateway</h1><pre>{head}</pre></body></html>");
+            let body =
+                format!("<html><body><h1>502 Bad Gateway</h1><pre>{head}</pre></body></html>");
             let _ = socket
                 .write_all(
                     format!(
@@ -125,7 +126,9 @@ async fn answer(
                 .await;
         }
         Hostile::Garbage => {
-            let _ = socket.write_all(b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02").await;
+            let _ = socket
+                .write_all(b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01\x02")
+                .await;
         }
     }
 }
@@ -189,14 +192,11 @@ fn run_binary(kubeconfig: &std::path::Path, args: &[&str], env: &[(&str, &str)])
             let _ = child.kill();
             break child.wait().unwrap();
         }
-        if let Some(kib) = std::fs::read_to_string(&status_file)
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
-            })
-        {
+        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        }) {
             peak_rss_kib = peak_rss_kib.max(kib);
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -270,7 +270,10 @@ async fn a_proxy_that_reflects_headers_never_gets_the_token_printed() {
         // The proxy did see it (the flag allowed plain HTTP): what matters is what is printed.
         assert!(server.with_credentials.load(Ordering::SeqCst) > 0);
         let printed = format!("{}\n{}", run.stdout, run.stderr);
-        assert!(!printed.contains(TOKEN), "the token was printed:\n{printed}");
+        assert!(
+            !printed.contains(TOKEN),
+            "the token was printed:\n{printed}"
+        );
         assert_ne!(run.code, 0, "{printed}");
         match behaviour {
             Hostile::ReflectHeaders => assert!(
@@ -279,7 +282,9 @@ async fn a_proxy_that_reflects_headers_never_gets_the_token_printed() {
                 "a summary instead of the body:\n{printed}"
             ),
             _ => assert!(
-                printed.to_ascii_lowercase().contains("you sent authorization: bearer [redacted]"),
+                printed
+                    .to_ascii_lowercase()
+                    .contains("you sent authorization: bearer [redacted]"),
                 "{printed}"
             ),
         }
@@ -299,7 +304,9 @@ async fn a_token_never_leaves_over_plain_http_without_the_flag() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("is plain HTTP")
-            && run.stderr.contains("--allow-plain-http for a local test cluster"),
+            && run
+                .stderr
+                .contains("--allow-plain-http for a local test cluster"),
         "{}",
         run.stderr
     );
@@ -307,13 +314,12 @@ async fn a_token_never_leaves_over_plain_http_without_the_flag() {
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["outcome"], "error");
     assert_eq!(report["exit_code"], 2);
-    assert!(
-        report["error"]
-            .as_str()
-            .unwrap()
-            .contains("only over TLS")
+    assert!(report["error"].as_str().unwrap().contains("only over TLS"));
+    assert_eq!(
+        server.requests.load(Ordering::SeqCst),
+        0,
+        "nothing was sent"
     );
-    assert_eq!(server.requests.load(Ordering::SeqCst), 0, "nothing was sent");
     assert_eq!(server.with_credentials.load(Ordering::SeqCst), 0);
 }
 
@@ -375,21 +381,41 @@ async fn every_kubeconfig_problem_names_the_file_and_its_cause() {
     let cases = [
         (at("missing", None), "missing does not exist".to_owned()),
         (at("empty", Some("\n  \n")), "empty is empty".to_owned()),
-        (directory.clone(), "a-directory is a directory, not a file".to_owned()),
         (
-            at("bad-yaml", Some(&format!("users:\n- name: u\n  user:\n{secret}  - [oops\n"))),
+            directory.clone(),
+            "a-directory is a directory, not a file".to_owned(),
+        ),
+        (
+            at(
+                "bad-yaml",
+                Some(&format!("users:\n- name: u\n  user:\n{secret}  - [oops\n")),
+            ),
             "bad-yaml is not a valid kubeconfig".to_owned(),
         ),
         (
-            at("no-context", Some("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")),
-            "no-context has no current-context; choose one with kubectl config use-context NAME".to_owned(),
+            at(
+                "no-context",
+                Some("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"),
+            ),
+            "no-context has no current-context; choose one with kubectl config use-context NAME"
+                .to_owned(),
         ),
         (
-            at("unknown-context", Some("apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters: []\ncontexts: []\nusers: []\n")),
+            at(
+                "unknown-context",
+                Some(
+                    "apiVersion: v1\nkind: Config\ncurrent-context: prod\nclusters: []\ncontexts: []\nusers: []\n",
+                ),
+            ),
             "its current-context \"prod\" is not among its contexts".to_owned(),
         ),
         (
-            at("no-server", Some("apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster: {}\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: u\nusers:\n- name: u\n  user: {}\n")),
+            at(
+                "no-server",
+                Some(
+                    "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster: {}\ncontexts:\n- name: c\n  context:\n    cluster: k\n    user: u\nusers:\n- name: u\n  user: {}\n",
+                ),
+            ),
             "cluster \"k\" has no server".to_owned(),
         ),
     ];
@@ -418,8 +444,10 @@ fn the_binary_says_where_the_kubeconfig_is_missing_in_words_and_in_json() {
     let run = run_binary(&missing, &["app-deployment", "--json"], &[]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr
-            .contains(&format!("kubeconfig {} (KUBECONFIG) does not exist", missing.display())),
+        run.stderr.contains(&format!(
+            "kubeconfig {} (KUBECONFIG) does not exist",
+            missing.display()
+        )),
         "{}",
         run.stderr
     );

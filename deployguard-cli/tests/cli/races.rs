@@ -20,13 +20,21 @@ impl Confirm for Nobody {
 }
 
 fn image_and_revision(deployment: &Deployment) -> (String, String) {
-    let image = deployment.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0]
+    let image = deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
         .image
         .clone()
         .unwrap_or_default();
-    let revision = deployment.metadata.annotations.as_ref().unwrap()
-        ["deployment.kubernetes.io/revision"]
-        .clone();
+    let revision =
+        deployment.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"]
+            .clone();
     (image, revision)
 }
 
@@ -41,13 +49,7 @@ async fn a_concurrent_kubectl_undo_stops_the_recovery_and_is_named() {
         seed.cluster.set_time_scale(1.0);
         let (client, server) = emergency::client_from(&seed.kubeconfig).await.unwrap();
         let mut options = emergency::parse(
-            [
-                "app-deployment",
-                "--yes",
-                "--max-rollback-time",
-                "60s",
-            ]
-            .map(String::from),
+            ["app-deployment", "--yes", "--max-rollback-time", "60s"].map(String::from),
         )
         .unwrap();
         options.server = Some(server);
@@ -70,7 +72,10 @@ async fn a_concurrent_kubectl_undo_stops_the_recovery_and_is_named() {
         );
         let (exit, undone) = tokio::join!(command, undo);
         let out = String::from_utf8(out).unwrap();
-        let deployment: Deployment = seed.cluster.deployment("default", "app-deployment").unwrap();
+        let deployment: Deployment = seed
+            .cluster
+            .deployment("default", "app-deployment")
+            .unwrap();
         let (image, revision) = image_and_revision(&deployment);
         // kubectl sends no field manager: the API server names it after its User-Agent.
         let expected = format!("now {image} (revision {revision}), written by kubectl;");
@@ -89,7 +94,9 @@ async fn a_concurrent_kubectl_undo_stops_the_recovery_and_is_named() {
             && out.contains(&expected)
             && out.contains("nothing more was written")
             && marker.contains("changed under us");
-        println!("run {run} (kubectl after {delay:?}): {exit:?}, ends on {image} revision {revision}");
+        println!(
+            "run {run} (kubectl after {delay:?}): {exit:?}, ends on {image} revision {revision}"
+        );
         if !ok {
             failures.push(format!(
                 "run {run}: {exit:?}, kubectl {}: {}\nexpected {expected:?} in:\n{out}\nmarker: {marker}",
@@ -137,7 +144,10 @@ async fn a_watch_quiet_longer_than_any_silence_limit_does_not_end_the_recovery()
     println!("slow cluster: {exit:?} after {:.1}s", took.as_secs_f64());
     assert_eq!(exit, Exit::Ok, "{out}");
     assert!(took < Duration::from_secs(120), "{took:?}");
-    let deployment: Deployment = seed.cluster.deployment("default", "app-deployment").unwrap();
+    let deployment: Deployment = seed
+        .cluster
+        .deployment("default", "app-deployment")
+        .unwrap();
     assert_eq!(
         image_and_revision(&deployment),
         ("app:v2.3.1".to_owned(), "3".to_owned())
@@ -152,5 +162,8 @@ async fn a_watch_quiet_longer_than_any_silence_limit_does_not_end_the_recovery()
         .count();
     println!("slow cluster: {watches} watch request(s)");
     assert_eq!(watches, 1, "the watch was never cut");
-    assert!(took > Duration::from_secs(2), "quiet for longer than the 1 s limit: {took:?}");
+    assert!(
+        took > Duration::from_secs(2),
+        "quiet for longer than the 1 s limit: {took:?}"
+    );
 }

@@ -373,6 +373,22 @@ async fn a_finished_recovery_is_reported_not_repeated() {
     );
     assert_eq!(writes(&cluster), 0);
     assert_one_rollback(&cluster, &out);
+    // The report names what the recovery restored, never the broken revision as a target.
+    assert!(report["assessment"]["rollback_target"].is_null(), "{out}");
+    let options = emergency::parse(["app-deployment", "--yes"].map(String::from)).unwrap();
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let exit = emergency::run(
+        cluster.client(),
+        &options,
+        &mut Nobody,
+        &mut Vec::new(),
+        Box::new(Shared(std::sync::Arc::clone(&progress))),
+    )
+    .await;
+    assert_eq!(exit, Exit::Ok);
+    let said = String::from_utf8(progress.lock().unwrap().clone()).unwrap();
+    assert!(said.contains("restored: revision 3 (app:v2.3.1)"), "{said}");
+    assert!(!said.contains("rollback target"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -693,4 +709,54 @@ async fn the_real_command_leaves_a_healthy_rollout_in_progress_alone_at_any_spee
             .clone();
         assert_eq!(image.as_deref(), Some("app:v2.4.0"), "{context}");
     }
+}
+
+/// Retries are shown as they happen, with times that advance: a person watching a recovery that
+/// rides out 503s and conflicting lease writes sees each attempt and when the next comes.
+#[tokio::test(start_paused = true)]
+async fn retries_are_shown_with_times_that_advance() {
+    use deployguard_testkit::cluster::{Fault, Verb};
+    let cluster = seed().await;
+    cluster.inject(
+        Fault::conflict()
+            .on(Verb::Create)
+            .resource("leases")
+            .times(2),
+    );
+    cluster.inject(
+        Fault::status(503)
+            .on(Verb::Patch)
+            .resource("deployments")
+            .times(5),
+    );
+    let options = emergency::parse(["app-deployment", "--yes"].map(String::from)).unwrap();
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let exit = emergency::run(
+        cluster.client(),
+        &options,
+        &mut Nobody,
+        &mut Vec::new(),
+        Box::new(Shared(std::sync::Arc::clone(&progress))),
+    )
+    .await;
+    let said = String::from_utf8(progress.lock().unwrap().clone()).unwrap();
+    assert_eq!(exit, Exit::Ok, "{said}");
+    assert!(
+        said.contains("taking the deployment's lease: attempt 1 failed (conflict: a create of the lease conflicted, and there is none"),
+        "{said}"
+    );
+    let seconds: Vec<u64> = said
+        .lines()
+        .filter(|l| l.contains("attempt") && l.contains("trying again in"))
+        .filter_map(|l| l.strip_prefix("[+")?.split('s').next()?.parse().ok())
+        .collect();
+    assert!(seconds.len() >= 5, "{said}");
+    assert!(
+        seconds.windows(2).all(|w| w[0] <= w[1]) && seconds.last() > seconds.first(),
+        "times advance: {seconds:?}\n{said}"
+    );
+    assert!(
+        said.contains("failed (unavailable: ServiceUnavailable (503)"),
+        "{said}"
+    );
 }

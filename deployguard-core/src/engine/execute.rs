@@ -493,7 +493,11 @@ impl Platform {
     /// `Conflict`, naming what it runs now, as which revision, and who wrote it (read afresh:
     /// the status that showed the change may carry a stale revision number).
     async fn changed_under_us(&self, seen: &RolloutSnapshot) -> Error {
-        let now = self.backend.observe().await.unwrap_or_else(|_| seen.clone());
+        let now = self
+            .backend
+            .observe()
+            .await
+            .unwrap_or_else(|_| seen.clone());
         let revision = match now.current_revision {
             Some(id) => self.backend.revision(id).await.ok(),
             None => None,

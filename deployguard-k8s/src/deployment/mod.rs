@@ -416,12 +416,10 @@ impl DeploymentBackend for KubeDeployment {
                 && current != Some(expected)
                 && let Some(writer) = crate::writes::changed_elsewhere(&read.deployment)
             {
-                return Err(Error::conflict(changed_under_us(
-                    desired, current, &writer,
-                ))
-                .with_retryable(false)
-                .with_operation("rollback_to")
-                .with_object(self.object()));
+                return Err(Error::conflict(changed_under_us(desired, current, &writer))
+                    .with_retryable(false)
+                    .with_operation("rollback_to")
+                    .with_object(self.object()));
             }
             return Ok(RollbackOutcome::AlreadyCurrent { revision });
         }
@@ -538,7 +536,11 @@ impl DeploymentBackend for KubeDeployment {
         )?;
         let result = self
             .replica_sets
-            .patch(&name, &crate::writes::patch_params(), &Patch::<()>::Json(patch))
+            .patch(
+                &name,
+                &crate::writes::patch_params(),
+                &Patch::<()>::Json(patch),
+            )
             .await;
         match result {
             Ok(marked) => {
@@ -644,7 +646,12 @@ pub(crate) fn changed_under_us(
     let images: Vec<String> = template
         .spec
         .as_ref()
-        .map(|s| s.containers.iter().filter_map(|c| c.image.clone()).collect())
+        .map(|s| {
+            s.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
         .unwrap_or_default();
     let revision = revision.map_or(String::new(), |r| format!(" (revision {r})"));
     format!(

@@ -98,7 +98,9 @@ pub(crate) async fn handle(
     for action in actions {
         match &action {
             FaultAction::Latency(delay) => done.push(format!("delayed {}ms", delay.as_millis())),
-            FaultAction::Reset => done.push("reset: closed without an answer, nothing served".into()),
+            FaultAction::Reset => {
+                done.push("reset: closed without an answer, nothing served".into())
+            }
             FaultAction::LoseResponse => {
                 done.push("lost response: served, then closed without the answer".into())
             }
@@ -187,7 +189,10 @@ pub(crate) async fn handle(
         } else {
             response.status().as_u16().to_string()
         };
-        eprintln!("{} {}{} {status}{fault}", request.method, request.path, query);
+        eprintln!(
+            "{} {}{} {status}{fault}",
+            request.method, request.path, query
+        );
     }
     lock(&shared.requests).push(RequestRecord {
         method: request.method.to_string(),

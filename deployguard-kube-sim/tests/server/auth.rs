@@ -352,7 +352,13 @@ async fn impersonation_acts_as_the_impersonated_user_when_allowed() {
     let kubectl = Kubectl::version(33, &served).unwrap();
     kubectl.ok(&["create", "serviceaccount", "deployer"]).await;
     kubectl
-        .ok(&["create", "role", "pod-reader", "--verb=get,list", "--resource=pods"])
+        .ok(&[
+            "create",
+            "role",
+            "pod-reader",
+            "--verb=get,list",
+            "--resource=pods",
+        ])
         .await;
     kubectl
         .ok(&[
@@ -366,14 +372,28 @@ async fn impersonation_acts_as_the_impersonated_user_when_allowed() {
         .await;
     let deployer = "system:serviceaccount:default:deployer";
     for (args, expected) in [
-        (vec!["auth", "can-i", "list", "pods", "--as", deployer], "yes"),
-        (vec!["auth", "can-i", "delete", "pods", "--as", deployer], "no"),
+        (
+            vec!["auth", "can-i", "list", "pods", "--as", deployer],
+            "yes",
+        ),
+        (
+            vec!["auth", "can-i", "delete", "pods", "--as", deployer],
+            "no",
+        ),
         (vec!["auth", "can-i", "list", "pods", "--as", "jane"], "yes"),
-        (vec!["auth", "can-i", "list", "deployments", "--as", "jane"], "no"),
+        (
+            vec!["auth", "can-i", "list", "deployments", "--as", "jane"],
+            "no",
+        ),
         (vec!["auth", "can-i", "list", "deployments"], "yes"),
     ] {
         let answer = kubectl.run(&args).await;
-        assert_eq!(answer.stdout.trim(), expected, "{args:?}: {}", answer.stderr);
+        assert_eq!(
+            answer.stdout.trim(),
+            expected,
+            "{args:?}: {}",
+            answer.stderr
+        );
     }
     let whoami = kubectl.ok(&["auth", "whoami", "--as", deployer]).await;
     assert!(
@@ -382,12 +402,12 @@ async fn impersonation_acts_as_the_impersonated_user_when_allowed() {
             && whoami.contains("system:authenticated"),
         "{whoami}"
     );
-    let refused = kubectl
-        .run(&["get", "deployments", "--as", "jane"])
-        .await;
+    let refused = kubectl.run(&["get", "deployments", "--as", "jane"]).await;
     assert_eq!(refused.code, 1);
     assert!(
-        refused.stderr.contains("User \"jane\" cannot list resource \"deployments\""),
+        refused
+            .stderr
+            .contains("User \"jane\" cannot list resource \"deployments\""),
         "{}",
         refused.stderr
     );

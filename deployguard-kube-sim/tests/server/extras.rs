@@ -191,9 +191,15 @@ async fn injected_faults_are_shaped_as_real_answers_and_logged_as_what_they_did(
     let kube::Error::Api(status) = err else {
         panic!("{err}")
     };
-    assert_eq!((status.code, status.reason.as_str()), (409, "AlreadyExists"));
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (409, "AlreadyExists")
+    );
     assert_eq!(status.message, "configmaps \"settings\" already exists");
-    assert!(maps.get_opt("settings").await.unwrap().is_none(), "nothing written");
+    assert!(
+        maps.get_opt("settings").await.unwrap().is_none(),
+        "nothing written"
+    );
 
     cluster.inject(Fault::lose_response().on(Verb::Create).times(1));
     assert!(maps.create(&PostParams::default(), &map).await.is_err());
@@ -211,7 +217,10 @@ async fn injected_faults_are_shaped_as_real_answers_and_logged_as_what_they_did(
         faults,
         [
             (409, Some("answered 409, nothing written")),
-            (201, Some("lost response: served, then closed without the answer")),
+            (
+                201,
+                Some("lost response: served, then closed without the answer")
+            ),
             (0, Some("reset: closed without an answer, nothing served")),
         ]
     );

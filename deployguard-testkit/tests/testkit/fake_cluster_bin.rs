@@ -228,7 +228,13 @@ fn a_slow_cluster_starts_serving_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let began = std::time::Instant::now();
     let mut server = Command::new(env!("CARGO_BIN_EXE_fake-cluster"))
-        .args(["--scenario", "seed-rolling-failure", "--time-scale", "0.05", "--kubeconfig"])
+        .args([
+            "--scenario",
+            "seed-rolling-failure",
+            "--time-scale",
+            "0.05",
+            "--kubeconfig",
+        ])
         .arg(dir.path().join("kc.yaml"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -247,6 +253,12 @@ fn a_slow_cluster_starts_serving_within_seconds() {
     server.kill().unwrap();
     let _ = server.wait();
     let first = first.expect("serving within 20 s");
-    println!("fake-cluster --time-scale 0.05 served after {:.2}s", took.as_secs_f64());
-    assert!(first.starts_with("listening on http://127.0.0.1:"), "{first}");
+    println!(
+        "fake-cluster --time-scale 0.05 served after {:.2}s",
+        took.as_secs_f64()
+    );
+    assert!(
+        first.starts_with("listening on http://127.0.0.1:"),
+        "{first}"
+    );
 }
