@@ -304,6 +304,18 @@ impl Default for FakeCluster {
     }
 }
 
+/// What a boxed tower service of the simulated API server fails with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The in-process API server as a tower service ([`FakeCluster::api_service`]).
+pub type ApiService = tower::util::BoxCloneService<
+    http::Request<kube::client::Body>,
+    http::Response<
+        http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, std::convert::Infallible>,
+    >,
+    BoxError,
+>;
+
 impl FakeCluster {
     /// A handle to shared state (the controllers and the HTTP layer hold the state alone).
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
@@ -331,6 +343,27 @@ impl FakeCluster {
     /// [`service_account_token`](Self::service_account_token) and [`user_token`](Self::user_token)).
     pub fn client_with_token(&self, token: &str) -> kube::Client {
         self.client_presenting(Some(format!("Bearer {token}")))
+    }
+
+    /// The in-process API server as a tower service, for a `kube::Client` built on a stack of
+    /// your own: `kube::client::ClientBuilder::new(cluster.api_service(), "default")
+    /// .with_layer(&your_layer).build()`. Requests carry no credential (the admin), and an
+    /// injected reset or lost response is an error, as a broken connection is.
+    pub fn api_service(&self) -> ApiService {
+        let shared = Arc::clone(&self.shared);
+        tower::util::BoxCloneService::new(tower::service_fn(
+            move |request: http::Request<kube::client::Body>| {
+                let shared = Arc::clone(&shared);
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let response = match api::collect(body).await {
+                        Ok(bytes) => api::handle(shared, api::ApiRequest::new(&parts, bytes)).await,
+                        Err(err) => Ok(api::error_response(&err)),
+                    };
+                    response.map_err(|reset| -> BoxError { Box::new(reset) })
+                }
+            },
+        ))
     }
 
     fn client_presenting(&self, authorization: Option<String>) -> kube::Client {

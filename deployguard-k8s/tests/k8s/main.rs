@@ -6,3 +6,4 @@ mod fleet;
 mod lease;
 mod others;
 mod rbac;
+mod transport;
