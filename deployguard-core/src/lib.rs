@@ -169,6 +169,8 @@ pub mod analysis;
 pub mod engine;
 mod error;
 pub mod model;
+#[cfg(feature = "spec")]
+pub mod spec;
 mod traits;
 
 pub use error::{Error, ErrorKind, Result};

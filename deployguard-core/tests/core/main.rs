@@ -4,3 +4,5 @@ mod guard;
 #[cfg(feature = "mock")]
 mod mock;
 mod properties;
+#[cfg(feature = "spec")]
+mod spec;
