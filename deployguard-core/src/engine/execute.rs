@@ -493,11 +493,22 @@ impl Platform {
     /// `Conflict`, naming what it runs now, as which revision, and who wrote it (read afresh:
     /// the status that showed the change may carry a stale revision number).
     async fn changed_under_us(&self, seen: &RolloutSnapshot) -> Error {
-        let now = self
-            .backend
-            .observe()
-            .await
-            .unwrap_or_else(|_| seen.clone());
+        // The platform numbers the other writer's revision when it acts on their change (the
+        // Deployment controller): wait a little for it, so the message names the number it
+        // keeps.
+        let mut now = seen.clone();
+        for _ in 0..8 {
+            match self.backend.observe().await {
+                Ok(read) => {
+                    now = read;
+                    if now.generation_observed {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         let revision = match now.current_revision {
             Some(id) => self.backend.revision(id).await.ok(),
             None => None,
