@@ -3,12 +3,14 @@
 //!
 //! - `emergency-rollback` ([`emergency`]): the seed runbook's emergency rollback script, done
 //!   right — assess, plan, ask, recover, verify, record; safe to repeat and to race.
+//! - `guard` ([`guard`]): one rollout guarded from a policy file (`GuardSpec`).
 //! - `prometheus-guard`: a guard of one rollout in the current kubeconfig's cluster, judged on
 //!   the metrics Prometheus keeps.
 //!
 //! `cargo run -p deployguard-cli --bin emergency-rollback -- --help`.
 
 pub mod emergency;
+pub mod guard;
 
 /// The README's Rust blocks, compiled and run as doctests so that they stay true (this crate
 /// depends on every backend the README shows).

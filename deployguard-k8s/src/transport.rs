@@ -206,7 +206,7 @@ impl fmt::Display for TransportError {
 impl std::error::Error for TransportError {}
 
 impl TransportError {
-    fn new(server: &Arc<str>, what: impl Into<String>, source: Option<BoxError>) -> BoxError {
+    fn boxed(server: &Arc<str>, what: impl Into<String>, source: Option<BoxError>) -> BoxError {
         Box::new(Self {
             server: Arc::clone(server),
             what: what.into(),
@@ -241,7 +241,7 @@ where
         Box::pin(async move {
             let response = match tokio::time::timeout(limits.silence, answer).await {
                 Err(_) => {
-                    return Err(TransportError::new(
+                    return Err(TransportError::boxed(
                         &server,
                         format!("no answer within {}", humanize(limits.silence)),
                         None,
@@ -254,7 +254,7 @@ where
                     } else {
                         "no usable answer"
                     };
-                    return Err(TransportError::new(&server, what, Some(err)));
+                    return Err(TransportError::boxed(&server, what, Some(err)));
                 }
                 Ok(Ok(response)) => response,
             };
@@ -469,7 +469,7 @@ impl<B> Bounded<B> {
             Kind::List => format!("a list larger than {} bytes; refused", self.limit),
             Kind::Object => format!("an answer larger than {} bytes; refused", self.limit),
         };
-        TransportError::new(&self.server, what, None)
+        TransportError::boxed(&self.server, what, None)
     }
 }
 
@@ -488,14 +488,14 @@ where
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(silence)));
                 ready!(timer.as_mut().poll(cx));
-                Poll::Ready(Some(Err(TransportError::new(
+                Poll::Ready(Some(Err(TransportError::boxed(
                     &self.server,
                     format!("the answer stopped for {}", humanize(silence)),
                     None,
                 ))))
             }
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(TransportError::new(
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(TransportError::boxed(
                 &self.server,
                 "the answer broke off",
                 Some(err.into()),

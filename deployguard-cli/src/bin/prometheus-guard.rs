@@ -18,9 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 use deployguard_cli::emergency;
 use deployguard_core::analysis::{AnalysisCheck, Judge, Threshold};
-use deployguard_core::engine::{
-    EventKind, Guard, GuardOutcome, JournalEvent, JournalSink, Strategy,
-};
+use deployguard_core::engine::{Guard, GuardOutcome, Strategy};
 use deployguard_k8s::KubeDeployment;
 use deployguard_prometheus::{PrometheusConfig, PrometheusProbe, presets};
 
@@ -108,33 +106,6 @@ async fn serve_metrics(
     Ok(bound)
 }
 
-/// Prints each event as it happens: a person watching knows what the guard is doing.
-#[derive(Debug)]
-struct Print;
-
-impl JournalSink for Print {
-    fn record(&self, event: &JournalEvent) {
-        let line = match &event.kind {
-            EventKind::Measured {
-                check, judgement, ..
-            } => format!("{check}: {}", judgement.reason),
-            EventKind::NotYet { check, reason } => format!("{check}: not yet: {reason}"),
-            EventKind::Decision { decision, .. } => format!("decision: {decision}"),
-            EventKind::StepStarted { index, step } => format!("step {}: {step}", index + 1),
-            EventKind::StepFailed { index, error } => format!("step {} failed: {error}", index + 1),
-            EventKind::Observed { status, .. } => status.clone(),
-            EventKind::Baking { duration } => format!(
-                "baking: the rollout completed; judged {} more before it is promoted",
-                humantime::format_duration(*duration)
-            ),
-            EventKind::Baked { .. } => "baked: nothing failed".to_owned(),
-            EventKind::Finished { outcome } => outcome.to_string(),
-            _ => return,
-        };
-        eprintln!("+{:>4}s {line}", event.at.as_secs());
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -186,7 +157,7 @@ async fn run(args: &Args) -> deployguard_core::Result<ExitCode> {
     )
     .probe(Arc::new(probe))
     .check(check)
-    .journal(Arc::new(Print))
+    .journal(Arc::new(deployguard_cli::guard::Words))
     .dry_run(args.dry_run)
     .bake(args.bake);
     if let Some(addr) = args.metrics_addr {

@@ -6,6 +6,7 @@ mod emergency;
 mod emergency_alb;
 mod faults;
 mod guard_metrics;
+mod guard_spec;
 mod hostile;
 mod inputs;
 mod races;

@@ -42,15 +42,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisCheck, Judge, NoDataPolicy, SharedCausePolicy, Threshold};
-use crate::engine::{
-    BlueGreen, Canary, CanaryStep, GuardBuilder, MigrationPolicy, Strategy,
-};
+use crate::engine::{BlueGreen, Canary, CanaryStep, GuardBuilder, MigrationPolicy, Strategy};
 use crate::error::{Error, Result};
 use crate::traits::{DeploymentBackend, HealthProbe};
 
 pub use probes::{
-    AlbTargetHealthSpec, ErrorRatioSpec, LatencySpec, PodReadinessSpec, ProbeSpec,
-    PrometheusSpec, ProbeResolver, SimulatedTrafficSpec,
+    AlbTargetHealthSpec, ErrorRatioSpec, LatencySpec, PodReadinessSpec, ProbeResolver, ProbeSpec,
+    PrometheusSpec, SimulatedTrafficSpec,
 };
 
 /// A whole guard as data. See the [module](self) for an example.
@@ -174,7 +172,11 @@ pub enum StepSpec {
 #[non_exhaustive]
 pub struct PauseSpec {
     /// How long (none: until a person promotes).
-    #[serde(default, with = "duration::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(with = "Option<duration::Schema>")]
     pub duration: Option<Duration>,
 }
@@ -496,13 +498,12 @@ mod defaults {
 impl GuardSpec {
     /// Reads a spec from YAML (JSON is YAML too). Errors name the path of what was wrong.
     pub fn from_yaml(text: &str) -> Result<Self> {
-        let value: serde_json::Value = serde_saphyr::from_str(text)
-            .map_err(|e| {
-                // The first line says where and what; the rest quotes the document.
-                let text = e.to_string();
-                let first = text.lines().next().unwrap_or_default().to_owned();
-                Error::invalid_input("spec", format!("is not valid YAML: {first}"))
-            })?;
+        let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
+            // The first line says where and what; the rest quotes the document.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default().to_owned();
+            Error::invalid_input("spec", format!("is not valid YAML: {first}"))
+        })?;
         Self::from_value(value)
     }
 
@@ -529,7 +530,10 @@ impl GuardSpec {
             return Err(Error::invalid_input("target.deployment", "is empty"));
         }
         for (index, probe) in self.probes.iter().enumerate() {
-            if self.probes[..index].iter().any(|p| p.name() == probe.name()) {
+            if self.probes[..index]
+                .iter()
+                .any(|p| p.name() == probe.name())
+            {
                 return Err(Error::invalid_input(
                     &format!("probes[{index}].name"),
                     format!("{:?} names two probes", probe.name()),
@@ -627,12 +631,10 @@ impl GuardSpec {
                     .iter()
                     .enumerate()
                     .map(|(index, step)| match step {
-                        StepSpec::SetWeight(weight) if *weight > 100 => {
-                            Err(Error::invalid_input(
-                                &format!("strategy.steps[{index}].setWeight"),
-                                format!("{weight} is over 100"),
-                            ))
-                        }
+                        StepSpec::SetWeight(weight) if *weight > 100 => Err(Error::invalid_input(
+                            &format!("strategy.steps[{index}].setWeight"),
+                            format!("{weight} is over 100"),
+                        )),
                         StepSpec::SetWeight(weight) => Ok(CanaryStep::SetWeight(*weight)),
                         StepSpec::Pause(pause) => Ok(CanaryStep::Pause(pause.duration)),
                         StepSpec::Analysis => Ok(CanaryStep::Analysis),

@@ -67,7 +67,10 @@ fn a_full_spec_reads_and_round_trips() {
     let spec = GuardSpec::from_yaml(FULL).unwrap();
     assert_eq!(spec.namespace(), "shop");
     assert_eq!(spec.bake, Duration::from_secs(600));
-    assert_eq!(spec.patience.pod_failure_after, Some(Duration::from_secs(45)));
+    assert_eq!(
+        spec.patience.pod_failure_after,
+        Some(Duration::from_secs(45))
+    );
     assert_eq!(spec.patience.unready_after, None);
     assert_eq!(spec.deadlines.poll, Duration::from_secs(2));
     assert!(spec.dry_run);
@@ -103,7 +106,10 @@ fn everything_optional_has_a_default() {
     assert_eq!(spec.strategy, StrategySpec::Rolling);
     assert_eq!(spec.bake, Duration::from_secs(300));
     assert_eq!(spec.patience, PatienceSpec::default());
-    assert_eq!(spec.patience.pod_failure_after, Some(Duration::from_secs(20)));
+    assert_eq!(
+        spec.patience.pod_failure_after,
+        Some(Duration::from_secs(20))
+    );
     assert_eq!(spec.migrations.policy, MigrationPolicySpec::Block);
     assert!(spec.migrations.inspect_jobs && spec.notifications.events);
     assert_eq!(spec.deadlines.recovery, Duration::from_secs(600));
@@ -172,8 +178,12 @@ fn every_bad_value_is_refused_naming_its_path() {
                 .map(|_| spec)
         });
         match result {
-            Err(err) if err.kind() == ErrorKind::InvalidInput && err.to_string().contains(expected) => {}
-            other => wrong.push(format!("{yaml}\n→ {:?}\n  expected {expected:?}", other.map(drop))),
+            Err(err)
+                if err.kind() == ErrorKind::InvalidInput && err.to_string().contains(expected) => {}
+            other => wrong.push(format!(
+                "{yaml}\n→ {:?}\n  expected {expected:?}",
+                other.map(drop)
+            )),
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
@@ -216,7 +226,13 @@ fn a_spec_builds_a_guard_through_the_same_builder_as_code() {
         "",
     ))
     .unwrap();
-    assert!(rolling.guard_builder(Arc::new(deployment()), &Fakes).unwrap().build().is_ok());
+    assert!(
+        rolling
+            .guard_builder(Arc::new(deployment()), &Fakes)
+            .unwrap()
+            .build()
+            .is_ok()
+    );
     let unsupported = GuardSpec::from_yaml(
         "target: {deployment: web}\nprobes: [{name: t, kind: simulatedTraffic, service: web}]",
     )
@@ -226,14 +242,16 @@ fn a_spec_builds_a_guard_through_the_same_builder_as_code() {
         .map(drop)
         .unwrap_err();
     assert!(
-        err.to_string().contains("probes[0]: unsupported: simulatedTraffic probes need the simulated cluster"),
+        err.to_string()
+            .contains("probes[0]: unsupported: simulatedTraffic probes need the simulated cluster"),
         "{err}"
     );
 }
 
 #[test]
 fn the_committed_json_schema_is_current() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/guard-spec.schema.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/guard-spec.schema.json");
     let current = serde_json::to_string_pretty(&GuardSpec::json_schema()).unwrap() + "\n";
     if std::env::var_os("UPDATE_EXPECT").is_some() {
         std::fs::write(&path, &current).unwrap();

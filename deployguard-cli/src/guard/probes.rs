@@ -1,0 +1,99 @@
+//! A spec's probes made real: Prometheus with presets or queries of your own, and the
+//! deployment's pod readiness.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use deployguard_core::model::Sample;
+use deployguard_core::spec::{ProbeResolver, ProbeSpec};
+use deployguard_core::{Error, ErrorKind, HealthProbe, Result};
+use deployguard_k8s::{KubeDeployment, PodReadinessProbe};
+use deployguard_prometheus::{PrometheusConfig, PrometheusProbe, Query, presets};
+
+/// Resolves a spec's probes against one cluster and deployment.
+#[derive(Debug, Clone)]
+pub struct SpecProbes {
+    deployment: KubeDeployment,
+    namespace: String,
+}
+
+impl SpecProbes {
+    /// Probes of `deployment` in `namespace` (where the presets count requests).
+    pub fn new(namespace: &str, deployment: KubeDeployment) -> Self {
+        Self {
+            deployment,
+            namespace: namespace.to_owned(),
+        }
+    }
+}
+
+impl ProbeResolver for SpecProbes {
+    fn resolve(&self, spec: &ProbeSpec) -> Result<Arc<dyn HealthProbe>> {
+        match spec {
+            ProbeSpec::Prometheus(prometheus) => {
+                let mut config = PrometheusConfig::new(&prometheus.url)?;
+                if let Some(var) = &prometheus.bearer_token_env {
+                    let token = std::env::var(var).map_err(|_| {
+                        Error::invalid_input("bearerTokenEnv", format!("{var} is not set"))
+                    })?;
+                    config = config.bearer_token(token);
+                }
+                let mut probe = PrometheusProbe::new(&prometheus.name, config)?;
+                if let Some(errors) = &prometheus.error_ratio {
+                    probe = probe.with(presets::error_ratio_by_version(
+                        &self.namespace,
+                        &errors.service,
+                        errors.window,
+                    ));
+                }
+                if let Some(latency) = &prometheus.latency {
+                    probe = probe.with(presets::latency_by_version(
+                        &self.namespace,
+                        &latency.service,
+                        latency.quantile,
+                        latency.window,
+                    ));
+                }
+                for (metric, promql) in &prometheus.queries {
+                    probe = probe.with(Query::value(metric, promql));
+                }
+                Ok(Arc::new(probe))
+            }
+            ProbeSpec::PodReadiness(readiness) => Ok(Arc::new(Named {
+                name: readiness.name.clone(),
+                inner: Arc::new(PodReadinessProbe::new(self.deployment.clone())),
+            })),
+            other => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "kind {} is not served by this command (prometheus and podReadiness are)",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+}
+
+/// A probe under the name a spec gives it.
+#[derive(Debug)]
+pub struct Named {
+    /// The spec's name for it.
+    pub name: String,
+    /// The probe.
+    pub inner: Arc<dyn HealthProbe>,
+}
+
+#[async_trait]
+impl HealthProbe for Named {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn metrics(&self) -> Vec<String> {
+        self.inner.metrics()
+    }
+
+    async fn sample(&self) -> Result<Sample> {
+        self.inner.sample().await
+    }
+}

@@ -1,0 +1,154 @@
+//! The `guard` command from outside: a policy file guards the seed incident on the served
+//! simulated cluster (rolled back) and its healthy twin (promoted); a bad spec is refused
+//! naming the field, before anything is read from a cluster.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use deployguard_testkit::cluster::k8s_openapi::api::apps::v1::Deployment;
+use deployguard_testkit::cluster::{FakeCluster, scenarios};
+
+const SPEC: &str = "
+target: {deployment: app-deployment}
+probes:
+  - {name: pods, kind: podReadiness}
+checks:
+  - name: ready
+    probe: pods
+    metric: ready_fraction
+    success: {min: 0.5}
+    # A pod that is starting is not failing: the first look comes after the pods' start.
+    initialDelay: 5s
+    interval: 5s
+    noData: ignore
+bake: 10s
+patience: {podFailureAfter: 5s}
+deadlines: {recovery: 60s, poll: 500ms}
+";
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the `guard` binary with `args`, killed after two minutes.
+fn guard(args: &[&str], kubeconfig: Option<&std::path::Path>) -> Ran {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_guard"));
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(path) = kubeconfig {
+        command.env("KUBECONFIG", path);
+    }
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = match receiver.recv_timeout(Duration::from_secs(120)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("guard ran past two minutes");
+        }
+    };
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn image(cluster: &FakeCluster) -> String {
+    let deployment: Deployment = cluster.deployment("default", "app-deployment").unwrap();
+    deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_file_guards_the_seed_incident_and_its_healthy_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("guard.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let spec_arg = spec.to_str().unwrap().to_owned();
+
+    // The seed incident: the new version never gets ready; the guard rolls it back.
+    let seed = scenarios::served_seed(10.0).await.unwrap();
+    let kubeconfig = seed.kubeconfig.clone();
+    let args = ["--spec", spec_arg.as_str()].map(str::to_owned);
+    let ran = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        guard(&args, Some(&kubeconfig))
+    })
+    .await
+    .unwrap();
+    assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.starts_with("rolled back"), "{}", ran.stdout);
+    assert!(
+        ran.stderr.contains("guarding default/app-deployment"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(image(&seed.cluster), "app:v2.3.1");
+
+    // Its healthy twin: judged through the bake, then promoted.
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .time_scale(10.0)
+        .build();
+    scenarios::load(&cluster, "healthy-rollout").await.unwrap();
+    let served = cluster.serve().await.unwrap();
+    let kubeconfig = dir.path().join("healthy-kubeconfig");
+    served.write_kubeconfig(&kubeconfig).unwrap();
+    let args = ["--spec", spec_arg.as_str()].map(str::to_owned);
+    let ran = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        guard(&args, Some(&kubeconfig))
+    })
+    .await
+    .unwrap();
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.starts_with("promoted"), "{}", ran.stdout);
+    assert!(ran.stderr.contains("baking"), "{}", ran.stderr);
+    assert_eq!(image(&cluster), "app:v2.4.0");
+}
+
+#[test]
+fn a_bad_spec_is_refused_naming_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("guard.yaml");
+    std::fs::write(
+        &spec,
+        SPEC.replace("interval: 5s", "interval: 5 fortnights"),
+    )
+    .unwrap();
+    // No kubeconfig at all: the spec is refused before any cluster is asked.
+    let ran = guard(
+        &["--spec", spec.to_str().unwrap()],
+        Some(&dir.path().join("none")),
+    );
+    assert_eq!(ran.code, 2);
+    assert_eq!(
+        ran.stderr.trim(),
+        format!(
+            "guard: {}: checks[0].interval: invalid duration \"5 fortnights\": unknown time unit \"fortnights\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)",
+            spec.display()
+        )
+    );
+    std::fs::write(&spec, SPEC).unwrap();
+    let ran = guard(&["--spec", spec.to_str().unwrap(), "--check"], None);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(
+        ran.stdout
+            .contains("a valid spec guarding default/app-deployment")
+    );
+    let ran = guard(&["--spec", "-", "--check"], None);
+    assert_eq!(ran.code, 2, "empty standard input is no spec");
+}
