@@ -123,15 +123,7 @@ pub(crate) fn to_revision(rs: &ReplicaSet) -> Option<Revision> {
         })
         .unwrap_or_default();
     let template = rs_template(rs);
-    let images = template
-        .and_then(|t| t.spec.as_ref())
-        .map(|s| {
-            s.containers
-                .iter()
-                .filter_map(|c| c.image.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let images = template.map(images_of).unwrap_or_default();
     let schema = template
         .and_then(|t| t.metadata.as_ref())
         .and_then(|m| annotation(m, REQUIRES_SCHEMA))
@@ -396,4 +388,18 @@ mod event_tests {
         // 09:59:59.000001, 10:00:05, 10:00:05.5: as time orders them, not as text would.
         assert_eq!(order, [1, 4, 7]);
     }
+}
+
+/// The images a pod template runs, container by container.
+pub(crate) fn images_of(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Vec<String> {
+    template
+        .spec
+        .as_ref()
+        .map(|s| {
+            s.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }

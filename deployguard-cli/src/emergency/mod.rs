@@ -518,12 +518,16 @@ fn as_json(out: &mut (dyn Write + Send), options: &Options, words: &[u8], exit: 
         "dry_run": options.dry_run,
         "exit_code": exit as u8,
     });
+    print_json(out, &report);
+    exit
+}
+
+fn print_json(out: &mut (dyn Write + Send), report: &serde_json::Value) {
     let _ = writeln!(
         out,
         "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
+        serde_json::to_string_pretty(report).unwrap_or_default()
     );
-    exit
 }
 
 async fn switch_traffic(
@@ -689,11 +693,7 @@ pub fn error_report(
             "error": message,
             "exit_code": exit as u8,
         });
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        print_json(out, &report);
     }
     exit
 }

@@ -64,6 +64,14 @@ fn guard(args: &[&str], kubeconfig: Option<&std::path::Path>) -> Ran {
     }
 }
 
+/// [`guard`] with `--spec spec` on a blocking thread, beside the served cluster's runtime.
+async fn guard_off_runtime(spec: &str, kubeconfig: std::path::PathBuf) -> Ran {
+    let spec = spec.to_owned();
+    tokio::task::spawn_blocking(move || guard(&["--spec", &spec], Some(&kubeconfig)))
+        .await
+        .unwrap()
+}
+
 fn image(cluster: &FakeCluster) -> String {
     let deployment: Deployment = cluster.deployment("default", "app-deployment").unwrap();
     deployment.spec.unwrap().template.spec.unwrap().containers[0]
@@ -82,13 +90,7 @@ async fn a_spec_file_guards_the_seed_incident_and_its_healthy_twin() {
     // The seed incident: the new version never gets ready; the guard rolls it back.
     let seed = scenarios::served_seed(10.0).await.unwrap();
     let kubeconfig = seed.kubeconfig.clone();
-    let args = ["--spec", spec_arg.as_str()].map(str::to_owned);
-    let ran = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        guard(&args, Some(&kubeconfig))
-    })
-    .await
-    .unwrap();
+    let ran = guard_off_runtime(&spec_arg, kubeconfig).await;
     assert_eq!(ran.code, 3, "{}\n{}", ran.stdout, ran.stderr);
     assert!(ran.stdout.starts_with("rolled back"), "{}", ran.stdout);
     assert!(
@@ -107,13 +109,7 @@ async fn a_spec_file_guards_the_seed_incident_and_its_healthy_twin() {
     let served = cluster.serve().await.unwrap();
     let kubeconfig = dir.path().join("healthy-kubeconfig");
     served.write_kubeconfig(&kubeconfig).unwrap();
-    let args = ["--spec", spec_arg.as_str()].map(str::to_owned);
-    let ran = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        guard(&args, Some(&kubeconfig))
-    })
-    .await
-    .unwrap();
+    let ran = guard_off_runtime(&spec_arg, kubeconfig).await;
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     assert!(ran.stdout.starts_with("promoted"), "{}", ran.stdout);
     assert!(ran.stderr.contains("baking"), "{}", ran.stderr);

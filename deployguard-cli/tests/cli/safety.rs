@@ -63,6 +63,22 @@ async fn run(cluster: &FakeCluster, args: &[&str]) -> (Exit, String) {
     (exit, String::from_utf8(out).unwrap())
 }
 
+/// Runs the command in process with `args`; what it told on its progress stream.
+async fn run_telling(cluster: &FakeCluster, args: &[&str]) -> (Exit, String) {
+    let options = emergency::parse(args.iter().map(|a| (*a).to_owned())).unwrap();
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let exit = emergency::run(
+        cluster.client(),
+        &options,
+        &mut Nobody,
+        &mut Vec::new(),
+        Box::new(Shared(std::sync::Arc::clone(&progress))),
+    )
+    .await;
+    let said = String::from_utf8(progress.lock().unwrap().clone()).unwrap();
+    (exit, said)
+}
+
 fn writes(cluster: &FakeCluster) -> usize {
     cluster
         .requests()
@@ -375,18 +391,8 @@ async fn a_finished_recovery_is_reported_not_repeated() {
     assert_one_rollback(&cluster, &out);
     // The report names what the recovery restored, never the broken revision as a target.
     assert!(report["assessment"]["rollback_target"].is_null(), "{out}");
-    let options = emergency::parse(["app-deployment", "--yes"].map(String::from)).unwrap();
-    let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let exit = emergency::run(
-        cluster.client(),
-        &options,
-        &mut Nobody,
-        &mut Vec::new(),
-        Box::new(Shared(std::sync::Arc::clone(&progress))),
-    )
-    .await;
+    let (exit, said) = run_telling(&cluster, &["app-deployment", "--yes"]).await;
     assert_eq!(exit, Exit::Ok);
-    let said = String::from_utf8(progress.lock().unwrap().clone()).unwrap();
     assert!(said.contains("restored: revision 3 (app:v2.3.1)"), "{said}");
     assert!(!said.contains("rollback target"), "{said}");
 }
@@ -729,17 +735,7 @@ async fn retries_are_shown_with_times_that_advance() {
             .resource("deployments")
             .times(5),
     );
-    let options = emergency::parse(["app-deployment", "--yes"].map(String::from)).unwrap();
-    let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let exit = emergency::run(
-        cluster.client(),
-        &options,
-        &mut Nobody,
-        &mut Vec::new(),
-        Box::new(Shared(std::sync::Arc::clone(&progress))),
-    )
-    .await;
-    let said = String::from_utf8(progress.lock().unwrap().clone()).unwrap();
+    let (exit, said) = run_telling(&cluster, &["app-deployment", "--yes"]).await;
     assert_eq!(exit, Exit::Ok, "{said}");
     assert!(
         said.contains("taking the deployment's lease: attempt 1 failed (conflict: a create of the lease conflicted, and there is none"),

@@ -643,16 +643,7 @@ pub(crate) fn changed_under_us(
     revision: Option<RevisionId>,
     writer: &str,
 ) -> String {
-    let images: Vec<String> = template
-        .spec
-        .as_ref()
-        .map(|s| {
-            s.containers
-                .iter()
-                .filter_map(|c| c.image.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let images = crate::convert::images_of(template);
     let revision = revision.map_or(String::new(), |r| format!(" (revision {r})"));
     format!(
         "the deployment's template changed under us: now {}{revision}, written by {writer}",
