@@ -131,6 +131,27 @@ fn crd_schema(rt: &ResourceType, crds: &[Value]) -> Option<Value> {
         .find(|v| v.get("name").and_then(Value::as_str) == Some(rt.version.as_str()))
         .and_then(|v| v.pointer("/schema/openAPIV3Schema"))
         .cloned()
+        .map(|mut root| {
+            // The API server specifies `apiVersion`, `kind` and `metadata` of every custom
+            // resource implicitly: a CRD's schema need not (and mostly does not) list them.
+            if let Some(properties) = root
+                .as_object_mut()
+                .map(|r| r.entry("properties").or_insert_with(|| json!({})))
+                .and_then(Value::as_object_mut)
+            {
+                for (field, schema) in [
+                    ("apiVersion", json!({"type": "string"})),
+                    ("kind", json!({"type": "string"})),
+                    (
+                        "metadata",
+                        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                    ),
+                ] {
+                    properties.entry(field).or_insert(schema);
+                }
+            }
+            root
+        })
 }
 
 /// The path segment of a group-version's document: `api/v1` or `apis/GROUP/VERSION`.

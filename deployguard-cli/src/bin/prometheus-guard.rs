@@ -72,38 +72,17 @@ async fn serve_metrics(
     addr: std::net::SocketAddr,
     registry: Arc<deployguard_prometheus::prometheus_client::registry::Registry>,
 ) -> deployguard_core::Result<std::net::SocketAddr> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+    deployguard_cli::serve::serve(
+        addr,
+        Arc::new(move |_path: &str| deployguard_cli::serve::metrics(&registry)),
+    )
+    .await
+    .map_err(|e| {
         deployguard_core::Error::invalid_input(
             "--metrics-addr",
             format!("cannot listen on {addr}: {e}"),
         )
-    })?;
-    let bound = listener.local_addr().unwrap_or(addr);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let registry = Arc::clone(&registry);
-            tokio::spawn(async move {
-                let mut request = [0u8; 2048];
-                let _ = socket.read(&mut request).await;
-                let mut body = String::new();
-                if deployguard_prometheus::prometheus_client::encoding::text::encode(
-                    &mut body, &registry,
-                )
-                .is_err()
-                {
-                    return;
-                }
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = socket.write_all(head.as_bytes()).await;
-                let _ = socket.write_all(body.as_bytes()).await;
-            });
-        }
-    });
-    Ok(bound)
+    })
 }
 
 #[tokio::main(flavor = "current_thread")]

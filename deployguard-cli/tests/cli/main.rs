@@ -9,5 +9,6 @@ mod guard_metrics;
 mod guard_spec;
 mod hostile;
 mod inputs;
+mod operator;
 mod races;
 mod safety;

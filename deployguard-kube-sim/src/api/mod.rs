@@ -173,6 +173,13 @@ pub(crate) async fn handle(
     if let Ok(date) = HeaderValue::from_str(&crate::clock::http_date(now)) {
         response.headers_mut().insert(header::DATE, date);
     }
+    // As the API server's WithCacheControl filter: nothing it answers is cached as fresh. The
+    // cluster's `Date` runs on simulated time, ahead of the wall clock when it runs fast; without
+    // this kubectl's HTTP cache served discovery from before a CRD was created as fresh.
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache, private"));
     if shared.log_requests {
         let query = if request.raw_query.is_empty() {
             String::new()

@@ -1,0 +1,336 @@
+//! The operator: every Deployment a `RolloutGuard` resource (`deployguard.dev/v1alpha1`) names is
+//! guarded whenever it starts a rollout, by the policy in the resource's spec ([`GuardSpec`]).
+//! Several replicas run; one acts, by a Lease (client-go's leader election); another takes over
+//! within the lease's time when it dies, and a recovery it finds half done is finished from the
+//! Deployment's own markers, never started again.
+//!
+//! What it decided is in each RolloutGuard's status (phase, `Ready` condition, the last decision
+//! and outcome, `observedGeneration`), on `kubectl get rolloutguards`, and as Events on the
+//! Deployment. A spec the API server's schema cannot refuse but the guard cannot use is
+//! reported as `Ready=False, reason=InvalidSpec` with the field named, and nothing is guarded.
+
+mod manifests;
+mod status;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use deployguard_core::engine::{GuardOutcome, JournalSink};
+use deployguard_core::model::Fingerprint;
+use deployguard_core::spec::{GuardSpec, StrategySpec};
+use deployguard_core::{ActorLock, DeploymentBackend, Error, LockState};
+use deployguard_k8s::{JobMigrationInspector, KubeDeployment, KubeEvents, LeaseLock};
+use kube::api::{Api, DynamicObject, ListParams};
+use tokio::task::JoinHandle;
+
+pub use manifests::{api_resource, crd, manifests};
+pub use status::StatusJournal;
+
+use crate::guard::{SpecProbes, Words};
+
+/// The API group, version and kind of the resource.
+pub const GROUP: &str = "deployguard.dev";
+/// Its version.
+pub const VERSION: &str = "v1alpha1";
+/// Its kind.
+pub const KIND: &str = "RolloutGuard";
+
+/// How the operator runs.
+#[derive(Debug, Clone)]
+pub struct OperatorOptions {
+    /// Who this replica is (the leader lease's holder): the pod's name, by default.
+    pub identity: String,
+    /// Where the leader lease lives (the operator's own namespace).
+    pub lease_namespace: String,
+    /// How long leadership lasts without a renewal (renewed every third of it).
+    pub lease_ttl: Duration,
+    /// How often the resources and their Deployments are looked at.
+    pub resync: Duration,
+    /// Only RolloutGuards in this namespace (a shard); `None`: every namespace.
+    pub namespace: Option<String>,
+    /// Only RolloutGuards with these labels (`team=shop`): a shard of a large cluster.
+    pub selector: Option<String>,
+}
+
+impl Default for OperatorOptions {
+    fn default() -> Self {
+        Self {
+            identity: format!("deployguard-operator-{}", std::process::id()),
+            lease_namespace: "deployguard-system".into(),
+            lease_ttl: Duration::from_secs(15),
+            resync: Duration::from_secs(2),
+            namespace: None,
+            selector: None,
+        }
+    }
+}
+
+/// What the operator tells about itself: leadership, readiness.
+#[derive(Debug, Default)]
+pub struct OperatorState {
+    /// Whether this replica leads.
+    pub leading: AtomicBool,
+    /// Whether it has read the resources once (`/readyz`).
+    pub ready: AtomicBool,
+}
+
+/// A rollout as a guard was started for it: what runs, and the recovery marker.
+type Seen = (Option<Fingerprint>, Option<String>);
+
+/// One guard at work. Dropped (leadership lost, the operator stopped), it stops: a replica
+/// that no longer leads must not act.
+struct Guarding {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Guarding {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Runs the operator until `shutdown` resolves: leads when it can, and while it leads guards
+/// every rollout a RolloutGuard names. `journal` gets every guard's events too (metrics).
+pub async fn run(
+    client: kube::Client,
+    options: OperatorOptions,
+    state: Arc<OperatorState>,
+    journal: Option<Arc<dyn JournalSink>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
+    let leader = LeaseLock::new(
+        client.clone(),
+        &options.lease_namespace,
+        "deployguard-operator",
+    );
+    let mut guarding: HashMap<(String, String), Guarding> = HashMap::new();
+    // What each resource's rollout looked like when a guard last started for it.
+    let mut guarded: HashMap<(String, String), Seen> = HashMap::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let leads = matches!(
+            leader.acquire(&options.identity, options.lease_ttl).await,
+            Ok(LockState::Held)
+        );
+        let led = state.leading.swap(leads, Ordering::SeqCst);
+        if leads != led {
+            tracing::info!(identity = %options.identity, leads, "leadership changed");
+        }
+        if !leads {
+            // Another replica acts: stop every guard of ours at once.
+            guarding.clear();
+        } else {
+            match pass(
+                &client,
+                &options,
+                &mut guarding,
+                &mut guarded,
+                journal.as_ref(),
+            )
+            .await
+            {
+                Ok(()) => state.ready.store(true, Ordering::SeqCst),
+                Err(err) => tracing::warn!("reading the RolloutGuards: {err}"),
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(options.resync.min(options.lease_ttl / 3)) => {}
+        }
+    }
+    guarding.clear();
+    let _ = leader.release(&options.identity).await;
+    Ok(())
+}
+
+/// One look at every RolloutGuard: status for a spec that cannot be used, a guard for a rollout
+/// that started.
+async fn pass(
+    client: &kube::Client,
+    options: &OperatorOptions,
+    guarding: &mut HashMap<(String, String), Guarding>,
+    guarded: &mut HashMap<(String, String), Seen>,
+    journal: Option<&Arc<dyn JournalSink>>,
+) -> Result<(), Error> {
+    guarding.retain(|_, guard| !guard.task.is_finished());
+    let resource = api_resource();
+    let api: Api<DynamicObject> = match &options.namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let mut params = ListParams::default();
+    if let Some(selector) = &options.selector {
+        params = params.labels(selector);
+    }
+    let list = api
+        .list(&params)
+        .await
+        .map_err(|e| deployguard_k8s::support::from_kube(e, "list", "rolloutguards"))?;
+    for object in list.items {
+        let (Some(namespace), Some(name)) = (
+            object.metadata.namespace.clone(),
+            object.metadata.name.clone(),
+        ) else {
+            continue;
+        };
+        let status = StatusJournal::new(
+            client.clone(),
+            &namespace,
+            &name,
+            object.metadata.generation,
+            object.data.get("status").cloned(),
+        );
+        let key = (namespace.clone(), name.clone());
+        let spec = match read_spec(&object, &namespace) {
+            Ok(spec) => spec,
+            Err(err) => {
+                status.invalid(&err).await;
+                continue;
+            }
+        };
+        status.valid(&spec).await;
+        if guarding.contains_key(&key) {
+            continue;
+        }
+        let deployment = match KubeDeployment::try_new(
+            client.clone(),
+            spec.namespace(),
+            &spec.target.deployment,
+        ) {
+            Ok(deployment) => deployment,
+            Err(err) => {
+                let named = Error::invalid_input("target.deployment", err.message());
+                status.invalid(&named).await;
+                continue;
+            }
+        };
+        let Ok(snapshot) = deployment.observe().await else {
+            status
+                .phase("TargetMissing", "the target Deployment cannot be read")
+                .await;
+            continue;
+        };
+        // A recovery the Deployment's marker says is unfinished (its actor died: another
+        // replica, or this one before a restart) is finished from where it stopped.
+        let marker = deployment
+            .markers()
+            .await
+            .ok()
+            .and_then(|m| m.get(deployguard_core::engine::RECOVERY).cloned());
+        let unfinished = marker.as_deref().is_some_and(|m| {
+            serde_json::from_str::<serde_json::Value>(m)
+                .ok()
+                .is_some_and(|v| matches!(v["state"].as_str(), Some("in_progress" | "failed")))
+        });
+        let started = !snapshot.is_complete() && !snapshot.paused;
+        if !(started || unfinished) {
+            continue;
+        }
+        // Each rollout (and each state of its recovery) is guarded once: a guard that ended
+        // paused or failed is not started again until something changes.
+        let seen = (snapshot.current_fingerprint.clone(), marker);
+        if guarded.get(&key) == Some(&seen) {
+            continue;
+        }
+        guarded.insert(key.clone(), seen);
+        let task = spawn_guard(
+            client.clone(),
+            options.identity.clone(),
+            spec,
+            deployment,
+            status,
+            journal.cloned(),
+        );
+        guarding.insert(key, Guarding { task });
+    }
+    Ok(())
+}
+
+/// The resource's spec as a [`GuardSpec`], its target's namespace the resource's own.
+fn read_spec(object: &DynamicObject, namespace: &str) -> Result<GuardSpec, Error> {
+    let mut value = object.data.get("spec").cloned().unwrap_or_default();
+    if let Some(target) = value.get_mut("target").and_then(|t| t.as_object_mut()) {
+        match target.get("namespace").and_then(|n| n.as_str()) {
+            Some(other) if other != namespace => {
+                return Err(Error::invalid_input(
+                    "target.namespace",
+                    format!("{other:?} is not the RolloutGuard's own namespace {namespace:?}"),
+                ));
+            }
+            _ => {
+                target.insert("namespace".into(), namespace.into());
+            }
+        }
+    }
+    let spec = GuardSpec::from_value(value)?;
+    if !matches!(
+        spec.strategy,
+        StrategySpec::Rolling | StrategySpec::Recreate
+    ) {
+        return Err(Error::invalid_input(
+            "strategy.kind",
+            "the operator guards rolling and recreate Deployments; blueGreen and canary need a router it does not build yet",
+        ));
+    }
+    Ok(spec)
+}
+
+fn spawn_guard(
+    client: kube::Client,
+    identity: String,
+    spec: GuardSpec,
+    deployment: KubeDeployment,
+    status: StatusJournal,
+    journal: Option<Arc<dyn JournalSink>>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let namespace = spec.namespace().to_owned();
+        let name = spec.target.deployment.clone();
+        let built = (|| -> Result<_, Error> {
+            let resolver = SpecProbes::new(&namespace, deployment.clone());
+            let mut builder = spec
+                .guard_builder(Arc::new(deployment.clone()), &resolver)?
+                .journal(Arc::new(Words))
+                .journal(Arc::new(status.clone()))
+                .lock(
+                    Arc::new(LeaseLock::new(client.clone(), &namespace, &name)),
+                    &identity,
+                );
+            if spec.migrations.inspect_jobs {
+                builder = builder.migrations(Arc::new(JobMigrationInspector::new(
+                    client.clone(),
+                    &namespace,
+                )));
+            }
+            if spec.notifications.events && !spec.dry_run {
+                builder = builder.journal(Arc::new(KubeEvents::new(
+                    client.clone(),
+                    &namespace,
+                    &name,
+                )?));
+            }
+            if let Some(journal) = journal {
+                builder = builder.journal(journal);
+            }
+            builder.build()
+        })();
+        let guard = match built {
+            Ok(guard) => guard,
+            Err(err) => {
+                status.invalid(&err).await;
+                return;
+            }
+        };
+        status.phase("Guarding", "a rollout started").await;
+        let report = guard.run().await;
+        let phase = match &report.outcome {
+            GuardOutcome::Promoted { .. } => "Promoted",
+            GuardOutcome::RolledBack { .. } => "RolledBack",
+            GuardOutcome::Paused { .. } => "Paused",
+            _ => "Failed",
+        };
+        status.finished(phase, &report.outcome.to_string()).await;
+    })
+}

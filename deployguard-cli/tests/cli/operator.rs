@@ -1,0 +1,334 @@
+//! The operator end to end on the served simulated cluster with the real kubectl: `kubectl
+//! apply -f deploy/` and a RolloutGuard guard the seed incident (rolled back) and its healthy
+//! twin (promoted); `kubectl get rolloutguards` and `kubectl describe` say what happened; a bad
+//! spec shows in status; of two replicas one acts, and when it dies mid-recovery the other
+//! finishes the recovery, once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deployguard_cli::emergency;
+use deployguard_cli::operator::{self, OperatorOptions, OperatorState};
+use deployguard_core::engine::{EventKind, JournalSink, MemoryJournal};
+use deployguard_testkit::cluster::k8s_openapi::api::apps::v1::Deployment;
+use deployguard_testkit::cluster::kubectl::Kubectl;
+use deployguard_testkit::cluster::wait::until;
+use deployguard_testkit::cluster::{FakeCluster, scenarios};
+
+const GUARD: &str = "
+apiVersion: deployguard.dev/v1alpha1
+kind: RolloutGuard
+metadata: {name: app, namespace: default}
+spec:
+  target: {deployment: app-deployment}
+  probes:
+    - {name: pods, kind: podReadiness}
+  checks:
+    - name: ready
+      probe: pods
+      metric: ready_fraction
+      success: {min: 0.5}
+      initialDelay: 5s
+      interval: 5s
+      noData: ignore
+  bake: 5s
+  patience: {podFailureAfter: 5s}
+  deadlines: {recovery: 90s, poll: 500ms}
+";
+
+fn deploy_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+}
+
+fn image_and_revision(cluster: &FakeCluster) -> (String, String) {
+    let deployment: Deployment = cluster.deployment("default", "app-deployment").unwrap();
+    let image = deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .image
+        .clone()
+        .unwrap_or_default();
+    let revision =
+        deployment.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"]
+            .clone();
+    (image, revision)
+}
+
+/// One operator replica, in process, until the returned handle is aborted or dropped.
+struct Replica {
+    state: Arc<OperatorState>,
+    journal: Arc<MemoryJournal>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn replica(kubeconfig: &std::path::Path, identity: &str) -> Replica {
+    let (client, _) = emergency::client_from(kubeconfig).await.unwrap();
+    let options = OperatorOptions {
+        identity: identity.into(),
+        lease_namespace: "deployguard-system".into(),
+        lease_ttl: Duration::from_secs(3),
+        resync: Duration::from_millis(200),
+        ..OperatorOptions::default()
+    };
+    let state = Arc::new(OperatorState::default());
+    let journal = Arc::new(MemoryJournal::default());
+    let sink: Arc<dyn JournalSink> = journal.clone();
+    let running = Arc::clone(&state);
+    let task = tokio::spawn(async move {
+        operator::run(client, options, running, Some(sink), std::future::pending())
+            .await
+            .unwrap();
+    });
+    Replica {
+        state,
+        journal,
+        task,
+    }
+}
+
+fn acted(journal: &MemoryJournal) -> usize {
+    journal
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::StepStarted { .. }))
+        .count()
+}
+
+async fn apply(kubectl: &Kubectl, dir: &std::path::Path, manifest: &str) {
+    let path = dir.join("guard.yaml");
+    std::fs::write(&path, manifest).unwrap();
+    kubectl.ok(&["apply", "-f", path.to_str().unwrap()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_deploy_and_a_rolloutguard_guard_the_seed_and_its_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = scenarios::served_seed(10.0).await.unwrap();
+    let kubectl = Kubectl::new(&seed.served).unwrap();
+    let applied = kubectl
+        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
+        .await;
+    assert!(
+        applied.contains(
+            "customresourcedefinition.apiextensions.k8s.io/rolloutguards.deployguard.dev created"
+        ),
+        "{applied}"
+    );
+    apply(&kubectl, dir.path(), GUARD).await;
+    let operator = replica(&seed.kubeconfig, "a").await;
+    until("the seed rolled back", Duration::from_secs(60), || {
+        image_and_revision(&seed.cluster).0 == "app:v2.3.1"
+    })
+    .await
+    .unwrap();
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = kubectl.ok(&["get", "rolloutguards"]).await;
+        if shown.contains("RolledBack") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        shown.starts_with("NAME") && shown.contains("TARGET") && shown.contains("PHASE"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("app-deployment") && shown.contains("RolledBack") && shown.contains("abort"),
+        "{shown}"
+    );
+    let described = kubectl
+        .ok(&["describe", "deployment", "app-deployment"])
+        .await;
+    assert!(described.contains("RolledBack"), "{described}");
+    let status = kubectl
+        .ok(&[
+            "get",
+            "rolloutguard",
+            "app",
+            "-o",
+            "jsonpath={.status.conditions[0].reason}",
+        ])
+        .await;
+    assert_eq!(status, "SpecRead");
+    assert!(
+        operator
+            .state
+            .ready
+            .load(std::sync::atomic::Ordering::SeqCst)
+    );
+    drop(operator);
+
+    // The healthy twin, under the same resource: judged through its bake, then promoted.
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .time_scale(10.0)
+        .build();
+    scenarios::load(&cluster, "healthy-rollout").await.unwrap();
+    let served = cluster.serve().await.unwrap();
+    let kubeconfig = dir.path().join("healthy");
+    served.write_kubeconfig(&kubeconfig).unwrap();
+    let kubectl = Kubectl::new(&served).unwrap();
+    kubectl
+        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
+        .await;
+    apply(&kubectl, dir.path(), GUARD).await;
+    let _operator = replica(&kubeconfig, "a").await;
+    let mut shown = String::new();
+    for _ in 0..600 {
+        shown = kubectl.ok(&["get", "rolloutguards"]).await;
+        if shown.contains("Promoted") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(shown.contains("Promoted"), "{shown}");
+    assert_eq!(image_and_revision(&cluster).0, "app:v2.4.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_the_operator_cannot_use_shows_in_status_and_nothing_is_guarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = scenarios::served_seed(10.0).await.unwrap();
+    let kubectl = Kubectl::new(&seed.served).unwrap();
+    kubectl
+        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
+        .await;
+    apply(
+        &kubectl,
+        dir.path(),
+        &GUARD.replace("interval: 5s", "interval: 10 fortnights"),
+    )
+    .await;
+    // A Deployment name that is no name (the CRD's pattern refuses it on a real API server;
+    // the operator names it either way).
+    let path = dir.path().join("bad-name.yaml");
+    std::fs::write(
+        &path,
+        GUARD
+            .replace("deployment: app-deployment", "deployment: Not_A_Name")
+            .replace("name: app,", "name: bad-name,"),
+    )
+    .unwrap();
+    kubectl.ok(&["apply", "-f", path.to_str().unwrap()]).await;
+    let _operator = replica(&seed.kubeconfig, "a").await;
+    let mut reason = String::new();
+    for _ in 0..100 {
+        reason = kubectl
+            .ok(&[
+                "get",
+                "rolloutguard",
+                "app",
+                "-o",
+                "jsonpath={.status.conditions[0].reason}: {.status.conditions[0].message}",
+            ])
+            .await;
+        if reason.starts_with("InvalidSpec") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        reason.starts_with("InvalidSpec: checks[0].interval: invalid duration \"10 fortnights\""),
+        "{reason}"
+    );
+    let mut named = String::new();
+    for _ in 0..100 {
+        named = kubectl
+            .ok(&[
+                "get",
+                "rolloutguard",
+                "bad-name",
+                "-o",
+                "jsonpath={.status.conditions[0].message}",
+            ])
+            .await;
+        if !named.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        named.starts_with("target.deployment: deployment: \"Not_A_Name\" is not a valid name"),
+        "{named}"
+    );
+    let shown = kubectl.ok(&["get", "rolloutguards"]).await;
+    assert!(shown.contains("Invalid"), "{shown}");
+    // Nothing guarded: the stalled rollout is as it was.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(image_and_revision(&seed.cluster).0, "app:v2.4.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_one_acts_and_the_other_finishes_its_recovery_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = scenarios::served_seed(10.0).await.unwrap();
+    // Recover at the wall clock's pace, so there is a recovery under way to interrupt.
+    seed.cluster.set_time_scale(1.0);
+    let kubectl = Kubectl::new(&seed.served).unwrap();
+    kubectl
+        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
+        .await;
+    let first = replica(&seed.kubeconfig, "first").await;
+    until("the first replica to lead", Duration::from_secs(10), || {
+        first
+            .state
+            .leading
+            .load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await
+    .unwrap();
+    let second = replica(&seed.kubeconfig, "second").await;
+    apply(&kubectl, dir.path(), GUARD).await;
+    // The first acts: its recovery is recorded on the Deployment, then it dies.
+    until("a recovery under way", Duration::from_secs(60), || {
+        acted(&first.journal) >= 3
+    })
+    .await
+    .unwrap();
+    assert_eq!(acted(&second.journal), 0, "one replica acts");
+    assert!(
+        !second
+            .state
+            .leading
+            .load(std::sync::atomic::Ordering::SeqCst)
+    );
+    drop(first);
+    until(
+        "the second to finish the recovery",
+        Duration::from_secs(90),
+        || {
+            image_and_revision(&seed.cluster) == ("app:v2.3.1".to_owned(), "3".to_owned())
+                && second
+                    .journal
+                    .events()
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::Finished { .. }))
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        second
+            .state
+            .leading
+            .load(std::sync::atomic::Ordering::SeqCst)
+    );
+    // Exactly one rollback: v2.3.1 is revision 3, not a fourth.
+    assert_eq!(
+        image_and_revision(&seed.cluster),
+        ("app:v2.3.1".to_owned(), "3".to_owned())
+    );
+}
