@@ -348,6 +348,20 @@ pub(crate) fn times_seen(e: &Event) -> u32 {
     u32::try_from(count).unwrap_or(1).max(1)
 }
 
+/// The images a pod template runs, container by container.
+pub(crate) fn images_of(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Vec<String> {
+    template
+        .spec
+        .as_ref()
+        .map(|s| {
+            s.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod event_tests {
     use super::*;
@@ -388,18 +402,4 @@ mod event_tests {
         // 09:59:59.000001, 10:00:05, 10:00:05.5: as time orders them, not as text would.
         assert_eq!(order, [1, 4, 7]);
     }
-}
-
-/// The images a pod template runs, container by container.
-pub(crate) fn images_of(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Vec<String> {
-    template
-        .spec
-        .as_ref()
-        .map(|s| {
-            s.containers
-                .iter()
-                .filter_map(|c| c.image.clone())
-                .collect()
-        })
-        .unwrap_or_default()
 }

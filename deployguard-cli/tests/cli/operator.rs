@@ -74,17 +74,23 @@ impl Drop for Replica {
 }
 
 async fn replica(kubeconfig: &std::path::Path, identity: &str) -> Replica {
+    sharded(kubeconfig, identity, None).await
+}
+
+/// A replica that guards only RolloutGuards with the labels `selector`.
+async fn sharded(kubeconfig: &std::path::Path, identity: &str, selector: Option<&str>) -> Replica {
     let (client, _) = emergency::client_from(kubeconfig).await.unwrap();
     let options = OperatorOptions {
         identity: identity.into(),
         lease_namespace: "deployguard-system".into(),
         lease_ttl: Duration::from_secs(3),
         resync: Duration::from_millis(200),
+        selector: selector.map(str::to_owned),
         ..OperatorOptions::default()
     };
     let state = Arc::new(OperatorState::default());
     let journal = Arc::new(MemoryJournal::default());
-    let sink: Arc<dyn JournalSink> = journal.clone();
+    let sink: Arc<dyn JournalSink> = Arc::<MemoryJournal>::clone(&journal);
     let running = Arc::clone(&state);
     let task = tokio::spawn(async move {
         operator::run(client, options, running, Some(sink), std::future::pending())
@@ -331,4 +337,152 @@ async fn of_two_replicas_one_acts_and_the_other_finishes_its_recovery_once() {
         image_and_revision(&seed.cluster),
         ("app:v2.3.1".to_owned(), "3".to_owned())
     );
+}
+
+#[test]
+fn the_committed_deploy_folder_is_what_the_code_writes() {
+    let mut stale = Vec::new();
+    for (file, manifest) in operator::manifests() {
+        let path = deploy_dir().join(file);
+        let current = serde_json::to_string_pretty(&manifest).unwrap() + "\n";
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(&path, &current).unwrap();
+        }
+        if std::fs::read_to_string(&path).unwrap_or_default() != current {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale: {stale:?}; run `cargo run -p deployguard-cli --bin deployguard-operator -- --write-manifests deploy`"
+    );
+}
+
+/// GET `path` from `addr`: the status code and body.
+async fn get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut socket) = tokio::net::TcpStream::connect(addr).await else {
+        return (0, String::new());
+    };
+    let _ = socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await;
+    let mut answer = String::new();
+    let _ = socket.read_to_string(&mut answer).await;
+    let code = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, answer)
+}
+
+/// The binary as a platform team runs it: serving its probes and metrics, guarding the seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_binary_serves_its_probes_and_guards_the_seed() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = scenarios::served_seed(10.0).await.unwrap();
+    let kubectl = Kubectl::new(&seed.served).unwrap();
+    kubectl
+        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
+        .await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deployguard-operator"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--lease-ttl",
+            "3s",
+            "--identity",
+            "binary",
+        ])
+        .env("KUBECONFIG", &seed.kubeconfig)
+        .env("HOME", dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = sender.send(line);
+        }
+    });
+    let first = receiver.recv_timeout(Duration::from_secs(20)).unwrap();
+    let addr = first.rsplit("http://").next().unwrap().trim().to_owned();
+    assert!(
+        first.contains("deployguard-operator binary on http://"),
+        "{first}"
+    );
+    assert_eq!(get(&addr, "/healthz").await.0, 200);
+    apply(&kubectl, dir.path(), GUARD).await;
+    let rolled_back = until(
+        "the binary to roll the seed back",
+        Duration::from_secs(60),
+        || image_and_revision(&seed.cluster).0 == "app:v2.3.1",
+    )
+    .await;
+    let (ready, _) = get(&addr, "/readyz").await;
+    let (code, metrics) = get(&addr, "/metrics").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    rolled_back.unwrap();
+    assert_eq!(ready, 200);
+    assert_eq!(code, 200);
+    assert!(metrics.contains("deployguard_"), "{metrics}");
+    assert_eq!(
+        get(&addr, "/nothing").await.0,
+        0,
+        "stopped with the process"
+    );
+}
+
+/// A shard guards only its RolloutGuards: one labelled for another shard is left alone, even
+/// after the shard has read every resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_guards_only_the_resources_its_selector_picks() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = scenarios::served_seed(10.0).await.unwrap();
+    let kubectl = Kubectl::new(&seed.served).unwrap();
+    kubectl
+        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
+        .await;
+    apply(
+        &kubectl,
+        dir.path(),
+        &GUARD.replace(
+            "metadata: {name: app, namespace: default}",
+            "metadata: {name: app, namespace: default, labels: {team: other}}",
+        ),
+    )
+    .await;
+    let shop = sharded(&seed.kubeconfig, "shop", Some("team=shop")).await;
+    until(
+        "the shard to read its resources",
+        Duration::from_secs(20),
+        || shop.state.ready.load(std::sync::atomic::Ordering::SeqCst),
+    )
+    .await
+    .unwrap();
+    let status = kubectl
+        .ok(&["get", "rolloutguard", "app", "-o", "jsonpath={.status}"])
+        .await;
+    assert_eq!(status, "", "another shard's resource is not touched");
+    assert_eq!(acted(&shop.journal), 0);
+    // Labelled for it, it is guarded.
+    kubectl
+        .ok(&["label", "rolloutguard", "app", "team=shop", "--overwrite"])
+        .await;
+    until(
+        "the shard to roll the seed back",
+        Duration::from_secs(60),
+        || image_and_revision(&seed.cluster).0 == "app:v2.3.1",
+    )
+    .await
+    .unwrap();
 }
