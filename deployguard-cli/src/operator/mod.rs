@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 pub use manifests::{api_resource, crd, manifests};
 pub use status::StatusJournal;
 
-use crate::guard::{SpecProbes, Words};
+use crate::guard::SpecProbes;
 
 /// The API group, version and kind of the resource.
 pub const GROUP: &str = "deployguard.dev";
@@ -292,7 +292,7 @@ fn spawn_guard(
             let resolver = SpecProbes::new(&namespace, deployment.clone());
             let mut builder = spec
                 .guard_builder(Arc::new(deployment.clone()), &resolver)?
-                .journal(Arc::new(Words))
+                // Its journal goes to `tracing` (the operator's log) by itself.
                 .journal(Arc::new(status.clone()))
                 .lock(
                     Arc::new(LeaseLock::new(client.clone(), &namespace, &name)),
