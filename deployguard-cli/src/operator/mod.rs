@@ -18,11 +18,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deployguard_core::engine::{GuardOutcome, JournalSink};
-use deployguard_core::model::Fingerprint;
 use deployguard_core::spec::{GuardSpec, StrategySpec};
-use deployguard_core::{ActorLock, DeploymentBackend, Error, LockState};
+use deployguard_core::{ActorLock, Error, LockState};
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, KubeEvents, LeaseLock};
-use kube::api::{Api, DynamicObject, ListParams};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::task::JoinHandle;
 
 pub use manifests::{api_resource, crd, manifests};
@@ -46,7 +49,7 @@ pub struct OperatorOptions {
     pub lease_namespace: String,
     /// How long leadership lasts without a renewal (renewed every third of it).
     pub lease_ttl: Duration,
-    /// How often the resources and their Deployments are looked at.
+    /// How often everything is looked at again, beside the watches' changes.
     pub resync: Duration,
     /// Only RolloutGuards in this namespace (a shard); `None`: every namespace.
     pub namespace: Option<String>,
@@ -60,7 +63,7 @@ impl Default for OperatorOptions {
             identity: format!("deployguard-operator-{}", std::process::id()),
             lease_namespace: "deployguard-system".into(),
             lease_ttl: Duration::from_secs(15),
-            resync: Duration::from_secs(2),
+            resync: Duration::from_secs(30),
             namespace: None,
             selector: None,
         }
@@ -76,8 +79,9 @@ pub struct OperatorState {
     pub ready: AtomicBool,
 }
 
-/// A rollout as a guard was started for it: what runs, and the recovery marker.
-type Seen = (Option<Fingerprint>, Option<String>);
+/// A rollout as a guard was started for it: the Deployment's generation, and the recovery
+/// marker.
+type Seen = (Option<i64>, Option<String>);
 
 /// One guard at work. Dropped (leadership lost, the operator stopped), it stops: a replica
 /// that no longer leads must not act.
@@ -108,6 +112,9 @@ pub async fn run(
     let mut guarding: HashMap<(String, String), Guarding> = HashMap::new();
     // What each resource's rollout looked like when a guard last started for it.
     let mut guarded: HashMap<(String, String), Seen> = HashMap::new();
+    // The RolloutGuards and Deployments, each kept current by one watch: a pass reads them
+    // from memory and asks the API server nothing unless there is something to do.
+    let watches = Watches::start(&client, &options);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let leads = matches!(
@@ -122,53 +129,136 @@ pub async fn run(
             // Another replica acts: stop every guard of ours at once.
             guarding.clear();
         } else {
-            match pass(
-                &client,
-                &options,
-                &mut guarding,
-                &mut guarded,
-                journal.as_ref(),
-            )
-            .await
-            {
-                Ok(()) => state.ready.store(true, Ordering::SeqCst),
-                Err(err) => tracing::warn!("reading the RolloutGuards: {err}"),
+            if watches.ready() {
+                pass(
+                    &client,
+                    &options,
+                    &watches,
+                    &mut guarding,
+                    &mut guarded,
+                    journal.as_ref(),
+                )
+                .await;
+                state.ready.store(true, Ordering::SeqCst);
             }
         }
+        // A change seen by a watch wakes the next pass; leadership is renewed every third of
+        // the lease's time, and everything looked at again every resync.
         tokio::select! {
             () = &mut shutdown => break,
+            () = watches.changed.notified() => {}
             () = tokio::time::sleep(options.resync.min(options.lease_ttl / 3)) => {}
         }
     }
     guarding.clear();
+    watches.stop();
     let _ = leader.release(&options.identity).await;
     Ok(())
 }
 
-/// One look at every RolloutGuard: status for a spec that cannot be used, a guard for a rollout
-/// that started.
+/// The watches the operator reads from.
+struct Watches {
+    guards: Store<DynamicObject>,
+    deployments: Store<Deployment>,
+    changed: Arc<tokio::sync::Notify>,
+    /// Set when both watches have listed what there is.
+    listed: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Watches {
+    fn start(client: &kube::Client, options: &OperatorOptions) -> Self {
+        let resource = api_resource();
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let (guard_api, deployment_api): (Api<DynamicObject>, Api<Deployment>) =
+            match &options.namespace {
+                Some(namespace) => (
+                    Api::namespaced_with(client.clone(), namespace, &resource),
+                    Api::namespaced(client.clone(), namespace),
+                ),
+                None => (
+                    Api::all_with(client.clone(), &resource),
+                    Api::all(client.clone()),
+                ),
+            };
+        let mut config = watcher::Config::default();
+        if let Some(selector) = &options.selector {
+            config = config.labels(selector);
+        }
+        let writer = reflector::store::Writer::new(resource);
+        let guards = writer.as_reader();
+        let guard_events = watcher(guard_api, config).default_backoff().reflect(writer);
+        let (deployments, writer) = reflector::store();
+        let deployment_events = watcher(deployment_api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer);
+        let listed = Arc::new(AtomicBool::new(false));
+        let (first, second, done) = (guards.clone(), deployments.clone(), Arc::clone(&listed));
+        let woken = Arc::clone(&changed);
+        let tasks = vec![
+            tokio::spawn(wake_on(guard_events, Arc::clone(&changed))),
+            tokio::spawn(wake_on(deployment_events, Arc::clone(&changed))),
+            tokio::spawn(async move {
+                if first.wait_until_ready().await.is_ok() && second.wait_until_ready().await.is_ok()
+                {
+                    done.store(true, Ordering::SeqCst);
+                    woken.notify_one();
+                }
+            }),
+        ];
+        Self {
+            guards,
+            deployments,
+            changed,
+            listed,
+            tasks,
+        }
+    }
+
+    /// Whether both watches have listed what there is.
+    fn ready(&self) -> bool {
+        self.listed.load(Ordering::SeqCst)
+    }
+
+    fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Drives a watch, waking the operator on every event (a failed watch retries with backoff).
+async fn wake_on<S, E>(events: S, changed: Arc<tokio::sync::Notify>)
+where
+    S: futures::Stream<Item = Result<E, watcher::Error>>,
+{
+    let mut events = std::pin::pin!(events);
+    while let Some(event) = events.next().await {
+        if let Err(err) = event {
+            tracing::debug!("a watch failed, retrying: {err}");
+        }
+        changed.notify_one();
+    }
+}
+
+/// One look at every RolloutGuard, from the watches: status for a spec that cannot be used, a
+/// guard for a rollout that started or a recovery left unfinished.
 async fn pass(
     client: &kube::Client,
     options: &OperatorOptions,
+    watches: &Watches,
     guarding: &mut HashMap<(String, String), Guarding>,
     guarded: &mut HashMap<(String, String), Seen>,
     journal: Option<&Arc<dyn JournalSink>>,
-) -> Result<(), Error> {
+) {
     guarding.retain(|_, guard| !guard.task.is_finished());
-    let resource = api_resource();
-    let api: Api<DynamicObject> = match &options.namespace {
-        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
-        None => Api::all_with(client.clone(), &resource),
-    };
-    let mut params = ListParams::default();
-    if let Some(selector) = &options.selector {
-        params = params.labels(selector);
-    }
-    let list = api
-        .list(&params)
-        .await
-        .map_err(|e| deployguard_k8s::support::from_kube(e, "list", "rolloutguards"))?;
-    for object in list.items {
+    for object in watches.guards.state() {
         let (Some(namespace), Some(name)) = (
             object.metadata.namespace.clone(),
             object.metadata.name.clone(),
@@ -190,10 +280,6 @@ async fn pass(
                 continue;
             }
         };
-        status.valid(&spec).await;
-        if guarding.contains_key(&key) {
-            continue;
-        }
         let deployment = match KubeDeployment::try_new(
             client.clone(),
             spec.namespace(),
@@ -206,31 +292,38 @@ async fn pass(
                 continue;
             }
         };
-        let Ok(snapshot) = deployment.observe().await else {
+        status.valid(&spec).await;
+        if guarding.contains_key(&key) {
+            continue;
+        }
+        let Some(current) = watches
+            .deployments
+            .get(&ObjectRef::new(&spec.target.deployment).within(spec.namespace()))
+        else {
             status
-                .phase("TargetMissing", "the target Deployment cannot be read")
+                .phase("TargetMissing", "the target Deployment does not exist")
                 .await;
             continue;
         };
         // A recovery the Deployment's marker says is unfinished (its actor died: another
         // replica, or this one before a restart) is finished from where it stopped.
-        let marker = deployment
-            .markers()
-            .await
-            .ok()
-            .and_then(|m| m.get(deployguard_core::engine::RECOVERY).cloned());
+        let marker = current
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(deployguard_core::engine::RECOVERY))
+            .cloned();
         let unfinished = marker.as_deref().is_some_and(|m| {
             serde_json::from_str::<serde_json::Value>(m)
                 .ok()
                 .is_some_and(|v| matches!(v["state"].as_str(), Some("in_progress" | "failed")))
         });
-        let started = !snapshot.is_complete() && !snapshot.paused;
-        if !(started || unfinished) {
+        if !(rolling_out(&current) || unfinished) {
             continue;
         }
         // Each rollout (and each state of its recovery) is guarded once: a guard that ended
         // paused or failed is not started again until something changes.
-        let seen = (snapshot.current_fingerprint.clone(), marker);
+        let seen = (current.metadata.generation, marker);
         if guarded.get(&key) == Some(&seen) {
             continue;
         }
@@ -245,7 +338,24 @@ async fn pass(
         );
         guarding.insert(key, Guarding { task });
     }
-    Ok(())
+}
+
+/// Whether a Deployment is rolling out, as `kubectl rollout status` judges it: its controller
+/// has not seen the latest spec, or not every replica runs the new template and is available.
+/// A paused rollout is not (someone paused it on purpose).
+fn rolling_out(deployment: &Deployment) -> bool {
+    let spec = deployment.spec.as_ref();
+    if spec.and_then(|s| s.paused).unwrap_or(false) {
+        return false;
+    }
+    let Some(status) = deployment.status.as_ref() else {
+        return true;
+    };
+    let wanted = spec.and_then(|s| s.replicas).unwrap_or(1);
+    status.observed_generation < deployment.metadata.generation
+        || status.updated_replicas.unwrap_or(0) < wanted
+        || status.replicas.unwrap_or(0) > status.updated_replicas.unwrap_or(0)
+        || status.available_replicas.unwrap_or(0) < status.updated_replicas.unwrap_or(0)
 }
 
 /// The resource's spec as a [`GuardSpec`], its target's namespace the resource's own.

@@ -474,6 +474,26 @@ async fn a_shard_guards_only_the_resources_its_selector_picks() {
         .await;
     assert_eq!(status, "", "another shard's resource is not touched");
     assert_eq!(acted(&shop.journal), 0);
+    // Idle, it reads from its watches: what reaches the server is its lease, nothing polled.
+    seed.cluster.clear_requests();
+    until("three lease renewals", Duration::from_secs(20), || {
+        seed.cluster
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/leases/") && r.method == "PUT")
+            .count()
+            >= 3
+    })
+    .await
+    .unwrap();
+    let polled: Vec<String> = seed
+        .cluster
+        .requests()
+        .iter()
+        .filter(|r| !r.path.contains("/leases/") && !r.query.contains("watch=true"))
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect();
+    assert!(polled.is_empty(), "{polled:?}");
     // Labelled for it, it is guarded.
     kubectl
         .ok(&["label", "rolloutguard", "app", "team=shop", "--overwrite"])
