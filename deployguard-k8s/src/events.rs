@@ -46,28 +46,55 @@ impl KubeEvents {
     pub fn new(client: kube::Client, namespace: &str, name: &str) -> Result<Self> {
         check_label("namespace", namespace)?;
         check_subdomain("deployment", name)?;
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+        let involved = ObjectReference {
+            api_version: Some("apps/v1".into()),
+            kind: Some("Deployment".into()),
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            ..ObjectReference::default()
+        };
+        Self::start(client, involved, Some(deployments))
+    }
+
+    /// Events on any object (a custom resource that configures the guard: `kubectl describe`
+    /// shows them on it). `involved` names it: API version, kind, namespace, name and uid.
+    pub fn on_object(client: kube::Client, involved: ObjectReference) -> Result<Self> {
+        let namespace = involved.namespace.clone().unwrap_or_default();
+        check_label("namespace", &namespace)?;
+        check_subdomain("object", involved.name.as_deref().unwrap_or_default())?;
+        Self::start(client, involved, None)
+    }
+
+    /// Starts the task that writes; a Deployment's uid is read once, when the first Event goes.
+    fn start(
+        client: kube::Client,
+        mut involved: ObjectReference,
+        uid_of: Option<Api<Deployment>>,
+    ) -> Result<Self> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::invalid_input("kubernetes events", "must be made inside a tokio runtime")
         })?;
         let (sender, mut receiver) = mpsc::channel::<Notice>(QUEUE);
-        let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-        let deployments: Api<Deployment> = Api::namespaced(client, namespace);
-        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        let namespace = involved.namespace.clone().unwrap_or_default();
+        let events: Api<Event> = Api::namespaced(client, &namespace);
         runtime.spawn(async move {
-            let mut uid = None;
+            let name = involved.name.clone().unwrap_or_default();
             while let Some(notice) = receiver.recv().await {
-                if uid.is_none() {
-                    uid = deployments
+                if involved.uid.is_none()
+                    && let Some(deployments) = &uid_of
+                {
+                    involved.uid = deployments
                         .get(&name)
                         .await
                         .ok()
                         .and_then(|d| d.metadata.uid);
                 }
-                let event = event(&namespace, &name, uid.clone(), notice);
+                let event = event(&involved, notice);
                 if let Err(err) = events.create(&crate::writes::post_params(), &event).await {
                     tracing::warn!(
                         target: "deployguard::k8s",
-                        deployment = %name,
+                        object = %name,
                         error = %err,
                         "could not write the Kubernetes Event"
                     );
@@ -86,22 +113,16 @@ impl KubeEvents {
     }
 }
 
-fn event(namespace: &str, name: &str, uid: Option<String>, notice: Notice) -> Event {
+fn event(involved: &ObjectReference, notice: Notice) -> Event {
     let now = k8s_openapi::jiff::Timestamp::now();
+    let name = involved.name.clone().unwrap_or_default();
     Event {
         metadata: ObjectMeta {
             generate_name: Some(format!("{name}.deployguard.")),
-            namespace: Some(namespace.to_owned()),
+            namespace: involved.namespace.clone(),
             ..ObjectMeta::default()
         },
-        involved_object: ObjectReference {
-            api_version: Some("apps/v1".into()),
-            kind: Some("Deployment".into()),
-            name: Some(name.to_owned()),
-            namespace: Some(namespace.to_owned()),
-            uid,
-            ..ObjectReference::default()
-        },
+        involved_object: involved.clone(),
         reason: Some(notice.reason.into()),
         message: Some(notice.message),
         type_: Some(if notice.warning { "Warning" } else { "Normal" }.into()),

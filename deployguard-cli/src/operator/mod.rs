@@ -328,8 +328,18 @@ async fn pass(
             continue;
         }
         guarded.insert(key.clone(), seen);
+        // Events on the RolloutGuard too: `kubectl describe rolloutguard` says what it decided.
+        let resource = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(format!("{GROUP}/{VERSION}")),
+            kind: Some(KIND.into()),
+            name: Some(name.clone()),
+            namespace: Some(namespace.clone()),
+            uid: object.metadata.uid.clone(),
+            ..Default::default()
+        };
         let task = spawn_guard(
             client.clone(),
+            resource,
             options.identity.clone(),
             spec,
             deployment,
@@ -389,6 +399,7 @@ fn read_spec(object: &DynamicObject, namespace: &str) -> Result<GuardSpec, Error
 
 fn spawn_guard(
     client: kube::Client,
+    resource: k8s_openapi::api::core::v1::ObjectReference,
     identity: String,
     spec: GuardSpec,
     deployment: KubeDeployment,
@@ -415,11 +426,13 @@ fn spawn_guard(
                 )));
             }
             if spec.notifications.events && !spec.dry_run {
-                builder = builder.journal(Arc::new(KubeEvents::new(
-                    client.clone(),
-                    &namespace,
-                    &name,
-                )?));
+                builder = builder
+                    .journal(Arc::new(KubeEvents::new(
+                        client.clone(),
+                        &namespace,
+                        &name,
+                    )?))
+                    .journal(Arc::new(KubeEvents::on_object(client.clone(), resource)?));
             }
             if let Some(journal) = journal {
                 builder = builder.journal(journal);

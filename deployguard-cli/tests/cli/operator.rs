@@ -159,6 +159,18 @@ async fn kubectl_apply_deploy_and_a_rolloutguard_guard_the_seed_and_its_twin() {
         .ok(&["describe", "deployment", "app-deployment"])
         .await;
     assert!(described.contains("RolledBack"), "{described}");
+    let mut described = String::new();
+    for _ in 0..50 {
+        described = kubectl.ok(&["describe", "rolloutguard", "app"]).await;
+        if described.contains("RolledBack") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        described.contains("Events:") && described.contains("RolledBack"),
+        "{described}"
+    );
     let status = kubectl
         .ok(&[
             "get",
