@@ -2,6 +2,7 @@
 //! cluster and as a user runs it (its binary), against faults, races, hostile input and an ALB
 //! on moto. One test binary, a module per concern.
 
+mod common;
 mod emergency;
 mod emergency_alb;
 mod faults;

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deployguard_cli::emergency;
+
+use crate::common::image_and_revision;
 use deployguard_cli::operator::{self, OperatorOptions, OperatorState};
 use deployguard_core::engine::{EventKind, JournalSink, MemoryJournal};
-use deployguard_testkit::cluster::k8s_openapi::api::apps::v1::Deployment;
 use deployguard_testkit::cluster::kubectl::Kubectl;
 use deployguard_testkit::cluster::wait::until;
 use deployguard_testkit::cluster::{FakeCluster, scenarios};
@@ -36,28 +37,18 @@ spec:
   deadlines: {recovery: 90s, poll: 500ms}
 ";
 
-fn deploy_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+/// The seed incident served, with `kubectl apply -f deploy/` done.
+async fn seed_with_deploy() -> (scenarios::ServedSeed, Kubectl) {
+    let seed = scenarios::served_seed(10.0).await.unwrap();
+    let kubectl = Kubectl::new(&seed.served).unwrap();
+    kubectl
+        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
+        .await;
+    (seed, kubectl)
 }
 
-fn image_and_revision(cluster: &FakeCluster) -> (String, String) {
-    let deployment: Deployment = cluster.deployment("default", "app-deployment").unwrap();
-    let image = deployment
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0]
-        .image
-        .clone()
-        .unwrap_or_default();
-    let revision =
-        deployment.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"]
-            .clone();
-    (image, revision)
+fn deploy_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
 
 /// One operator replica, in process, until the returned handle is aborted or dropped.
@@ -203,7 +194,29 @@ async fn kubectl_apply_deploy_and_a_rolloutguard_guard_the_seed_and_its_twin() {
         .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
         .await;
     apply(&kubectl, dir.path(), GUARD).await;
-    let _operator = replica(&kubeconfig, "a").await;
+    let operator = replica(&kubeconfig, "a").await;
+    until(
+        "the operator to read its resources",
+        Duration::from_secs(20),
+        || {
+            operator
+                .state
+                .ready
+                .load(std::sync::atomic::Ordering::SeqCst)
+        },
+    )
+    .await
+    .unwrap();
+    // A rollout that starts under the operator's eyes (whatever rolled out before it ran is
+    // not its to judge): a healthy version, promoted after its bake.
+    kubectl
+        .ok(&[
+            "set",
+            "image",
+            "deployment/app-deployment",
+            "app=app:v2.3.1",
+        ])
+        .await;
     let mut shown = String::new();
     for _ in 0..600 {
         shown = kubectl.ok(&["get", "rolloutguards"]).await;
@@ -213,17 +226,13 @@ async fn kubectl_apply_deploy_and_a_rolloutguard_guard_the_seed_and_its_twin() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(shown.contains("Promoted"), "{shown}");
-    assert_eq!(image_and_revision(&cluster).0, "app:v2.4.0");
+    assert_eq!(image_and_revision(&cluster).0, "app:v2.3.1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_the_operator_cannot_use_shows_in_status_and_nothing_is_guarded() {
     let dir = tempfile::tempdir().unwrap();
-    let seed = scenarios::served_seed(10.0).await.unwrap();
-    let kubectl = Kubectl::new(&seed.served).unwrap();
-    kubectl
-        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
-        .await;
+    let (seed, kubectl) = seed_with_deploy().await;
     apply(
         &kubectl,
         dir.path(),
@@ -394,11 +403,7 @@ async fn get(addr: &str, path: &str) -> (u16, String) {
 async fn the_operator_binary_serves_its_probes_and_guards_the_seed() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let seed = scenarios::served_seed(10.0).await.unwrap();
-    let kubectl = Kubectl::new(&seed.served).unwrap();
-    kubectl
-        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
-        .await;
+    let (seed, kubectl) = seed_with_deploy().await;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deployguard-operator"))
         .args([
             "--listen",
@@ -459,11 +464,7 @@ async fn the_operator_binary_serves_its_probes_and_guards_the_seed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_guards_only_the_resources_its_selector_picks() {
     let dir = tempfile::tempdir().unwrap();
-    let seed = scenarios::served_seed(10.0).await.unwrap();
-    let kubectl = Kubectl::new(&seed.served).unwrap();
-    kubectl
-        .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
-        .await;
+    let (seed, kubectl) = seed_with_deploy().await;
     apply(
         &kubectl,
         dir.path(),

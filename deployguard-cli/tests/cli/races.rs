@@ -11,31 +11,14 @@ use deployguard_testkit::cluster::k8s_openapi::api::apps::v1::Deployment;
 use deployguard_testkit::cluster::kubectl::Kubectl;
 use deployguard_testkit::cluster::scenarios;
 
+use crate::common::image_of;
+
 struct Nobody;
 
 impl Confirm for Nobody {
     fn confirm(&mut self, _: &str) -> Option<bool> {
         None
     }
-}
-
-fn image_and_revision(deployment: &Deployment) -> (String, String) {
-    let image = deployment
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0]
-        .image
-        .clone()
-        .unwrap_or_default();
-    let revision =
-        deployment.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"]
-            .clone();
-    (image, revision)
 }
 
 /// Ten runs, kubectl started 0, 30, … 270 ms after the command: each run stops with exit 4 and
@@ -76,7 +59,7 @@ async fn a_concurrent_kubectl_undo_stops_the_recovery_and_is_named() {
             .cluster
             .deployment("default", "app-deployment")
             .unwrap();
-        let (image, revision) = image_and_revision(&deployment);
+        let (image, revision) = image_of(&deployment);
         // kubectl sends no field manager: the API server names it after its User-Agent.
         let expected = format!("now {image} (revision {revision}), written by kubectl;");
         let marker = deployment
@@ -149,7 +132,7 @@ async fn a_watch_quiet_longer_than_any_silence_limit_does_not_end_the_recovery()
         .deployment("default", "app-deployment")
         .unwrap();
     assert_eq!(
-        image_and_revision(&deployment),
+        image_of(&deployment),
         ("app:v2.3.1".to_owned(), "3".to_owned())
     );
     // One watch followed the whole rollback, through quiet longer than the silence limit: a
