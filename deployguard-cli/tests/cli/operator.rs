@@ -194,6 +194,21 @@ async fn kubectl_apply_deploy_and_a_rolloutguard_guard_the_seed_and_its_twin() {
         .ok(&["apply", "-f", deploy_dir().to_str().unwrap()])
         .await;
     apply(&kubectl, dir.path(), GUARD).await;
+    // The scenario's own rollout finishes first: the twin is the next one.
+    until(
+        "the scenario's rollout to finish",
+        Duration::from_secs(60),
+        || {
+            let deployment = cluster.deployment("default", "app-deployment").unwrap();
+            let status = deployment.status.clone().unwrap_or_default();
+            status.observed_generation == deployment.metadata.generation
+                && status.updated_replicas == Some(6)
+                && status.available_replicas == Some(6)
+                && status.replicas == Some(6)
+        },
+    )
+    .await
+    .unwrap();
     let operator = replica(&kubeconfig, "a").await;
     until(
         "the operator to read its resources",
@@ -220,12 +235,21 @@ async fn kubectl_apply_deploy_and_a_rolloutguard_guard_the_seed_and_its_twin() {
     let mut shown = String::new();
     for _ in 0..600 {
         shown = kubectl.ok(&["get", "rolloutguards"]).await;
-        if shown.contains("Promoted") {
+        if shown.contains("Promoted") || shown.contains("Paused") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(shown.contains("Promoted"), "{shown}");
+    let message = kubectl
+        .ok(&[
+            "get",
+            "rolloutguard",
+            "app",
+            "-o",
+            "jsonpath={.status.message}",
+        ])
+        .await;
+    assert!(shown.contains("Promoted"), "{shown}\n{message}");
     assert_eq!(image_and_revision(&cluster).0, "app:v2.3.1");
 }
 
