@@ -182,16 +182,16 @@ fn run_binary(kubeconfig: &std::path::Path, args: &[&str], env: &[(&str, &str)])
     }
     let began = std::time::Instant::now();
     let mut child = command.spawn().unwrap();
-    let status_file = format!("/proc/{}/status", child.id());
+    let pid = child.id();
+    let status_file = format!("/proc/{pid}/status");
+    // A thread waits for the process; this one reads its memory between the waiter's answers
+    // (a wait on the exit with a short timeout, never a sleep), and kills it past a minute.
+    let (sender, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait());
+    });
     let mut peak_rss_kib = 0;
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if began.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
         if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|text| {
             text.lines()
                 .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -199,7 +199,16 @@ fn run_binary(kubeconfig: &std::path::Path, args: &[&str], env: &[(&str, &str)])
         }) {
             peak_rss_kib = peak_rss_kib.max(kib);
         }
-        std::thread::sleep(Duration::from_millis(5));
+        match exited.recv_timeout(Duration::from_millis(5)) {
+            Ok(status) => break status.unwrap(),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                if began.elapsed() > Duration::from_secs(60) =>
+            {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(err) => panic!("the waiter is gone: {err}"),
+        }
     };
     Run {
         code: status.code().unwrap_or(-1),
