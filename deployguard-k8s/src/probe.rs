@@ -19,19 +19,33 @@ use crate::KubeDeployment;
 #[derive(Debug, Clone)]
 pub struct PodReadinessProbe {
     deployment: KubeDeployment,
+    /// A name of the caller's (a policy file's), instead of `pod-readiness:<target>`.
+    name: Option<String>,
 }
 
 impl PodReadinessProbe {
     /// A probe of `deployment`'s pods.
     pub fn new(deployment: KubeDeployment) -> Self {
-        Self { deployment }
+        Self {
+            deployment,
+            name: None,
+        }
+    }
+
+    /// The same probe under `name` (the name a policy's checks refer to it by).
+    #[must_use]
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
     }
 }
 
 #[async_trait]
 impl HealthProbe for PodReadinessProbe {
     fn name(&self) -> String {
-        format!("pod-readiness:{}", self.deployment.target())
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("pod-readiness:{}", self.deployment.target()))
     }
 
     async fn sample(&self) -> Result<Sample> {

@@ -12,7 +12,7 @@ use deployguard_core::spec::{GuardSpec, StrategySpec};
 use deployguard_core::{Error, ErrorKind};
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, KubeEvents};
 
-pub use probes::{Named, SpecProbes};
+pub use probes::SpecProbes;
 pub use words::Words;
 
 use crate::emergency::ClientOptions;

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use deployguard_core::model::Sample;
 use deployguard_core::spec::{ProbeResolver, ProbeSpec};
 use deployguard_core::{Error, ErrorKind, HealthProbe, Result};
 use deployguard_k8s::{KubeDeployment, PodReadinessProbe};
@@ -59,10 +57,9 @@ impl ProbeResolver for SpecProbes {
                 }
                 Ok(Arc::new(probe))
             }
-            ProbeSpec::PodReadiness(readiness) => Ok(Arc::new(Named {
-                name: readiness.name.clone(),
-                inner: Arc::new(PodReadinessProbe::new(self.deployment.clone())),
-            })),
+            ProbeSpec::PodReadiness(readiness) => Ok(Arc::new(
+                PodReadinessProbe::new(self.deployment.clone()).named(&readiness.name),
+            )),
             other => Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
@@ -71,29 +68,5 @@ impl ProbeResolver for SpecProbes {
                 ),
             )),
         }
-    }
-}
-
-/// A probe under the name a spec gives it.
-#[derive(Debug)]
-pub struct Named {
-    /// The spec's name for it.
-    pub name: String,
-    /// The probe.
-    pub inner: Arc<dyn HealthProbe>,
-}
-
-#[async_trait]
-impl HealthProbe for Named {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn metrics(&self) -> Vec<String> {
-        self.inner.metrics()
-    }
-
-    async fn sample(&self) -> Result<Sample> {
-        self.inner.sample().await
     }
 }
