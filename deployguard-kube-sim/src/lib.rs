@@ -80,6 +80,7 @@ mod selectors;
 mod serve;
 mod status;
 mod store;
+mod structural;
 mod table;
 mod typed;
 pub mod wait;

@@ -1,5 +1,5 @@
 //! The operator's manifests, made from the code they describe: the CRD (its printer columns,
-//! the status subresource, the structural part of its schema), least-privilege RBAC from
+//! the status subresource, its structural schema), least-privilege RBAC from
 //! `deployguard_k8s::rbac::rules`, and the operator's Deployment. `deploy/` holds them as
 //! written by [`manifests`]; a test keeps the folder current.
 
@@ -19,32 +19,19 @@ pub fn api_resource() -> ApiResource {
     }
 }
 
-/// The CustomResourceDefinition. The API server checks the target (a Deployment's name, a
-/// DNS-1123 subdomain) and the spec's top-level fields; the rest of the spec (durations,
-/// references between probes and checks, each check's ranges) is checked by the operator,
-/// which reports what it cannot use in status as `InvalidSpec`, naming the field.
+/// The CustomResourceDefinition. Its schema is `GuardSpec`'s, made structural
+/// ([`super::schema`]): the API server refuses wrong types, unknown kinds, missing fields, bad
+/// names and durations; what it cannot check (references between probes and checks, each
+/// check's ranges, a field of another kind than the one named) the operator reports in status
+/// as `InvalidSpec`, naming the field.
 pub fn crd() -> Value {
     let name = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
     let open = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
-    let spec_properties = json!({
-        "target": {
-            "type": "object",
-            "required": ["deployment"],
-            "properties": {
-                "deployment": {"type": "string", "maxLength": 253, "pattern": name},
-                "namespace": {"type": "string", "maxLength": 63},
-            },
-        },
-        "strategy": open,
-        "probes": {"type": "array", "items": open},
-        "checks": {"type": "array", "items": open},
-        "bake": {"type": "string"},
-        "patience": open,
-        "migrations": open,
-        "deadlines": open,
-        "notifications": open,
-        "dryRun": {"type": "boolean"},
-    });
+    let mut spec = super::schema::structural(&deployguard_core::spec::GuardSpec::json_schema());
+    // A Deployment's name is a DNS-1123 subdomain.
+    spec["properties"]["target"]["properties"]["deployment"]["maxLength"] = json!(253);
+    spec["properties"]["target"]["properties"]["deployment"]["pattern"] = json!(name);
+    spec["properties"]["target"]["properties"]["namespace"]["maxLength"] = json!(63);
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -75,11 +62,7 @@ pub fn crd() -> Value {
                     "type": "object",
                     "description": "Guards every rollout of a Deployment by a policy: deployguard's GuardSpec (deployguard-core/schema/guard-spec.schema.json).",
                     "properties": {
-                        "spec": {
-                            "type": "object",
-                            "required": ["target"],
-                            "properties": spec_properties,
-                        },
+                        "spec": spec,
                         "status": open,
                     },
                 }},

@@ -10,6 +10,7 @@
 //! reported as `Ready=False, reason=InvalidSpec` with the field named, and nothing is guarded.
 
 mod manifests;
+mod schema;
 mod status;
 
 use std::collections::HashMap;

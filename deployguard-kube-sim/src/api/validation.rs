@@ -1,5 +1,6 @@
 //! What the server refuses or prunes before it writes: a body whose type is not the URL's,
-//! and fields the type's schema does not declare.
+//! fields the type's schema does not declare, and a custom resource's values its CRD's schema
+//! refuses.
 
 use super::*;
 
@@ -68,6 +69,17 @@ pub(super) fn checked_fields(
         return Ok(Vec::new());
     };
     let unknown = crate::openapi::prune(obj, &schema);
+    if schema.definitions.is_empty() {
+        // A custom resource: its values are checked against the CRD's structural schema.
+        let problems = crate::structural::violations(obj, &schema.root);
+        if !problems.is_empty() {
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            return Err(ApiError::invalid_all(rt, name, problems));
+        }
+    }
     if unknown.is_empty() || directive == "Ignore" {
         return Ok(Vec::new());
     }

@@ -225,3 +225,110 @@ async fn injected_faults_are_shaped_as_real_answers_and_logged_as_what_they_did(
         ]
     );
 }
+
+/// A custom resource is checked against its CRD's structural schema after pruning: types,
+/// enums, required fields, patterns, lengths and bounds, every problem named in one 422.
+#[tokio::test(start_paused = true)]
+async fn custom_resources_are_checked_against_their_crds_schema() {
+    let cluster = FakeCluster::new();
+    cluster
+        .create(json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+                "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {"spec": {"type": "object", "required": ["size"], "properties": {
+                        "size": {"type": "integer", "minimum": 1, "maximum": 10},
+                        "colour": {"type": "string", "enum": ["red", "blue"]},
+                        "name": {"type": "string", "maxLength": 8, "pattern": "^[a-z]+$"},
+                        "port": {"x-kubernetes-int-or-string": true},
+                        "note": {"type": "string", "nullable": true},
+                        "tags": {"type": "array", "maxItems": 2, "items": {"type": "string"}},
+                        "free": {"x-kubernetes-preserve-unknown-fields": true}
+                    }}}
+                }}}]}
+        }))
+        .unwrap();
+    let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
+    let resource = ApiResource::from_gvk_with_plural(&gvk, "widgets");
+    let api: Api<DynamicObject> = Api::namespaced_with(cluster.client(), "default", &resource);
+    let widget = |name: &str, spec: serde_json::Value| -> DynamicObject {
+        serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": name}, "spec": spec}))
+        .unwrap()
+    };
+
+    let good = widget(
+        "good",
+        json!({"size": 3, "colour": "red", "name": "abc", "port": "http", "note": null,
+               "tags": ["a"], "free": "anything"}),
+    );
+    api.create(&PostParams::default(), &good).await.unwrap();
+    let read = api.get("good").await.unwrap();
+    assert_eq!(read.data["spec"]["free"], "anything");
+
+    let refused = api
+        .create(
+            &PostParams::default(),
+            &widget("bad", json!({"size": "three"})),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "Widget.example.com \"bad\" is invalid: spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\""
+    );
+
+    let refused = api
+        .create(
+            &PostParams::default(),
+            &widget(
+                "worse",
+                json!({"colour": "green", "name": "Too_Long_Name", "size": 11, "port": 1.5,
+                       "tags": ["a", "b", "c"]}),
+            ),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = refused else {
+        panic!("{refused:?}")
+    };
+    for expected in [
+        "spec.colour: Unsupported value: \"green\": supported values: \"red\", \"blue\"",
+        "spec.name: Too long: may not be more than 8 bytes",
+        "spec.name: Invalid value: \"Too_Long_Name\": spec.name in body should match '^[a-z]+$'",
+        "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10",
+        "spec.port: Invalid value: \"number\": spec.port in body must be of type integer,string: \"number\"",
+        "spec.tags: Too many: 3: must have at most 2 items",
+    ] {
+        assert!(
+            status.message.contains(expected),
+            "{expected} not in {}",
+            status.message
+        );
+    }
+    let refused = api
+        .create(&PostParams::default(), &widget("empty", json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.message.ends_with("spec.size: Required value")),
+        "{refused:?}"
+    );
+    // Nothing refused was written.
+    let names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|w| w.metadata.name)
+        .collect();
+    assert_eq!(names, ["good"]);
+}
