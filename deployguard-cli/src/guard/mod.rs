@@ -3,16 +3,18 @@
 //! as code.
 
 mod probes;
+mod routers;
 mod words;
 
 use std::sync::Arc;
 
 use deployguard_core::engine::GuardOutcome;
-use deployguard_core::spec::{GuardSpec, StrategySpec};
+use deployguard_core::spec::GuardSpec;
 use deployguard_core::{Error, ErrorKind};
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, KubeEvents};
 
 pub use probes::SpecProbes;
+pub use routers::{TrafficParts, traffic_parts};
 pub use words::Words;
 
 use crate::emergency::ClientOptions;
@@ -59,15 +61,6 @@ pub async fn run(
     client_options: &ClientOptions,
     dry_run: bool,
 ) -> Result<(GuardExit, GuardOutcome), Error> {
-    if !matches!(
-        spec.strategy,
-        StrategySpec::Rolling | StrategySpec::Recreate
-    ) {
-        return Err(Error::invalid_input(
-            "strategy.kind",
-            "blueGreen and canary move traffic through a router, which this command does not build: guard them in a program (GuardSpec::guard_builder(…).router(…))",
-        ));
-    }
     let (client, server) = crate::emergency::client_with(client_options).await?;
     let namespace = spec.namespace();
     let deployment = &spec.target.deployment;
@@ -78,6 +71,12 @@ pub async fn run(
         .guard_builder(Arc::new(backend), &resolver)?
         .dry_run(dry_run)
         .journal(Arc::new(Words));
+    if let Some(parts) = routers::traffic_parts(spec, &client).await? {
+        builder = builder.router(parts.router);
+        if let Some(stable) = parts.stable {
+            builder = builder.stable(Arc::new(stable));
+        }
+    }
     if spec.migrations.inspect_jobs {
         builder = builder.migrations(Arc::new(JobMigrationInspector::new(
             client.clone(),

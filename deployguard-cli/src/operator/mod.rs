@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deployguard_core::engine::{GuardOutcome, JournalSink};
-use deployguard_core::spec::{GuardSpec, StrategySpec};
+use deployguard_core::spec::GuardSpec;
 use deployguard_core::{ActorLock, Error, LockState};
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, KubeEvents, LeaseLock};
 use futures::StreamExt;
@@ -385,17 +385,7 @@ fn read_spec(object: &DynamicObject, namespace: &str) -> Result<GuardSpec, Error
             }
         }
     }
-    let spec = GuardSpec::from_value(value)?;
-    if !matches!(
-        spec.strategy,
-        StrategySpec::Rolling | StrategySpec::Recreate
-    ) {
-        return Err(Error::invalid_input(
-            "strategy.kind",
-            "the operator guards rolling and recreate Deployments; blueGreen and canary need a router it does not build yet",
-        ));
-    }
-    Ok(spec)
+    GuardSpec::from_value(value)
 }
 
 fn spawn_guard(
@@ -410,6 +400,13 @@ fn spawn_guard(
     tokio::spawn(async move {
         let namespace = spec.namespace().to_owned();
         let name = spec.target.deployment.clone();
+        let traffic = match crate::guard::traffic_parts(&spec, &client).await {
+            Ok(traffic) => traffic,
+            Err(err) => {
+                status.invalid(&err).await;
+                return;
+            }
+        };
         let built = (|| -> Result<_, Error> {
             let resolver = SpecProbes::new(&namespace, deployment.clone());
             let mut builder = spec
@@ -420,6 +417,12 @@ fn spawn_guard(
                     Arc::new(LeaseLock::new(client.clone(), &namespace, &name)),
                     &identity,
                 );
+            if let Some(parts) = traffic {
+                builder = builder.router(parts.router);
+                if let Some(stable) = parts.stable {
+                    builder = builder.stable(Arc::new(stable));
+                }
+            }
             if spec.migrations.inspect_jobs {
                 builder = builder.migrations(Arc::new(JobMigrationInspector::new(
                     client.clone(),

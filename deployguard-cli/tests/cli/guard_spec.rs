@@ -148,3 +148,60 @@ fn a_bad_spec_is_refused_naming_the_file_and_the_field() {
     let ran = guard(&["--spec", "-", "--check"], None);
     assert_eq!(ran.code, 2, "empty standard input is no spec");
 }
+
+/// The seed runbook's blue-green as a spec: green is judged by its pods (six looks over 25 s, more
+/// than its readiness's 20 s flapping period) before any traffic
+/// moves; the flapping green is aborted (the Service still selects blue, green scaled to 0),
+/// its healthy twin promoted (the Service selects green).
+const BLUE_GREEN: &str = "
+target: {deployment: myapp-green, stable: myapp-blue}
+strategy:
+  kind: blueGreen
+  active: blue
+  preview: green
+  prePromotion: [green-ready]
+  scaleDownDelay: 0s
+router: {kind: service, service: myapp-service, key: version, backends: {blue: blue, green: green}}
+probes: [{name: pods, kind: podReadiness}]
+checks:
+  - {name: green-ready, probe: pods, metric: ready_fraction, success: {min: 1.0},
+     initialDelay: 10s, interval: 5s, count: 6}
+deadlines: {recovery: 60s, poll: 500ms}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_spec_moves_traffic_through_its_router_only_when_green_is_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("blue-green.yaml");
+    std::fs::write(&spec, BLUE_GREEN).unwrap();
+    let spec_arg = spec.to_str().unwrap().to_owned();
+    let selected = |cluster: &FakeCluster| {
+        cluster
+            .get("v1", "Service", "default", "myapp-service")
+            .map(|s| s["spec"]["selector"]["version"].clone())
+            .unwrap()
+    };
+    let green_replicas = |cluster: &FakeCluster| {
+        let green: Deployment = cluster.deployment("default", "myapp-green").unwrap();
+        green.spec.unwrap().replicas.unwrap_or(1)
+    };
+    for (scenario, code, version) in [
+        ("seed-blue-green", 3, "blue"),
+        ("seed-blue-green-healthy", 0, "green"),
+    ] {
+        let cluster = FakeCluster::builder()
+            .controllers(true)
+            .time_scale(10.0)
+            .build();
+        scenarios::load(&cluster, scenario).await.unwrap();
+        let served = cluster.serve().await.unwrap();
+        let kubeconfig = dir.path().join(format!("{scenario}-kubeconfig"));
+        served.write_kubeconfig(&kubeconfig).unwrap();
+        let ran = guard_off_runtime(&spec_arg, kubeconfig).await;
+        assert_eq!(ran.code, code, "{scenario}: {}\n{}", ran.stdout, ran.stderr);
+        assert_eq!(selected(&cluster), version, "{scenario}");
+        if code == 3 {
+            assert_eq!(green_replicas(&cluster), 0, "{scenario}: green scaled down");
+        }
+    }
+}

@@ -292,9 +292,9 @@ async fn a_spec_the_operator_cannot_use_shows_in_status_and_nothing_is_guarded()
         let refused = kubectl.run(&["apply", "-f", path.to_str().unwrap()]).await;
         assert_ne!(refused.code, 0, "{name}: {}", refused.stdout);
         assert!(
-            refused.stderr.contains(&format!(
-                "The RolloutGuard \"{name}\" is invalid: {field}"
-            )),
+            refused
+                .stderr
+                .contains(&format!("The RolloutGuard \"{name}\" is invalid: {field}")),
             "{name}: {}",
             refused.stderr
         );

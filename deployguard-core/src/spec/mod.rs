@@ -34,6 +34,7 @@
 
 mod duration;
 mod probes;
+mod routers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,7 @@ pub use probes::{
     AlbTargetHealthSpec, ErrorRatioSpec, LatencySpec, PodReadinessSpec, ProbeResolver, ProbeSpec,
     PrometheusSpec, SimulatedTrafficSpec,
 };
+pub use routers::RouterSpec;
 
 /// A whole guard as data. See the [module](self) for an example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -61,6 +63,9 @@ pub struct GuardSpec {
     /// How the rollout moves (default: rolling).
     #[serde(default)]
     pub strategy: StrategySpec,
+    /// What moves a blue-green's or canary's traffic (required for them, refused otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<RouterSpec>,
     /// The probes the checks read, each named once.
     #[serde(default)]
     pub probes: Vec<ProbeSpec>,
@@ -99,6 +104,10 @@ pub struct TargetSpec {
     /// Its namespace (default: `default`; a RolloutGuard's own namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The stable side's Deployment, for blue-green (the active side) and canary: scaled up
+    /// and awaited before traffic goes back to it. `deployment` is then the new side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable: Option<String>,
 }
 
 /// How the rollout moves.
@@ -541,7 +550,70 @@ impl GuardSpec {
             }
         }
         self.checks().map(drop)?;
-        self.strategy().map(drop)
+        self.strategy().map(drop)?;
+        self.validate_router()
+    }
+
+    /// A traffic-moving strategy has a router holding each of its sides; the others have none.
+    fn validate_router(&self) -> Result<()> {
+        let sides: Vec<(&str, &String)> = match &self.strategy {
+            StrategySpec::BlueGreen {
+                active, preview, ..
+            } => vec![("active", active), ("preview", preview)],
+            StrategySpec::Canary { stable, canary, .. } => {
+                vec![("stable", stable), ("canary", canary)]
+            }
+            _ => Vec::new(),
+        };
+        if self.target.stable.as_ref() == Some(&self.target.deployment) {
+            return Err(Error::invalid_input(
+                "target.stable",
+                "is the target deployment itself: name the other side's Deployment",
+            ));
+        }
+        let Some(router) = &self.router else {
+            if sides.is_empty() {
+                return Ok(());
+            }
+            return Err(Error::invalid_input(
+                "router",
+                "is missing: a blueGreen or canary strategy moves traffic through one (kind service, istio or alb)",
+            ));
+        };
+        if sides.is_empty() {
+            return Err(Error::invalid_input(
+                "router",
+                "moves traffic, which a rolling or recreate strategy does not: remove it or choose blueGreen or canary",
+            ));
+        }
+        for (role, side) in sides {
+            if !router.backends().contains_key(side) {
+                let known: Vec<&String> = router.backends().keys().collect();
+                return Err(Error::invalid_input(
+                    "router.backends",
+                    format!(
+                        "has no backend {side:?} (the strategy's {role} side); it has {known:?}"
+                    ),
+                ));
+            }
+        }
+        match router {
+            RouterSpec::Service { .. } if matches!(self.strategy, StrategySpec::Canary { .. }) => {
+                Err(Error::invalid_input(
+                    "router.kind",
+                    "a Service selector switches all traffic at once and cannot split it for a canary: use istio or alb, or a blueGreen strategy",
+                ))
+            }
+            RouterSpec::Alb {
+                listener_arn,
+                rule_arn,
+                ..
+            } if listener_arn.is_some() == rule_arn.is_some() => Err(Error::invalid_input(
+                "router",
+                "needs exactly one of listenerArn and ruleArn",
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The namespace: the target's, else `default`.

@@ -25,6 +25,11 @@ strategy:
     - analysis
     - setWeight: 50
     - pause: {}
+router:
+  kind: istio
+  virtualService: app
+  route: primary
+  backends: {app-stable: stable, app-canary: canary}
 probes:
   - name: http
     kind: prometheus
@@ -161,9 +166,16 @@ fn every_bad_value_is_refused_naming_its_path() {
         (format!("{base}deadlines: {{recovery: 0s}}"), "recovery_deadline"),
         (format!("{base}migrations: {{policy: yolo}}"), "migrations.policy: unknown variant `yolo`"),
         (format!("{base}strategy: {{kind: canary, stable: a, canary: b, steps: [{{setWeight: 120}}]}}"), "strategy.steps[0].setWeight: 120 is over 100"),
-        (format!("{base}strategy: {{kind: canary, stable: a, canary: a, steps: [analysis]}}"), "canary backend names: stable and candidate are both \"a\""),
+        (format!("{base}strategy: {{kind: canary, stable: a, canary: a, steps: [analysis]}}\nrouter: {{kind: istio, virtualService: web, backends: {{a: s}}}}"), "canary backend names: stable and candidate are both \"a\""),
         (format!("{base}strategy: {{kind: blueGreen, active: a, preview: b, prePromotion: [smoke]}}"), "strategy.prePromotion[0]: \"smoke\" is not among the checks"),
         (format!("{base}strategy: {{kind: linear}}"), "strategy.kind: unknown variant `linear`"),
+        (format!("{base}strategy: {{kind: blueGreen, active: blue, preview: green}}"), "router: is missing: a blueGreen or canary strategy moves traffic"),
+        (format!("{base}strategy: {{kind: blueGreen, active: blue, preview: green}}\nrouter: {{kind: service, service: web, backends: {{blue: b, gren: g}}}}"), "router.backends: has no backend \"green\" (the strategy's preview side)"),
+        (format!("{base}strategy: {{kind: canary, stable: s, canary: c, steps: [analysis]}}\nrouter: {{kind: service, service: web, backends: {{s: s, c: c}}}}"), "router.kind: a Service selector switches all traffic at once"),
+        (format!("{base}strategy: {{kind: canary, stable: s, canary: c, steps: [analysis]}}\nrouter: {{kind: alb, backends: {{s: s, c: c}}}}"), "router: needs exactly one of listenerArn and ruleArn"),
+        (format!("{base}strategy: {{kind: canary, stable: s, canary: c, steps: [analysis]}}\nrouter: {{kind: nginx, backends: {{s: s, c: c}}}}"), "router.kind: unknown variant `nginx`"),
+        (format!("{base}router: {{kind: istio, virtualService: web, backends: {{s: s, c: c}}}}"), "router: moves traffic, which a rolling or recreate strategy does not"),
+        ("target: {deployment: web, stable: web}".to_owned(), "target.stable: is the target deployment itself"),
         ("target: {deployment: web}\nprobes: [{name: p, kind: podReadiness, extra: 1}]".to_owned(), "probes[0]: unknown field `extra`"),
         ("target: {deployment: web}\nprobes: [{name: p, kind: podReadiness}, {name: p, kind: podReadiness}]".to_owned(), "probes[1].name: \"p\" names two probes"),
         ("target: {namespace: x}".to_owned(), "target: missing field `deployment`"),
@@ -218,11 +230,13 @@ fn a_spec_builds_a_guard_through_the_same_builder_as_code() {
         .guard_builder(Arc::new(deployment()), &Fakes)
         .unwrap()
         .build();
-    // The canary needs a router the spec cannot build: the builder says so, as for code.
+    // The spec's router is data: the program builds it (`.router(…)`), or the builder says
+    // the canary has none, as it would for code.
     let err = guard.map(drop).unwrap_err();
     assert!(err.to_string().contains("router"), "{err}");
+    assert_eq!(spec.router.as_ref().map(|r| r.kind()), Some("istio"));
     let rolling = GuardSpec::from_yaml(&FULL.replace(
-        "strategy:\n  kind: canary\n  stable: app-stable\n  canary: app-canary\n  steps:\n    - setWeight: 20\n    - pause: {duration: 5m}\n    - analysis\n    - setWeight: 50\n    - pause: {}\n",
+        "strategy:\n  kind: canary\n  stable: app-stable\n  canary: app-canary\n  steps:\n    - setWeight: 20\n    - pause: {duration: 5m}\n    - analysis\n    - setWeight: 50\n    - pause: {}\nrouter:\n  kind: istio\n  virtualService: app\n  route: primary\n  backends: {app-stable: stable, app-canary: canary}\n",
         "",
     ))
     .unwrap();
