@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::pointer::Pointer;
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::{Shared, lock, mesh};
+use crate::{Shared, gateway, lock, mesh};
 
 /// A ready endpoint of a Service: its pod, the pod's (first container's) image and its
 /// pod-template-hash label.
@@ -38,6 +38,9 @@ pub struct Route {
 /// VirtualService routes it (each destination's share and the ready endpoints of its Service
 /// whose pods carry its subset's labels), else all of them to its own ready endpoints.
 pub(crate) fn routes(shared: &Shared, namespace: &str, service: &str) -> Vec<Route> {
+    if let Some(routes) = gateway_routes(shared, namespace, service) {
+        return routes;
+    }
     let applied = lock(&shared.mesh).applied_in(namespace);
     let Some(destinations) = mesh::destinations(&applied, namespace, service) else {
         return vec![Route {
@@ -63,6 +66,40 @@ pub(crate) fn routes(shared: &Shared, namespace: &str, service: &str) -> Vec<Rou
             }
         })
         .collect()
+}
+
+/// Requests to Gateway `namespace/name` (when the Gateway API is installed and there is one):
+/// split by the applied HTTPRoute attached to it over its backend Services' ready endpoints;
+/// with no route, one share with no endpoints (the gateway answers 404: every request fails).
+fn gateway_routes(shared: &Shared, namespace: &str, name: &str) -> Option<Vec<Route>> {
+    let applied = {
+        let gateways = lock(&shared.gateways);
+        if !gateways.installed() {
+            return None;
+        }
+        gateways.applied_in(namespace)
+    };
+    let types = lock(&shared.types).clone();
+    let rt = types
+        .iter()
+        .find(|t| t.group == gateway::GATEWAY_GROUP && t.kind == "Gateway")?;
+    lock(&shared.store).get(rt, namespace, name).ok()?;
+    let backends = gateway::backends(&applied, namespace, name);
+    if backends.is_empty() {
+        return Some(vec![Route {
+            weight: 1,
+            endpoints: Vec::new(),
+        }]);
+    }
+    Some(
+        backends
+            .into_iter()
+            .map(|b| Route {
+                weight: b.weight,
+                endpoints: ready_endpoints(shared, namespace, &b.service, None),
+            })
+            .collect(),
+    )
 }
 
 fn destination_rules(shared: &Shared, namespace: &str) -> Vec<Value> {

@@ -67,6 +67,7 @@ mod defaults;
 mod discovery;
 mod extension;
 mod faults;
+pub mod gateway;
 pub mod kubectl;
 mod managed;
 pub mod mesh;
@@ -158,6 +159,7 @@ pub(crate) struct Shared {
     /// What lives beside the cluster and advances with its clock (the testkit's traffic).
     pub(crate) extensions: Mutex<Vec<Arc<dyn Extension>>>,
     pub(crate) mesh: Mutex<mesh::Mesh>,
+    pub(crate) gateways: Mutex<gateway::Gateways>,
     /// What each controller's last run saw (a pass skips those with nothing to do).
     pub(crate) gates: Mutex<controllers::Gates>,
     pub(crate) log_requests: bool,
@@ -281,6 +283,7 @@ impl FakeClusterBuilder {
                 }),
                 extensions: Mutex::new(Vec::new()),
                 mesh: Mutex::new(mesh::Mesh::default()),
+                gateways: Mutex::new(gateway::Gateways::default()),
                 gates: Mutex::default(),
                 log_requests: self.log_requests,
                 controller: Mutex::new(None),
@@ -589,6 +592,50 @@ impl FakeCluster {
             }
         }
         lock(&self.shared.mesh).install(config);
+        Ok(())
+    }
+
+    /// Installs the Gateway API (the standard channel's GatewayClass, Gateway and HTTPRoute
+    /// CRDs, `v1`, with their real schemas), a GatewayClass `config.class` for the simulated
+    /// controller, and the controller: it accepts the class's Gateways and applies each
+    /// HTTPRoute attached to them `config.propagation` after it is written, reporting it in
+    /// the route's status. Simulated traffic to a Gateway (by its name) follows the applied
+    /// route's weights; see [`gateway`].
+    pub fn install_gateway_api(&self, config: gateway::GatewayConfig) -> Result<(), ApiError> {
+        for crd in gateway::gateway_api_crds() {
+            let name = crd
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            if self
+                .get(
+                    "apiextensions.k8s.io/v1",
+                    "CustomResourceDefinition",
+                    "",
+                    &name,
+                )
+                .is_err()
+            {
+                self.create(crd)?;
+            }
+        }
+        if self
+            .get(
+                "gateway.networking.k8s.io/v1",
+                "GatewayClass",
+                "",
+                &config.class,
+            )
+            .is_err()
+        {
+            self.create(
+                json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                "metadata": {"name": config.class},
+                "spec": {"controllerName": gateway::CONTROLLER_NAME}}),
+            )?;
+        }
+        lock(&self.shared.gateways).install(config);
         Ok(())
     }
 

@@ -1,16 +1,18 @@
-//! A custom resource checked against its CRD's structural schema, as the API server checks it
-//! after pruning: `type`, `nullable`, `enum`, `required`, `pattern`, `minLength`/`maxLength`,
-//! `minimum`/`maximum`, `minItems`/`maxItems`, and `x-kubernetes-int-or-string`. Each problem
-//! is worded as the server words it (`spec.replicas: Invalid value: "string": spec.replicas in
-//! body must be of type integer: "string"`), every one found, so the 422 lists them all.
+//! A custom resource defaulted and checked against its CRD's structural schema, as the API
+//! server does after pruning: `default`s filled in where a field is absent, then `type`,
+//! `nullable`, `enum`, `required`, `pattern`, `minLength`/`maxLength`, `minimum`/`maximum`,
+//! `minItems`/`maxItems` and `x-kubernetes-int-or-string` checked. Each problem is worded as
+//! the server words it (`spec.replicas: Invalid value: "string": spec.replicas in body must be
+//! of type integer: "string"`), every one found, so the 422 lists them all.
 //!
 //! Not checked: CEL rules (`x-kubernetes-validations`), `format`, `oneOf`/`anyOf`/`allOf`/`not`
 //! junctors, and `uniqueItems` (which a structural schema may not set).
 
 use serde_json::{Map, Value};
 
-/// Every problem of `value` against `schema`, as (field path, problem). Null fields a schema
-/// does not call `nullable` are dropped first, as the server drops them.
+/// Every problem of `value` against `schema`, as (field path, problem), after filling in the
+/// schema's defaults. Null fields a schema does not call `nullable` are dropped first, as the
+/// server drops them.
 pub(crate) fn violations(value: &mut Value, schema: &Value) -> Vec<(String, String)> {
     let mut found = Vec::new();
     check(value, schema, "", &mut found);
@@ -118,6 +120,14 @@ fn object_rules(
         !(field.is_null()
             && field_schema.is_some_and(|s| s.get("nullable") != Some(&Value::Bool(true))))
     });
+    // Defaults, as the server applies them to what it stores (before `required` is checked).
+    for (key, field_schema) in properties.into_iter().flatten() {
+        if let Some(default) = field_schema.get("default")
+            && !fields.contains_key(key)
+        {
+            fields.insert(key.clone(), default.clone());
+        }
+    }
     for required in schema
         .get("required")
         .and_then(Value::as_array)

@@ -90,6 +90,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
     let mut store = lock(&shared.store);
     let mut logs = lock(&shared.logs);
     let mut mesh = lock(&shared.mesh);
+    let mut gateways = lock(&shared.gateways);
     let mut gates = lock(&shared.gates);
     let mut wake = None;
     for _ in 0..MAX_SUB_PASSES {
@@ -108,6 +109,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
         }
         ctx.wake = None;
         crate::mesh::reconcile(&mut ctx, &mut mesh);
+        crate::gateway::reconcile(&mut ctx, &mut gateways);
         wake = gates.iter().filter_map(Gate::wake).chain(ctx.wake).min();
         if store.resource_version() == before {
             break;
