@@ -49,6 +49,7 @@
 //!   diagnosis runs over what it observes (`deployguard_core::engine::diagnose`).
 //! - [`PodReadinessProbe`]: ready fraction per revision.
 //! - [`ServiceSelectorRouter`]: all-or-nothing blue/green by one Service selector key.
+//! - [`GatewayRouter`]: weighted `backendRefs` of one rule of a Gateway API `HTTPRoute`.
 //! - [`JobMigrationInspector`]: the schema's state from migration Jobs and a ConfigMap.
 //! - `Fleet` (feature `fleet`, which brings `kube::runtime`): many deployments read from one
 //!   watch-backed cache per resource kind.
@@ -65,6 +66,7 @@ mod error;
 mod events;
 #[cfg(feature = "fleet")]
 mod fleet;
+pub mod gateway;
 mod lease;
 mod migrations;
 mod names;
@@ -80,6 +82,7 @@ pub use deployment::KubeDeployment;
 pub use events::KubeEvents;
 #[cfg(feature = "fleet")]
 pub use fleet::{Fleet, FleetDeployment};
+pub use gateway::GatewayRouter;
 pub use lease::LeaseLock;
 pub use migrations::JobMigrationInspector;
 pub use probe::PodReadinessProbe;

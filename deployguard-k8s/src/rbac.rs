@@ -43,6 +43,21 @@ pub fn rules() -> Vec<PolicyRule> {
     ]
 }
 
+/// The rules `GatewayRouter` needs in its namespace, nothing more.
+pub fn gateway_rules() -> Vec<PolicyRule> {
+    vec![
+        // current, apply (a JSON patch of the weights), verify (the route's status).
+        rule(
+            "gateway.networking.k8s.io",
+            &["httproutes"],
+            &["get", "patch"],
+        ),
+        // A backend's Service selector, and whether its pods are ready.
+        rule("", &["services"], &["get"]),
+        rule("", &["pods"], &["list"]),
+    ]
+}
+
 /// A `Role` named `name` in `namespace` with [`rules`], as YAML for `kubectl apply -f`.
 pub fn role_yaml(namespace: &str, name: &str) -> String {
     role_yaml_of(namespace, name, &rules())

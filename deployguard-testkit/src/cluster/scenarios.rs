@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use deployguard_kube_sim::gateway::GatewayConfig;
 use deployguard_kube_sim::mesh::MeshConfig;
 use deployguard_kube_sim::{ApiError, FakeCluster, ImageBehaviour};
 
@@ -77,7 +78,16 @@ pub enum Layout {
     /// [`SELECTOR_GREEN`] (the candidate) behind Service `myapp-service`, whose selector's
     /// `version` label picks `blue` or `green`.
     SelectorBlueGreen,
+    /// A Gateway API canary: Deployments [`ISTIO_STABLE`] (serving) and [`ISTIO_CANARY`] (the
+    /// candidate), each behind its own Service of the same name, weights on rule `primary` of
+    /// HTTPRoute [`GATEWAY_ROUTE`], attached to Gateway [`GATEWAY`], which the traffic enters.
+    GatewayCanary,
 }
+
+/// The Gateway of the Gateway API scenarios (the simulated traffic's target).
+pub const GATEWAY: &str = "myapp-gateway";
+/// The HTTPRoute of the Gateway API scenarios.
+pub const GATEWAY_ROUTE: &str = "myapp";
 
 /// The serving Deployment of the Service-selector blue-green scenarios.
 pub const SELECTOR_BLUE: &str = "myapp-blue";
@@ -301,6 +311,20 @@ pub fn catalogue() -> Vec<Scenario> {
             Layout::IstioCanary,
         ),
         istio(
+            "gateway-canary",
+            "Gateway API canary: app-stable (v2.3.1, 6 pods) and app-canary (v2.4.0, 3 pods, 15% 503s), each its own Service, behind HTTPRoute myapp of Gateway myapp-gateway, all weight on app-stable",
+            VersionAtFault,
+            Some("gateway-canary-healthy"),
+            Layout::GatewayCanary,
+        ),
+        istio(
+            "gateway-canary-healthy",
+            "Gateway API canary: app-stable (v2.3.1) and app-canary (v2.4.0, healthy) behind HTTPRoute myapp of Gateway myapp-gateway",
+            Healthy,
+            None,
+            Layout::GatewayCanary,
+        ),
+        istio(
             "istio-blue-green",
             "Istio blue-green: app-blue (v2.3.1) serving, app-green (v2.4.0, 15% 503s) ready on subset green at weight 0",
             VersionAtFault,
@@ -451,6 +475,12 @@ pub async fn load_seeded(cluster: &FakeCluster, name: &str, seed: u64) -> Result
                 normal,
             )
             .await
+        }
+        "gateway-canary" | "gateway-canary-healthy" => {
+            if name == "gateway-canary" {
+                cluster.set_serving(NEW, ServingProfile::SEED_BAD);
+            }
+            gateway_canary(cluster, normal).await
         }
         "istio-blue-green" | "istio-blue-green-healthy" => {
             if name == "istio-blue-green" {
@@ -806,6 +836,34 @@ async fn istio_pair(
         NEW,
         candidate_replicas,
     ))?;
+    Ok(())
+}
+
+/// The Gateway API canary: two Deployments, a Service each, a Gateway of the simulated
+/// class and an HTTPRoute whose rule `primary` weighs the two Services.
+async fn gateway_canary(cluster: &FakeCluster, traffic: TrafficConfig) -> Result<(), ApiError> {
+    cluster.install_gateway_api(GatewayConfig::default())?;
+    cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
+    cluster.set_image_behaviour(NEW, ImageBehaviour::ready_after(5));
+    let labels = |track: &str| json!({"app": "myapp", "track": track});
+    for (name, track) in [(ISTIO_STABLE, "stable"), (ISTIO_CANARY, "canary")] {
+        cluster.create(service(name, labels(track)))?;
+    }
+    cluster.create(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": GATEWAY, "namespace": "default"},
+        "spec": {"gatewayClassName": "sim", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}}))?;
+    cluster.create(
+        json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": GATEWAY_ROUTE, "namespace": "default"},
+        "spec": {"parentRefs": [{"name": GATEWAY}], "hostnames": ["myapp.example.com"],
+            "rules": [{"name": "primary", "backendRefs": [
+                {"name": ISTIO_STABLE, "port": 80, "weight": 100},
+                {"name": ISTIO_CANARY, "port": 80, "weight": 0}]}]}}),
+    )?;
+    cluster.create(app_deployment(ISTIO_STABLE, labels("stable"), OLD, 6))?;
+    rolled_out(cluster, ISTIO_STABLE).await?;
+    cluster.enable_traffic("default", GATEWAY, traffic);
+    cluster.create(app_deployment(ISTIO_CANARY, labels("canary"), NEW, 3))?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use deployguard_core::engine::{
 use deployguard_core::{DeploymentBackend, Error, ErrorKind, Result};
 use deployguard_istio::IstioRouter;
 use deployguard_k8s::{
-    JobMigrationInspector, KubeDeployment, PodReadinessProbe, ServiceSelectorRouter,
+    GatewayRouter, JobMigrationInspector, KubeDeployment, PodReadinessProbe, ServiceSelectorRouter,
 };
 use deployguard_testkit::cluster::scenarios::{self, Layout, Truth};
 use deployguard_testkit::cluster::{FakeCluster, SimulatedTraffic, TrafficProbe, TrafficSecond};
@@ -160,10 +160,19 @@ pub fn canary_steps() -> Vec<CanaryStep> {
     ]
 }
 
+/// What a scenario of `layout` sends its requests to: the Gateway for the Gateway API
+/// layouts, else the Service.
+pub fn traffic_target(layout: Layout) -> &'static str {
+    match layout {
+        Layout::GatewayCanary => scenarios::GATEWAY,
+        _ => SERVICE,
+    }
+}
+
 /// The Deployment whose rollout a scenario of `layout` guards.
 pub fn candidate(layout: Layout) -> &'static str {
     match layout {
-        Layout::IstioCanary => scenarios::ISTIO_CANARY,
+        Layout::IstioCanary | Layout::GatewayCanary => scenarios::ISTIO_CANARY,
         Layout::IstioBlueGreen => scenarios::ISTIO_GREEN,
         Layout::SelectorBlueGreen => scenarios::SELECTOR_GREEN,
         _ => DEPLOYMENT,
@@ -212,7 +221,7 @@ pub fn guard_judging(
     } = match judging {
         Some(judging) => judging(cluster)?,
         None => {
-            let probe = cluster.traffic_probe(NAMESPACE, SERVICE, ANALYSIS_INTERVAL);
+            let probe = cluster.traffic_probe(NAMESPACE, traffic_target(layout), ANALYSIS_INTERVAL);
             let checks = checks(&probe, None)?;
             Judged {
                 probe,
@@ -238,6 +247,26 @@ pub fn guard_judging(
                     scenarios::ISTIO_STABLE,
                 )))
                 .router(Arc::new(istio("stable", "canary")?));
+            for check in checks(&probe, None)? {
+                builder = builder.check(check);
+            }
+            builder
+        }
+        Layout::GatewayCanary => {
+            let canary = Canary::new("stable", "canary", canary_steps());
+            let router =
+                GatewayRouter::builder(client.clone(), NAMESPACE, scenarios::GATEWAY_ROUTE)
+                    .rule_named("primary")
+                    .backend("stable", scenarios::ISTIO_STABLE)
+                    .backend("canary", scenarios::ISTIO_CANARY)
+                    .build()?;
+            let mut builder = Guard::builder(Strategy::Canary(canary), backend)
+                .stable(Arc::new(KubeDeployment::new(
+                    client.clone(),
+                    NAMESPACE,
+                    scenarios::ISTIO_STABLE,
+                )))
+                .router(Arc::new(router));
             for check in checks(&probe, None)? {
                 builder = builder.check(check);
             }
@@ -470,6 +499,9 @@ async fn replay_loaded(
             GuardOutcome::RolledBack { .. } if layout == Layout::SelectorBlueGreen => {
                 "aborted before any traffic moved: the Service still selects blue, green scaled to 0".into()
             }
+            GuardOutcome::RolledBack { .. } if layout == Layout::GatewayCanary => {
+                "aborted: all traffic back on app-stable (verified), the candidate scaled to 0".into()
+            }
             GuardOutcome::RolledBack { .. } if layout != Layout::Rolling => {
                 "aborted: all traffic back on the stable subset (verified), the candidate scaled to 0".into()
             }
@@ -535,7 +567,7 @@ async fn replay_loaded(
     }
     let remaining = horizon.saturating_sub(start.elapsed());
     tokio::time::sleep(remaining).await;
-    run.seconds = cluster.traffic_window(NAMESPACE, SERVICE, horizon);
+    run.seconds = cluster.traffic_window(NAMESPACE, traffic_target(layout), horizon);
     let replica_sets = cluster
         .replica_sets(NAMESPACE)
         .map_err(|e| Error::new(ErrorKind::Unexpected, e.to_string()))?;

@@ -169,6 +169,8 @@ sweeps! {
     migration_job_failed => "migration-job-failed",
     seed_istio_canary => "seed-istio-canary",
     istio_canary_healthy => "istio-canary-healthy",
+    gateway_canary => "gateway-canary",
+    gateway_canary_healthy => "gateway-canary-healthy",
     istio_blue_green => "istio-blue-green",
     istio_blue_green_healthy => "istio-blue-green-healthy",
     seed_blue_green => "seed-blue-green",
