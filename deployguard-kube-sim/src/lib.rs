@@ -443,15 +443,21 @@ impl FakeCluster {
     /// place), as `kubectl create -f` would. Fails with the API's error.
     ///
     /// Unlike a POST, a `status` in the manifest is kept (written through the status
-    /// subresource), so tests and scenarios can seed objects in any state.
-    pub fn create(&self, manifest: Value) -> Result<Value, ApiError> {
+    /// subresource), so tests and scenarios can seed objects in any state. A custom resource is
+    /// pruned, defaulted and checked by its CRD's schema, as a POST's is.
+    pub fn create(&self, mut manifest: Value) -> Result<Value, ApiError> {
         let rt = self.type_of(&manifest)?;
         let served = crd_types(&rt, &manifest)?;
-        let ns = manifest
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default")
-            .to_owned();
+        api::admit_custom(&self.shared, &rt, &mut manifest)?;
+        let ns = if rt.namespaced {
+            manifest
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .to_owned()
+        } else {
+            String::new()
+        };
         let status = manifest.get("status").cloned();
         let mut store = lock(&self.shared.store);
         let created = store.create(&rt, &ns, manifest, false)?;
@@ -475,13 +481,18 @@ impl FakeCluster {
 
     /// Replaces an object with `manifest` (as a PUT would, conditional on a resourceVersion in
     /// it).
-    pub fn replace(&self, manifest: Value) -> Result<Value, ApiError> {
+    pub fn replace(&self, mut manifest: Value) -> Result<Value, ApiError> {
         let rt = self.type_of(&manifest)?;
-        let ns = manifest
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default")
-            .to_owned();
+        api::admit_custom(&self.shared, &rt, &mut manifest)?;
+        let ns = if rt.namespaced {
+            manifest
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .to_owned()
+        } else {
+            String::new()
+        };
         let name = manifest
             .pointer("/metadata/name")
             .and_then(Value::as_str)

@@ -341,6 +341,14 @@ pub(crate) fn types_of_crd(crd: &serde_json::Value) -> Result<Vec<ResourceType>,
             .and_then(serde_json::Value::as_array)
             .into_iter()
             .flatten()
+            // Columns of priority 1 and up show only with `-o wide`; the simulated table has
+            // the default ones.
+            .filter(|c| {
+                c.get("priority")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+                    == 0
+            })
             .filter_map(|c| {
                 Some((
                     c.get("name")?.as_str()?.to_owned(),

@@ -595,12 +595,19 @@ fn custom_table(
         .map(|obj| {
             let mut cells = vec![json!(str_at(obj, "/metadata/name"))];
             for (_, path) in &rt.printer_columns {
-                let pointer = path.replace('.', "/");
-                let cell = match obj.pointer(&pointer) {
-                    _ if path == ".metadata.creationTimestamp" => json!(age(now, obj, &pointer)),
-                    Some(Value::String(text)) => json!(text),
-                    Some(Value::Null) | None => Value::Null,
-                    Some(other) => json!(other.to_string()),
+                if path == ".metadata.creationTimestamp" {
+                    cells.push(json!(age(now, obj, "/metadata/creationTimestamp")));
+                    continue;
+                }
+                let found = json_path(obj, path);
+                let text = |value: &Value| match value {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                let cell = match found.as_slice() {
+                    [] | [Value::Null] => Value::Null,
+                    [one] => json!(text(one)),
+                    many => json!(many.iter().map(|v| text(v)).collect::<Vec<_>>().join(",")),
                 };
                 cells.push(cell);
             }
@@ -610,9 +617,99 @@ fn custom_table(
     table_of(definitions, rows, resource_version)
 }
 
+/// The values a printer column's JSONPath picks from `obj`: fields (`.status.phase`), indexes
+/// (`[0]`), every item (`[*]`) and filters on a field's value (`[?(@.type=="Ready")]`), the
+/// forms CRDs' `additionalPrinterColumns` use.
+fn json_path<'a>(obj: &'a Value, path: &str) -> Vec<&'a Value> {
+    let mut current = vec![obj];
+    let mut rest = path.trim_start_matches('$');
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            let field = &after[..end];
+            current = current.into_iter().filter_map(|v| v.get(field)).collect();
+            rest = &after[end..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let Some(end) = after.find(']') else {
+                return Vec::new();
+            };
+            // A filter's closing bracket follows its closing parenthesis.
+            let end = if after.starts_with("?(") {
+                after.find(")]").map_or(end, |e| e + 1)
+            } else {
+                end
+            };
+            let selector = &after[..end];
+            current = current
+                .into_iter()
+                .flat_map(|v| select(v, selector))
+                .collect();
+            rest = &after[end + 1..];
+        } else {
+            return Vec::new();
+        }
+    }
+    current
+}
+
+fn select<'a>(value: &'a Value, selector: &str) -> Vec<&'a Value> {
+    let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
+    if selector == "*" {
+        return items.iter().collect();
+    }
+    if let Ok(index) = selector.parse::<usize>() {
+        return items.get(index).into_iter().collect();
+    }
+    let Some(filter) = selector
+        .strip_prefix("?(@.")
+        .and_then(|f| f.strip_suffix(')'))
+    else {
+        return Vec::new();
+    };
+    let Some((field, wanted)) = filter.split_once("==") else {
+        return Vec::new();
+    };
+    let wanted = wanted.trim().trim_matches(['"', '\'']);
+    items
+        .iter()
+        .filter(|item| {
+            item.pointer(&format!("/{}", field.trim().replace('.', "/")))
+                .and_then(Value::as_str)
+                == Some(wanted)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printer_column_paths_pick_fields_items_and_filtered_items() {
+        let gateway = json!({"spec": {"gatewayClassName": "sim"}, "status": {
+            "addresses": [{"value": "10.0.0.1"}, {"value": "10.0.0.2"}],
+            "conditions": [{"type": "Accepted", "status": "True"}, {"type": "Programmed", "status": "False"}]}});
+        assert_eq!(
+            json_path(&gateway, ".spec.gatewayClassName"),
+            [&json!("sim")]
+        );
+        assert_eq!(
+            json_path(&gateway, ".status.addresses[*].value"),
+            [&json!("10.0.0.1"), &json!("10.0.0.2")]
+        );
+        assert_eq!(
+            json_path(&gateway, ".status.addresses[1].value"),
+            [&json!("10.0.0.2")]
+        );
+        assert_eq!(
+            json_path(
+                &gateway,
+                ".status.conditions[?(@.type==\"Programmed\")].status"
+            ),
+            [&json!("False")]
+        );
+        assert!(json_path(&gateway, ".status.missing[*].x").is_empty());
+    }
 
     #[test]
     fn pod_status_walks_container_states() {

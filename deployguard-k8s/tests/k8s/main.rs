@@ -3,6 +3,7 @@
 mod deployment;
 #[cfg(feature = "fleet")]
 mod fleet;
+mod gateway;
 mod lease;
 mod others;
 mod rbac;

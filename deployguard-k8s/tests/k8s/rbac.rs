@@ -27,7 +27,7 @@ const IMAGES: [&str; 5] = [
 ];
 
 /// A client that acts as ServiceAccount `default/deployguard`, bound to a Role with `rules`.
-fn as_service_account(cluster: &FakeCluster, rules: &[PolicyRule]) -> kube::Client {
+pub(crate) fn as_service_account(cluster: &FakeCluster, rules: &[PolicyRule]) -> kube::Client {
     cluster
         .create(json!({"apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": "deployguard", "namespace": "default"}}))

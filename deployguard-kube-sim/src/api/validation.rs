@@ -97,3 +97,31 @@ pub(super) fn checked_fields(
     }
     Ok(each)
 }
+
+/// What the server does to a custom resource before it stores it, for writes that do not come
+/// through the API (`FakeCluster::create` and `replace`): unknown fields pruned, the CRD's
+/// defaults filled in, its schema's rules checked.
+pub(crate) fn admit_custom(
+    shared: &Shared,
+    rt: &ResourceType,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
+    let crds = stored_crds(shared, &types_all(shared));
+    let empty = serde_json::Map::new();
+    let Some(schema) = crate::openapi::schema_of(rt, &crds, &empty) else {
+        return Ok(());
+    };
+    if !schema.definitions.is_empty() {
+        return Ok(());
+    }
+    crate::openapi::prune(obj, &schema);
+    let problems = crate::structural::violations(obj, &schema.root);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Err(ApiError::invalid_all(rt, name, problems))
+}
