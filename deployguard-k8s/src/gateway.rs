@@ -132,6 +132,53 @@ impl GatewayRouterBuilder {
         self
     }
 
+    /// Adds a backend for each Service the rule's backendRefs name that no backend covers yet
+    /// (named after the Service): what an emergency command uses to send everything to one
+    /// Service without knowing the others. Reads the route once.
+    pub async fn services_of_rule(mut self) -> Result<Self> {
+        check_label("namespace", &self.namespace)?;
+        check_subdomain("http route", &self.route)?;
+        let probe = GatewayRouter {
+            routes: Api::namespaced_with(
+                self.client.clone(),
+                &self.namespace,
+                &http_route_resource(),
+            ),
+            services: Api::namespaced(self.client.clone(), &self.namespace),
+            pods: Api::namespaced(self.client.clone(), &self.namespace),
+            namespace: self.namespace.clone(),
+            route: self.route.clone(),
+            rule: self.rule.clone(),
+            backends: BTreeMap::new(),
+            before_first_write: Mutex::new(None),
+        };
+        let object = probe
+            .routes
+            .get(&self.route)
+            .await
+            .map_err(|e| from_kube(e, "services_of_rule", &probe.object()))?;
+        let spec: RouteSpec = object
+            .data
+            .get("spec")
+            .cloned()
+            .and_then(|s| serde_json::from_value(s).ok())
+            .unwrap_or_default();
+        let index = probe.rule_index(&spec.rules, "services_of_rule")?;
+        for backend_ref in &spec.rules[index].backend_refs {
+            if !backend_ref.is_service(&self.namespace) {
+                continue;
+            }
+            let covered = self.backends.iter().any(|(_, s)| {
+                s.service == backend_ref.name && (s.port.is_none() || s.port == backend_ref.port)
+            });
+            if !covered {
+                let name = backend_ref.name.clone();
+                self = self.backend(&name, &name);
+            }
+        }
+        Ok(self)
+    }
+
     /// The router; [`ErrorKind::InvalidInput`] names a bad name, fewer than two backends, a
     /// backend named twice, or two backends for the same Service and port.
     pub fn build(self) -> Result<GatewayRouter> {

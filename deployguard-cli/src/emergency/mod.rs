@@ -30,6 +30,7 @@ use deployguard_core::engine::{
 };
 use deployguard_core::{ActorLock, DeploymentBackend, ErrorKind, LockState};
 use deployguard_istio::IstioRouter;
+use deployguard_k8s::GatewayRouter;
 use deployguard_k8s::{JobMigrationInspector, KubeDeployment, LeaseLock, ServiceSelectorRouter};
 use serde_json::json;
 
@@ -540,12 +541,15 @@ async fn switch_traffic(
     if options.virtual_service.is_some() {
         return istio(client, options, confirm, out, what).await;
     }
+    if options.http_route.is_some() {
+        return gateway(client, options, confirm, out, what).await;
+    }
     let (Some(service), Some(stable), Some(candidate)) =
         (&options.service, &options.stable, &options.candidate)
     else {
         let _ = writeln!(
             out,
-            "error: --strategy blue-green needs --service, --stable and --candidate (a Service selector), or --virtual-service and --stable (an Istio route)"
+            "error: --strategy blue-green needs --service, --stable and --candidate (a Service selector), --virtual-service and --stable (an Istio route), or --http-route and --stable (a Gateway API route)"
         );
         return Exit::Usage;
     };
@@ -614,6 +618,56 @@ async fn istio(
         stable: format!("subset {stable}"),
         platform: "Istio",
         applied: "applied by the mesh",
+    };
+    switch_back(&router, stable, &words, options, confirm, out, what).await
+}
+
+/// Puts all of a Gateway API route rule's traffic on the stable Service: the same steps as the
+/// Istio route (read, readiness, dry run, consent, a write conditional on the read,
+/// verification through the route's status).
+async fn gateway(
+    client: kube::Client,
+    options: &Options,
+    confirm: &mut (dyn Confirm + Send),
+    out: &mut (dyn Write + Send),
+    what: &str,
+) -> Exit {
+    let (Some(http_route), Some(stable)) = (&options.http_route, &options.stable) else {
+        return Exit::Usage;
+    };
+    let mut builder =
+        GatewayRouter::builder(client, &options.namespace, http_route).service(stable);
+    match options
+        .rule
+        .as_deref()
+        .map(|rule| (rule, rule.parse::<usize>()))
+    {
+        Some((_, Ok(index))) => builder = builder.rule(index),
+        Some((name, Err(_))) => builder = builder.rule_named(name),
+        None => {}
+    }
+    if let Some(candidate) = &options.candidate {
+        builder = builder.service(candidate);
+    }
+    let built = match builder.services_of_rule().await {
+        Ok(builder) => builder.build(),
+        Err(err) => Err(err),
+    };
+    let router = match built {
+        Ok(router) => router,
+        Err(err) => {
+            let _ = writeln!(out, "error: {err}");
+            return match err.kind() {
+                ErrorKind::InvalidInput | ErrorKind::NotFound => Exit::Usage,
+                _ => Exit::Failed,
+            };
+        }
+    };
+    let words = Words {
+        target: format!("httproute {}/{http_route}", options.namespace),
+        stable: format!("Service {stable}"),
+        platform: "Gateway API",
+        applied: "accepted by the gateway",
     };
     switch_back(&router, stable, &words, options, confirm, out, what).await
 }

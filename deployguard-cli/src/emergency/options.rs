@@ -34,6 +34,8 @@ pub enum Mode {
         --stable blue --candidate green\n  \
         emergency-rollback app-canary --strategy blue-green --virtual-service myapp \
         --route primary --stable stable --dry-run\n  \
+        emergency-rollback app-canary --strategy blue-green --http-route myapp --rule primary \
+        --stable app-stable\n  \
         emergency-rollback shop --strategy blue-green --alb-listener arn:aws:elasticloadbalancing:… \
         --stable shop-blue --candidate shop-green"
 )]
@@ -80,13 +82,21 @@ pub struct Options {
     /// several).
     #[arg(long, requires = "virtual_service")]
     pub route: Option<String>,
+    /// blue-green (Gateway API): the HTTPRoute whose rule's backendRefs weigh the Services;
+    /// all traffic goes to the --stable Service, every other backendRef of the rule to 0.
+    #[arg(long, value_name = "NAME", value_parser = parse_name, conflicts_with_all = ["service", "virtual_service"])]
+    pub http_route: Option<String>,
+    /// blue-green (Gateway API): the rule of the HTTPRoute, by index or name (needed when it
+    /// has several).
+    #[arg(long, value_name = "N", requires = "http_route")]
+    pub rule: Option<String>,
     /// blue-green (AWS ALB): the listener whose default action forwards to the target groups
     /// (an ARN); --stable and --candidate are then target groups (names or ARNs). Uses the
     /// standard AWS configuration (environment, profile, region), not the kubeconfig.
-    #[arg(long, value_name = "ARN", value_parser = parse_listener_arn, conflicts_with_all = ["service", "virtual_service", "alb_rule"])]
+    #[arg(long, value_name = "ARN", value_parser = parse_listener_arn, conflicts_with_all = ["service", "virtual_service", "http_route", "alb_rule"])]
     pub alb_listener: Option<String>,
     /// blue-green (AWS ALB): the listener rule whose action forwards to the target groups.
-    #[arg(long, value_name = "ARN", value_parser = parse_rule_arn, conflicts_with_all = ["service", "virtual_service"])]
+    #[arg(long, value_name = "ARN", value_parser = parse_rule_arn, conflicts_with_all = ["service", "virtual_service", "http_route"])]
     pub alb_rule: Option<String>,
     /// blue-green: the selector key that tells the sides apart.
     #[arg(long, default_value = "version")]
@@ -205,6 +215,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Er
         ("service", "--service"),
         ("virtual_service", "--virtual-service"),
         ("route", "--route"),
+        ("http_route", "--http-route"),
+        ("rule", "--rule"),
         ("stable", "--stable"),
         ("candidate", "--candidate"),
         ("selector_key", "--selector-key"),
@@ -244,10 +256,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Er
     }
     // What clap cannot say alone: blue-green needs a Service (and both of its selector values)
     // or a VirtualService.
-    if options.mode == Mode::BlueGreen && options.virtual_service.is_none() && !alb {
+    if options.mode == Mode::BlueGreen
+        && options.virtual_service.is_none()
+        && options.http_route.is_none()
+        && !alb
+    {
         let missing = match (&options.service, &options.candidate) {
             (None, _) => Some(
-                "--service <SERVICE> (a Service selector), --virtual-service <NAME> (an Istio route) or --alb-listener/--alb-rule <ARN> (an AWS ALB)",
+                "--service <SERVICE> (a Service selector), --virtual-service <NAME> (an Istio route), --http-route <NAME> (a Gateway API route) or --alb-listener/--alb-rule <ARN> (an AWS ALB)",
             ),
             (Some(_), None) => {
                 Some("--candidate <CANDIDATE> (the selector value of the candidate side)")

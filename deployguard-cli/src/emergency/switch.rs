@@ -1,5 +1,5 @@
 //! Putting a route back on its stable side, for any router that can say whether a side can
-//! serve: a Service selector, an Istio route, an ALB listener or rule. Read, check the stable
+//! serve: a Service selector, an Istio route, a Gateway API HTTPRoute, an ALB listener or rule. Read, check the stable
 //! side, dry run, consent, a write conditional on the read the person consented to, then
 //! verification within the deadline.
 
@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use deployguard_aws::AlbRouter;
 use deployguard_core::{ErrorKind, Result, TrafficRouter, TrafficSplit, Verification};
 use deployguard_istio::IstioRouter;
-use deployguard_k8s::ServiceSelectorRouter;
+use deployguard_k8s::{GatewayRouter, ServiceSelectorRouter};
 
 use super::{Confirm, Exit, Options, consent};
 
@@ -30,6 +30,13 @@ impl SwitchBack for IstioRouter {
 
 #[async_trait]
 impl SwitchBack for ServiceSelectorRouter {
+    async fn can_serve(&self, backend: &str) -> Result<()> {
+        self.check_ready(backend).await
+    }
+}
+
+#[async_trait]
+impl SwitchBack for GatewayRouter {
     async fn can_serve(&self, backend: &str) -> Result<()> {
         self.check_ready(backend).await
     }

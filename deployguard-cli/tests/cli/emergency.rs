@@ -703,3 +703,99 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_route_is_put_back_on_the_stable_service_with_consent_and_a_dry_run_writes_nothing()
+ {
+    let (cluster, _served, client, _dir) = served("gateway-canary").await;
+    let route = |cluster: &FakeCluster| {
+        cluster
+            .get(
+                "gateway.networking.k8s.io/v1",
+                "HTTPRoute",
+                "default",
+                "myapp",
+            )
+            .unwrap()
+    };
+    let weights = |cluster: &FakeCluster| {
+        let route = route(cluster);
+        (
+            route["spec"]["rules"][0]["backendRefs"][0]["weight"].clone(),
+            route["spec"]["rules"][0]["backendRefs"][1]["weight"].clone(),
+        )
+    };
+    // The canary got a third of the traffic, by hand.
+    let mut edited = route(&cluster);
+    edited["spec"]["rules"][0]["backendRefs"][0]["weight"] = json!(2);
+    edited["spec"]["rules"][0]["backendRefs"][1]["weight"] = json!(1);
+    cluster.replace(edited).unwrap();
+    eventually("the canary's pods to be ready", || {
+        cluster
+            .get("apps/v1", "Deployment", "default", "app-canary")
+            .is_ok_and(|d| d["status"]["readyReplicas"] == json!(3))
+    })
+    .await;
+    let args = [
+        "app-canary",
+        "--strategy",
+        "blue-green",
+        "--http-route",
+        "myapp",
+        "--rule",
+        "primary",
+        "--stable",
+        "app-stable",
+    ];
+    // Relative weights that are no whole percentages are named, and nothing is written.
+    cluster.clear_requests();
+    let (exit, out) = run(client.clone(), &args).await;
+    assert_eq!(exit, Exit::Failed, "{out}");
+    assert!(out.contains("not whole percentages"), "{out}");
+    assert_eq!(writes(&cluster), Vec::<String>::new());
+    let mut edited = route(&cluster);
+    edited["spec"]["rules"][0]["backendRefs"][0]["weight"] = json!(1);
+    cluster.replace(edited).unwrap();
+
+    let dry: Vec<&str> = args.iter().copied().chain(["--dry-run"]).collect();
+    let (exit, out) = run(client.clone(), &dry).await;
+    assert_eq!(
+        (exit, out.trim()),
+        (
+            Exit::Ok,
+            "dry run: would set httproute default/myapp from app-canary=50%, app-stable=50% to app-canary=0%, app-stable=100%; nothing was written"
+        )
+    );
+    let (exit, out) = run(client.clone(), &args).await;
+    assert_eq!(exit, Exit::Refused, "no consent, no write: {out}");
+    assert_eq!(writes(&cluster), Vec::<String>::new());
+    assert_eq!(weights(&cluster), (json!(1), json!(1)));
+
+    let consented: Vec<&str> = args.iter().copied().chain(["--yes"]).collect();
+    let (exit, out) = run(client.clone(), &consented).await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    assert!(out.contains("accepted by the gateway"), "{out}");
+    assert_eq!(weights(&cluster), (json!(100), json!(0)));
+    // Run twice: nothing more to do, nothing written.
+    cluster.clear_requests();
+    let (exit, out) = run(client.clone(), &consented).await;
+    assert_eq!(exit, Exit::Ok, "{out}");
+    assert!(out.contains("already on Service app-stable"), "{out}");
+    assert!(
+        writes(&cluster).iter().all(|w| !w.contains("httproutes")),
+        "{:?}",
+        writes(&cluster)
+    );
+    // A rule the route does not have is named, and nothing is written.
+    let wrong: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "primary" { "canary" } else { a })
+        .chain(["--yes"])
+        .collect();
+    let (exit, out) = run(client.clone(), &wrong).await;
+    assert_eq!(exit, Exit::Usage, "{out}");
+    assert!(
+        out.contains("rule \"canary\" is not in it (its rules: primary)"),
+        "{out}"
+    );
+}
