@@ -28,6 +28,9 @@
 //! server is an [`Error`](deployguard_core::Error) of the right kind — retryable where retrying
 //! can help — never a failed measurement. Warnings in an answer reach the sample's evidence, and
 //! so the journal.
+//!
+//! [`WebProbe`] reads health from any HTTP endpoint's JSON by JSONPath (Argo Rollouts' `web`
+//! metric), with the same error kinds and secret redaction.
 
 mod config;
 mod http;
@@ -36,6 +39,7 @@ mod notify;
 pub mod presets;
 mod probe;
 mod response;
+mod web;
 
 pub use config::{Auth, PrometheusConfig};
 pub use metrics::GuardMetrics;
@@ -43,3 +47,4 @@ pub use notify::WebhookNotifier;
 pub use probe::{PrometheusProbe, Query, QueryShape};
 /// The `prometheus-client` the metrics are registered with.
 pub use prometheus_client;
+pub use web::{WebProbe, WebProbeBuilder};

@@ -3,3 +3,4 @@
 mod backfilled;
 mod scraped;
 mod support;
+mod web;
