@@ -155,10 +155,6 @@ pub struct RouterCapabilities {
     pub max_backends: usize,
     /// The backend names this router knows.
     pub backends: Vec<String>,
-    /// Whether header-based routes can be managed.
-    pub header_routes: bool,
-    /// Whether traffic mirroring can be managed.
-    pub mirroring: bool,
 }
 
 impl RouterCapabilities {
@@ -170,8 +166,6 @@ impl RouterCapabilities {
             granularity: 1,
             max_backends: backends.len(),
             backends,
-            header_routes: false,
-            mirroring: false,
         }
     }
 
