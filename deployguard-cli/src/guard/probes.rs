@@ -6,7 +6,7 @@ use std::sync::Arc;
 use deployguard_core::spec::{ProbeResolver, ProbeSpec};
 use deployguard_core::{Error, ErrorKind, HealthProbe, Result};
 use deployguard_k8s::{KubeDeployment, PodReadinessProbe};
-use deployguard_prometheus::{PrometheusConfig, PrometheusProbe, Query, presets};
+use deployguard_prometheus::{PrometheusConfig, PrometheusProbe, Query, WebProbe, presets};
 
 /// Resolves a spec's probes against one cluster and deployment.
 #[derive(Debug, Clone)]
@@ -60,10 +60,31 @@ impl ProbeResolver for SpecProbes {
             ProbeSpec::PodReadiness(readiness) => Ok(Arc::new(
                 PodReadinessProbe::new(self.deployment.clone()).named(&readiness.name),
             )),
+            ProbeSpec::Web(web) => {
+                let mut builder = WebProbe::builder(&web.name, &web.url)
+                    .timeout(web.timeout)
+                    .versions(web.versions.iter().cloned());
+                if let Some(body) = &web.body {
+                    builder = builder.post(body);
+                }
+                for (header, var) in &web.headers_from_env {
+                    let value = std::env::var(var).map_err(|_| {
+                        Error::invalid_input(
+                            &format!("headersFromEnv.{header}"),
+                            format!("{var} is not set"),
+                        )
+                    })?;
+                    builder = builder.header(header, &value);
+                }
+                for (metric, path) in &web.metrics {
+                    builder = builder.metric(metric, path);
+                }
+                Ok(Arc::new(builder.build()?))
+            }
             other => Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
-                    "kind {} is not served by this command (prometheus and podReadiness are)",
+                    "kind {} is not served by this command (prometheus, podReadiness and web are)",
                     other.kind()
                 ),
             )),

@@ -1,7 +1,7 @@
-//! The spec's router ([`RouterSpec`]) built from the backend crates: a Service selector
-//! (`deployguard-k8s`), an Istio VirtualService (`deployguard-istio`) or an AWS ALB listener
-//! (`deployguard-aws`, credentials and region from the environment, the region an ARN names
-//! first). Errors name the spec's field.
+//! The spec's router ([`RouterSpec`]) built from the backend crates: a Service selector or a
+//! Gateway API HTTPRoute (`deployguard-k8s`), an Istio VirtualService (`deployguard-istio`), or
+//! an AWS ALB listener (`deployguard-aws`, credentials and region from the environment, the
+//! region an ARN names first). Errors name the spec's field.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use deployguard_core::TrafficRouter;
 use deployguard_core::spec::{GuardSpec, RouterSpec};
 use deployguard_core::{Error, ErrorKind};
 use deployguard_istio::{DestinationMatch, IstioRouter};
-use deployguard_k8s::{KubeDeployment, ServiceSelectorRouter};
+use deployguard_k8s::{GatewayRouter, KubeDeployment, ServiceSelectorRouter};
 
 /// What a blue-green or canary spec needs beside its target: the router, and the stable
 /// side's Deployment when the spec names one.
@@ -54,6 +54,21 @@ pub async fn traffic_parts(
             }
             for (side, subset) in backends {
                 builder = builder.backend(side, DestinationMatch::subset(subset));
+            }
+            Arc::new(builder.build().map_err(at_router)?)
+        }
+        RouterSpec::HttpRoute {
+            http_route,
+            rule,
+            backends,
+            ..
+        } => {
+            let mut builder = GatewayRouter::builder(client.clone(), namespace, http_route);
+            if let Some(rule) = rule {
+                builder = builder.rule_named(rule);
+            }
+            for (side, service) in backends {
+                builder = builder.backend(side, service);
             }
             Arc::new(builder.build().map_err(at_router)?)
         }

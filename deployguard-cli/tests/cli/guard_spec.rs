@@ -205,3 +205,109 @@ async fn a_blue_green_spec_moves_traffic_through_its_router_only_when_green_is_h
         }
     }
 }
+
+/// A local health endpoint over the simulated traffic to `target`: each version's error
+/// ratio over the last 20 s of cluster time, as JSON keyed by image — the evidence a team's
+/// status service would give. Stops when the task is aborted.
+async fn health_endpoint(
+    cluster: FakeCluster,
+    target: &'static str,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use deployguard_testkit::cluster::SimulatedTraffic;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let url = format!("http://{}/errors", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let mut by_image: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+            for second in cluster.traffic_window("default", target, Duration::from_secs(20)) {
+                for version in second.versions {
+                    let counts = by_image.entry(version.image).or_default();
+                    counts.0 += version.errors;
+                    counts.1 += version.requests;
+                }
+            }
+            let rates: serde_json::Map<String, serde_json::Value> = by_image
+                .into_iter()
+                .filter(|(_, (_, requests))| *requests > 0)
+                .map(|(image, (errors, requests))| {
+                    (image, (errors as f64 / requests as f64).into())
+                })
+                .collect();
+            let body = serde_json::json!({"error_rate": rates}).to_string();
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, task)
+}
+
+/// A Gateway API canary as a spec, judged by a web probe (the guard's clock is the wall's, the
+/// cluster's 20 times faster: a 5 s pause is 100 s of traffic): the canary answering 15% errors is
+/// aborted with every request back on app-stable; its healthy twin is promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_canary_spec_judged_by_a_web_probe_aborts_the_bad_canary_and_promotes_its_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    for (scenario, code, canary_weight) in
+        [("gateway-canary", 3, 0), ("gateway-canary-healthy", 0, 100)]
+    {
+        let cluster = FakeCluster::builder()
+            .controllers(true)
+            .time_scale(20.0)
+            .build();
+        scenarios::load(&cluster, scenario).await.unwrap();
+        let served = cluster.serve().await.unwrap();
+        let kubeconfig = dir.path().join(format!("{scenario}-kubeconfig"));
+        served.write_kubeconfig(&kubeconfig).unwrap();
+        let (url, endpoint) = health_endpoint(cluster.clone(), scenarios::GATEWAY).await;
+        let spec = format!(
+            "
+target: {{deployment: app-canary, stable: app-stable}}
+strategy:
+  kind: canary
+  stable: stable
+  canary: canary
+  steps: [{{setWeight: 20}}, {{pause: {{duration: 5s}}}}, {{setWeight: 50}}, {{pause: {{duration: 5s}}}}]
+  abortScaleDownDelay: 0s
+  scaleDownDelay: 0s
+router: {{kind: httpRoute, httpRoute: myapp, rule: primary, backends: {{stable: app-stable, canary: app-canary}}}}
+probes: [{{name: status, kind: web, url: \"{url}\", metrics: {{error_rate: $.error_rate}}}}]
+checks:
+  - {{name: errors, probe: status, metric: error_rate, success: {{max: 0.05}}, initialDelay: 2s, interval: 2s, noData: ignore}}
+deadlines: {{recovery: 60s, poll: 500ms}}
+"
+        );
+        let path = dir.path().join(format!("{scenario}.yaml"));
+        std::fs::write(&path, spec).unwrap();
+        let ran = guard_off_runtime(path.to_str().unwrap(), kubeconfig).await;
+        endpoint.abort();
+        assert_eq!(ran.code, code, "{scenario}: {}\n{}", ran.stdout, ran.stderr);
+        let route = cluster
+            .get(
+                "gateway.networking.k8s.io/v1",
+                "HTTPRoute",
+                "default",
+                "myapp",
+            )
+            .unwrap();
+        assert_eq!(
+            route["spec"]["rules"][0]["backendRefs"][1]["weight"],
+            serde_json::json!(canary_weight),
+            "{scenario}: {}",
+            ran.stderr
+        );
+    }
+}

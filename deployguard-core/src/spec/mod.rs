@@ -49,7 +49,7 @@ use crate::traits::{DeploymentBackend, HealthProbe};
 
 pub use probes::{
     AlbTargetHealthSpec, ErrorRatioSpec, LatencySpec, PodReadinessSpec, ProbeResolver, ProbeSpec,
-    PrometheusSpec, SimulatedTrafficSpec,
+    PrometheusSpec, SimulatedTrafficSpec, WebSpec,
 };
 pub use routers::RouterSpec;
 
@@ -577,7 +577,7 @@ impl GuardSpec {
             }
             return Err(Error::invalid_input(
                 "router",
-                "is missing: a blueGreen or canary strategy moves traffic through one (kind service, istio or alb)",
+                "is missing: a blueGreen or canary strategy moves traffic through one (kind service, istio, httpRoute or alb)",
             ));
         };
         if sides.is_empty() {

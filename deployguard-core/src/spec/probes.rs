@@ -25,6 +25,8 @@ pub enum ProbeSpec {
     AlbTargetHealth(AlbTargetHealthSpec),
     /// The simulated cluster's traffic to a Service (deployguard-testkit only).
     SimulatedTraffic(SimulatedTrafficSpec),
+    /// An HTTP endpoint's JSON, read by JSONPath.
+    Web(WebSpec),
 }
 
 impl ProbeSpec {
@@ -35,6 +37,7 @@ impl ProbeSpec {
             Self::PodReadiness(p) => &p.name,
             Self::AlbTargetHealth(p) => &p.name,
             Self::SimulatedTraffic(p) => &p.name,
+            Self::Web(p) => &p.name,
         }
     }
 
@@ -45,6 +48,7 @@ impl ProbeSpec {
             Self::PodReadiness(_) => "podReadiness",
             Self::AlbTargetHealth(_) => "albTargetHealth",
             Self::SimulatedTraffic(_) => "simulatedTraffic",
+            Self::Web(_) => "web",
         }
     }
 }
@@ -134,6 +138,39 @@ pub struct SimulatedTrafficSpec {
     #[serde(default = "minute", with = "duration")]
     #[schemars(with = "duration::Schema")]
     pub window: Duration,
+}
+
+/// A web probe: GET (or POST `body` to) `url`, read each metric by JSONPath. A metric that
+/// is an object of numbers is read per version (keys are versions); `{version}` in the URL or
+/// a path asks once per version of `versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct WebSpec {
+    /// The probe's name.
+    pub name: String,
+    /// The URL (http:// or https://).
+    pub url: String,
+    /// A JSON body to POST (default: a GET).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Headers whose values come from environment variables (header → variable), so no
+    /// credential is written in the spec.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers_from_env: BTreeMap<String, String>,
+    /// Metric name → JSONPath (`$.checks.error_rate`).
+    pub metrics: BTreeMap<String, String>,
+    /// The versions to ask for when the URL or a path holds `{version}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
+    /// How long an answer may take (default 10s).
+    #[serde(default = "ten_seconds", with = "duration")]
+    #[schemars(with = "duration::Schema")]
+    pub timeout: Duration,
+}
+
+fn ten_seconds() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn minute() -> Duration {

@@ -1,6 +1,6 @@
 //! Routers as data: what moves a blue-green's or a canary's traffic. The program that runs the
 //! guard builds the router of its backend crate from it (the `guard` command and the operator:
-//! a Service selector, an Istio VirtualService or an AWS ALB listener); the spec checks that
+//! a Service selector, an Istio VirtualService, a Gateway API HTTPRoute or an AWS ALB listener); the spec checks that
 //! every side the strategy names is one of the router's backends.
 
 use std::collections::BTreeMap;
@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The router of a blue-green or canary strategy: `{kind: service, …}`, `{kind: istio, …}` or
-/// `{kind: alb, …}`. Each maps the strategy's side names (`blue`/`green`, `stable`/`canary`) to
+/// The router of a blue-green or canary strategy: `{kind: service, …}`, `{kind: istio, …}`,
+/// `{kind: httpRoute, …}` or `{kind: alb, …}`. Each maps the strategy's side names (`blue`/`green`, `stable`/`canary`) to
 /// what the router sends traffic to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
@@ -37,6 +37,17 @@ pub enum RouterSpec {
         /// Side name → DestinationRule subset (`{stable: stable, canary: canary}`).
         backends: BTreeMap<String, String>,
     },
+    /// Weighted `backendRefs` of one rule of a Gateway API HTTPRoute, one Service per side.
+    #[serde(rename_all = "camelCase")]
+    HttpRoute {
+        /// The HTTPRoute, in the target's namespace.
+        http_route: String,
+        /// The rule's `name` (default: the route's only rule).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        /// Side name → Service the rule's backendRef names (`{stable: app-stable, canary: app-canary}`).
+        backends: BTreeMap<String, String>,
+    },
     /// An AWS ALB listener's default action (or one rule's) forwarding to weighted target
     /// groups. Credentials and region come from the environment, as the AWS CLI's do.
     #[serde(rename_all = "camelCase")]
@@ -62,6 +73,7 @@ impl RouterSpec {
         match self {
             Self::Service { backends, .. }
             | Self::Istio { backends, .. }
+            | Self::HttpRoute { backends, .. }
             | Self::Alb { backends, .. } => backends,
         }
     }
@@ -71,6 +83,7 @@ impl RouterSpec {
         match self {
             Self::Service { .. } => "service",
             Self::Istio { .. } => "istio",
+            Self::HttpRoute { .. } => "httpRoute",
             Self::Alb { .. } => "alb",
         }
     }
