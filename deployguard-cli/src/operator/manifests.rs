@@ -20,7 +20,7 @@ pub fn api_resource() -> ApiResource {
 }
 
 /// The CustomResourceDefinition. Its schema is `GuardSpec`'s, made structural
-/// ([`super::schema`]): the API server refuses wrong types, unknown kinds, missing fields, bad
+/// (the operator's `schema` module): the API server refuses wrong types, unknown kinds, missing fields, bad
 /// names and durations; what it cannot check (references between probes and checks, each
 /// check's ranges, a field of another kind than the one named) the operator reports in status
 /// as `InvalidSpec`, naming the field.
