@@ -67,6 +67,7 @@ mod defaults;
 mod discovery;
 mod extension;
 mod faults;
+mod furniture;
 pub mod gateway;
 pub mod kubectl;
 mod managed;
@@ -79,6 +80,7 @@ mod resources;
 pub mod rng;
 mod selectors;
 mod serve;
+mod services;
 mod status;
 mod store;
 mod structural;
@@ -140,6 +142,29 @@ pub(crate) fn crd_types(
             .split_once(": ")
             .unwrap_or(("spec", problem.as_str()));
         ApiError::invalid(rt, name, field, what)
+    })
+}
+
+/// A new CustomResourceDefinition's status as the API server writes it at once: its names
+/// accepted (no conflicts in the simulation), `Established`, the storage version stored.
+pub(crate) fn crd_status(crd: &Value, now: &str) -> Value {
+    let stored: Vec<Value> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v.get("storage") == Some(&Value::Bool(true)))
+        .filter_map(|v| v.get("name").cloned())
+        .collect();
+    json!({
+        "acceptedNames": crd.pointer("/spec/names").cloned().unwrap_or_else(|| json!({})),
+        "storedVersions": stored,
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found", "lastTransitionTime": now},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted", "lastTransitionTime": now},
+        ],
     })
 }
 
@@ -293,6 +318,11 @@ impl FakeClusterBuilder {
             let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
             if let Err(err) = cluster.create(namespace) {
                 tracing::error!("creating namespace {ns}: {}", err.message);
+            }
+        }
+        for object in furniture::objects() {
+            if let Err(err) = cluster.create(object) {
+                tracing::error!("creating the cluster's furniture: {}", err.message);
             }
         }
         if self.controllers {
@@ -449,6 +479,10 @@ impl FakeCluster {
         let rt = self.type_of(&manifest)?;
         let served = crd_types(&rt, &manifest)?;
         api::admit_custom(&self.shared, &rt, &mut manifest)?;
+        if rt.kind == "CustomResourceDefinition" && manifest.get("status").is_none() {
+            let now = lock(&self.shared.store).clock.rfc3339();
+            manifest["status"] = crd_status(&manifest, &now);
+        }
         let ns = if rt.namespaced {
             manifest
                 .pointer("/metadata/namespace")

@@ -211,6 +211,63 @@ impl FieldSelector {
         Ok(Self(terms))
     }
 
+    /// Refuses a field the API server cannot select `rt` by (`field label not supported:
+    /// spec.replicas`): every kind has `metadata.name` and `metadata.namespace`, some a few more.
+    pub(crate) fn supported_by(&self, rt: &crate::resources::ResourceType) -> Result<(), String> {
+        let extra: &[&str] = match (rt.group.as_str(), rt.kind.as_str()) {
+            ("", "Pod") => &[
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.podIPs",
+                "status.nominatedNodeName",
+            ],
+            ("", "Event") => &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
+            ("events.k8s.io", "Event") => &[
+                "regarding.kind",
+                "regarding.namespace",
+                "regarding.name",
+                "regarding.uid",
+                "regarding.apiVersion",
+                "regarding.resourceVersion",
+                "regarding.fieldPath",
+                "reason",
+                "reportingController",
+                "type",
+            ],
+            ("", "Secret") => &["type"],
+            ("", "Namespace") => &["status.phase"],
+            ("", "Node") => &["spec.unschedulable"],
+            ("", "ReplicationController") | ("apps", "ReplicaSet") => &["status.replicas"],
+            ("batch", "Job") => &["status.successful"],
+            ("certificates.k8s.io", "CertificateSigningRequest") => &["spec.signerName"],
+            _ => &[],
+        };
+        match self.0.iter().find(|(path, _, _)| {
+            !matches!(path.as_str(), "metadata.name" | "metadata.namespace")
+                && !extra.contains(&path.as_str())
+        }) {
+            Some((path, _, _)) => Err(format!("field label not supported: {path}")),
+            None => Ok(()),
+        }
+    }
+
     /// The name this selector pins, if it has a `metadata.name=` term (list and watch use it to
     /// skip work).
     pub(crate) fn name(&self) -> Option<&str> {

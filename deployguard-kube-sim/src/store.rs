@@ -526,6 +526,9 @@ impl Store {
         }
         apply_defaults(rt, &mut obj);
         validate(rt, &obj)?;
+        if rt.group.is_empty() && rt.kind == "Service" {
+            crate::services::allocate(rt, &mut obj, None, &self.list_shared(rt, None))?;
+        }
         let key = object_key(rt, namespace, &name);
         if self
             .objects
@@ -638,6 +641,17 @@ impl Store {
         }
         apply_defaults(rt, &mut obj);
         validate(rt, &obj)?;
+        if rt.group.is_empty() && rt.kind == "Service" && part == Part::Main {
+            let others: Vec<Arc<Value>> = self
+                .list_shared(rt, None)
+                .into_iter()
+                .filter(|o| {
+                    o.at("/metadata/name").and_then(Value::as_str) != Some(name)
+                        || o.at("/metadata/namespace").and_then(Value::as_str) != Some(namespace)
+                })
+                .collect();
+            crate::services::allocate(rt, &mut obj, Some(&old), &others)?;
+        }
         if rt.kind == "Deployment" && old.at("/spec/selector") != obj.at("/spec/selector") {
             return Err(ApiError::invalid(
                 rt,

@@ -306,13 +306,31 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
             let ports: Vec<String> = ports
                 .iter()
                 .map(|p| {
+                    let node_port = p
+                        .get("nodePort")
+                        .and_then(Value::as_i64)
+                        .map(|n| format!(":{n}"))
+                        .unwrap_or_default();
                     format!(
-                        "{}/{}",
+                        "{}{node_port}/{}",
                         int_at(p, "/port"),
                         p.get("protocol").and_then(Value::as_str).unwrap_or("TCP")
                     )
                 })
                 .collect();
+            // A LoadBalancer nobody has provisioned is `<pending>`; the others have none.
+            let ingress: Vec<&str> = obj
+                .pointer("/status/loadBalancer/ingress")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.get("ip").or(i.get("hostname")).and_then(Value::as_str))
+                .collect();
+            let external = match (str_at(obj, "/spec/type"), ingress.is_empty()) {
+                ("LoadBalancer", true) => "<pending>".to_owned(),
+                (_, false) => ingress.join(","),
+                _ => "<none>".to_owned(),
+            };
             let cluster_ip = str_at(obj, "/spec/clusterIP");
             vec![
                 name,
@@ -322,7 +340,7 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
                 } else {
                     cluster_ip
                 }),
-                json!("<none>"),
+                json!(external),
                 json!(if ports.is_empty() {
                     "<none>".to_owned()
                 } else {

@@ -25,6 +25,7 @@ pub(super) async fn resource(
             let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))
                 .map_err(ApiError::bad_request)?;
             let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))
+                .and_then(|f| f.supported_by(rt).map(|()| f))
                 .map_err(ApiError::bad_request)?;
             if watch {
                 return watch::serve(
@@ -147,7 +148,21 @@ pub(super) async fn resource(
                     now: now.clone(),
                 },
             );
-            let created = store.create(rt, &ns, obj, request.dry_run())?;
+            let mut created = store.create(rt, &ns, obj, request.dry_run())?;
+            if rt.kind == "CustomResourceDefinition" && !request.dry_run() {
+                // The API server accepts the names and establishes the type at once.
+                let mut established = created.clone();
+                established["status"] = crate::crd_status(&created, &now);
+                let name = key_of(&created).1;
+                created = store.update(
+                    rt,
+                    "",
+                    &name,
+                    established,
+                    crate::store::Part::Status,
+                    false,
+                )?;
+            }
             if !request.dry_run() {
                 for served in served {
                     crate::register_type(shared, served);
@@ -282,6 +297,7 @@ pub(super) async fn resource(
             let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))
                 .map_err(ApiError::bad_request)?;
             let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))
+                .and_then(|f| f.supported_by(rt).map(|()| f))
                 .map_err(ApiError::bad_request)?;
             let mut store = lock(&shared.store);
             let doomed = store.list(rt, namespace.as_deref(), &labels, &fields);

@@ -39,23 +39,7 @@ fn target_port(port: &Value, pod: &Value) -> Option<i64> {
 }
 
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
-    let mut allocated = 0;
     for service in ctx.all("", "Service") {
-        allocated += 1;
-        let mut service = service;
-        if s(&service, "/spec/clusterIP").is_empty() && s(&service, "/spec/type") != "ExternalName"
-        {
-            service["spec"]["clusterIP"] = json!(format!(
-                "10.96.{}.{}",
-                allocated / 250,
-                allocated % 250 + 10
-            ));
-            service["spec"]["clusterIPs"] = json!([service["spec"]["clusterIP"]]);
-            match ctx.update("", "Service", service) {
-                Ok(updated) => service = updated,
-                Err(_) => continue,
-            }
-        }
         let Some(selector) = service.at("/spec/selector").cloned() else {
             continue;
         };

@@ -76,7 +76,7 @@ const CONTROLLERS: [Controller; 7] = [
         run: Run::Whole(finish_terminating_namespaces),
     },
     Controller {
-        reads: Reads::Kinds(&["/namespaces", "/serviceaccounts"]),
+        reads: Reads::Kinds(&["/namespaces", "/serviceaccounts", "/configmaps"]),
         follows_images: false,
         run: Run::Whole(default_service_accounts),
     },
@@ -171,8 +171,16 @@ pub(crate) fn start(shared: &Arc<Shared>) -> tokio::task::JoinHandle<()> {
 /// run as unless they name another.
 fn default_service_accounts(ctx: &mut util::Ctx<'_>) {
     let accounts = ctx.rt("", "ServiceAccount");
+    let maps = ctx.rt("", "ConfigMap");
     for namespace in ctx.all("", "Namespace") {
         let ns = util::name(&namespace);
+        // The root-ca-cert-publisher's ConfigMap, in every namespace.
+        if util::s(&namespace, "/status/phase") != "Terminating"
+            && ctx.store.get(&maps, &ns, "kube-root-ca.crt").is_err()
+            && let Err(err) = ctx.create("", "ConfigMap", &ns, crate::furniture::root_ca(&ns))
+        {
+            tracing::warn!("creating kube-root-ca.crt in {ns}: {}", err.message);
+        }
         if util::s(&namespace, "/status/phase") == "Terminating"
             || ctx.store.get(&accounts, &ns, "default").is_ok()
         {

@@ -231,12 +231,14 @@ impl Ctx<'_> {
             let _ = self.update("", "Event", event);
             return;
         }
-        let suffix = format!(
-            "{:016x}",
-            self.store
-                .resource_version()
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        );
+        // As the event recorder names them: the creation time's Unix nanoseconds in hex, so a
+        // list (in name order) is in time order. The resourceVersion, which only grows, is
+        // added so two events of one instant differ and keep their order.
+        let nanos = self
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let suffix = format!("{:x}", nanos.wrapping_add(self.store.resource_version()));
         let mut involved_object = json!({
             "kind": involved["kind"],
             "namespace": ns,

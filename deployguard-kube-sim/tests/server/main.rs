@@ -4,6 +4,7 @@
 mod auth;
 mod daily;
 mod extras;
+mod fidelity;
 mod kube;
 mod kubectl;
 mod lifecycle;

@@ -1,0 +1,189 @@
+//! What a new cluster has before anyone writes to it, as kubeadm's clusters have it: the
+//! `kubernetes` Service in `default` (the API server's own ClusterIP, 10.96.0.1:443), the
+//! user-facing ClusterRoles (`cluster-admin`, `admin`, `edit`, `view`, with the aggregation
+//! labels of the real ones) and `cluster-admin` bound to the `system:masters` group, and in
+//! every namespace the `kube-root-ca.crt` ConfigMap (the root-ca-cert-publisher's, written by the
+//! controllers).
+
+use serde_json::{Value, json};
+
+/// The objects a new cluster is created with.
+pub(crate) fn objects() -> Vec<Value> {
+    let mut objects = vec![json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+            "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"],
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None",
+            "internalTrafficPolicy": "Cluster",
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
+    })];
+    objects.extend(cluster_roles());
+    objects.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}],
+    }));
+    objects
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
+    json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
+}
+
+const READ: &[&str] = &["get", "list", "watch"];
+const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
+
+/// `cluster-admin`, `admin`, `edit` and `view`, their rules as the aggregated roles of a
+/// Kubernetes 1.33 cluster grant them (the workload, networking and configuration kinds).
+fn cluster_roles() -> Vec<Value> {
+    let workloads: &[(&[&str], &[&str])] = &[
+        (
+            &[""],
+            &[
+                "pods",
+                "pods/attach",
+                "pods/exec",
+                "pods/portforward",
+                "pods/proxy",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "services",
+                "services/proxy",
+                "endpoints",
+                "persistentvolumeclaims",
+                "configmaps",
+                "secrets",
+                "serviceaccounts",
+                "events",
+            ],
+        ),
+        (
+            &["apps"],
+            &[
+                "daemonsets",
+                "deployments",
+                "deployments/rollback",
+                "deployments/scale",
+                "replicasets",
+                "replicasets/scale",
+                "statefulsets",
+                "statefulsets/scale",
+            ],
+        ),
+        (&["autoscaling"], &["horizontalpodautoscalers"]),
+        (&["batch"], &["cronjobs", "jobs"]),
+        (&["networking.k8s.io"], &["ingresses", "networkpolicies"]),
+        (&["policy"], &["poddisruptionbudgets"]),
+        (&["discovery.k8s.io"], &["endpointslices"]),
+        (&["coordination.k8s.io"], &["leases"]),
+    ];
+    // `view` reads everything but Secrets and what reaches into pods.
+    let view: Vec<Value> = workloads
+        .iter()
+        .map(|(groups, resources)| {
+            let readable: Vec<&str> = resources
+                .iter()
+                .copied()
+                .filter(|r| {
+                    !matches!(
+                        *r,
+                        "secrets"
+                            | "pods/attach"
+                            | "pods/exec"
+                            | "pods/portforward"
+                            | "pods/proxy"
+                            | "services/proxy"
+                    )
+                })
+                .collect();
+            rule(groups, &readable, READ)
+        })
+        .chain([rule(
+            &[""],
+            &[
+                "namespaces",
+                "pods/log",
+                "pods/status",
+                "resourcequotas",
+                "limitranges",
+            ],
+            READ,
+        )])
+        .collect();
+    let edit: Vec<Value> = workloads
+        .iter()
+        .map(|(groups, resources)| {
+            let verbs: Vec<&str> = READ.iter().chain(WRITE).copied().collect();
+            rule(groups, resources, &verbs)
+        })
+        .chain([
+            rule(
+                &[""],
+                &[
+                    "namespaces",
+                    "pods/log",
+                    "pods/status",
+                    "resourcequotas",
+                    "limitranges",
+                ],
+                READ,
+            ),
+            rule(&[""], &["serviceaccounts"], &["impersonate"]),
+            rule(&[""], &["serviceaccounts/token"], &["create"]),
+        ])
+        .collect();
+    let mut admin = edit.clone();
+    admin.push(rule(
+        &["rbac.authorization.k8s.io"],
+        &["roles", "rolebindings"],
+        &[
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ],
+    ));
+    admin.push(rule(
+        &["authorization.k8s.io"],
+        &["localsubjectaccessreviews"],
+        &["create"],
+    ));
+    let role = |name: &str, rules: Vec<Value>, aggregate: Option<&str>| {
+        let mut labels = json!({"kubernetes.io/bootstrapping": "rbac-defaults"});
+        if let Some(to) = aggregate {
+            labels[format!("rbac.authorization.k8s.io/aggregate-to-{to}")] = json!("true");
+        }
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": labels,
+                "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
+            "rules": rules})
+    };
+    vec![
+        role(
+            "cluster-admin",
+            vec![
+                rule(&["*"], &["*"], &["*"]),
+                json!({"nonResourceURLs": ["*"], "verbs": ["*"]}),
+            ],
+            None,
+        ),
+        role("admin", admin, None),
+        role("edit", edit, Some("admin")),
+        role("view", view, Some("edit")),
+    ]
+}
+
+/// The `kube-root-ca.crt` ConfigMap of namespace `ns`.
+pub(crate) fn root_ca(ns: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "kube-root-ca.crt", "namespace": ns,
+            "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
+        "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nsimulated cluster: the served CA is in the kubeconfig\n-----END CERTIFICATE-----\n"}})
+}
