@@ -1,7 +1,7 @@
 //! Request bodies in Kubernetes' protobuf encoding, for the kinds kubectl sends that way.
 //!
 //! kubectl 1.32 and later send the bodies of `kubectl create configmap|deployment|namespace|
-//! secret|job` (and `run`, `create serviceaccount`) as `application/vnd.kubernetes.protobuf`,
+//! secret|service|job` (and `run`, `create serviceaccount`) as `application/vnd.kubernetes.protobuf`,
 //! and client-go does not fall back to JSON when a server answers 415. A real API server decodes
 //! every built-in kind; this one decodes the fields those commands write, from the kinds'
 //! `generated.proto` field numbers, into the JSON the rest of the server stores. A field outside
@@ -245,6 +245,36 @@ const TOKEN_REQUEST_STATUS: &[F] = &[
     one(2, "expirationTimestamp", Ty::Time),
 ];
 
+const SERVICE_PORT: &[F] = &[
+    one(1, "name", Ty::Str),
+    one(2, "protocol", Ty::Str),
+    one(3, "port", Ty::Int),
+    one(4, "targetPort", Ty::IntOrStr),
+    one(5, "nodePort", Ty::Int),
+    one(6, "appProtocol", Ty::Str),
+];
+
+const SERVICE_SPEC: &[F] = &[
+    many(1, "ports", Ty::Msg(SERVICE_PORT)),
+    one(2, "selector", Ty::MapStr),
+    one(3, "clusterIP", Ty::Str),
+    one(4, "type", Ty::Str),
+    many(5, "externalIPs", Ty::Str),
+    one(7, "sessionAffinity", Ty::Str),
+    one(8, "loadBalancerIP", Ty::Str),
+    many(9, "loadBalancerSourceRanges", Ty::Str),
+    one(10, "externalName", Ty::Str),
+    one(11, "externalTrafficPolicy", Ty::Str),
+    one(12, "healthCheckNodePort", Ty::Int),
+    one(13, "publishNotReadyAddresses", Ty::Bool),
+    one(17, "ipFamilyPolicy", Ty::Str),
+    many(18, "clusterIPs", Ty::Str),
+    many(19, "ipFamilies", Ty::Str),
+    one(20, "allocateLoadBalancerNodePorts", Ty::Bool),
+    one(21, "loadBalancerClass", Ty::Str),
+    one(22, "internalTrafficPolicy", Ty::Str),
+];
+
 /// The kinds decoded, each with its top-level message; a status (field 3 of the objects with
 /// one) is accepted empty.
 const KINDS: &[(&str, &[F])] = &[
@@ -272,6 +302,14 @@ const KINDS: &[(&str, &[F])] = &[
         &[
             one(1, "metadata", Ty::Msg(OBJECT_META)),
             one(2, "spec", Ty::Msg(NAMESPACE_SPEC)),
+            one(3, "status", Ty::Msg(&[])),
+        ],
+    ),
+    (
+        "Service",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(2, "spec", Ty::Msg(SERVICE_SPEC)),
             one(3, "status", Ty::Msg(&[])),
         ],
     ),

@@ -224,3 +224,21 @@ async fn services_get_unique_cluster_ips_and_node_ports_in_range() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_service_works_whatever_the_body_encoding() {
+    // 1.32 and later send the Service as protobuf.
+    each_version(&[27, 33], async |_, _, kubectl| {
+        kubectl
+            .ok(&["create", "service", "clusterip", "web", "--tcp=80:8080"])
+            .await;
+        kubectl
+            .ok(&["create", "service", "nodeport", "edge", "--tcp=443:8443", "--node-port=30443"])
+            .await;
+        let shown = kubectl
+            .ok(&["get", "service", "web", "edge", "-o", "jsonpath={range .items[*]}{.spec.type} {.spec.selector.app} {.spec.ports[0].port}>{.spec.ports[0].targetPort}:{.spec.ports[0].nodePort};{end}"])
+            .await;
+        assert_eq!(shown, "ClusterIP web 80>8080:;NodePort edge 443>8443:30443;");
+    })
+    .await;
+}
