@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use k8s_openapi::api::{apps, batch, coordination, core, discovery};
+use k8s_openapi::api::{apps, batch, coordination, core, discovery, rbac};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
@@ -58,6 +58,22 @@ fn builtins() -> &'static Builtins {
             discovery::v1::EndpointSlice
         );
         kind!("coordination.k8s.io", "Lease", coordination::v1::Lease);
+        kind!("rbac.authorization.k8s.io", "Role", rbac::v1::Role);
+        kind!(
+            "rbac.authorization.k8s.io",
+            "RoleBinding",
+            rbac::v1::RoleBinding
+        );
+        kind!(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            rbac::v1::ClusterRole
+        );
+        kind!(
+            "rbac.authorization.k8s.io",
+            "ClusterRoleBinding",
+            rbac::v1::ClusterRoleBinding
+        );
         kind!(
             "apiextensions.k8s.io",
             "CustomResourceDefinition",

@@ -242,3 +242,22 @@ async fn kubectl_create_service_works_whatever_the_body_encoding() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_kinds_have_their_real_schemas() {
+    each_version(&[27, 33], async |_, _, kubectl| {
+        let explained = kubectl.ok(&["explain", "role.rules"]).await;
+        assert!(explained.contains("verbs"), "{explained}");
+        let dir = tempfile::tempdir().unwrap();
+        let role = dir.path().join("role.yaml");
+        std::fs::write(
+            &role,
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: reader}\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get, list]\n",
+        )
+        .unwrap();
+        let applied = kubectl.run(&["apply", "-f", role.to_str().unwrap()]).await;
+        assert_eq!(applied.code, 0, "{}", applied.stderr);
+        assert!(!applied.stderr.contains("Warning"), "{}", applied.stderr);
+    })
+    .await;
+}
