@@ -340,6 +340,104 @@ pub(crate) fn prune(value: &mut Value, schema: &KindSchema<'_>) -> Vec<String> {
     unknown
 }
 
+/// The first value of a built-in kind's object whose JSON type its Go type cannot take, worded
+/// as the API server's decoder words it: `json: cannot unmarshal string into Go struct field
+/// DeploymentSpec.spec.replicas of type int32`. Nulls pass (they are the zero value).
+pub(crate) fn type_error(value: &Value, schema: &KindSchema<'_>) -> Option<String> {
+    type_error_at(value, &schema.root, schema.definitions, "", "")
+}
+
+fn type_error_at(
+    value: &Value,
+    schema: &Value,
+    definitions: &Map<String, Value>,
+    path: &str,
+    owner: &str,
+) -> Option<String> {
+    // The Go struct a field belongs to is the definition its object came from.
+    let named = schema
+        .get("$ref")
+        .or_else(|| schema.pointer("/allOf/0/$ref"))
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|n| n.rsplit('.').next());
+    let schema = resolve(schema, definitions);
+    if value.is_null()
+        || schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
+            && (value.is_string() || value.is_number())
+        || schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
+    {
+        return None;
+    }
+    let go_type = |schema: &Value| -> String {
+        let format = schema.get("format").and_then(Value::as_str);
+        match (schema.get("type").and_then(Value::as_str), format) {
+            (Some("integer"), Some(f @ ("int32" | "int64"))) => f.to_owned(),
+            (Some("integer"), _) => "int".into(),
+            (Some("number"), _) => "float64".into(),
+            (Some("boolean"), _) => "bool".into(),
+            (Some("string"), _) => "string".into(),
+            (Some("array"), _) => "[]interface {}".into(),
+            (Some("object"), _) if schema.get("properties").is_none() => "map[string]string".into(),
+            _ => named.unwrap_or("struct").to_owned(),
+        }
+    };
+    let expected = schema.get("type").and_then(Value::as_str);
+    let fits = match (expected, value) {
+        (None, _) => true,
+        (Some("integer"), Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (Some("number"), Value::Number(_))
+        | (Some("string"), Value::String(_))
+        | (Some("boolean"), Value::Bool(_))
+        | (Some("array"), Value::Array(_))
+        | (Some("object"), Value::Object(_)) => true,
+        _ => false,
+    };
+    if !fits {
+        let got = match value {
+            Value::String(_) => "string",
+            Value::Number(_) => "number",
+            Value::Bool(_) => "bool",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+            Value::Null => "null",
+        };
+        let field = if owner.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{owner}.{path}")
+        };
+        return Some(format!(
+            "json: cannot unmarshal {got} into Go struct field {field} of type {}",
+            go_type(schema)
+        ));
+    }
+    let owner = named.unwrap_or(owner);
+    match value {
+        Value::Object(fields) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            fields.iter().find_map(|(key, field)| {
+                let declared = properties.and_then(|p| p.get(key));
+                let field_schema = declared.or(additional)?;
+                // Go names a map's values by the map's field, not the key.
+                let field_path = match (declared, path.is_empty()) {
+                    (None, _) => path.to_owned(),
+                    (Some(_), true) => key.clone(),
+                    (Some(_), false) => format!("{path}.{key}"),
+                };
+                type_error_at(field, field_schema, definitions, &field_path, owner)
+            })
+        }
+        Value::Array(items) => schema.get("items").and_then(|item_schema| {
+            items
+                .iter()
+                .find_map(|item| type_error_at(item, item_schema, definitions, path, owner))
+        }),
+        _ => None,
+    }
+}
+
 fn resolve<'a>(mut schema: &'a Value, definitions: &'a Map<String, Value>) -> &'a Value {
     for _ in 0..8 {
         if let Some(name) = schema

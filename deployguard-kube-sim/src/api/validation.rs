@@ -68,6 +68,19 @@ pub(super) fn checked_fields(
     let Some(schema) = crate::openapi::schema_of(rt, crds, &empty) else {
         return Ok(Vec::new());
     };
+    // (A CRD's schema fields hold any JSON: its Go types are not checked here.)
+    if !schema.definitions.is_empty()
+        && rt.group != "apiextensions.k8s.io"
+        && let Some(problem) = crate::openapi::type_error(obj, &schema)
+    {
+        // A built-in kind is decoded into Go structs: a value of the wrong JSON type fails
+        // the decoding, before any validation.
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {problem}",
+            kind = rt.kind,
+            version = rt.version,
+        )));
+    }
     let unknown = crate::openapi::prune(obj, &schema);
     if schema.definitions.is_empty() {
         // A custom resource: its values are checked against the CRD's structural schema.

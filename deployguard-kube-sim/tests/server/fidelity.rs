@@ -261,3 +261,36 @@ async fn rbac_kinds_have_their_real_schemas() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_of_the_wrong_type_is_refused_whatever_the_write() {
+    each_version(&[27, 33], async |_, _, kubectl| {
+        kubectl
+            .ok(&["create", "deployment", "web", "--image=nginx:1.27", "--replicas=2"])
+            .await;
+        let patched = kubectl
+            .run(&["patch", "deployment", "web", "--type=merge", "-p", r#"{"spec": {"replicas": "three"}}"#])
+            .await;
+        assert_ne!(patched.code, 0);
+        assert!(
+            patched.stderr.contains("cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"),
+            "{}",
+            patched.stderr
+        );
+        let replicas = kubectl
+            .ok(&["get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"])
+            .await;
+        assert_eq!(replicas, "2", "nothing was written");
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("cm.yaml");
+        std::fs::write(&manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: numbered\n  labels: {tier: 5}\n").unwrap();
+        let applied = kubectl.run(&["apply", "-f", manifest.to_str().unwrap()]).await;
+        assert_ne!(applied.code, 0);
+        assert!(
+            applied.stderr.contains("cannot unmarshal number into Go struct field ObjectMeta.metadata.labels of type string"),
+            "{}",
+            applied.stderr
+        );
+    })
+    .await;
+}
