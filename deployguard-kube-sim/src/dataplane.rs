@@ -22,6 +22,12 @@ pub struct Endpoint {
     pub image: String,
     /// The pod's `pod-template-hash` label (empty without one).
     pub hash: String,
+    /// The pod is being deleted and its process has stopped, but the proxies still send it
+    /// requests (they learn of the deletion [`FakeCluster::set_proxy_lag`] after it): each
+    /// such request fails, as a connection refused does.
+    ///
+    /// [`FakeCluster::set_proxy_lag`]: crate::FakeCluster::set_proxy_lag
+    pub stopped: bool,
 }
 
 /// A share of a Service's requests and the ready endpoints that serve it.
@@ -139,6 +145,8 @@ fn ready_endpoints(
     let Ok(endpoints) = store.get(endpoints_rt, namespace, service) else {
         return Vec::new();
     };
+    let lag = *lock(&shared.proxy_lag);
+    let now = store.clock.now();
     let mut ready = Vec::new();
     for subset in endpoints
         .get("subsets")
@@ -146,11 +154,21 @@ fn ready_endpoints(
         .into_iter()
         .flatten()
     {
-        for address in subset
+        // Terminating pods leave the addresses at once; the proxies stop sending to them only
+        // `lag` later.
+        let lagging = subset
+            .get("notReadyAddresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|_| !lag.is_zero());
+        for (address, terminating) in subset
             .get("addresses")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
+            .map(|a| (a, false))
+            .chain(lagging.map(|a| (a, true)))
         {
             let pod_name = address
                 .at("/targetRef/name")
@@ -167,6 +185,16 @@ fn ready_endpoints(
             if labels.is_some_and(|labels| !carries(labels)) {
                 continue;
             }
+            let mut stopped = false;
+            if terminating {
+                let Some(marked) = crate::controllers::deletion_marked(&pod) else {
+                    continue;
+                };
+                if now >= marked + lag {
+                    continue;
+                }
+                stopped = now >= marked + crate::controllers::pre_stop(&pod);
+            }
             let text = |pointer: &str| {
                 pod.at(pointer)
                     .and_then(Value::as_str)
@@ -177,6 +205,7 @@ fn ready_endpoints(
                 pod: pod_name.to_owned(),
                 image: text("/spec/containers/0/image"),
                 hash: text("/metadata/labels/pod-template-hash"),
+                stopped,
             });
         }
     }

@@ -185,6 +185,8 @@ pub(crate) struct Shared {
     pub(crate) extensions: Mutex<Vec<Arc<dyn Extension>>>,
     pub(crate) mesh: Mutex<mesh::Mesh>,
     pub(crate) gateways: Mutex<gateway::Gateways>,
+    /// How long after a pod is marked for deletion the proxies stop sending it requests.
+    pub(crate) proxy_lag: Mutex<std::time::Duration>,
     /// What each controller's last run saw (a pass skips those with nothing to do).
     pub(crate) gates: Mutex<controllers::Gates>,
     pub(crate) log_requests: bool,
@@ -309,6 +311,7 @@ impl FakeClusterBuilder {
                 extensions: Mutex::new(Vec::new()),
                 mesh: Mutex::new(mesh::Mesh::default()),
                 gateways: Mutex::new(gateway::Gateways::default()),
+                proxy_lag: Mutex::new(std::time::Duration::ZERO),
                 gates: Mutex::default(),
                 log_requests: self.log_requests,
                 controller: Mutex::new(None),
@@ -682,6 +685,15 @@ impl FakeCluster {
         }
         lock(&self.shared.gateways).install(config);
         Ok(())
+    }
+
+    /// How long the proxies (kube-proxy, a mesh's sidecars) take to stop sending requests to
+    /// a pod after it is marked for deletion (default zero: at once). Meanwhile the pod is
+    /// still routed to, and once its process has stopped — at its SIGTERM, after its preStop
+    /// hook — each request it gets fails: the classic dropped requests of a rolling update
+    /// without a preStop hook.
+    pub fn set_proxy_lag(&self, lag: std::time::Duration) {
+        *lock(&self.shared.proxy_lag) = lag;
     }
 
     /// Where Service `namespace/service`'s requests go now: its ready endpoints, split by the

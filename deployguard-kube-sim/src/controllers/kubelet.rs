@@ -653,16 +653,17 @@ fn repeat_ongoing(
     }
 }
 
-/// A pod being deleted: its containers get SIGTERM and exit a second later (or are killed when
-/// the grace period ends, if sooner); then the kubelet removes the pod, unless finalizers hold it.
+/// A pod being deleted: its preStop hook runs, then its containers get SIGTERM and exit a
+/// second later (or are killed when the grace period ends, if sooner); then the kubelet
+/// removes the pod, unless finalizers hold it.
 fn stop(ctx: &mut Ctx<'_>, pod: &Value, deadline: SystemTime, now: SystemTime) {
-    let grace = Duration::from_secs(
-        pod.at("/metadata/deletionGracePeriodSeconds")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-    );
-    let marked = deadline.checked_sub(grace).unwrap_or(deadline);
-    let done = (marked + Duration::from_secs(1)).min(deadline);
+    let marked = super::deletion_marked(pod).unwrap_or(deadline);
+    let sigterm = marked + super::pre_stop(pod);
+    if now < sigterm && sigterm < deadline {
+        // The proxies may still send requests until the process stops: wake when it does.
+        ctx.wake_at(sigterm);
+    }
+    let done = (sigterm + Duration::from_secs(1)).min(deadline);
     let held = pod
         .at("/metadata/finalizers")
         .and_then(Value::as_array)

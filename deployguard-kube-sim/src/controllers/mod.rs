@@ -207,3 +207,46 @@ fn finish_terminating_namespaces(ctx: &mut util::Ctx<'_>) {
         }
     }
 }
+
+/// When a pod was marked for deletion: its `deletionTimestamp` less its grace period.
+pub(crate) fn deletion_marked(pod: &serde_json::Value) -> Option<std::time::SystemTime> {
+    let deadline = util::time_at(pod, "/metadata/deletionTimestamp")?;
+    let grace = std::time::Duration::from_secs(
+        pod.pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0),
+    );
+    Some(deadline.checked_sub(grace).unwrap_or(deadline))
+}
+
+/// How long a pod's preStop hook keeps its process serving after it is marked for deletion:
+/// the first container's `lifecycle.preStop` — `sleep: {seconds: N}`, or an `exec` of `sleep N`
+/// (`sh -c "sleep N"` too). Other hooks take no time here.
+pub(crate) fn pre_stop(pod: &serde_json::Value) -> std::time::Duration {
+    use serde_json::Value;
+    let hook = pod.pointer("/spec/containers/0/lifecycle/preStop");
+    let seconds = hook
+        .and_then(|h| h.pointer("/sleep/seconds"))
+        .and_then(Value::as_f64)
+        .or_else(|| {
+            let command: Vec<&str> = hook
+                .and_then(|h| h.pointer("/exec/command"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let words: Vec<&str> = match command.as_slice() {
+                [shell, "-c", script] if shell.ends_with("sh") => {
+                    script.split_whitespace().collect()
+                }
+                other => other.to_vec(),
+            };
+            match words.as_slice() {
+                [sleep, n] if sleep.ends_with("sleep") => n.parse().ok(),
+                _ => None,
+            }
+        })
+        .unwrap_or(0.0);
+    std::time::Duration::from_secs_f64(seconds.max(0.0))
+}

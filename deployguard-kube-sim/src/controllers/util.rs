@@ -187,6 +187,23 @@ impl Ctx<'_> {
         self.store.update(&rt, &ns, &name, obj, part, false)
     }
 
+    /// Marks `obj` for deletion with `grace` seconds, as a DELETE of the API does for a pod
+    /// on a node (one not yet scheduled is removed at once).
+    pub(crate) fn delete_gracefully(
+        &mut self,
+        group: &str,
+        kind: &str,
+        obj: &Value,
+        grace: u64,
+    ) -> Result<Value, ApiError> {
+        let rt = self.rt(group, kind);
+        if !crate::store::is_pod_on_a_node(&rt, obj) {
+            return self.delete(group, kind, obj);
+        }
+        self.store
+            .mark_deleting(&rt, &namespace(obj), &name(obj), grace, false)
+    }
+
     pub(crate) fn delete(
         &mut self,
         group: &str,

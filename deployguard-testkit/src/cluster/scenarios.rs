@@ -195,6 +195,18 @@ pub fn catalogue() -> Vec<Scenario> {
             Layout::SelectorBlueGreen,
         ),
         scenario(
+            "no-prestop",
+            "app-deployment: app:v2.3.1 -> app:v2.4.0, both healthy, no preStop hook: each old pod stops while the proxies (2 s behind) still send it requests, which fail",
+            Some(Healthy),
+            None,
+        ),
+        scenario(
+            "prestop",
+            "app-deployment: app:v2.3.1 -> app:v2.4.0, both healthy, a 5 s preStop sleep: each old pod serves until the proxies (2 s behind) stop sending to it",
+            Some(Healthy),
+            None,
+        ),
+        scenario(
             "healthy-rollout",
             "app-deployment: app:v2.3.1 -> app:v2.4.0, both healthy; the rollout completes",
             Some(Healthy),
@@ -365,6 +377,11 @@ pub async fn load_seeded(cluster: &FakeCluster, name: &str, seed: u64) -> Result
             rolling(cluster, ImageBehaviour::never_ready(), json!({}), normal).await
         }
         "healthy-rollout" => rolling(cluster, good(), json!({}), normal).await,
+        "no-prestop" | "prestop" => {
+            let hook = (name == "prestop")
+                .then(|| json!({"preStop": {"exec": {"command": ["sh", "-c", "sleep 5"]}}}));
+            graceful_rolling(cluster, hook, normal).await
+        }
         "bad-version" => {
             cluster.set_serving(NEW, ServingProfile::SEED_BAD);
             rolling(cluster, good(), json!({}), normal).await
@@ -723,6 +740,27 @@ async fn rolling_with(
         &extra,
         &template_annotations,
     )
+}
+
+/// A healthy rolling update on a cluster whose proxies learn of a deleted pod 2 s late, its
+/// pods with the preStop hook `hook` (none: the process stops at once).
+async fn graceful_rolling(
+    cluster: &FakeCluster,
+    hook: Option<Value>,
+    traffic: TrafficConfig,
+) -> Result<(), ApiError> {
+    cluster.set_proxy_lag(Duration::from_secs(2));
+    cluster.set_image_behaviour(OLD, ImageBehaviour::ready_after(2));
+    cluster.set_image_behaviour(NEW, ImageBehaviour::ready_after(5));
+    cluster.create(service("myapp-service", json!({"app": "myapp"})))?;
+    let mut deployment = app_deployment("app-deployment", json!({"app": "myapp"}), OLD, 6);
+    if let Some(hook) = hook {
+        deployment["spec"]["template"]["spec"]["containers"][0]["lifecycle"] = hook;
+    }
+    cluster.create(deployment)?;
+    rolled_out(cluster, "app-deployment").await?;
+    cluster.enable_traffic("default", "myapp-service", traffic);
+    set_image(cluster, "app-deployment", NEW, &json!({}), &json!({}))
 }
 
 async fn migration_job_failed(

@@ -156,6 +156,8 @@ macro_rules! sweeps {
 
 sweeps! {
     healthy_rollout => "healthy-rollout",
+    no_prestop => "no-prestop",
+    prestop => "prestop",
     config_present => "config-present",
     fits_on_nodes => "fits-on-nodes",
     overloaded_rollout => "overloaded-rollout",

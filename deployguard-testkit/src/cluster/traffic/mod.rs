@@ -234,6 +234,11 @@ impl Traffic {
                         .endpoints
                         .into_iter()
                         .map(|endpoint| {
+                            if endpoint.stopped {
+                                // Routed to by a proxy that has not caught up, after the
+                                // process stopped: every request fails.
+                                return (endpoint, ServingProfile::failing(1.0));
+                            }
                             let mut profile = self.profile(&endpoint.image, &behaviour);
                             if let Some(after) = profile.errors_after {
                                 let since =
