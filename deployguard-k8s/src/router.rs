@@ -189,11 +189,13 @@ pub async fn ensure_ready_pods(
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(|e| from_kube(e, operation, object))?;
+    // A pod being deleted takes no new traffic, whatever its last readiness.
     let ready = listed.items.iter().any(|p| {
-        p.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        p.metadata.deletion_timestamp.is_none()
+            && p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
     });
     if !ready {
         return Err(Error::new(

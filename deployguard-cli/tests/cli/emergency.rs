@@ -563,7 +563,7 @@ fn arguments_are_positional_and_validated() {
         ),
         (
             &["web", "--strategy", "blue-green", "--stable", "blue"],
-            "--service <SERVICE> (a Service selector), --virtual-service <NAME> (an Istio route) or --alb-listener",
+            "--service <SERVICE> (a Service selector), --virtual-service <NAME> (an Istio route), --http-route <NAME> (a Gateway API route) or --alb-listener",
         ),
         (
             &["web", "--strategy", "blue-green", "--service", "svc"],

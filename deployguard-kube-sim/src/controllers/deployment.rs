@@ -201,7 +201,10 @@ pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, deployment: &Value) {
         }
     } else if !paused {
         let old_active: i64 = owned.iter().map(|rs| i(rs, "/spec/replicas")).sum();
-        let old_pods: i64 = owned.iter().map(|rs| i(rs, "/status/replicas")).sum();
+        let old_pods = running_pods(scaling.ctx, &owned);
+        if recreate && old_pods > 0 {
+            scaling.ctx.wake_in(Duration::from_secs(1));
+        }
         let initial = if recreate {
             if old_active > 0 || old_pods > 0 {
                 None
@@ -234,7 +237,12 @@ pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, deployment: &Value) {
             for rs in olds.iter_mut().filter(|rs| i(rs, "/spec/replicas") > 0) {
                 *rs = scaling.scale(rs, 0, max_total);
             }
-            let old_pods: i64 = olds.iter().map(|rs| i(rs, "/status/replicas")).sum();
+            // Recreate waits until every old pod is gone, terminating ones included (a pod's
+            // removal touches no ReplicaSet: look again in a second).
+            let old_pods = running_pods(scaling.ctx, &olds);
+            if old_pods > 0 {
+                scaling.ctx.wake_in(Duration::from_secs(1));
+            }
             if old_pods == 0
                 && let Some(rs) = new_rs.clone()
                 && i(&rs, "/spec/replicas") != replicas
@@ -657,4 +665,14 @@ fn cleanup(ctx: &mut Ctx<'_>, deployment: &Value, olds: &[Value]) {
     for rs in removable.into_iter().take(excess) {
         let _ = ctx.delete("apps", "ReplicaSet", rs);
     }
+}
+
+/// The pods of `replica_sets` that have not finished: running, starting or terminating (what
+/// a Recreate rollout waits out).
+fn running_pods(ctx: &Ctx<'_>, replica_sets: &[Value]) -> i64 {
+    replica_sets
+        .iter()
+        .flat_map(|rs| ctx.dependents("", "Pod", &uid(rs)))
+        .filter(|pod| !matches!(s(pod, "/status/phase"), "Succeeded" | "Failed"))
+        .count() as i64
 }

@@ -634,6 +634,7 @@ async fn recreate_stops_old_pods_first_and_history_is_trimmed() {
                     );
                     break;
                 }
+                None => panic!("the watch ended before a {image} pod was created"),
                 _ => {}
             }
         }
