@@ -17,11 +17,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::controllers::util::{Ctx, i, name, namespace, s};
+use crate::mesh::RouteState;
 
 /// The API group of the Gateway API.
 pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
@@ -68,13 +69,6 @@ pub fn gateway_api_crds() -> Vec<Value> {
             .unwrap_or_default()
     })
     .clone()
-}
-
-/// What the controller has applied of one HTTPRoute, and what it is applying.
-#[derive(Debug, Clone, Default)]
-struct RouteState {
-    applied: Option<(i64, Value)>,
-    pending: Option<(i64, Value, SystemTime)>,
 }
 
 /// The gateway controller's state.
@@ -172,30 +166,13 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>, gateways: &mut Gateways) {
             gateways.routes.remove(&(ns, name(&route)));
             continue;
         }
-        let generation = i(&route, "/metadata/generation");
         let now = ctx.now();
         let state = gateways
             .routes
             .entry((ns.clone(), name(&route)))
             .or_default();
-        if state.applied.as_ref().is_none_or(|(g, _)| *g != generation) {
-            if state
-                .pending
-                .as_ref()
-                .is_none_or(|(g, _, _)| *g != generation)
-            {
-                let spec = route.get("spec").cloned().unwrap_or(Value::Null);
-                state.pending = Some((generation, spec, now));
-            }
-            if let Some((g, spec, seen)) = state.pending.clone() {
-                let due = seen + config.propagation;
-                if now >= due {
-                    state.applied = Some((g, spec));
-                    state.pending = None;
-                } else {
-                    ctx.wake_at(due);
-                }
-            }
+        if let Some(due) = state.advance(&route, now, config.propagation) {
+            ctx.wake_at(due);
         }
         let Some((applied, _)) = state.applied.clone() else {
             continue;

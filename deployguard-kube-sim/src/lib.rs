@@ -616,12 +616,9 @@ impl FakeCluster {
         controllers::pass(&self.shared);
     }
 
-    /// Makes the cluster an Istio mesh: installs the `networking.istio.io` CRDs (VirtualService
-    /// and DestinationRule, served in v1, v1beta1 and v1alpha3, stored as v1) and starts a
-    /// control plane that applies each VirtualService `config.propagation` after it is written.
-    /// Simulated traffic to a Service a VirtualService routes follows the applied weights.
-    pub fn install_istio(&self, config: mesh::MeshConfig) -> Result<(), ApiError> {
-        for crd in mesh::istio_crds() {
+    /// Creates each of `crds` the cluster does not have yet (installing twice changes nothing).
+    fn install_crds(&self, crds: Vec<Value>) -> Result<(), ApiError> {
+        for crd in crds {
             let name = crd
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
@@ -639,6 +636,15 @@ impl FakeCluster {
                 self.create(crd)?;
             }
         }
+        Ok(())
+    }
+
+    /// Makes the cluster an Istio mesh: installs the `networking.istio.io` CRDs (VirtualService
+    /// and DestinationRule, served in v1, v1beta1 and v1alpha3, stored as v1) and starts a
+    /// control plane that applies each VirtualService `config.propagation` after it is written.
+    /// Simulated traffic to a Service a VirtualService routes follows the applied weights.
+    pub fn install_istio(&self, config: mesh::MeshConfig) -> Result<(), ApiError> {
+        self.install_crds(mesh::istio_crds())?;
         lock(&self.shared.mesh).install(config);
         Ok(())
     }
@@ -650,24 +656,7 @@ impl FakeCluster {
     /// the route's status. Simulated traffic to a Gateway (by its name) follows the applied
     /// route's weights; see [`gateway`].
     pub fn install_gateway_api(&self, config: gateway::GatewayConfig) -> Result<(), ApiError> {
-        for crd in gateway::gateway_api_crds() {
-            let name = crd
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            if self
-                .get(
-                    "apiextensions.k8s.io/v1",
-                    "CustomResourceDefinition",
-                    "",
-                    &name,
-                )
-                .is_err()
-            {
-                self.create(crd)?;
-            }
-        }
+        self.install_crds(gateway::gateway_api_crds())?;
         if self
             .get(
                 "gateway.networking.k8s.io/v1",

@@ -110,13 +110,47 @@ pub fn istio_crds() -> Vec<Value> {
     ]
 }
 
-/// What the control plane has applied of one VirtualService, and what it is applying.
+/// What a control plane has applied of one route object (a VirtualService, an HTTPRoute), and
+/// what it is applying.
 #[derive(Debug, Clone, Default)]
-struct RouteState {
+pub(crate) struct RouteState {
     /// The generation and spec the data plane routes by.
-    applied: Option<(i64, Value)>,
+    pub(crate) applied: Option<(i64, Value)>,
     /// A newer generation on its way: its spec and when it was seen.
     pending: Option<(i64, Value, SystemTime)>,
+}
+
+impl RouteState {
+    /// Sees `object` at `now`: a new generation starts on its way, and one seen `delay` ago is
+    /// applied. Returns when to look again, while one is on its way.
+    pub(crate) fn advance(
+        &mut self,
+        object: &Value,
+        now: SystemTime,
+        delay: Duration,
+    ) -> Option<SystemTime> {
+        let generation = i(object, "/metadata/generation");
+        if self.applied.as_ref().is_some_and(|(g, _)| *g == generation) {
+            return None;
+        }
+        if self
+            .pending
+            .as_ref()
+            .is_none_or(|(g, _, _)| *g != generation)
+        {
+            let spec = object.get("spec").cloned().unwrap_or(Value::Null);
+            self.pending = Some((generation, spec, now));
+        }
+        let (g, spec, seen) = self.pending.clone()?;
+        let due = seen + delay;
+        if now >= due {
+            self.applied = Some((g, spec));
+            self.pending = None;
+            None
+        } else {
+            Some(due)
+        }
+    }
 }
 
 /// The mesh's control plane state.
@@ -153,27 +187,10 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>, mesh: &mut Mesh) {
     mesh.routes.retain(|key, _| present.contains(key));
     for vs in services {
         let key = (namespace(&vs), name(&vs));
-        let generation = i(&vs, "/metadata/generation");
         let now = ctx.now();
         let state = mesh.routes.entry(key).or_default();
-        if state.applied.as_ref().is_none_or(|(g, _)| *g != generation) {
-            if state
-                .pending
-                .as_ref()
-                .is_none_or(|(g, _, _)| *g != generation)
-            {
-                let spec = vs.get("spec").cloned().unwrap_or(Value::Null);
-                state.pending = Some((generation, spec, now));
-            }
-            if let Some((g, spec, seen)) = state.pending.clone() {
-                let due = seen + config.propagation;
-                if now >= due {
-                    state.applied = Some((g, spec));
-                    state.pending = None;
-                } else {
-                    ctx.wake_at(due);
-                }
-            }
+        if let Some(due) = state.advance(&vs, now, config.propagation) {
+            ctx.wake_at(due);
         }
         let Some((applied, _)) = state.applied.as_ref() else {
             continue;

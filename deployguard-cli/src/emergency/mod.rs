@@ -599,19 +599,12 @@ async fn istio(
     if let Some(candidate) = &options.candidate {
         builder = builder.subset(candidate);
     }
-    let built = match builder.subsets_of_route().await {
-        Ok(builder) => builder.build(),
-        Err(err) => Err(err),
-    };
-    let router = match built {
+    let router = match router_or_exit(
+        builder.subsets_of_route().await.and_then(|b| b.build()),
+        out,
+    ) {
         Ok(router) => router,
-        Err(err) => {
-            let _ = writeln!(out, "error: {err}");
-            return match err.kind() {
-                ErrorKind::InvalidInput | ErrorKind::NotFound => Exit::Usage,
-                _ => Exit::Failed,
-            };
-        }
+        Err(exit) => return exit,
     };
     let words = Words {
         target: format!("virtualservice {}/{virtual_service}", options.namespace),
@@ -620,6 +613,21 @@ async fn istio(
         applied: "applied by the mesh",
     };
     switch_back(&router, stable, &words, options, confirm, out, what).await
+}
+
+/// The router built, or the exit its error means (a bad name or a route that is not there is
+/// usage), said on `out`.
+fn router_or_exit<R>(
+    built: deployguard_core::Result<R>,
+    out: &mut (dyn Write + Send),
+) -> Result<R, Exit> {
+    built.map_err(|err| {
+        let _ = writeln!(out, "error: {err}");
+        match err.kind() {
+            ErrorKind::InvalidInput | ErrorKind::NotFound => Exit::Usage,
+            _ => Exit::Failed,
+        }
+    })
 }
 
 /// Puts all of a Gateway API route rule's traffic on the stable Service: the same steps as the
@@ -649,19 +657,12 @@ async fn gateway(
     if let Some(candidate) = &options.candidate {
         builder = builder.service(candidate);
     }
-    let built = match builder.services_of_rule().await {
-        Ok(builder) => builder.build(),
-        Err(err) => Err(err),
-    };
-    let router = match built {
+    let router = match router_or_exit(
+        builder.services_of_rule().await.and_then(|b| b.build()),
+        out,
+    ) {
         Ok(router) => router,
-        Err(err) => {
-            let _ = writeln!(out, "error: {err}");
-            return match err.kind() {
-                ErrorKind::InvalidInput | ErrorKind::NotFound => Exit::Usage,
-                _ => Exit::Failed,
-            };
-        }
+        Err(exit) => return exit,
     };
     let words = Words {
         target: format!("httproute {}/{http_route}", options.namespace),
