@@ -163,7 +163,7 @@ fn one_of(branches: &[Value], definitions: &Map<String, Value>) -> Value {
         return json!({"type": "string", "enum": values});
     }
     if types.iter().all(|t| *t == Some("object")) {
-        let mut merged = json!({"type": "object", "properties": {}});
+        let mut properties = Map::new();
         let mut required: Option<Vec<Value>> = None;
         for branch in converted {
             let theirs: Vec<Value> = branch
@@ -181,7 +181,6 @@ fn one_of(branches: &[Value], definitions: &Map<String, Value>) -> Value {
                 .into_iter()
                 .flatten()
             {
-                let properties = merged["properties"].as_object_mut().expect("an object");
                 let both = match properties.remove(name) {
                     None => schema.clone(),
                     Some(ours) => merge(ours, schema),
@@ -189,6 +188,7 @@ fn one_of(branches: &[Value], definitions: &Map<String, Value>) -> Value {
                 properties.insert(name.clone(), both);
             }
         }
+        let mut merged = json!({"type": "object", "properties": properties});
         if let Some(required) = required.filter(|r| !r.is_empty()) {
             merged["required"] = Value::Array(required);
         }
