@@ -79,8 +79,16 @@ impl JobMigrationInspector {
         let Some(pod) = newest.and_then(|p| p.metadata.name.clone()) else {
             return Vec::new();
         };
+        // Named, for a pod with more than one container (a mesh sidecar): the Job's own
+        // container is the first.
+        let container = newest
+            .and_then(|p| p.spec.as_ref())
+            .filter(|spec| spec.containers.len() > 1)
+            .and_then(|spec| spec.containers.first())
+            .map(|c| c.name.clone());
         let params = LogParams {
             tail_lines: Some(5),
+            container,
             ..LogParams::default()
         };
         match self.pods.logs(&pod, &params).await {

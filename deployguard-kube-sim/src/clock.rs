@@ -50,6 +50,17 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
     formatted(time, "%Y-%m-%dT%H:%M:%SZ")
 }
 
+/// `time` as the kubelet timestamps log lines: RFC 3339 in UTC, to the nanosecond
+/// (`2026-12-04T21:50:07.123456789Z`).
+pub(crate) fn rfc3339_nanos(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    format!(
+        "{}.{:09}Z",
+        formatted(time, "%Y-%m-%dT%H:%M:%S"),
+        since.subsec_nanos()
+    )
+}
+
 /// `time` as an HTTP `Date` header says it (`Fri, 04 Dec 2026 07:40:29 GMT`).
 pub(crate) fn http_date(time: SystemTime) -> String {
     formatted(time, "%a, %d %b %Y %H:%M:%S GMT")

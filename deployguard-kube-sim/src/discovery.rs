@@ -67,6 +67,7 @@ fn groups(types: &[ResourceType]) -> Vec<(String, Vec<String>)> {
 fn subresource_kind(rt: &ResourceType, sub: &str) -> (String, String, String) {
     match sub {
         "scale" => ("autoscaling".into(), "v1".into(), "Scale".into()),
+        "eviction" => ("policy".into(), "v1".into(), "Eviction".into()),
         _ => (rt.group.clone(), rt.version.clone(), rt.kind.clone()),
     }
 }
@@ -74,6 +75,8 @@ fn subresource_kind(rt: &ResourceType, sub: &str) -> (String, String, String) {
 fn sub_verbs(sub: &str) -> Vec<&'static str> {
     if sub == "log" {
         vec!["get"]
+    } else if sub == "eviction" {
+        vec!["create"]
     } else {
         vec!["get", "patch", "update"]
     }
@@ -127,6 +130,7 @@ pub(crate) fn api_resource_list(
             "kind": rt.kind,
             "verbs": rt.verbs(),
             "shortNames": rt.short_names,
+            "categories": rt.categories,
         }));
         for sub in &rt.subresources {
             let (g, v, kind) = subresource_kind(rt, sub);
@@ -137,7 +141,7 @@ pub(crate) fn api_resource_list(
                 "kind": kind,
                 "verbs": sub_verbs(sub),
             });
-            if sub == "scale" {
+            if matches!(sub.as_str(), "scale" | "eviction") {
                 entry["group"] = json!(g);
                 entry["version"] = json!(v);
             }
@@ -202,6 +206,7 @@ fn aggregated_resource(rt: &ResourceType) -> Value {
         "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": rt.singular,
         "shortNames": rt.short_names,
+        "categories": rt.categories,
         "verbs": rt.verbs(),
         "subresources": subresources,
     })

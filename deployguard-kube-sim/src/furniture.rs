@@ -1,7 +1,8 @@
 //! What a new cluster has before anyone writes to it, as kubeadm's clusters have it: the
 //! `kubernetes` Service in `default` (the API server's own ClusterIP, 10.96.0.1:443), the
 //! user-facing ClusterRoles (`cluster-admin`, `admin`, `edit`, `view`, with the aggregation
-//! labels of the real ones) and `cluster-admin` bound to the `system:masters` group, and in
+//! labels of the real ones) and `cluster-admin` bound to the `system:masters` group, three Ready
+//! worker nodes and a default StorageClass (`standard`, kind's local-path), and in
 //! every namespace the `kube-root-ca.crt` ConfigMap (the root-ca-cert-publisher's, written by the
 //! controllers).
 
@@ -19,6 +20,14 @@ pub(crate) fn objects() -> Vec<Value> {
             "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
     })];
     objects.extend(cluster_roles());
+    objects.extend((1..=NODES).map(node));
+    objects.push(json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "standard",
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+    }));
     objects.push(json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
@@ -27,6 +36,50 @@ pub(crate) fn objects() -> Vec<Value> {
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}],
     }));
     objects
+}
+
+/// How many worker nodes a new cluster has.
+pub(crate) const NODES: u32 = 3;
+
+/// Worker node `n` (`node-1`, …): 4 CPUs, 16 GiB, 110 pods, Ready, as a kind node reports
+/// itself. Its InternalIP is `172.18.0.{n+1}`.
+pub(crate) fn node(n: u32) -> Value {
+    let name = format!("node-{n}");
+    let capacity =
+        json!({"cpu": "4", "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"});
+    let condition = |kind: &str, status: &str, reason: &str, message: &str| {
+        json!({"type": kind, "status": status, "reason": reason, "message": message,
+            "lastHeartbeatTime": null, "lastTransitionTime": null})
+    };
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
+            "beta.kubernetes.io/arch": "amd64"}},
+        "spec": {"podCIDR": format!("10.244.{n}.0/24"), "podCIDRs": [format!("10.244.{n}.0/24")],
+            "providerID": format!("kind://docker/deployguard/{name}")},
+        "status": {
+            "capacity": capacity, "allocatable": capacity,
+            "conditions": [
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            ],
+            "addresses": [{"type": "InternalIP", "address": format!("172.18.0.{}", n + 1)},
+                {"type": "Hostname", "address": name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": format!("{n:032x}"), "systemUUID": format!("{n:032x}"),
+                "bootID": format!("{n:032x}"),
+                "kernelVersion": "6.8.0-deployguard", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "containerRuntimeVersion": "containerd://2.0.3",
+                "kubeletVersion": format!("v1.{}.0", crate::api::SERVER_MINOR),
+                "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64",
+            },
+        },
+    })
 }
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {

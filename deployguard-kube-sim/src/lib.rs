@@ -70,6 +70,7 @@ mod faults;
 mod furniture;
 pub mod gateway;
 pub mod kubectl;
+mod logs;
 mod managed;
 pub mod mesh;
 mod openapi;
@@ -175,7 +176,7 @@ pub(crate) struct Shared {
     pub(crate) types: Mutex<Arc<Vec<ResourceType>>>,
     pub(crate) faults: Mutex<Vec<Fault>>,
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
-    pub(crate) logs: Mutex<HashMap<(String, String), String>>,
+    pub(crate) logs: Mutex<logs::Logs>,
     pub(crate) server_address: Mutex<String>,
     pub(crate) token: Option<String>,
     /// Bearer tokens issued to users and ServiceAccounts.
@@ -705,7 +706,12 @@ impl FakeCluster {
 
     /// Sets the log text of a pod (`kubectl logs` and `pods/log` read it).
     pub fn set_pod_log(&self, namespace: &str, pod: &str, text: &str) {
-        lock(&self.shared.logs).insert((namespace.into(), pod.into()), text.into());
+        let now = lock(&self.shared.store).clock.now();
+        let log = logs::ContainerLog {
+            current: text.lines().map(|l| (now, l.to_owned())).collect(),
+            ..logs::ContainerLog::default()
+        };
+        lock(&self.shared.logs).insert((namespace.into(), pod.into()), vec![log]);
     }
 
     /// Adds a fault.

@@ -13,7 +13,10 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use k8s_openapi::api::{apps, batch, coordination, core, discovery, rbac};
+use k8s_openapi::api::{
+    apps, autoscaling, batch, certificates, coordination, core, discovery, networking, policy,
+    rbac, storage,
+};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
@@ -52,6 +55,43 @@ fn builtins() -> &'static Builtins {
         kind!("apps", "Deployment", apps::v1::Deployment);
         kind!("apps", "ReplicaSet", apps::v1::ReplicaSet);
         kind!("batch", "Job", batch::v1::Job);
+        kind!("apps", "StatefulSet", apps::v1::StatefulSet);
+        kind!("apps", "DaemonSet", apps::v1::DaemonSet);
+        kind!("apps", "ControllerRevision", apps::v1::ControllerRevision);
+        kind!("batch", "CronJob", batch::v1::CronJob);
+        kind!(
+            "autoscaling",
+            "HorizontalPodAutoscaler",
+            autoscaling::v2::HorizontalPodAutoscaler
+        );
+        kind!(
+            "policy",
+            "PodDisruptionBudget",
+            policy::v1::PodDisruptionBudget
+        );
+        kind!("policy", "Eviction", policy::v1::Eviction);
+        kind!("networking.k8s.io", "Ingress", networking::v1::Ingress);
+        kind!(
+            "networking.k8s.io",
+            "IngressClass",
+            networking::v1::IngressClass
+        );
+        kind!(
+            "networking.k8s.io",
+            "NetworkPolicy",
+            networking::v1::NetworkPolicy
+        );
+        kind!("", "PersistentVolumeClaim", core::v1::PersistentVolumeClaim);
+        kind!("", "PersistentVolume", core::v1::PersistentVolume);
+        kind!("storage.k8s.io", "StorageClass", storage::v1::StorageClass);
+        kind!("", "ResourceQuota", core::v1::ResourceQuota);
+        kind!("", "LimitRange", core::v1::LimitRange);
+        kind!("", "Node", core::v1::Node);
+        kind!(
+            "certificates.k8s.io",
+            "CertificateSigningRequest",
+            certificates::v1::CertificateSigningRequest
+        );
         kind!(
             "discovery.k8s.io",
             "EndpointSlice",
@@ -100,12 +140,18 @@ fn builtins() -> &'static Builtins {
             if let Some(Value::Object(schema)) = definitions.get_mut(name) {
                 schema.insert(
                     "x-kubernetes-group-version-kind".into(),
-                    json!([{"group": group, "kind": kind, "version": "v1"}]),
+                    json!([{"group": group, "kind": kind, "version": version_of(name)}]),
                 );
             }
         }
         Builtins { definitions, kinds }
     })
+}
+
+/// The version of a built-in kind's definition: `v2` of
+/// `io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler`.
+fn version_of(definition: &str) -> &str {
+    definition.rsplit('.').nth(1).unwrap_or("v1")
 }
 
 /// A kind's schema and the definitions its references resolve in.
@@ -123,7 +169,7 @@ pub(crate) fn schema_of<'a>(
 ) -> Option<KindSchema<'a>> {
     let builtins = builtins();
     if let Some(name) = builtins.kinds.get(&(rt.group.as_str(), rt.kind.as_str()))
-        && rt.version == "v1"
+        && rt.version == version_of(name)
     {
         return Some(KindSchema {
             root: json!({"$ref": format!("#/components/schemas/{name}")}),

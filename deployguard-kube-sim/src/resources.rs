@@ -22,6 +22,8 @@ pub struct ResourceType {
     /// The columns `kubectl get` prints beside the name, as a CRD's
     /// `additionalPrinterColumns` declare them: `(name, JSONPath)`.
     pub printer_columns: Vec<(String, String)>,
+    /// The categories discovery lists the type in (`all`: what `kubectl get all` shows).
+    pub categories: Vec<String>,
 }
 
 impl ResourceType {
@@ -38,6 +40,7 @@ impl ResourceType {
             namespaced: true,
             subresources: vec!["status".into()],
             printer_columns: Vec::new(),
+            categories: Vec::new(),
         }
     }
 
@@ -88,6 +91,14 @@ impl ResourceType {
                 | "RoleBinding"
                 | "ClusterRole"
                 | "ClusterRoleBinding"
+                | "ControllerRevision"
+                | "PersistentVolumeClaim"
+                | "PersistentVolume"
+                | "StorageClass"
+                | "ResourceQuota"
+                | "LimitRange"
+                | "Node"
+                | "CertificateSigningRequest"
         )
     }
 
@@ -133,13 +144,39 @@ fn builtin(
         namespaced,
         subresources: sub.iter().map(|s| (*s).to_owned()).collect(),
         printer_columns: Vec::new(),
+        categories: if IN_ALL.contains(&plural) {
+            vec!["all".to_owned()]
+        } else {
+            Vec::new()
+        },
     }
 }
+
+/// The built-in resources in the `all` category, which `kubectl get all` lists.
+const IN_ALL: [&str; 9] = [
+    "pods",
+    "services",
+    "daemonsets",
+    "deployments",
+    "replicasets",
+    "statefulsets",
+    "horizontalpodautoscalers",
+    "cronjobs",
+    "jobs",
+];
 
 /// The built-in types.
 pub(crate) fn builtins() -> Vec<ResourceType> {
     vec![
-        builtin("", "v1", "Pod", "pods", &["po"], true, &["status", "log"]),
+        builtin(
+            "",
+            "v1",
+            "Pod",
+            "pods",
+            &["po"],
+            true,
+            &["status", "log", "eviction"],
+        ),
         builtin("", "v1", "Service", "services", &["svc"], true, &["status"]),
         builtin("", "v1", "Endpoints", "endpoints", &["ep"], true, &[]),
         builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, &[]),
@@ -181,7 +218,143 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             true,
             &["status", "scale"],
         ),
+        builtin(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            &["sts"],
+            true,
+            &["status", "scale"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "DaemonSet",
+            "daemonsets",
+            &["ds"],
+            true,
+            &["status"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "ControllerRevision",
+            "controllerrevisions",
+            &[],
+            true,
+            &[],
+        ),
         builtin("batch", "v1", "Job", "jobs", &[], true, &["status"]),
+        builtin(
+            "batch",
+            "v1",
+            "CronJob",
+            "cronjobs",
+            &["cj"],
+            true,
+            &["status"],
+        ),
+        builtin(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            &["hpa"],
+            true,
+            &["status"],
+        ),
+        builtin(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            &["pdb"],
+            true,
+            &["status"],
+        ),
+        builtin(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            &["ing"],
+            true,
+            &["status"],
+        ),
+        builtin(
+            "networking.k8s.io",
+            "v1",
+            "IngressClass",
+            "ingressclasses",
+            &[],
+            false,
+            &[],
+        ),
+        builtin(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            &["netpol"],
+            true,
+            &[],
+        ),
+        builtin(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            &["pvc"],
+            true,
+            &["status"],
+        ),
+        builtin(
+            "",
+            "v1",
+            "PersistentVolume",
+            "persistentvolumes",
+            &["pv"],
+            false,
+            &["status"],
+        ),
+        builtin(
+            "storage.k8s.io",
+            "v1",
+            "StorageClass",
+            "storageclasses",
+            &["sc"],
+            false,
+            &[],
+        ),
+        builtin(
+            "",
+            "v1",
+            "ResourceQuota",
+            "resourcequotas",
+            &["quota"],
+            true,
+            &["status"],
+        ),
+        builtin(
+            "",
+            "v1",
+            "LimitRange",
+            "limitranges",
+            &["limits"],
+            true,
+            &[],
+        ),
+        builtin("", "v1", "Node", "nodes", &["no"], false, &["status"]),
+        builtin(
+            "certificates.k8s.io",
+            "v1",
+            "CertificateSigningRequest",
+            "certificatesigningrequests",
+            &["csr"],
+            false,
+            &["status", "approval"],
+        ),
         builtin(
             "discovery.k8s.io",
             "v1",
@@ -366,6 +539,13 @@ pub(crate) fn types_of_crd(crd: &serde_json::Value) -> Result<Vec<ResourceType>,
             namespaced,
             subresources,
             printer_columns,
+            categories: crd
+                .pointer("/spec/names/categories")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect(),
         });
     }
     types.sort_by_key(|t| std::cmp::Reverse(version_priority(&t.version)));

@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 use crate::clock::{human_duration, parse_rfc3339};
 use crate::resources::ResourceType;
 
+mod cluster;
+mod workloads;
+
 struct Column {
     name: &'static str,
     kind: &'static str,
@@ -127,7 +130,9 @@ fn columns(kind: &str) -> Vec<Column> {
             col("Groups", "string", 1),
             col("ServiceAccounts", "string", 1),
         ],
-        _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
+        other => workloads::columns(other)
+            .or_else(|| cluster::columns(other))
+            .unwrap_or_else(|| vec![col("Name", "string", 0), col("Age", "string", 0)]),
     }
 }
 
@@ -510,7 +515,9 @@ fn cells(kind: &str, obj: &Value, now: SystemTime) -> Vec<Value> {
                 json!(subjects("ServiceAccount")),
             ]
         }
-        _ => vec![name, json!(created)],
+        other => workloads::cells(other, obj, now)
+            .or_else(|| cluster::cells(other, obj, now))
+            .unwrap_or_else(|| vec![name, json!(created)]),
     }
 }
 

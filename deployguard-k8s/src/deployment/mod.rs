@@ -267,8 +267,15 @@ impl KubeDeployment {
             .collect();
         for index in crashing {
             let name = snapshot.pods[index].name.clone();
+            // The API server wants the container named when a pod has more than one (a mesh
+            // sidecar): the one that restarted most is the one crashing.
+            let container = match self.pods.get(&name).await {
+                Ok(pod) => crashing_container(&pod),
+                Err(_) => None,
+            };
             let params = LogParams {
                 tail_lines: Some(self.log_lines),
+                container,
                 ..LogParams::default()
             };
             // Logs are evidence, never a reason to stop; a failure to read them (a missing
@@ -649,4 +656,18 @@ pub(crate) fn changed_under_us(
         "the deployment's template changed under us: now {}{revision}, written by {writer}",
         images.join(", ")
     )
+}
+
+/// The name of the container of `pod` that restarted most (the first on a tie), when it has
+/// more than one.
+fn crashing_container(pod: &Pod) -> Option<String> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    if statuses.len() < 2 {
+        return None;
+    }
+    statuses
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, c)| (c.restart_count, std::cmp::Reverse(*i)))
+        .map(|(_, c)| c.name.clone())
 }

@@ -66,21 +66,19 @@ pub(super) async fn resource(
             ))
         }
         ("GET", Some(name), Some(sub)) if sub == "log" && rt.kind == "Pod" => {
-            lock(&shared.store).get(rt, &ns, &name)?;
-            let logs = lock(&shared.logs)
-                .get(&(ns.clone(), name.clone()))
-                .cloned()
-                .unwrap_or_default();
-            let lines: Vec<&str> = logs.lines().collect();
-            let tail = request
-                .param("tailLines")
-                .and_then(|t| t.parse::<usize>().ok())
-                .unwrap_or(lines.len());
-            let mut text = lines[lines.len().saturating_sub(tail)..].join("\n");
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            let mut response = Response::new(full(text));
+            let (pod, now) = {
+                let store = lock(&shared.store);
+                (store.get(rt, &ns, &name)?, store.clock.now())
+            };
+            let query = crate::logs::Query::parse(&|p| request.param(p).map(str::to_owned), now)?;
+            let key = (ns.clone(), name.clone());
+            let body = if query.follow {
+                crate::logs::follow(Arc::clone(shared), key, &pod, query)?
+            } else {
+                let logs = lock(&shared.logs).get(&key).cloned().unwrap_or_default();
+                full(crate::logs::read(&pod, &logs, &query)?)
+            };
+            let mut response = Response::new(body);
             response
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));

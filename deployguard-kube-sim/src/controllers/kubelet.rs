@@ -12,22 +12,55 @@ use super::behaviour::ImageBehaviour;
 use super::util::{Ctx, i, name, namespace, s, time_at, uid};
 use crate::clock::rfc3339;
 
-/// Node capacity of each of the three simulated nodes.
-const NODE_CPU_MILLIS: i64 = 4_000;
-const NODES: u64 = 3;
-
 /// Crash-loop and image-pull back-off: 10 s doubling to 5 min.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_secs((10u64 << attempt.min(5)).min(300))
 }
 
-fn cpu_millis(text: &str) -> i64 {
-    match text.strip_suffix('m') {
-        Some(millis) => millis.parse().unwrap_or(0),
-        None => text
-            .parse::<f64>()
-            .map(|cores| (cores * 1000.0) as i64)
-            .unwrap_or(0),
+/// The IP of the node the pod runs on.
+fn host_ip(ctx: &Ctx<'_>, pod: &Value) -> String {
+    ctx.get("", "Node", "", s(pod, "/spec/nodeName"))
+        .and_then(|node| {
+            node.at("/status/addresses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|a| s(a, "/type") == "InternalIP")
+                .map(|a| s(a, "/address").to_owned())
+        })
+        .unwrap_or_else(|| "172.18.0.2".to_owned())
+}
+
+/// The pod's QoS class: `Guaranteed` when every container's requests equal its limits (CPU and
+/// memory both set), `BestEffort` when none sets either, `Burstable` otherwise.
+fn qos_class(pod: &Value) -> &'static str {
+    let containers: Vec<&Value> = pod
+        .at("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
+    let set = |c: &Value, kind: &str| {
+        c.at(&format!("/resources/{kind}"))
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.contains_key("cpu") || m.contains_key("memory"))
+    };
+    if containers
+        .iter()
+        .all(|c| !set(c, "requests") && !set(c, "limits"))
+    {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let limit = c.at(&format!("/resources/limits/{r}"));
+            let request = c.at(&format!("/resources/requests/{r}")).or(limit);
+            limit.is_some() && request == limit
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
     }
 }
 
@@ -90,6 +123,8 @@ struct Container {
     finished: Option<i32>,
     /// Never started yet.
     waiting_to_start: bool,
+    /// What it printed, when its command is a script (else the image's lines).
+    log: Option<crate::logs::ContainerLog>,
 }
 
 /// A missing ConfigMap or Secret the container references without `optional: true`.
@@ -160,6 +195,7 @@ fn simulate(
         restarts: 0,
         finished: None,
         waiting_to_start: true,
+        log: None,
     };
     let pod_ref = format!("{}_{}({})", name(pod), namespace(pod), uid(pod));
     if let Some(missing) = missing_config(ctx, &namespace(pod), spec) {
@@ -237,6 +273,10 @@ fn simulate(
     c.waiting_to_start = false;
     c.started = true;
     c.state = running_since(start);
+    if let Some(script) = script_of(ctx, pod, spec) {
+        run_script(ctx, pod, &script, created, start, elapsed, &mut c, events);
+        return c;
+    }
     match behaviour {
         ImageBehaviour::Ready { startup } => {
             let ready_at = startup.max(start);
@@ -404,6 +444,163 @@ fn refused(pod: &Value, spec: &Value) -> Option<(String, String, String)> {
     Some(("Warning".into(), "Unhealthy".into(), message))
 }
 
+/// The container's script, when its command is in the simulated command language.
+fn script_of(ctx: &Ctx<'_>, pod: &Value, spec: &Value) -> Option<super::command::Script> {
+    let argv: Vec<String> = ["command", "args"]
+        .iter()
+        .flat_map(|field| {
+            spec.get(*field)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|w| w.as_str().map(str::to_owned))
+        .collect();
+    if argv.is_empty() {
+        return None;
+    }
+    let ns = namespace(pod);
+    let lookup = |kind: &str, name: &str| -> Option<std::collections::BTreeMap<String, String>> {
+        let object = ctx.get("", kind, &ns, name)?;
+        let data = object.get("data")?.as_object()?;
+        Some(
+            data.iter()
+                .filter_map(|(k, v)| {
+                    let text = v.as_str()?;
+                    let text = if kind == "Secret" {
+                        use base64::Engine as _;
+                        String::from_utf8(
+                            base64::engine::general_purpose::STANDARD
+                                .decode(text)
+                                .ok()?,
+                        )
+                        .ok()?
+                    } else {
+                        text.to_owned()
+                    };
+                    Some((k.clone(), text))
+                })
+                .collect(),
+        )
+    };
+    let env = super::command::environment(pod, spec, &lookup);
+    super::command::parse(&argv, &env)
+}
+
+/// A container running a script: it prints as it goes, and when it ends the pod's restart
+/// policy decides — `Never` leaves it terminated, `OnFailure` restarts it after a failure,
+/// `Always` after any end — each restart after the kubelet's back-off (CrashLoopBackOff).
+#[allow(clippy::too_many_arguments)]
+fn run_script(
+    ctx: &mut Ctx<'_>,
+    pod: &Value,
+    script: &super::command::Script,
+    created: SystemTime,
+    start: Duration,
+    elapsed: Duration,
+    c: &mut Container,
+    events: &mut Vec<(String, String, String)>,
+) {
+    let policy = match s(pod, "/spec/restartPolicy") {
+        "" => "Always",
+        p => p,
+    };
+    let at = |d: Duration| rfc3339(created + d);
+    let stamp = |run_start: Duration, lines: &[(Duration, String)]| -> Vec<(SystemTime, String)> {
+        lines
+            .iter()
+            .map(|(offset, line)| (created + run_start + *offset, line.clone()))
+            .collect()
+    };
+    let mut run_start = start;
+    let mut previous: Option<Vec<(SystemTime, String)>> = None;
+    let mut attempts = 0u32;
+    let pod_ref = format!("{}_{}({})", name(pod), namespace(pod), uid(pod));
+    loop {
+        let run = script.run(elapsed - run_start);
+        let lines = stamp(run_start, &run.lines);
+        let Some((took, code)) = run.exit else {
+            c.ready = true;
+            c.restarts = i64::from(attempts);
+            c.state = json!({"running": {"startedAt": at(run_start)}});
+            if let Some(next) = script.next_change(elapsed - run_start) {
+                ctx.wake_at(created + run_start + next);
+            }
+            c.log = Some(crate::logs::ContainerLog {
+                name: c.name.clone(),
+                current: lines,
+                previous,
+                running: true,
+                waiting: None,
+            });
+            return;
+        };
+        let ended = run_start + took;
+        let reason = if code == 0 { "Completed" } else { "Error" };
+        let terminated = json!({"terminated": {"exitCode": code, "reason": reason,
+            "startedAt": at(run_start), "finishedAt": at(ended),
+            "containerID": format!("containerd://{}", digest(&format!("{}{attempts}", uid(pod))))}});
+        let restarts = match policy {
+            "Never" => false,
+            "OnFailure" => code != 0,
+            _ => true,
+        };
+        if !restarts {
+            c.started = false;
+            c.ready = false;
+            c.restarts = i64::from(attempts);
+            c.state = terminated;
+            c.finished = Some(code);
+            c.log = Some(crate::logs::ContainerLog {
+                name: c.name.clone(),
+                current: lines,
+                previous,
+                running: false,
+                waiting: None,
+            });
+            return;
+        }
+        attempts += 1;
+        let restart_at = ended + backoff(attempts - 1);
+        if restart_at > elapsed {
+            c.started = false;
+            c.ready = false;
+            c.restarts = i64::from(attempts);
+            c.last_state = terminated;
+            c.state = waiting(
+                "CrashLoopBackOff",
+                &format!(
+                    "back-off {}s restarting failed container={} pod={pod_ref}",
+                    backoff(attempts - 1).as_secs(),
+                    c.name
+                ),
+            );
+            events.push((
+                "Warning".into(),
+                "BackOff".into(),
+                format!(
+                    "Back-off restarting failed container {} in pod {pod_ref}",
+                    c.name
+                ),
+            ));
+            ctx.wake_at(created + restart_at);
+            // Backing off, the last run is both the current container and the previous
+            // (terminated) one.
+            c.log = Some(crate::logs::ContainerLog {
+                name: c.name.clone(),
+                current: lines.clone(),
+                previous: Some(lines),
+                running: false,
+                waiting: None,
+            });
+            return;
+        }
+        c.last_state = terminated;
+        previous = Some(lines);
+        run_start = restart_at;
+    }
+}
+
 fn logs_of(behaviour: &ImageBehaviour, container: &Container) -> Vec<String> {
     match behaviour {
         ImageBehaviour::CrashLoop { logs, .. } | ImageBehaviour::Completes { logs, .. } => {
@@ -418,7 +615,10 @@ fn logs_of(behaviour: &ImageBehaviour, container: &Container) -> Vec<String> {
 /// Brings every pod's status up to date.
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     let now = ctx.now();
-    for pod in ctx.all_shared("", "Pod") {
+    super::scheduler::evict_from_tainted_nodes(ctx);
+    let all_pods = ctx.all_shared("", "Pod");
+    let mut scheduler: Option<super::scheduler::Scheduler> = None;
+    for pod in all_pods.iter().cloned() {
         if let Some(deadline) = time_at(&pod, "/metadata/deletionTimestamp") {
             stop(ctx, &pod, deadline, now);
             continue;
@@ -435,52 +635,47 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         let mut events: Vec<(String, String, String, Option<String>, &'static str)> = Vec::new();
 
         // Scheduling.
-        let requested: i64 = pod
-            .at("/spec/containers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|c| cpu_millis(s(c, "/resources/requests/cpu")))
-            .sum();
-        if requested > NODE_CPU_MILLIS {
-            let message = format!(
-                "0/{NODES} nodes are available: {NODES} Insufficient cpu. preemption: 0/{NODES} nodes are available: {NODES} No preemption victims found for incoming pod."
-            );
-            let status = json!({
-                "phase": "Pending",
-                "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": s(&pod, "/metadata/creationTimestamp")}],
-                "qosClass": "Burstable",
-            });
-            events.push((
-                "Warning".into(),
-                "FailedScheduling".into(),
-                message,
-                None,
-                "default-scheduler",
-            ));
-            write(ctx, &pod, status, events);
-            continue;
-        }
         if s(&pod, "/spec/nodeName").is_empty() {
-            let node = format!("node-{}", hash(&uid(&pod)) % NODES + 1);
-            let mut scheduled = Value::clone(&pod);
-            scheduled["spec"]["nodeName"] = json!(node);
-            let message = format!(
-                "Successfully assigned {}/{} to {node}",
-                namespace(&pod),
-                name(&pod)
-            );
-            match ctx.update("", "Pod", scheduled) {
-                Ok(updated) => pod = Arc::new(updated),
-                Err(_) => continue,
+            let scheduler =
+                scheduler.get_or_insert_with(|| super::scheduler::Scheduler::new(ctx, &all_pods));
+            match scheduler.place(&pod, hash(&uid(&pod))) {
+                super::scheduler::Placement::Nowhere(message) => {
+                    let status = json!({
+                        "phase": "Pending",
+                        "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": s(&pod, "/metadata/creationTimestamp")}],
+                        "qosClass": qos_class(&pod),
+                    });
+                    events.push((
+                        "Warning".into(),
+                        "FailedScheduling".into(),
+                        message,
+                        None,
+                        "default-scheduler",
+                    ));
+                    write(ctx, &pod, status, events);
+                    continue;
+                }
+                super::scheduler::Placement::On(node) => {
+                    let mut scheduled = Value::clone(&pod);
+                    scheduled["spec"]["nodeName"] = json!(node);
+                    let message = format!(
+                        "Successfully assigned {}/{} to {node}",
+                        namespace(&pod),
+                        name(&pod)
+                    );
+                    match ctx.update("", "Pod", scheduled) {
+                        Ok(updated) => pod = Arc::new(updated),
+                        Err(_) => continue,
+                    }
+                    events.push((
+                        "Normal".into(),
+                        "Scheduled".into(),
+                        message,
+                        None,
+                        "default-scheduler",
+                    ));
+                }
             }
-            events.push((
-                "Normal".into(),
-                "Scheduled".into(),
-                message,
-                None,
-                "default-scheduler",
-            ));
         }
 
         // Containers.
@@ -490,7 +685,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             .cloned()
             .unwrap_or_default();
         let mut containers = Vec::new();
-        let mut logs = Vec::new();
+        let mut logs: Vec<crate::logs::ContainerLog> = Vec::new();
         for spec in &specs {
             let mut container_events = Vec::new();
             let container = simulate(ctx, &pod, spec, created, elapsed, &mut container_events);
@@ -498,7 +693,23 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             for (kind, reason, message) in container_events {
                 events.push((kind, reason, message, Some(field_path.clone()), "kubelet"));
             }
-            logs.extend(logs_of(&ctx.behaviours.of(&container.image), &container));
+            let log = container.log.clone().unwrap_or_else(|| {
+                let lines = logs_of(&ctx.behaviours.of(&container.image), &container);
+                let stamped: Vec<(SystemTime, String)> = lines
+                    .into_iter()
+                    .map(|l| (created + Duration::from_secs(1), l))
+                    .collect();
+                crate::logs::ContainerLog {
+                    name: container.name.clone(),
+                    previous: (container.restarts > 0).then(|| stamped.clone()),
+                    current: stamped,
+                    running: container.started && container.finished.is_none(),
+                    waiting: container
+                        .waiting_to_start
+                        .then(|| s(&container.state, "/waiting/reason").to_owned()),
+                }
+            });
+            logs.push(log);
             containers.push(container);
         }
         let all_ready = !containers.is_empty() && containers.iter().all(|c| c.ready);
@@ -561,21 +772,21 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
                 not_ready("ContainersReady"),
                 {"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": created_text},
             ],
-            "hostIP": "172.18.0.2",
+            "hostIP": host_ip(ctx, &pod),
             "podIP": ip,
             "podIPs": [{"ip": ip}],
             "startTime": created_text,
             "containerStatuses": statuses,
-            "qosClass": "BestEffort",
+            "qosClass": qos_class(&pod),
         });
         let key = (namespace(&pod), name(&pod));
-        if logs.is_empty() {
-            ctx.logs.remove(&key);
-        } else {
-            ctx.logs.insert(key, logs.join("\n"));
-        }
+        ctx.logs.insert(key, logs);
         write(ctx, &pod, status, events);
     }
+    // The logs of pods that are gone go with them.
+    let live: std::collections::HashSet<(String, String)> =
+        all_pods.iter().map(|p| (namespace(p), name(p))).collect();
+    ctx.logs.retain(|key, _| live.contains(key));
 }
 
 /// How long after its last occurrence an ongoing failure's event recurs, as the kubelet and the

@@ -3,13 +3,17 @@
 //! controller asked to be woken (a pod becoming ready, a progress deadline), on tokio's clock.
 
 mod behaviour;
+mod command;
 pub(crate) mod deployment;
 mod endpoints;
 mod gate;
 mod jobs;
 mod kubelet;
 mod replicaset;
+mod scheduler;
+mod statefulset;
 pub(crate) mod util;
+mod volumes;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -30,7 +34,7 @@ const MAX_SUB_PASSES: usize = 16;
 
 /// The controllers, in the order a pass runs them, and what each reads (the mesh, which reads
 /// its own state as well, runs every pass: it is one list of VirtualServices).
-const CONTROLLERS: [Controller; 7] = [
+const CONTROLLERS: [Controller; 9] = [
     Controller {
         reads: Reads::Kinds(&["apps/deployments", "apps/replicasets", "/namespaces"]),
         follows_images: false,
@@ -50,7 +54,31 @@ const CONTROLLERS: [Controller; 7] = [
         },
     },
     Controller {
-        reads: Reads::Kinds(&["/pods", "/configmaps", "/secrets", "/namespaces"]),
+        reads: Reads::Kinds(&[
+            "apps/statefulsets",
+            "apps/controllerrevisions",
+            "/pods",
+            "/namespaces",
+        ]),
+        follows_images: false,
+        run: Run::ByObject {
+            kind: ("apps", "StatefulSet"),
+            owned: "/pods",
+            one: statefulset::reconcile_one,
+        },
+    },
+    Controller {
+        reads: Reads::Kinds(&[
+            "/persistentvolumeclaims",
+            "/persistentvolumes",
+            "/pods",
+            "storage.k8s.io/storageclasses",
+        ]),
+        follows_images: false,
+        run: Run::Whole(volumes::reconcile),
+    },
+    Controller {
+        reads: Reads::Kinds(&["/pods", "/configmaps", "/secrets", "/namespaces", "/nodes"]),
         follows_images: true,
         run: Run::Whole(kubelet::reconcile),
     },

@@ -1,7 +1,6 @@
 //! What every controller shares: typed access to the store, object field helpers, events.
 
 use crate::pointer::Pointer;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -19,7 +18,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) store: &'a mut Store,
     pub(crate) types: &'a [ResourceType],
     pub(crate) behaviours: &'a Behaviours,
-    pub(crate) logs: &'a mut HashMap<(String, String), String>,
+    pub(crate) logs: &'a mut crate::logs::Logs,
     /// The earliest time a controller wants to run again.
     pub(crate) wake: Option<SystemTime>,
 }

@@ -9,6 +9,8 @@ use serde_json::{Map, Value, json};
 use crate::resources::ResourceType;
 use crate::status::ApiError;
 
+mod workloads;
+
 fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
     map.entry(key.to_owned()).or_insert(value);
 }
@@ -101,7 +103,9 @@ pub(crate) fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
                 }
             }
         }
-        _ => {}
+        (group, kind) => {
+            workloads::apply(group, kind, obj);
+        }
     }
 }
 
