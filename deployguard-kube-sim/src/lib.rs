@@ -65,6 +65,7 @@ mod controllers;
 mod dataplane;
 mod defaults;
 mod discovery;
+mod eviction;
 mod extension;
 mod faults;
 mod furniture;

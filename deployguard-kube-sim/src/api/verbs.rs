@@ -84,6 +84,35 @@ pub(super) async fn resource(
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             Ok(response)
         }
+        ("POST", Some(name), Some(sub)) if sub == "eviction" && rt.kind == "Pod" => {
+            let body: Value = decode_body(request)?;
+            let grace_override = body
+                .pointer("/deleteOptions/gracePeriodSeconds")
+                .and_then(Value::as_u64);
+            let budgets = types_all(shared)
+                .iter()
+                .find(|t| t.group == "policy" && t.kind == "PodDisruptionBudget")
+                .cloned()
+                .ok_or_else(|| ApiError::method_not_allowed("create", rt))?;
+            let mut store = lock(&shared.store);
+            crate::eviction::admit(&mut store, rt, &budgets, &ns, &name)?;
+            let pod = store.get(rt, &ns, &name)?;
+            let grace = grace_override.unwrap_or_else(|| {
+                pod.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(30)
+            });
+            if crate::store::is_pod_on_a_node(rt, &pod) && grace > 0 {
+                store.mark_deleting(rt, &ns, &name, grace, request.dry_run())?;
+            } else {
+                store.delete(rt, &ns, &name, request.dry_run())?;
+            }
+            Ok(json_response(
+                201,
+                &crate::eviction::success(),
+                "application/json",
+            ))
+        }
         ("POST", None, None) if rt.is_review() => {
             let body: Value = decode_body(request)?;
             check_type_meta(rt, &body)?;

@@ -523,8 +523,12 @@ fn run_script(
             c.ready = true;
             c.restarts = i64::from(attempts);
             c.state = json!({"running": {"startedAt": at(run_start)}});
-            if let Some(next) = script.next_change(elapsed - run_start) {
-                ctx.wake_at(created + run_start + next);
+            // A script asleep for ever (`sleep infinity`) has nothing to wake for.
+            if let Some(at) = script
+                .next_change(elapsed - run_start)
+                .and_then(|next| (created + run_start).checked_add(next))
+            {
+                ctx.wake_at(at);
             }
             c.log = Some(crate::logs::ContainerLog {
                 name: c.name.clone(),

@@ -4,12 +4,16 @@
 
 mod behaviour;
 mod command;
+mod daemonset;
 pub(crate) mod deployment;
+mod disruption;
 mod endpoints;
 mod gate;
 mod jobs;
 mod kubelet;
+mod quota;
 mod replicaset;
+mod revisions;
 mod scheduler;
 mod statefulset;
 pub(crate) mod util;
@@ -34,7 +38,7 @@ const MAX_SUB_PASSES: usize = 16;
 
 /// The controllers, in the order a pass runs them, and what each reads (the mesh, which reads
 /// its own state as well, runs every pass: it is one list of VirtualServices).
-const CONTROLLERS: [Controller; 9] = [
+const CONTROLLERS: [Controller; 12] = [
     Controller {
         reads: Reads::Kinds(&["apps/deployments", "apps/replicasets", "/namespaces"]),
         follows_images: false,
@@ -66,6 +70,33 @@ const CONTROLLERS: [Controller; 9] = [
             owned: "/pods",
             one: statefulset::reconcile_one,
         },
+    },
+    Controller {
+        reads: Reads::Kinds(&[
+            "apps/daemonsets",
+            "apps/controllerrevisions",
+            "/pods",
+            "/nodes",
+            "/namespaces",
+        ]),
+        follows_images: false,
+        run: Run::Whole(reconcile_daemonsets),
+    },
+    Controller {
+        reads: Reads::Kinds(&[
+            "policy/poddisruptionbudgets",
+            "/pods",
+            "apps/replicasets",
+            "apps/statefulsets",
+        ]),
+        follows_images: false,
+        run: Run::Whole(disruption::reconcile),
+    },
+    Controller {
+        // Counts of any kind a quota may name.
+        reads: Reads::Everything,
+        follows_images: false,
+        run: Run::Whole(reconcile_quotas),
     },
     Controller {
         reads: Reads::Kinds(&[
@@ -193,6 +224,25 @@ pub(crate) async fn run(weak: Weak<Shared>) {
 /// Starts the controller task for `shared`.
 pub(crate) fn start(shared: &Arc<Shared>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(run(Arc::downgrade(shared)))
+}
+
+/// Whether a pod is ready (and not being deleted), as the controllers count it.
+pub(crate) fn pod_ready(pod: &serde_json::Value) -> bool {
+    replicaset::pod_is_ready(pod)
+}
+
+/// The quota controller, skipped outright when no namespace has a quota.
+fn reconcile_quotas(ctx: &mut util::Ctx<'_>) {
+    if !ctx.all_shared("", "ResourceQuota").is_empty() {
+        quota::reconcile(ctx);
+    }
+}
+
+/// The DaemonSet controller, over every DaemonSet: a node's change concerns them all.
+fn reconcile_daemonsets(ctx: &mut util::Ctx<'_>) {
+    for ds in ctx.all("apps", "DaemonSet") {
+        daemonset::reconcile_one(ctx, &ds);
+    }
 }
 
 /// The ServiceAccount controller: every active namespace has a `default` account, which pods

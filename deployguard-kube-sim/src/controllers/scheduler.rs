@@ -67,7 +67,9 @@ impl Scheduler {
             if total == 0 {
                 return Placement::Nowhere("no nodes available to schedule pods".into());
             }
-            let listed: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+            // Sorted as strings, counts and all, as the scheduler sorts them.
+            let mut listed: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+            listed.sort();
             let mut preemption = Vec::new();
             if short_of_resources > 0 {
                 preemption.push(format!(
@@ -80,6 +82,7 @@ impl Scheduler {
                     total - short_of_resources
                 ));
             }
+            preemption.sort();
             return Placement::Nowhere(format!(
                 "0/{total} nodes are available: {}. preemption: 0/{total} nodes are available: {}.",
                 listed.join(", "),
@@ -141,7 +144,7 @@ impl Scheduler {
     }
 }
 
-fn taints(node: &Value) -> Vec<&Value> {
+pub(super) fn taints(node: &Value) -> Vec<&Value> {
     node.at("/spec/taints")
         .and_then(Value::as_array)
         .map(|t| t.iter().collect())
@@ -150,7 +153,7 @@ fn taints(node: &Value) -> Vec<&Value> {
 
 /// Whether one of the pod's tolerations matches `taint` (key, value by `Equal` or any by
 /// `Exists`, effect or every effect when empty).
-fn tolerates(pod: &Value, taint: &Value) -> bool {
+pub(super) fn tolerates(pod: &Value, taint: &Value) -> bool {
     pod.at("/spec/tolerations")
         .and_then(Value::as_array)
         .into_iter()
@@ -168,7 +171,7 @@ fn tolerates(pod: &Value, taint: &Value) -> bool {
 
 /// The pod's `nodeSelector` and required node affinity (terms ORed, expressions ANDed; label
 /// expressions and `metadata.name` fields).
-fn selected(node: &Value, pod: &Value) -> bool {
+pub(super) fn selected(node: &Value, pod: &Value) -> bool {
     let labels = node.at("/metadata/labels").and_then(Value::as_object);
     let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
     let by_selector = pod

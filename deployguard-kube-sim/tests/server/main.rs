@@ -10,3 +10,4 @@ mod kubectl;
 mod lifecycle;
 mod probes;
 mod watches;
+mod workloads;

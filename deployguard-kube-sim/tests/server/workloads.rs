@@ -1,0 +1,582 @@
+//! The fidelity matrix, workloads and nodes: a team's multi-kind bundle, StatefulSets,
+//! DaemonSets, nodes with cordons, taints and drains under a disruption budget, and containers
+//! that run their command — each as the kubectl commands a person types and the real cluster's
+//! answers, on the oldest and newest kubectl this project supports.
+
+use deployguard_kube_sim::FakeCluster;
+use deployguard_kube_sim::kubectl::Kubectl;
+
+const GOOD: &str = "registry.example/web:1";
+const GOOD_TOO: &str = "registry.example/web:2";
+
+/// Runs `test` against a running cluster (controllers on, ten times real time) on each kubectl.
+async fn each_version(minors: &[u32], test: impl AsyncFn(&FakeCluster, &Kubectl)) {
+    for &minor in minors {
+        let cluster = FakeCluster::builder()
+            .controllers(true)
+            .time_scale(10.0)
+            .images([GOOD, GOOD_TOO, "busybox:1.36"])
+            .build();
+        let served = cluster.serve().await.unwrap();
+        let kubectl = Kubectl::version(minor, &served).unwrap();
+        test(&cluster, &kubectl).await;
+    }
+}
+
+/// Writes `text` beside the kubectl's home and returns the path.
+fn manifest(kubectl: &Kubectl, name: &str, text: &str) -> String {
+    let path = kubectl.home().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const BUNDLE: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config}
+data: {greeting: hello}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: web-secret}
+stringData: {token: s3cret}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      serviceAccountName: web
+      containers:
+      - name: web
+        image: registry.example/web:1
+        resources: {requests: {cpu: 100m}, limits: {cpu: 500m}}
+        envFrom: [{configMapRef: {name: web-config}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 3
+  maxReplicas: 10
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 80}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app: web}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  rules:
+  - host: web.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend: {service: {name: web, port: {number: 80}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{podSelector: {}}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec:
+  clusterIP: None
+  selector: {app: db}
+  ports: [{port: 5432}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+      - name: db
+        image: registry.example/web:1
+        volumeMounts: [{name: data, mountPath: /var/lib/db}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: log-agent}
+spec:
+  selector: {matchLabels: {app: log-agent}}
+  template:
+    metadata: {labels: {app: log-agent}}
+    spec:
+      containers: [{name: agent, image: registry.example/web:1}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: report, image: busybox:1.36, command: [echo, done]}]
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: team}
+spec:
+  hard: {pods: "50", requests.cpu: "20", limits.cpu: "40"}
+---
+apiVersion: v1
+kind: LimitRange
+metadata: {name: team}
+spec:
+  limits: [{type: Container, default: {cpu: 500m}, defaultRequest: {cpu: 100m}}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typical_app_bundle_applies_rolls_out_and_deletes() {
+    each_version(&[27, 33], async |_, kubectl| {
+        let bundle = manifest(kubectl, "bundle.yaml", BUNDLE);
+        let applied = kubectl.ok(&["apply", "-f", &bundle]).await;
+        assert_eq!(applied.lines().count(), 15, "{applied}");
+        for target in ["deployment/web", "statefulset/db", "daemonset/log-agent"] {
+            kubectl
+                .ok(&["rollout", "status", target, "--timeout=120s"])
+                .await;
+        }
+        // `get all` lists the workload kinds by their category.
+        let all = kubectl.ok(&["get", "all", "-o", "name"]).await;
+        for expected in [
+            "deployment.apps/web",
+            "statefulset.apps/db",
+            "daemonset.apps/log-agent",
+            "cronjob.batch/report",
+            "horizontalpodautoscaler.autoscaling/web",
+            "service/web",
+            "pod/db-0",
+            "pod/db-1",
+        ] {
+            assert!(all.lines().any(|l| l == expected), "{expected} in\n{all}");
+        }
+        assert!(!all.contains("configmap/"), "{all}");
+        // Each kind prints the columns the real printers do.
+        let tables = kubectl
+            .ok(&["get", "sts,ds,pdb,hpa,ing,netpol,pvc,cj,quota"])
+            .await;
+        for fragment in [
+            "statefulset.apps/db   2/2",
+            "poddisruptionbudget.policy/web   N/A             1                 1",
+            "cpu: <unknown>/80%",
+            "web.example.com",
+            "app=web",
+            "persistentvolumeclaim/data-db-0   Bound",
+            "0 3 * * *",
+            "pods: 8/50, requests.cpu: 300m/20",
+            "limits.cpu: 1500m/40",
+        ] {
+            let squeezed: String = tables.split_whitespace().collect::<Vec<_>>().join(" ");
+            let wanted: String = fragment.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(squeezed.contains(&wanted), "{fragment:?} in\n{tables}");
+        }
+        let deleted = kubectl
+            .ok(&["delete", "-f", &bundle, "--wait=true", "--timeout=120s"])
+            .await;
+        assert_eq!(deleted.lines().count(), 15, "{deleted}");
+        // The pods go with their owners; the claims stay, as StatefulSet claims do.
+        let mut pods = String::from("?");
+        for _ in 0..200 {
+            pods = kubectl.ok(&["get", "pods", "-o", "name"]).await;
+            if pods.trim().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(pods.trim(), "");
+        let claims = kubectl.ok(&["get", "pvc", "-o", "name"]).await;
+        assert_eq!(
+            claims.lines().collect::<Vec<_>>(),
+            [
+                "persistentvolumeclaim/data-db-0",
+                "persistentvolumeclaim/data-db-1"
+            ]
+        );
+    })
+    .await;
+}
+
+const STATEFUL: &str = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: web
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: registry.example/web:1}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statefulset_starts_in_order_rolls_from_the_top_and_undoes() {
+    each_version(&[27, 33], async |_, kubectl| {
+        let file = manifest(kubectl, "sts.yaml", STATEFUL);
+        kubectl.ok(&["apply", "-f", &file]).await;
+        let status = kubectl
+            .ok(&["rollout", "status", "sts/web", "--timeout=120s"])
+            .await;
+        assert!(
+            status.ends_with("partitioned roll out complete: 3 new pods have been updated...\n"),
+            "{status}"
+        );
+        // Created in ordinal order: each pod only once the one before was ready.
+        let created = kubectl
+            .ok(&[
+                "get",
+                "pods",
+                "--sort-by=.metadata.creationTimestamp",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ])
+            .await;
+        assert_eq!(created, "web-0 web-1 web-2");
+        kubectl
+            .ok(&["set", "image", "sts/web", &format!("web={GOOD_TOO}")])
+            .await;
+        kubectl
+            .ok(&["rollout", "status", "sts/web", "--timeout=120s"])
+            .await;
+        let history = kubectl.ok(&["rollout", "history", "sts/web"]).await;
+        let revisions: Vec<&str> = history
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|w| w.parse::<u32>().is_ok())
+            .collect();
+        assert_eq!(revisions, ["1", "2"], "{history}");
+        // Replaced from the highest ordinal down: web-2 is the oldest of the new pods.
+        let replaced = kubectl
+            .ok(&[
+                "get",
+                "pods",
+                "--sort-by=.metadata.creationTimestamp",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ])
+            .await;
+        assert_eq!(replaced, "web-2 web-1 web-0");
+        kubectl.ok(&["rollout", "undo", "sts/web"]).await;
+        kubectl
+            .ok(&["rollout", "status", "sts/web", "--timeout=120s"])
+            .await;
+        let images = kubectl
+            .ok(&[
+                "get",
+                "pods",
+                "-o",
+                "jsonpath={.items[*].spec.containers[0].image}",
+            ])
+            .await;
+        assert_eq!(images, [GOOD; 3].join(" "));
+        let history = kubectl.ok(&["rollout", "history", "sts/web"]).await;
+        assert!(
+            history.lines().any(|l| l.starts_with("3 ")),
+            "the undone revision comes back as the newest: {history}"
+        );
+    })
+    .await;
+}
+
+const GUARDED: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: node-1}
+      containers: [{name: web, image: registry.example/web:1}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: web}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_are_cordoned_tainted_and_drained_within_the_disruption_budget() {
+    each_version(&[27, 33], async |_, kubectl| {
+        let nodes = kubectl.ok(&["get", "nodes"]).await;
+        assert_eq!(nodes.lines().count(), 4, "{nodes}");
+        assert!(nodes.lines().skip(1).all(|l| l.contains(" Ready ")), "{nodes}");
+        let file = manifest(kubectl, "guarded.yaml", GUARDED);
+        kubectl.ok(&["apply", "-f", &file]).await;
+        kubectl
+            .ok(&["rollout", "status", "deploy/web", "--timeout=120s"])
+            .await;
+        // Draining node-1 evicts within the budget: one at a time, the rest refused with 429
+        // until the replacement is ready — and the replacements cannot go anywhere but node-1,
+        // which is cordoned, so the drain times out with the budget's refusal.
+        let drain = kubectl
+            .run(&["drain", "node-1", "--timeout=20s", "--ignore-daemonsets"])
+            .await;
+        assert_ne!(drain.code, 0);
+        assert!(
+            drain
+                .stderr
+                .contains("Cannot evict pod as it would violate the pod's disruption budget."),
+            "{}",
+            drain.stderr
+        );
+        let status = kubectl
+            .ok(&["get", "node", "node-1", "--no-headers"])
+            .await;
+        assert!(status.contains("Ready,SchedulingDisabled"), "{status}");
+        let pending = kubectl
+            .ok(&[
+                "get",
+                "pods",
+                "--field-selector=status.phase=Pending",
+                "-o",
+                "name",
+            ])
+            .await;
+        assert_eq!(pending.lines().count(), 1, "{pending}");
+        let events = kubectl
+            .ok(&["get", "events", "--field-selector=reason=FailedScheduling", "-o", "jsonpath={.items[0].message}"])
+            .await;
+        assert!(
+            events.starts_with("0/3 nodes are available: 1 node(s) were unschedulable, 2 node(s) didn't match Pod's node affinity/selector."),
+            "{events}"
+        );
+        // A taint the pods do not tolerate keeps them off a node too.
+        kubectl.ok(&["uncordon", "node-1"]).await;
+        kubectl
+            .ok(&["rollout", "status", "deploy/web", "--timeout=120s"])
+            .await;
+        kubectl
+            .ok(&["taint", "nodes", "node-1", "dedicated=db:NoExecute"])
+            .await;
+        let mut left = String::from("?");
+        for _ in 0..200 {
+            left = kubectl
+                .ok(&["get", "pods", "--field-selector=spec.nodeName=node-1", "-o", "name"])
+                .await;
+            if left.trim().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(left.trim(), "", "NoExecute evicts what does not tolerate it");
+    })
+    .await;
+}
+
+const SIDECAR: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: motd}
+data: {message: "welcome aboard"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: two}
+spec:
+  volumes: [{name: motd, configMap: {name: motd}}]
+  containers:
+  - name: main
+    image: busybox:1.36
+    command: [sh, -c, "cat /etc/motd/message; while true; do echo tick; sleep 1; done"]
+    volumeMounts: [{name: motd, mountPath: /etc/motd}]
+  - name: side
+    image: busybox:1.36
+    args: [sh, -c, "echo side car up; sleep infinity"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_run_their_command_and_logs_are_what_they_printed() {
+    each_version(&[27, 33], async |_, kubectl| {
+        kubectl
+            .ok(&[
+                "create",
+                "job",
+                "hello",
+                "--image=busybox:1.36",
+                "--",
+                "echo",
+                "hi",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=condition=complete",
+                "job/hello",
+                "--timeout=60s",
+            ])
+            .await;
+        assert_eq!(kubectl.ok(&["logs", "job/hello"]).await, "hi\n");
+
+        kubectl
+            .ok(&[
+                "run",
+                "fails",
+                "--restart=Never",
+                "--image=busybox:1.36",
+                "--",
+                "sh",
+                "-c",
+                "echo bye; exit 3",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=jsonpath={.status.phase}=Failed",
+                "pod/fails",
+                "--timeout=60s",
+            ])
+            .await;
+        let code = kubectl
+            .ok(&[
+                "get",
+                "pod",
+                "fails",
+                "-o",
+                "jsonpath={.status.containerStatuses[0].state.terminated.exitCode}",
+            ])
+            .await;
+        assert_eq!(code, "3");
+        let row = kubectl.ok(&["get", "pod", "fails", "--no-headers"]).await;
+        assert!(row.contains(" Error "), "{row}");
+
+        // A crash loop: the current log and the previous run's.
+        kubectl
+            .ok(&[
+                "run",
+                "crash",
+                "--image=busybox:1.36",
+                "--",
+                "sh",
+                "-c",
+                "echo crashing; exit 1",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=jsonpath={.status.containerStatuses[0].restartCount}=1",
+                "pod/crash",
+                "--timeout=60s",
+            ])
+            .await;
+        assert_eq!(
+            kubectl.ok(&["logs", "crash", "--previous"]).await,
+            "crashing\n"
+        );
+        let never = kubectl.run(&["logs", "fails", "--previous"]).await;
+        assert!(
+            never
+                .stderr
+                .contains("previous terminated container \"fails\" in pod \"fails\" not found"),
+            "{}",
+            never.stderr
+        );
+
+        // Two containers: each its own log; a mounted ConfigMap read by `cat`.
+        let file = manifest(kubectl, "two.yaml", SIDECAR);
+        kubectl.ok(&["apply", "-f", &file]).await;
+        kubectl
+            .ok(&["wait", "--for=condition=Ready", "pod/two", "--timeout=60s"])
+            .await;
+        let main = kubectl
+            .ok(&["logs", "two", "-c", "main", "--tail=-1"])
+            .await;
+        assert!(main.starts_with("welcome aboard\ntick\n"), "{main}");
+        assert_eq!(
+            kubectl.ok(&["logs", "two", "-c", "side"]).await,
+            "side car up\n"
+        );
+        let defaulted = kubectl.run(&["logs", "two", "--tail=1"]).await;
+        assert!(
+            defaulted
+                .stderr
+                .contains("Defaulted container \"main\" out of: main, side"),
+            "{}",
+            defaulted.stderr
+        );
+        let stamped = kubectl
+            .ok(&["logs", "two", "-c", "side", "--timestamps"])
+            .await;
+        let (stamp, line) = stamped.trim_end().split_once(' ').unwrap();
+        assert_eq!(line, "side car up");
+        assert!(
+            stamp.ends_with('Z') && stamp.contains('T') && stamp.len() == 30,
+            "{stamp}"
+        );
+        let unknown = kubectl.run(&["logs", "two", "-c", "nope"]).await;
+        assert!(
+            unknown
+                .stderr
+                .contains("container nope is not valid for pod two"),
+            "{}",
+            unknown.stderr
+        );
+        // A followed log streams what is printed until it is stopped.
+        let mut follow = kubectl.command(&["logs", "-f", "two", "-c", "main", "--tail=0"]);
+        follow.stdout(std::process::Stdio::piped());
+        let mut child = follow.spawn().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+            line
+        })
+        .await
+        .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(line, "tick\n");
+    })
+    .await;
+}
