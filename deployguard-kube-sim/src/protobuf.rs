@@ -1,7 +1,7 @@
 //! Request bodies in Kubernetes' protobuf encoding, for the kinds kubectl sends that way.
 //!
 //! kubectl 1.32 and later send the bodies of `kubectl create configmap|deployment|namespace|
-//! secret|service|job` (and `run`, `create serviceaccount`) as `application/vnd.kubernetes.protobuf`,
+//! secret|service|job|cronjob|poddisruptionbudget|quota` (and `run`, `create serviceaccount`) as `application/vnd.kubernetes.protobuf`,
 //! and client-go does not fall back to JSON when a server answers 415. A real API server decodes
 //! every built-in kind; this one decodes the fields those commands write, from the kinds'
 //! `generated.proto` field numbers, into the JSON the rest of the server stores. A field outside
@@ -166,6 +166,31 @@ const JOB_SPEC: &[F] = &[
     one(9, "completionMode", Ty::Str),
     one(10, "suspend", Ty::Bool),
 ];
+
+const JOB_TEMPLATE: &[F] = &[
+    one(1, "metadata", Ty::Msg(OBJECT_META)),
+    one(2, "spec", Ty::Msg(JOB_SPEC)),
+];
+
+const CRON_JOB_SPEC: &[F] = &[
+    one(1, "schedule", Ty::Str),
+    one(2, "startingDeadlineSeconds", Ty::Int),
+    one(3, "concurrencyPolicy", Ty::Str),
+    one(4, "suspend", Ty::Bool),
+    one(5, "jobTemplate", Ty::Msg(JOB_TEMPLATE)),
+    one(6, "successfulJobsHistoryLimit", Ty::Int),
+    one(7, "failedJobsHistoryLimit", Ty::Int),
+    one(8, "timeZone", Ty::Str),
+];
+
+const PDB_SPEC: &[F] = &[
+    one(1, "minAvailable", Ty::IntOrStr),
+    one(2, "selector", Ty::Msg(LABEL_SELECTOR)),
+    one(3, "maxUnavailable", Ty::IntOrStr),
+    one(4, "unhealthyPodEvictionPolicy", Ty::Str),
+];
+
+const QUOTA_SPEC: &[F] = &[one(1, "hard", Ty::MapQuantity), many(2, "scopes", Ty::Str)];
 
 const NAMESPACE_SPEC: &[F] = &[many(1, "finalizers", Ty::Str)];
 
@@ -342,6 +367,30 @@ const KINDS: &[(&str, &[F])] = &[
         ],
     ),
     (
+        "CronJob",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(2, "spec", Ty::Msg(CRON_JOB_SPEC)),
+            one(3, "status", Ty::Msg(&[])),
+        ],
+    ),
+    (
+        "PodDisruptionBudget",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(2, "spec", Ty::Msg(PDB_SPEC)),
+            one(3, "status", Ty::Msg(&[])),
+        ],
+    ),
+    (
+        "ResourceQuota",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(2, "spec", Ty::Msg(QUOTA_SPEC)),
+            one(3, "status", Ty::Msg(&[])),
+        ],
+    ),
+    (
         "Role",
         &[
             one(1, "metadata", Ty::Msg(OBJECT_META)),
@@ -416,6 +465,9 @@ const POINTERS: &[&str] = &[
     "suspend",
     "immutable",
     "expirationSeconds",
+    "startingDeadlineSeconds",
+    "successfulJobsHistoryLimit",
+    "failedJobsHistoryLimit",
 ];
 
 /// Decodes a protobuf request body into the object's JSON form.

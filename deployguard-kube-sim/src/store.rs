@@ -93,6 +93,9 @@ pub(crate) struct Store {
     compacted: u64,
     pub(crate) changes: broadcast::Sender<Arc<Change>>,
     pub(crate) clock: Clock,
+    /// Objects deleted in the foreground, waiting for their dependents to go: (type, namespace,
+    /// name). The garbage collector removes their `foregroundDeletion` finalizer then.
+    pub(crate) foreground: Vec<(ResourceType, String, String)>,
 }
 
 /// The uids an object's owner references name.
@@ -140,6 +143,7 @@ impl Store {
             compacted: 0,
             changes,
             clock,
+            foreground: Vec::new(),
         }
     }
 
@@ -276,6 +280,13 @@ impl Store {
 
     /// The objects of `rt` whose owner references name `owner_uid`, in (namespace, name)
     /// order, found through the owner index.
+    /// Whether anything still names `owner_uid` as an owner.
+    pub(crate) fn has_dependents(&self, owner_uid: &str) -> bool {
+        self.dependents
+            .get(owner_uid)
+            .is_some_and(|d| !d.is_empty())
+    }
+
     pub(crate) fn dependents_of(&self, rt: &ResourceType, owner_uid: &str) -> Vec<Arc<Value>> {
         let store_key = rt.store_key();
         let Some(objects) = self.objects.get(&store_key) else {

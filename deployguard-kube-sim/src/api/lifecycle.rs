@@ -9,6 +9,9 @@ pub(super) struct DeleteOptions {
     /// `propagationPolicy: Orphan` (`kubectl delete --cascade=orphan`): dependents stay, with
     /// the owner's reference removed.
     pub(super) orphan: bool,
+    /// `propagationPolicy: Foreground` (`kubectl delete --cascade=foreground`): the owner stays,
+    /// with the `foregroundDeletion` finalizer, until its dependents are gone.
+    pub(super) foreground: bool,
 }
 
 impl DeleteOptions {
@@ -44,6 +47,7 @@ impl DeleteOptions {
         Ok(Self {
             grace_period,
             orphan: policy.as_deref() == Some("Orphan"),
+            foreground: policy.as_deref() == Some("Foreground"),
         })
     }
 }
@@ -167,6 +171,18 @@ pub(super) fn collect_garbage(store: &mut crate::store::Store, types: &[Resource
                 });
             if owned {
                 let (ns, name) = key_of(&obj);
+                // A pod on a node is deleted as the garbage collector deletes it, through the
+                // API with its grace period: it terminates, and its kubelet removes it.
+                if crate::store::is_pod_on_a_node(rt, &obj) {
+                    let grace = obj
+                        .pointer("/spec/terminationGracePeriodSeconds")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(30);
+                    if grace > 0 {
+                        let _ = store.mark_deleting(rt, &ns, &name, grace, false);
+                        continue;
+                    }
+                }
                 if let Ok(deleted) = store.delete(rt, &ns, &name, false) {
                     let child = deleted
                         .pointer("/metadata/uid")
@@ -178,4 +194,67 @@ pub(super) fn collect_garbage(store: &mut crate::store::Store, types: &[Resource
             }
         }
     }
+}
+
+/// Starts a foreground deletion of an object with dependents: it gets the `foregroundDeletion`
+/// finalizer and its deletion time, its dependents are deleted, and the garbage collector
+/// removes it once they are gone.
+pub(super) fn delete_in_foreground(
+    store: &mut crate::store::Store,
+    types: &[ResourceType],
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let mut current = store.get(rt, ns, name)?;
+    let uid = current
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let finalizers = current["metadata"]
+        .as_object_mut()
+        .map(|m| m.entry("finalizers").or_insert_with(|| json!([])));
+    if let Some(Value::Array(list)) = finalizers
+        && !list.iter().any(|f| f == "foregroundDeletion")
+    {
+        list.push(json!("foregroundDeletion"));
+    }
+    store.update(rt, ns, name, current, crate::store::Part::Main, false)?;
+    let marked = store.mark_deleting(rt, ns, name, 0, false)?;
+    store
+        .foreground
+        .push((rt.clone(), ns.to_owned(), name.to_owned()));
+    // Foreground all the way down: a dependent with dependents of its own waits for them too.
+    let dependents: Vec<(ResourceType, Value)> = types
+        .iter()
+        .flat_map(|t| {
+            store
+                .dependents_of(t, &uid)
+                .into_iter()
+                .map(|d| (t.clone(), Value::clone(&d)))
+        })
+        .collect();
+    for (dependent_rt, dependent) in dependents {
+        let (dependent_ns, dependent_name) = key_of(&dependent);
+        let dependent_uid = dependent
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if dependent.pointer("/metadata/deletionTimestamp").is_some() {
+            continue;
+        }
+        if store.has_dependents(dependent_uid) {
+            delete_in_foreground(store, types, &dependent_rt, &dependent_ns, &dependent_name)?;
+        } else if crate::store::is_pod_on_a_node(&dependent_rt, &dependent) {
+            let grace = dependent
+                .pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_u64)
+                .unwrap_or(30);
+            store.mark_deleting(&dependent_rt, &dependent_ns, &dependent_name, grace, false)?;
+        } else {
+            store.delete(&dependent_rt, &dependent_ns, &dependent_name, false)?;
+        }
+    }
+    Ok(marked)
 }

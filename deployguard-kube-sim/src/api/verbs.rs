@@ -302,6 +302,11 @@ pub(super) async fn resource(
             if options.orphan && !request.dry_run() {
                 orphan_dependents(&mut store, &types, &uid);
             }
+            if options.foreground && !request.dry_run() && !on_a_node && store.has_dependents(&uid)
+            {
+                let marked = delete_in_foreground(&mut store, &types, rt, &ns, &name)?;
+                return Ok(json_response(200, &marked, "application/json"));
+            }
             if has_finalizers || (on_a_node && grace > 0) || is_namespace {
                 let marked = store.mark_deleting(rt, &ns, &name, grace, request.dry_run())?;
                 if is_namespace && !request.dry_run() {

@@ -43,6 +43,10 @@ fn node_of(pod: &Value) -> String {
 }
 
 pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, ds: &Value) {
+    // An owner being deleted makes nothing new: its dependents are going.
+    if ds.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
     let ns = namespace(ds);
     let ds_uid = uid(ds);
     let Some(update_revision) = sync_revision(ctx, ds, "DaemonSet") else {

@@ -145,6 +145,10 @@ impl Scaling<'_, '_> {
 /// Brings one deployment's ReplicaSets and status up to date (a pass calls it for each
 /// deployment with something to do: see `gate.rs`).
 pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, deployment: &Value) {
+    // An owner being deleted makes nothing new: its dependents are going.
+    if deployment.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
     let ns = namespace(deployment);
     let d_uid = uid(deployment);
     let replicas = i(deployment, "/spec/replicas");

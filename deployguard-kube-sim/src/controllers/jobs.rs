@@ -10,6 +10,9 @@ use super::util::{Ctx, i, name, namespace, owned_by, owner_reference, s, uid};
 
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     for job in ctx.all("batch", "Job") {
+        if job.pointer("/metadata/deletionTimestamp").is_some() {
+            continue;
+        }
         let conditions = job
             .at("/status/conditions")
             .and_then(Value::as_array)

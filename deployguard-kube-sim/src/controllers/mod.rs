@@ -4,6 +4,8 @@
 
 mod behaviour;
 mod command;
+mod cron;
+mod cronjob;
 mod daemonset;
 pub(crate) mod deployment;
 mod disruption;
@@ -38,7 +40,7 @@ const MAX_SUB_PASSES: usize = 16;
 
 /// The controllers, in the order a pass runs them, and what each reads (the mesh, which reads
 /// its own state as well, runs every pass: it is one list of VirtualServices).
-const CONTROLLERS: [Controller; 12] = [
+const CONTROLLERS: [Controller; 14] = [
     Controller {
         reads: Reads::Kinds(&["apps/deployments", "apps/replicasets", "/namespaces"]),
         follows_images: false,
@@ -93,6 +95,11 @@ const CONTROLLERS: [Controller; 12] = [
         run: Run::Whole(disruption::reconcile),
     },
     Controller {
+        reads: Reads::Everything,
+        follows_images: false,
+        run: Run::Whole(finish_foreground_deletions),
+    },
+    Controller {
         // Counts of any kind a quota may name.
         reads: Reads::Everything,
         follows_images: false,
@@ -112,6 +119,11 @@ const CONTROLLERS: [Controller; 12] = [
         reads: Reads::Kinds(&["/pods", "/configmaps", "/secrets", "/namespaces", "/nodes"]),
         follows_images: true,
         run: Run::Whole(kubelet::reconcile),
+    },
+    Controller {
+        reads: Reads::Kinds(&["batch/cronjobs", "batch/jobs", "/namespaces"]),
+        follows_images: false,
+        run: Run::Whole(cronjob::reconcile),
     },
     Controller {
         reads: Reads::Kinds(&["batch/jobs", "/pods", "/namespaces"]),
@@ -229,6 +241,35 @@ pub(crate) fn start(shared: &Arc<Shared>) -> tokio::task::JoinHandle<()> {
 /// Whether a pod is ready (and not being deleted), as the controllers count it.
 pub(crate) fn pod_ready(pod: &serde_json::Value) -> bool {
     replicaset::pod_is_ready(pod)
+}
+
+/// The garbage collector's last step of a foreground deletion: an owner whose dependents are
+/// all gone loses its `foregroundDeletion` finalizer, and with it goes.
+fn finish_foreground_deletions(ctx: &mut util::Ctx<'_>) {
+    let pending = std::mem::take(&mut ctx.store.foreground);
+    for (rt, ns, name) in pending {
+        let Ok(mut owner) = ctx.store.get(&rt, &ns, &name) else {
+            continue;
+        };
+        if ctx.store.has_dependents(&util::uid(&owner)) {
+            ctx.store.foreground.push((rt, ns, name));
+            continue;
+        }
+        if let Some(serde_json::Value::Array(finalizers)) =
+            owner.pointer_mut("/metadata/finalizers")
+        {
+            finalizers.retain(|f| f != "foregroundDeletion");
+        }
+        if let Err(err) = ctx
+            .store
+            .update(&rt, &ns, &name, owner, crate::store::Part::Main, false)
+        {
+            tracing::warn!(
+                "finishing the foreground deletion of {name}: {}",
+                err.message
+            );
+        }
+    }
 }
 
 /// The quota controller, skipped outright when no namespace has a quota.

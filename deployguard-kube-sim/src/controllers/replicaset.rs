@@ -54,6 +54,10 @@ fn victim_rank(pod: &Value) -> (u8, u8, u8, i64, std::cmp::Reverse<String>) {
 /// Brings one ReplicaSet's pods and status up to date (a pass calls it for each ReplicaSet with
 /// something to do: see `gate.rs`).
 pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, rs: &Value) {
+    // An owner being deleted makes nothing new: its dependents are going.
+    if rs.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
     let now = ctx.now();
     let ns = namespace(rs);
     let rs_uid = uid(rs);

@@ -23,6 +23,10 @@ fn ordinal(sts: &Value, pod: &Value) -> Option<i64> {
 }
 
 pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, sts: &Value) {
+    // An owner being deleted makes nothing new: its dependents are going.
+    if sts.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
     let ns = namespace(sts);
     let sts_uid = uid(sts);
     let Some(update_revision) = sync_revision(ctx, sts, "StatefulSet") else {

@@ -580,3 +580,131 @@ async fn containers_run_their_command_and_logs_are_what_they_printed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cronjob_runs_on_the_cluster_clock_and_keeps_its_history() {
+    each_version(&[27, 33], async |_, kubectl| {
+        kubectl
+            .ok(&[
+                "create",
+                "cronjob",
+                "tick",
+                "--image=busybox:1.36",
+                "--schedule=* * * * *",
+                "--",
+                "echo",
+                "tick",
+            ])
+            .await;
+        // Within the minute (six seconds at ten times real time) the first Job runs and ends.
+        let mut jobs = String::new();
+        for _ in 0..300 {
+            jobs = kubectl
+                .ok(&["get", "jobs", "-o", "jsonpath={.items[*].status.succeeded}"])
+                .await;
+            if jobs.contains('1') {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            jobs.contains('1'),
+            "no job of the cronjob succeeded: {jobs:?}"
+        );
+        let job = kubectl
+            .ok(&["get", "jobs", "-o", "jsonpath={.items[0].metadata.name}"])
+            .await;
+        assert!(job.starts_with("tick-"), "{job}");
+        assert_eq!(kubectl.ok(&["logs", &format!("job/{job}")]).await, "tick\n");
+        let row = kubectl
+            .ok(&["get", "cronjob", "tick", "--no-headers"])
+            .await;
+        assert!(row.contains("* * * * *"), "{row}");
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        assert_ne!(columns[9], "<none>", "a last schedule time is shown: {row}");
+        // A Job from the CronJob by hand, as `create job --from` makes it.
+        kubectl
+            .ok(&["create", "job", "by-hand", "--from=cronjob/tick"])
+            .await;
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=condition=complete",
+                "job/by-hand",
+                "--timeout=60s",
+            ])
+            .await;
+        // Suspended, it starts nothing more.
+        kubectl
+            .ok(&[
+                "patch",
+                "cronjob",
+                "tick",
+                "-p",
+                r#"{"spec":{"suspend":true}}"#,
+            ])
+            .await;
+        let suspended = kubectl
+            .ok(&["get", "cronjob", "tick", "-o", "jsonpath={.spec.suspend}"])
+            .await;
+        assert_eq!(suspended, "true");
+    })
+    .await;
+}
+
+const SLOW_STOP: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: registry.example/web:1
+        lifecycle: {preStop: {exec: {command: [sh, -c, "sleep 20"]}}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreground_deletion_keeps_the_owner_until_its_pods_are_gone() {
+    each_version(&[27, 33], async |_, kubectl| {
+        // A preStop hook keeps the pods terminating for a while (two seconds of real time).
+        let file = manifest(kubectl, "slow-stop.yaml", SLOW_STOP);
+        kubectl.ok(&["apply", "-f", &file]).await;
+        kubectl
+            .ok(&["rollout", "status", "deploy/web", "--timeout=120s"])
+            .await;
+        kubectl
+            .ok(&[
+                "delete",
+                "deployment",
+                "web",
+                "--cascade=foreground",
+                "--wait=false",
+            ])
+            .await;
+        let finalizers = kubectl
+            .ok(&[
+                "get",
+                "deployment",
+                "web",
+                "-o",
+                "jsonpath={.metadata.finalizers}",
+            ])
+            .await;
+        assert_eq!(finalizers, r#"["foregroundDeletion"]"#);
+        let terminating = kubectl.ok(&["get", "pods", "--no-headers"]).await;
+        assert!(
+            terminating.lines().all(|l| l.contains("Terminating")),
+            "the pods terminate gracefully: {terminating}"
+        );
+        kubectl
+            .ok(&["wait", "--for=delete", "deployment/web", "--timeout=60s"])
+            .await;
+        assert_eq!(kubectl.ok(&["get", "pods", "-o", "name"]).await, "");
+    })
+    .await;
+}
