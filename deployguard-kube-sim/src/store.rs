@@ -652,6 +652,9 @@ impl Store {
         }
         apply_defaults(rt, &mut obj);
         validate(rt, &obj)?;
+        if part == Part::Main {
+            crate::defaults::check_update(rt, &old, &obj)?;
+        }
         if rt.group.is_empty() && rt.kind == "Service" && part == Part::Main {
             let others: Vec<Arc<Value>> = self
                 .list_shared(rt, None)

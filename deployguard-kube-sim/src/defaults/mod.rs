@@ -9,7 +9,10 @@ use serde_json::{Map, Value, json};
 use crate::resources::ResourceType;
 use crate::status::ApiError;
 
+mod pods;
 mod workloads;
+
+pub(crate) use pods::check_update;
 
 fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
     map.entry(key.to_owned()).or_insert(value);
@@ -270,9 +273,17 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
             );
             if let Some(pod) = template.get("spec") {
                 check_pod_spec(pod, "spec.template.spec", &mut problems);
+                if rt.group == "batch" && rt.kind == "Job" {
+                    pods::check_job_restart_policy(pod, "spec.template.spec", &mut problems);
+                }
             }
         } else if rt.kind == "Pod" && rt.group.is_empty() {
             check_pod_spec(spec, "spec", &mut problems);
+        } else if let Some(pod) = spec.pointer("/jobTemplate/spec/template/spec") {
+            // A CronJob's jobs' pods.
+            let at = "spec.jobTemplate.spec.template.spec";
+            check_pod_spec(pod, at, &mut problems);
+            pods::check_job_restart_policy(pod, at, &mut problems);
         }
     }
     if !problems.is_empty() {
@@ -449,6 +460,7 @@ fn check_strategy(spec: &Value, problems: &mut Vec<(String, String)>) {
 }
 
 fn check_pod_spec(spec: &Value, field: &str, problems: &mut Vec<(String, String)>) {
+    pods::check_containers(spec, field, problems);
     let containers = spec.get("containers").and_then(Value::as_array);
     if containers.is_none_or(Vec::is_empty) {
         problems.push((format!("{field}.containers"), "Required value".into()));

@@ -708,3 +708,72 @@ async fn foreground_deletion_keeps_the_owner_until_its_pods_are_gone() {
     })
     .await;
 }
+
+const INVALID_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: bad}
+spec:
+  containers:
+  - name: web
+    image: registry.example/web:1
+    ports: [{containerPort: 70000}]
+    env: [{name: 1BAD, value: x}]
+    volumeMounts: [{name: data, mountPath: /data}]
+    resources: {requests: {cpu: "2"}, limits: {cpu: "1"}}
+  - name: web
+    image: registry.example/web:1
+"#;
+
+const ALWAYS_JOB: &str = r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: always}
+spec:
+  template:
+    spec:
+      containers: [{name: job, image: busybox:1.36, command: [echo, hi]}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_pod_specs_and_immutable_fields_are_refused_in_the_servers_words() {
+    each_version(&[27, 33], async |_, kubectl| {
+        let file = manifest(kubectl, "bad.yaml", INVALID_POD);
+        let refused = kubectl.run(&["apply", "-f", &file]).await;
+        assert_ne!(refused.code, 0);
+        for expected in [
+            "spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+            "spec.containers[0].env[0].name: Invalid value: \"1BAD\": a valid environment variable name",
+            "spec.containers[0].volumeMounts[0].name: Not found: \"data\"",
+            "spec.containers[0].resources.requests[cpu]: Invalid value: \"2\": must be less than or equal to cpu limit of 1",
+            "spec.containers[1].name: Duplicate value: \"web\"",
+        ] {
+            assert!(refused.stderr.contains(expected), "{expected}\nin {}", refused.stderr);
+        }
+        assert_eq!(kubectl.ok(&["get", "pods", "-o", "name"]).await, "");
+
+        let file = manifest(kubectl, "always.yaml", ALWAYS_JOB);
+        let refused = kubectl.run(&["apply", "-f", &file]).await;
+        assert!(
+            refused.stderr.contains(
+                "spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""
+            ),
+            "{}",
+            refused.stderr
+        );
+
+        kubectl
+            .ok(&["create", "job", "once", "--image=busybox:1.36", "--", "sleep", "3600"])
+            .await;
+        let changed = kubectl
+            .run(&["set", "image", "job/once", "once=busybox:1.37"])
+            .await;
+        assert!(
+            changed.stderr.contains("spec.template: Invalid value")
+                && changed.stderr.contains("field is immutable"),
+            "{}",
+            changed.stderr
+        );
+    })
+    .await;
+}
