@@ -326,6 +326,16 @@ pub(crate) struct Writer<'a> {
 /// create): the writer owns what it changed, and nobody else does any more. A write that changes
 /// nothing leaves the entries as they were.
 pub(crate) fn record_update(old: &Value, new: &mut Value, writer: &Writer<'_>) {
+    // A write that sets managedFields itself (kubectl moving a client-side apply's fields to
+    // its server-side apply manager) has them as written.
+    let requested = new.pointer("/metadata/managedFields");
+    if requested
+        .and_then(Value::as_array)
+        .is_some_and(|m| !m.is_empty())
+        && requested != old.pointer("/metadata/managedFields")
+    {
+        return;
+    }
     let mut list = entries(old);
     let taken = changed(old, new);
     if taken.is_empty() {
@@ -390,11 +400,40 @@ pub(crate) fn apply(
         .find(|e| e.manager == writer.manager && e.operation == "Apply")
         .map(|e| e.fields.clone())
         .unwrap_or_default();
-    for path in previous.difference(&applied) {
-        let owned_elsewhere = list.iter().any(|e| {
-            !(e.manager == writer.manager && e.operation == "Apply") && e.fields.contains(path)
-        });
-        if !owned_elsewhere {
+    let owned_elsewhere = |prefix: &[Step]| {
+        list.iter().any(|e| {
+            !(e.manager == writer.manager && e.operation == "Apply")
+                && e.fields.iter().any(|f| f.starts_with(prefix))
+        })
+    };
+    let dropped: Vec<&Vec<Step>> = previous.difference(&applied).collect();
+    // A list item (`k:{…}`) the configuration no longer has at all goes whole — its key with
+    // it — unless another manager owns something in it; removing its leaves one by one would
+    // leave a husk without its key.
+    let mut gone_items: Vec<Vec<Step>> = Vec::new();
+    for path in &dropped {
+        for (at, step) in path.iter().enumerate() {
+            if !step.starts_with("k:") {
+                continue;
+            }
+            let item = &path[..=at];
+            let still_applied = applied.iter().any(|f| f.starts_with(item));
+            if !still_applied
+                && !owned_elsewhere(item)
+                && !gone_items.iter().any(|g| item.starts_with(g))
+            {
+                gone_items.push(item.to_vec());
+            }
+        }
+    }
+    for item in &gone_items {
+        remove_at(&mut merged, item);
+    }
+    for path in dropped {
+        if gone_items.iter().any(|g| path.starts_with(g)) {
+            continue;
+        }
+        if !owned_elsewhere(path) {
             remove_at(&mut merged, path);
         }
     }

@@ -111,7 +111,9 @@ pub(super) fn patch(
                 .pointer("/spec/replicas")
                 .cloned()
                 .unwrap_or(json!(0));
-            let updated = set_replicas(&mut store, rt, ns, name, current, replicas, dry_run)?;
+            let updated = set_replicas(
+                &mut store, rt, ns, name, current, replicas, &manager, dry_run,
+            )?;
             Ok(json_response(200, &scale_of(&updated), "application/json"))
         }
         Some(other) => Err(ApiError::method_not_allowed(&format!("patch {other}"), rt)),

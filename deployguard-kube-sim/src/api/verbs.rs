@@ -265,6 +265,7 @@ pub(super) async fn resource(
                         &name,
                         current,
                         replicas,
+                        &request.manager(),
                         request.dry_run(),
                     )?;
                     Ok(json_response(200, &scale_of(&updated), "application/json"))
@@ -487,8 +488,10 @@ pub(super) fn set_replicas(
     name: &str,
     mut current: Value,
     replicas: Value,
+    manager: &str,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
+    let old = current.clone();
     if replicas.as_i64().is_none_or(|r| r < 0) {
         return Err(ApiError::invalid(
             rt,
@@ -500,5 +503,10 @@ pub(super) fn set_replicas(
     if let Some(spec) = current.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("replicas".into(), replicas);
     }
+    // The writer of the scale subresource owns `spec.replicas` from now on (an apply that
+    // changes it then conflicts with "kubectl" "with subresource scale").
+    let api_version = rt.api_version();
+    let writer = super::patching::writer(store, manager, &api_version, "scale");
+    managed::record_update(&old, &mut current, &writer);
     store.update(rt, ns, name, current, Part::Main, dry_run)
 }

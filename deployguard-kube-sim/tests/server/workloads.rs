@@ -777,3 +777,124 @@ async fn invalid_pod_specs_and_immutable_fields_are_refused_in_the_servers_words
     })
     .await;
 }
+
+fn app(env: &str, sidecar: bool, ports: &str) -> String {
+    let sidecar = if sidecar {
+        "\n      - {name: proxy, image: registry.example/web:1}"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: web
+        image: registry.example/web:1
+        env: [{env}]
+        ports: [{ports}]{sidecar}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_removes_dropped_items_whole_and_respects_scale_and_migration() {
+    each_version(&[27, 33], async |_, kubectl| {
+        let full = manifest(
+            kubectl,
+            "full.yaml",
+            &app(
+                "{name: A, value: '1'}, {name: B, value: '2'}",
+                true,
+                "{containerPort: 8080, name: http}, {containerPort: 9090, name: metrics}",
+            ),
+        );
+        let trimmed = manifest(
+            kubectl,
+            "trimmed.yaml",
+            &app(
+                "{name: A, value: '1'}",
+                false,
+                "{containerPort: 8080, name: http}",
+            ),
+        );
+        kubectl.ok(&["apply", "--server-side", "-f", &full]).await;
+        kubectl
+            .ok(&["apply", "--server-side", "-f", &trimmed])
+            .await;
+        let spec = kubectl
+            .ok(&[
+                "get",
+                "deploy",
+                "web",
+                "-o",
+                "jsonpath={.spec.template.spec.containers}",
+            ])
+            .await;
+        let containers: serde_json::Value = serde_json::from_str(&spec).unwrap();
+        assert_eq!(containers.as_array().unwrap().len(), 1, "{spec}");
+        assert_eq!(
+            containers[0]["env"],
+            serde_json::json!([{"name": "A", "value": "1"}])
+        );
+        assert_eq!(
+            containers[0]["ports"].as_array().unwrap().len(),
+            1,
+            "{spec}"
+        );
+        assert_eq!(containers[0]["ports"][0]["containerPort"], 8080);
+
+        // `kubectl scale` owns the replicas: an apply that changes them conflicts.
+        kubectl.ok(&["scale", "deploy/web", "--replicas=5"]).await;
+        let conflict = kubectl
+            .run(&["apply", "--server-side", "-f", &trimmed])
+            .await;
+        assert_ne!(conflict.code, 0);
+        assert!(
+            conflict.stderr.contains("with subresource \"scale\"")
+                && conflict.stderr.contains(".spec.replicas"),
+            "{}",
+            conflict.stderr
+        );
+        kubectl.ok(&["delete", "deploy", "web"]).await;
+
+        // Client-side apply, then server-side: kubectl moves the fields to its apply manager,
+        // so what the next configuration drops goes.
+        kubectl.ok(&["apply", "-f", &full]).await;
+        kubectl
+            .ok(&["apply", "--server-side", "-f", &trimmed])
+            .await;
+        let env = kubectl
+            .ok(&[
+                "get",
+                "deploy",
+                "web",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].env[*].name}",
+            ])
+            .await;
+        assert_eq!(env, "A");
+        let managers = kubectl
+            .ok(&[
+                "get",
+                "deploy",
+                "web",
+                "--show-managed-fields",
+                "-o",
+                "jsonpath={.metadata.managedFields[*].manager}",
+            ])
+            .await;
+        assert!(
+            !managers.contains("kubectl-client-side-apply"),
+            "{managers}"
+        );
+    })
+    .await;
+}
