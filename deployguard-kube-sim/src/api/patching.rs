@@ -112,7 +112,13 @@ pub(super) fn patch(
                 .cloned()
                 .unwrap_or(json!(0));
             let updated = set_replicas(
-                &mut store, rt, ns, name, current, replicas, &manager, dry_run,
+                &mut store,
+                rt,
+                (ns, name),
+                current,
+                replicas,
+                &manager,
+                dry_run,
             )?;
             Ok(json_response(200, &scale_of(&updated), "application/json"))
         }

@@ -261,8 +261,7 @@ pub(super) async fn resource(
                     let updated = set_replicas(
                         &mut store,
                         rt,
-                        &ns,
-                        &name,
+                        (&ns, &name),
                         current,
                         replicas,
                         &request.manager(),
@@ -484,8 +483,7 @@ pub(super) fn scale_of(obj: &Value) -> Value {
 pub(super) fn set_replicas(
     store: &mut crate::store::Store,
     rt: &ResourceType,
-    ns: &str,
-    name: &str,
+    (ns, name): (&str, &str),
     mut current: Value,
     replicas: Value,
     manager: &str,
