@@ -24,6 +24,10 @@ pub struct ResourceType {
     pub printer_columns: Vec<(String, String)>,
     /// The categories discovery lists the type in (`all`: what `kubectl get all` shows).
     pub categories: Vec<String>,
+    /// Where the `scale` subresource reads and writes, as JSON pointers: the desired and
+    /// current replicas and the label selector (`/spec/replicas`, `/status/replicas`,
+    /// `/status/selector` for a CRD that says so; the built-in kinds' own otherwise).
+    pub scale_paths: Option<(String, String, Option<String>)>,
 }
 
 impl ResourceType {
@@ -41,6 +45,7 @@ impl ResourceType {
             subresources: vec!["status".into()],
             printer_columns: Vec::new(),
             categories: Vec::new(),
+            scale_paths: None,
         }
     }
 
@@ -144,6 +149,7 @@ fn builtin(
         namespaced,
         subresources: sub.iter().map(|s| (*s).to_owned()).collect(),
         printer_columns: Vec::new(),
+        scale_paths: None,
         categories: if IN_ALL.contains(&plural) {
             vec!["all".to_owned()]
         } else {
@@ -509,6 +515,17 @@ pub(crate) fn types_of_crd(crd: &serde_json::Value) -> Result<Vec<ResourceType>,
         if version.pointer("/subresources/status").is_some() {
             subresources.push("status".to_owned());
         }
+        // `.spec.replicas` as a JSON pointer.
+        let pointer = |path: &str| format!("/{}", path.trim_start_matches('.').replace('.', "/"));
+        let scale_paths = version.pointer("/subresources/scale").map(|scale| {
+            subresources.push("scale".to_owned());
+            let path = |field: &str| scale.get(field).and_then(serde_json::Value::as_str);
+            (
+                pointer(path("specReplicasPath").unwrap_or(".spec.replicas")),
+                pointer(path("statusReplicasPath").unwrap_or(".status.replicas")),
+                path("labelSelectorPath").map(pointer),
+            )
+        });
         let printer_columns = version
             .get("additionalPrinterColumns")
             .and_then(serde_json::Value::as_array)
@@ -539,6 +556,7 @@ pub(crate) fn types_of_crd(crd: &serde_json::Value) -> Result<Vec<ResourceType>,
             namespaced,
             subresources,
             printer_columns,
+            scale_paths,
             categories: crd
                 .pointer("/spec/names/categories")
                 .and_then(serde_json::Value::as_array)

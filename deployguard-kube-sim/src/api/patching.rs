@@ -105,7 +105,7 @@ pub(super) fn patch(
             ))
         }
         Some("scale") if rt.subresources.iter().any(|s| s == "scale") => {
-            let scale = scale_of(&current);
+            let scale = scale_of(rt, &current);
             let patched = apply_patch(&scale, kind, &body).map_err(patch_error)?;
             let replicas = patched
                 .pointer("/spec/replicas")
@@ -120,7 +120,11 @@ pub(super) fn patch(
                 &manager,
                 dry_run,
             )?;
-            Ok(json_response(200, &scale_of(&updated), "application/json"))
+            Ok(json_response(
+                200,
+                &scale_of(rt, &updated),
+                "application/json",
+            ))
         }
         Some(other) => Err(ApiError::method_not_allowed(&format!("patch {other}"), rt)),
     }

@@ -61,7 +61,7 @@ pub(super) async fn resource(
         ("GET", Some(name), Some(sub)) if sub == "scale" && rt.subresources.contains(&sub) => {
             Ok(json_response(
                 200,
-                &scale_of(&lock(&shared.store).get(rt, &ns, &name)?),
+                &scale_of(rt, &lock(&shared.store).get(rt, &ns, &name)?),
                 "application/json",
             ))
         }
@@ -267,7 +267,11 @@ pub(super) async fn resource(
                         &request.manager(),
                         request.dry_run(),
                     )?;
-                    Ok(json_response(200, &scale_of(&updated), "application/json"))
+                    Ok(json_response(
+                        200,
+                        &scale_of(rt, &updated),
+                        "application/json",
+                    ))
                 }
                 Some(other) => Err(ApiError::method_not_allowed(&format!("update {other}"), rt)),
             }
@@ -454,12 +458,21 @@ pub(super) fn list(
 }
 
 /// The `autoscaling/v1` Scale of an object with `spec.replicas`.
-pub(super) fn scale_of(obj: &Value) -> Value {
-    let selector = obj
-        .pointer("/spec/selector")
-        .and_then(|s| crate::selectors::LabelSelector::of_object(s).ok())
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+pub(super) fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
+    let (spec_path, status_path, selector_path) = scale_paths(rt);
+    let selector = match &selector_path {
+        // A custom resource's selector is a string already, where its CRD says.
+        Some(path) => obj
+            .pointer(path)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        None => obj
+            .pointer("/spec/selector")
+            .and_then(|s| crate::selectors::LabelSelector::of_object(s).ok())
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    };
     let meta = |field: &str| {
         obj.pointer(&format!("/metadata/{field}"))
             .cloned()
@@ -475,9 +488,16 @@ pub(super) fn scale_of(obj: &Value) -> Value {
             "resourceVersion": meta("resourceVersion"),
             "creationTimestamp": meta("creationTimestamp"),
         },
-        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
-        "status": {"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
+        "spec": {"replicas": obj.pointer(&spec_path).cloned().unwrap_or(json!(0))},
+        "status": {"replicas": obj.pointer(&status_path).cloned().unwrap_or(json!(0)), "selector": selector},
     })
+}
+
+/// The scale subresource's pointers for `rt`: the CRD's, or the built-in kinds'.
+fn scale_paths(rt: &ResourceType) -> (String, String, Option<String>) {
+    rt.scale_paths
+        .clone()
+        .unwrap_or_else(|| ("/spec/replicas".into(), "/status/replicas".into(), None))
 }
 
 pub(super) fn set_replicas(
@@ -498,8 +518,13 @@ pub(super) fn set_replicas(
             "Invalid value: must be greater than or equal to 0",
         ));
     }
-    if let Some(spec) = current.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.insert("replicas".into(), replicas);
+    let (spec_path, _, _) = scale_paths(rt);
+    let (parent, field) = spec_path.rsplit_once('/').unwrap_or(("", "replicas"));
+    if current.pointer(parent).is_none() && parent == "/spec" {
+        current["spec"] = json!({});
+    }
+    if let Some(parent) = current.pointer_mut(parent).and_then(Value::as_object_mut) {
+        parent.insert(field.into(), replicas);
     }
     // The writer of the scale subresource owns `spec.replicas` from now on (an apply that
     // changes it then conflicts with "kubectl" "with subresource scale").

@@ -898,3 +898,51 @@ async fn server_side_apply_removes_dropped_items_whole_and_respects_scale_and_mi
     })
     .await;
 }
+
+const SCALABLE: &str = r#"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+ "metadata": {"name": "workers.example.com"},
+ "spec": {"group": "example.com", "scope": "Namespaced",
+  "names": {"kind": "Worker", "plural": "workers", "singular": "worker"},
+  "versions": [{"name": "v1", "served": true, "storage": true,
+   "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.count", "statusReplicasPath": ".status.count", "labelSelectorPath": ".status.selector"}},
+   "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+    "spec": {"type": "object", "properties": {"count": {"type": "integer"}}},
+    "status": {"type": "object", "properties": {"count": {"type": "integer"}, "selector": {"type": "string"}}}}}}}]}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_resource_scales_through_the_paths_its_crd_names() {
+    each_version(&[27, 33], async |_, kubectl| {
+        let crd = manifest(kubectl, "crd.json", SCALABLE);
+        kubectl.ok(&["apply", "-f", &crd]).await;
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=condition=Established",
+                "crd/workers.example.com",
+                "--timeout=30s",
+            ])
+            .await;
+        let worker = manifest(
+            kubectl,
+            "worker.yaml",
+            "apiVersion: example.com/v1\nkind: Worker\nmetadata: {name: w}\nspec: {count: 1}\n",
+        );
+        kubectl.ok(&["apply", "-f", &worker]).await;
+        kubectl.ok(&["scale", "worker/w", "--replicas=4"]).await;
+        let count = kubectl
+            .ok(&["get", "worker", "w", "-o", "jsonpath={.spec.count}"])
+            .await;
+        assert_eq!(count, "4");
+        let scale = kubectl
+            .ok(&[
+                "get",
+                "--raw",
+                "/apis/example.com/v1/namespaces/default/workers/w/scale",
+            ])
+            .await;
+        let scale: serde_json::Value = serde_json::from_str(&scale).unwrap();
+        assert_eq!(scale["kind"], "Scale");
+        assert_eq!(scale["spec"]["replicas"], 4);
+    })
+    .await;
+}
