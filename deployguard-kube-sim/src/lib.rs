@@ -178,6 +178,8 @@ pub(crate) struct Shared {
     pub(crate) faults: Mutex<Vec<Fault>>,
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
     pub(crate) logs: Mutex<logs::Logs>,
+    /// Simulated CPU use of pods, which the autoscaler reads.
+    pub(crate) cpu_usage: Mutex<controllers::autoscaler::CpuUsage>,
     pub(crate) server_address: Mutex<String>,
     pub(crate) token: Option<String>,
     /// Bearer tokens issued to users and ServiceAccounts.
@@ -302,6 +304,7 @@ impl FakeClusterBuilder {
                 faults: Mutex::new(Vec::new()),
                 requests: Mutex::new(Vec::new()),
                 logs: Mutex::new(HashMap::new()),
+                cpu_usage: Mutex::new(Vec::new()),
                 server_address: Mutex::new("127.0.0.1:0".into()),
                 token: self.token,
                 tokens: Mutex::new(auth::Tokens::default()),
@@ -713,6 +716,15 @@ impl FakeCluster {
             ..logs::ContainerLog::default()
         };
         lock(&self.shared.logs).insert((namespace.into(), pod.into()), vec![log]);
+    }
+
+    /// Sets the CPU the pods in `namespace` matching `selector` (`app=web`) each use, in
+    /// millicores, as a metrics server would report it; the HorizontalPodAutoscaler controller
+    /// scales on it. Without any, the cluster has no metrics server.
+    pub fn set_cpu_usage(&self, namespace: &str, selector: &str, millicores: i64) {
+        let mut usage = lock(&self.shared.cpu_usage);
+        usage.retain(|(ns, sel, _)| !(ns == namespace && sel == selector));
+        usage.push((namespace.to_owned(), selector.to_owned(), millicores));
     }
 
     /// Adds a fault.

@@ -2,6 +2,7 @@
 //! EndpointSlices, Jobs. One task runs them in passes: after every change and whenever a
 //! controller asked to be woken (a pod becoming ready, a progress deadline), on tokio's clock.
 
+pub(crate) mod autoscaler;
 mod behaviour;
 mod command;
 mod cron;
@@ -40,7 +41,7 @@ const MAX_SUB_PASSES: usize = 16;
 
 /// The controllers, in the order a pass runs them, and what each reads (the mesh, which reads
 /// its own state as well, runs every pass: it is one list of VirtualServices).
-const CONTROLLERS: [Controller; 14] = [
+const CONTROLLERS: [Controller; 15] = [
     Controller {
         reads: Reads::Kinds(&["apps/deployments", "apps/replicasets", "/namespaces"]),
         follows_images: false,
@@ -121,6 +122,17 @@ const CONTROLLERS: [Controller; 14] = [
         run: Run::Whole(kubelet::reconcile),
     },
     Controller {
+        reads: Reads::Kinds(&[
+            "autoscaling/horizontalpodautoscalers",
+            "apps/deployments",
+            "apps/statefulsets",
+            "apps/replicasets",
+            "/pods",
+        ]),
+        follows_images: false,
+        run: Run::Whole(autoscaler::reconcile),
+    },
+    Controller {
         reads: Reads::Kinds(&["batch/cronjobs", "batch/jobs", "/namespaces"]),
         follows_images: false,
         run: Run::Whole(cronjob::reconcile),
@@ -163,6 +175,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
     let mut mesh = lock(&shared.mesh);
     let mut gateways = lock(&shared.gateways);
     let mut gates = lock(&shared.gates);
+    let usage = lock(&shared.cpu_usage).clone();
     let mut wake = None;
     for _ in 0..MAX_SUB_PASSES {
         let before = store.resource_version();
@@ -171,6 +184,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
             types: &types,
             behaviours: &behaviours,
             logs: &mut logs,
+            usage: &usage,
             wake: None,
         };
         for (controller, gate) in CONTROLLERS.iter().zip(gates.iter_mut()) {

@@ -19,6 +19,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) types: &'a [ResourceType],
     pub(crate) behaviours: &'a Behaviours,
     pub(crate) logs: &'a mut crate::logs::Logs,
+    /// Simulated CPU use, for the autoscaler.
+    pub(crate) usage: &'a super::autoscaler::CpuUsage,
     /// The earliest time a controller wants to run again.
     pub(crate) wake: Option<SystemTime>,
 }

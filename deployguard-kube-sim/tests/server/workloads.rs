@@ -946,3 +946,104 @@ async fn a_custom_resource_scales_through_the_paths_its_crd_names() {
     })
     .await;
 }
+
+const AUTOSCALED: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: web, image: registry.example/web:1, resources: {requests: {cpu: 100m}}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 2
+  maxReplicas: 6
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_autoscaler_scales_on_cpu_within_its_bounds_and_says_when_it_cannot_measure() {
+    each_version(&[27, 33], async |cluster, kubectl| {
+        let file = manifest(kubectl, "hpa.yaml", AUTOSCALED);
+        kubectl.ok(&["apply", "-f", &file]).await;
+        kubectl
+            .ok(&["rollout", "status", "deploy/web", "--timeout=120s"])
+            .await;
+        // No metrics server: the autoscaler says so and leaves the Deployment alone.
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=condition=ScalingActive=False",
+                "hpa/web",
+                "--timeout=60s",
+            ])
+            .await;
+        let reason = kubectl
+            .ok(&[
+                "get",
+                "hpa",
+                "web",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"ScalingActive\")].reason}",
+            ])
+            .await;
+        assert_eq!(reason, "FailedGetResourceMetric");
+        // 90m of 100m requested is 90% against a 50% target: 2 × 1.8 → 4 pods.
+        cluster.set_cpu_usage("default", "app=web", 90);
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=jsonpath={.spec.replicas}=4",
+                "deploy/web",
+                "--timeout=60s",
+            ])
+            .await;
+        let targets = kubectl.ok(&["get", "hpa", "web", "--no-headers"]).await;
+        assert!(targets.contains("cpu: 90%/50%"), "{targets}");
+        // Far above: held at the maximum, and the autoscaler says it is limited.
+        cluster.set_cpu_usage("default", "app=web", 400);
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=jsonpath={.spec.replicas}=6",
+                "deploy/web",
+                "--timeout=60s",
+            ])
+            .await;
+        kubectl
+            .ok(&[
+                "wait",
+                "--for=condition=ScalingLimited",
+                "hpa/web",
+                "--timeout=60s",
+            ])
+            .await;
+        let events = kubectl
+            .ok(&[
+                "get",
+                "events",
+                "--field-selector=reason=SuccessfulRescale",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ])
+            .await;
+        assert!(
+            events.contains(
+                "New size: 4; reason: cpu resource utilization (percentage of request) above target"
+            ),
+            "{events}"
+        );
+    })
+    .await;
+}
