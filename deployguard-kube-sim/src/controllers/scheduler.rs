@@ -2,7 +2,8 @@
 //! (`spec.unschedulable`), carry no `NoSchedule`/`NoExecute` taint the pod does not tolerate,
 //! match the pod's `nodeSelector` and required node affinity, and have the CPU the pod requests
 //! left (allocatable less what the pods already bound to it request). Among the nodes that pass,
-//! the choice is a stable function of the pod's uid, so runs repeat. A pod no node takes gets the
+//! replicas of one owner are spread (the fewest of its pods, then the fewest pods), ties broken
+//! by the pod's uid, so runs repeat. A pod no node takes gets the
 //! scheduler's message, reasons counted per node as the real one counts them.
 //!
 //! Also the taint manager: a pod bound to a node with a `NoExecute` taint it does not tolerate is
@@ -29,6 +30,22 @@ pub(super) struct Scheduler {
     nodes: Vec<Arc<Value>>,
     /// Millicores requested by the live pods bound to each node.
     used: BTreeMap<String, i64>,
+    /// Live pods bound to each node, and of those, per owner uid: spreading replicas of one
+    /// owner across nodes, as the default topology spread and least-allocated scoring do.
+    pods: BTreeMap<String, usize>,
+    owned: BTreeMap<(String, String), usize>,
+}
+
+/// The uid of the pod's controlling owner, if any.
+fn owner_of(pod: &Value) -> String {
+    pod.at("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|refs| {
+            refs.iter()
+                .find(|r| r.get("controller") == Some(&Value::Bool(true)))
+        })
+        .map(|r| s(r, "/uid").to_owned())
+        .unwrap_or_default()
 }
 
 impl Scheduler {
@@ -36,13 +53,22 @@ impl Scheduler {
         let mut nodes = ctx.all_shared("", "Node");
         nodes.sort_by_key(|n| name(n));
         let mut used = BTreeMap::new();
+        let mut counts = BTreeMap::new();
+        let mut owned = BTreeMap::new();
         for pod in pods {
             let node = s(pod, "/spec/nodeName");
             if !node.is_empty() && !matches!(s(pod, "/status/phase"), "Succeeded" | "Failed") {
                 *used.entry(node.to_owned()).or_insert(0) += requested_cpu(pod);
+                *counts.entry(node.to_owned()).or_insert(0) += 1;
+                *owned.entry((node.to_owned(), owner_of(pod))).or_insert(0) += 1;
             }
         }
-        Self { nodes, used }
+        Self {
+            nodes,
+            used,
+            pods: counts,
+            owned,
+        }
     }
 
     /// Picks a node for `pod` and counts its request there.
@@ -89,8 +115,26 @@ impl Scheduler {
                 preemption.join(", ")
             ));
         }
-        let chosen = fits[(seed % fits.len() as u64) as usize].clone();
+        // The node with the fewest of this owner's pods, then the fewest pods; ties broken by
+        // the pod's own seed, so runs repeat.
+        let owner = owner_of(pod);
+        let start = (seed % fits.len() as u64) as usize;
+        let chosen = (0..fits.len())
+            .map(|i| &fits[(start + i) % fits.len()])
+            .min_by_key(|node| {
+                (
+                    self.owned
+                        .get(&((*node).clone(), owner.clone()))
+                        .copied()
+                        .unwrap_or(0),
+                    self.pods.get(*node).copied().unwrap_or(0),
+                )
+            })
+            .cloned()
+            .unwrap_or_else(|| fits[start].clone());
         *self.used.entry(chosen.clone()).or_insert(0) += cpu;
+        *self.pods.entry(chosen.clone()).or_insert(0) += 1;
+        *self.owned.entry((chosen.clone(), owner)).or_insert(0) += 1;
         Placement::On(chosen)
     }
 

@@ -320,13 +320,13 @@ async fn each_failure_shape_has_its_status_and_events() {
         None,
         container("app:ok"),
         expect![[r#"
-        phase Running
-        container ready=true restarts=0 running
-        event Normal Created Created container app
-        event Normal Pulled Container image "app:ok" already present on machine
-        event Normal Scheduled Successfully assigned default/POD to node-2
-        event Normal Started Started container app
-    "#]],
+            phase Running
+            container ready=true restarts=0 running
+            event Normal Created Created container app
+            event Normal Pulled Container image "app:ok" already present on machine
+            event Normal Scheduled Successfully assigned default/POD to node-3
+            event Normal Started Started container app
+        "#]],
     )
     .await;
     check_failure(
@@ -340,7 +340,7 @@ async fn each_failure_shape_has_its_status_and_events() {
             container ready=false restarts=0 running
             event Normal Created Created container app
             event Normal Pulled Container image "app:unready" already present on machine
-            event Normal Scheduled Successfully assigned default/POD to node-1
+            event Normal Scheduled Successfully assigned default/POD to node-3
             event Normal Started Started container app
             event Warning Unhealthy Readiness probe failed: HTTP probe failed with statuscode: 503
         "#]],
@@ -350,10 +350,10 @@ async fn each_failure_shape_has_its_status_and_events() {
         phase Running
         condition Ready False ContainersNotReady containers with unready status: [app]
         condition ContainersReady False ContainersNotReady containers with unready status: [app]
-        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-7dcd869b76-lkxtb_default(6b1e0000-0000-4000-8000-000000000016) last terminated Error 1
+        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-7dcd869b76-lkxtb_default(6b1e0000-0000-4000-8000-00000000001a) last terminated Error 1
         event Normal Created Created container app
         event Normal Pulled Container image "app:crash" already present on machine
-        event Normal Scheduled Successfully assigned default/POD to node-1
+        event Normal Scheduled Successfully assigned default/POD to node-3
         event Normal Started Started container app
         event Warning BackOff Back-off restarting failed container app in pod POD_default(UID)
     "#]]).await;
@@ -364,7 +364,7 @@ async fn each_failure_shape_has_its_status_and_events() {
         container ready=false restarts=0 waiting ImagePullBackOff Back-off pulling image "app:gone"
         event Normal BackOff Back-off pulling image "app:gone"
         event Normal Pulling Pulling image "app:gone"
-        event Normal Scheduled Successfully assigned default/POD to node-1
+        event Normal Scheduled Successfully assigned default/POD to node-3
         event Warning Failed Error: ErrImagePull
         event Warning Failed Error: ImagePullBackOff
         event Warning Failed Failed to pull image "app:gone": rpc error: code = NotFound desc = failed to pull and unpack image "app:gone": not found
@@ -373,10 +373,10 @@ async fn each_failure_shape_has_its_status_and_events() {
         phase Running
         condition Ready False ContainersNotReady containers with unready status: [app]
         condition ContainersReady False ContainersNotReady containers with unready status: [app]
-        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-55d6ffcd5d-lkxtb_default(6b1e0000-0000-4000-8000-000000000016) last terminated OOMKilled 137
+        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-55d6ffcd5d-lkxtb_default(6b1e0000-0000-4000-8000-00000000001a) last terminated OOMKilled 137
         event Normal Created Created container app
         event Normal Pulled Container image "app:oom" already present on machine
-        event Normal Scheduled Successfully assigned default/POD to node-1
+        event Normal Scheduled Successfully assigned default/POD to node-3
         event Normal Started Started container app
         event Warning BackOff Back-off restarting failed container app in pod POD_default(UID)
     "#]]).await;
@@ -386,7 +386,7 @@ async fn each_failure_shape_has_its_status_and_events() {
         condition Ready False ContainersNotReady containers with unready status: [app]
         condition ContainersReady False ContainersNotReady containers with unready status: [app]
         container ready=false restarts=0 waiting CreateContainerConfigError configmap "app-config" not found
-        event Normal Scheduled Successfully assigned default/POD to node-2
+        event Normal Scheduled Successfully assigned default/POD to node-3
         event Warning Failed Error: configmap "app-config" not found
     "#]]).await;
     let too_big =
