@@ -38,22 +38,39 @@
 //! and its randomness comes from one seeded generator ([`rng::Rng`]). What is still knowingly
 //! different from a real API server:
 //!
-//! - Pods the ReplicaSet controller scales down vanish at once (a client's DELETE of a pod is
-//!   graceful: Terminating, then removed by the kubelet a second later or when its grace period
-//!   ends); foreground deletion is treated as background.
-//! - Field ownership is tracked for writes through the API only (the simulated controllers' own
-//!   writes, status and scale writes record no managers); lists without a merge key are owned
-//!   whole, and a co-owned field dropped by one applier stays without a change of value.
-//! - RBAC has no aggregated ClusterRoles, no impersonation and no escalation checks on creating
-//!   Roles or bindings, and the bootstrap roles (cluster-admin, view, …) are not stored objects
-//!   (the admin is allowed as `system:masters` is); kubectl sends tokens only over TLS, so a
-//!   cluster served over plain HTTP is used as the admin.
-//! - Protobuf is decoded for ConfigMap, Secret, Namespace, ServiceAccount, Pod, Deployment, Job,
-//!   the RBAC kinds, the review kinds and TokenRequest bodies only (others are a 415 naming the
-//!   kind), and answers are always JSON; `/openapi/v2` has no definitions (kubectl falls back to
-//!   the server's field validation).
+//! - Field ownership is tracked for writes through the API and the scale subresource (the
+//!   simulated controllers' own writes and status writes record no managers); lists without a
+//!   merge key are owned whole, and a co-owned field dropped by one applier stays without a change
+//!   of value.
+//! - RBAC has no escalation checks on creating Roles or bindings; kubectl sends tokens only over
+//!   TLS, so a cluster served over plain HTTP is used as the admin.
+//! - Protobuf is decoded for ConfigMap, Secret, Namespace, ServiceAccount, Service, Pod,
+//!   Deployment, Job, CronJob, PodDisruptionBudget, ResourceQuota, the RBAC kinds, the review kinds
+//!   and TokenRequest bodies only (others are a 415 naming the kind), and answers are always JSON;
+//!   `/openapi/v2` has no definitions (kubectl falls back to the server's field validation).
+//! - `autoscaling/v1` is not served (so `kubectl autoscale`, which writes it, is refused: apply an
+//!   `autoscaling/v2` manifest); the autoscaler scales on CPU use a test sets
+//!   ([`FakeCluster::set_cpu_usage`]), and its scale-down window is five minutes from its last
+//!   scaling rather than a window of recommendations. Quotas report usage but refuse nothing;
+//!   LimitRanges are stored, not applied; Ingresses and NetworkPolicies are stored, with no
+//!   controller behind them; CertificateSigningRequests are never signed; a pod's spec is not
+//!   checked for immutability.
+//! - No `exec`, `attach` or `port-forward` (so `kubectl run -i`, `exec` and `cp` fail).
+//!
+//! # What containers run
+//!
+//! A container follows its image's behaviour ([`ImageBehaviour`]: ready after a while, crash
+//! looping, failing its probe, …) unless its `command` + `args` are in a small language: `echo`,
+//! `sleep N` (`infinity` too), `exit N`, `true`, `false`, `cat FILE` (the keys of mounted
+//! ConfigMap and Secret volumes), `printenv`, `$NAME` from its literal `env`, and `sh -c` (any
+//! shell) over those with `;`, `&&`, `||` and `while true; do …; done`. Anything else in a script
+//! fails as busybox's shell does (`sh: NAME: not found`, exit 127). A script's exit code drives the
+//! container's state, the pod's phase and restarts by its restart policy, and Job completion; its
+//! output is the container's log, line by line with the time it was printed.
 //! - Validation covers what clients hit (names, labels, selectors, rolling-update bounds,
-//!   strategies, containers, images, pull policies), not every field; the wording of a kind
+//!   strategies, containers — names, ports, environment names, mounts, requests within limits —
+//!   images, pull policies, Job restart policies, immutable Job and StatefulSet fields, custom
+//!   resources against their CRD's schema), not every field; the wording of a kind
 //!   mismatch between body and URL is ours.
 //! - The change history is kept five minutes by time (etcd compacts by revision every five);
 //!   pod IPs come from the uid sequence (unique up to 64,000 pods).
