@@ -766,6 +766,14 @@ impl Store {
     }
 }
 
+/// The grace period a pod is deleted with when the deleter names none: its own
+/// `terminationGracePeriodSeconds`, 30 seconds by default.
+pub(crate) fn grace_period(pod: &Value) -> u64 {
+    pod.at("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(30)
+}
+
 /// A pod a node runs: its deletion is finished by the kubelet, after its grace period.
 pub(crate) fn is_pod_on_a_node(rt: &ResourceType, obj: &Value) -> bool {
     rt.group.is_empty()

@@ -116,10 +116,7 @@ pub(super) fn terminate_namespace(
                 .unwrap_or("")
                 .to_owned();
             if crate::store::is_pod_on_a_node(rt, &obj) {
-                let grace = obj
-                    .pointer("/spec/terminationGracePeriodSeconds")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(30);
+                let grace = crate::store::grace_period(&obj);
                 let _ = store.mark_deleting(rt, name, &object, grace, false);
             } else if obj
                 .pointer("/metadata/finalizers")
@@ -174,10 +171,7 @@ pub(super) fn collect_garbage(store: &mut crate::store::Store, types: &[Resource
                 // A pod on a node is deleted as the garbage collector deletes it, through the
                 // API with its grace period: it terminates, and its kubelet removes it.
                 if crate::store::is_pod_on_a_node(rt, &obj) {
-                    let grace = obj
-                        .pointer("/spec/terminationGracePeriodSeconds")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(30);
+                    let grace = crate::store::grace_period(&obj);
                     if grace > 0 {
                         let _ = store.mark_deleting(rt, &ns, &name, grace, false);
                         continue;
@@ -247,10 +241,7 @@ pub(super) fn delete_in_foreground(
         if store.has_dependents(dependent_uid) {
             delete_in_foreground(store, types, &dependent_rt, &dependent_ns, &dependent_name)?;
         } else if crate::store::is_pod_on_a_node(&dependent_rt, &dependent) {
-            let grace = dependent
-                .pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_u64)
-                .unwrap_or(30);
+            let grace = crate::store::grace_period(&dependent);
             store.mark_deleting(&dependent_rt, &dependent_ns, &dependent_name, grace, false)?;
         } else {
             store.delete(&dependent_rt, &dependent_ns, &dependent_name, false)?;

@@ -97,11 +97,7 @@ pub(super) async fn resource(
             let mut store = lock(&shared.store);
             crate::eviction::admit(&mut store, rt, &budgets, &ns, &name)?;
             let pod = store.get(rt, &ns, &name)?;
-            let grace = grace_override.unwrap_or_else(|| {
-                pod.pointer("/spec/terminationGracePeriodSeconds")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(30)
-            });
+            let grace = grace_override.unwrap_or_else(|| crate::store::grace_period(&pod));
             if crate::store::is_pod_on_a_node(rt, &pod) && grace > 0 {
                 store.mark_deleting(rt, &ns, &name, grace, request.dry_run())?;
             } else {
@@ -293,12 +289,9 @@ pub(super) async fn resource(
                 .is_some_and(|f| !f.is_empty());
             let on_a_node = crate::store::is_pod_on_a_node(rt, &current);
             let grace = if on_a_node {
-                options.grace_period.unwrap_or_else(|| {
-                    current
-                        .pointer("/spec/terminationGracePeriodSeconds")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(30)
-                })
+                options
+                    .grace_period
+                    .unwrap_or_else(|| crate::store::grace_period(&current))
             } else {
                 0
             };

@@ -230,11 +230,7 @@ fn create_pod(
 }
 
 fn delete_pod(ctx: &mut Ctx<'_>, ds: &Value, pod: &Value) {
-    let grace = pod
-        .at("/spec/terminationGracePeriodSeconds")
-        .and_then(Value::as_u64)
-        .unwrap_or(30);
-    if ctx.delete_gracefully("", "Pod", pod, grace).is_ok() {
+    if ctx.delete_pod(pod).is_ok() {
         ctx.event(
             ds,
             "Normal",

@@ -217,10 +217,11 @@ pub(crate) async fn run(weak: Weak<Shared>) {
         let (wake, seen) = pass(&shared);
         let every_second = extensions.iter().any(|e| e.wants_every_second());
         drop(extensions);
+        // The wake is in cluster time; tokio sleeps in its own, which a time scale divides.
         let delay = wake
             .map(|at| {
-                at.duration_since(lock(&shared.store).clock.now())
-                    .unwrap_or(Duration::ZERO)
+                let clock = &lock(&shared.store).clock;
+                clock.to_real(at.duration_since(clock.now()).unwrap_or(Duration::ZERO))
             })
             .unwrap_or(Duration::from_secs(3600));
         // An extension that asks for it (simulated traffic) advances second by second.

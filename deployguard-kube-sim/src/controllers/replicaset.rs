@@ -96,13 +96,7 @@ pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, rs: &Value) {
         pods.sort_by_key(|pod| victim_rank(pod));
         let doomed: Vec<Arc<Value>> = pods.drain(..pods.len() - want).collect();
         for pod in doomed {
-            // As the API deletes a pod: gracefully, its own grace period (30 s by default);
-            // the kubelet stops it and removes it.
-            let grace = pod
-                .at("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_u64)
-                .unwrap_or(30);
-            if ctx.delete_gracefully("", "Pod", &pod, grace).is_ok() {
+            if ctx.delete_pod(&pod).is_ok() {
                 ctx.event(
                     rs,
                     "Normal",

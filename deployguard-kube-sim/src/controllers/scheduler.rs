@@ -318,11 +318,7 @@ pub(super) fn evict_from_tainted_nodes(ctx: &mut Ctx<'_>) {
             .into_iter()
             .any(|t| s(t, "/effect") == "NoExecute" && !tolerates(&pod, t))
         {
-            let grace = pod
-                .at("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_u64)
-                .unwrap_or(30);
-            if ctx.delete_gracefully("", "Pod", &pod, grace).is_ok() {
+            if ctx.delete_pod(&pod).is_ok() {
                 let message = format!(
                     "Marking for deletion Pod {}/{}",
                     s(&pod, "/metadata/namespace"),

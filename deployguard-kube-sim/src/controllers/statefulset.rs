@@ -260,11 +260,7 @@ fn create_pod(ctx: &mut Ctx<'_>, sts: &Value, template: &Value, ordinal: i64, re
 }
 
 fn delete_pod(ctx: &mut Ctx<'_>, sts: &Value, pod: &Value) {
-    let grace = pod
-        .at("/spec/terminationGracePeriodSeconds")
-        .and_then(Value::as_u64)
-        .unwrap_or(30);
-    if ctx.delete_gracefully("", "Pod", pod, grace).is_ok() {
+    if ctx.delete_pod(pod).is_ok() {
         ctx.event(
             sts,
             "Normal",

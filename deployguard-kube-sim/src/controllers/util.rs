@@ -190,19 +190,16 @@ impl Ctx<'_> {
 
     /// Marks `obj` for deletion with `grace` seconds, as a DELETE of the API does for a pod
     /// on a node (one not yet scheduled is removed at once).
-    pub(crate) fn delete_gracefully(
-        &mut self,
-        group: &str,
-        kind: &str,
-        obj: &Value,
-        grace: u64,
-    ) -> Result<Value, ApiError> {
-        let rt = self.rt(group, kind);
-        if !crate::store::is_pod_on_a_node(&rt, obj) {
-            return self.delete(group, kind, obj);
+    /// Deletes a pod as the API deletes it: gracefully, with its own grace period (the kubelet
+    /// stops it and removes it); one not on a node goes at once.
+    pub(crate) fn delete_pod(&mut self, pod: &Value) -> Result<Value, ApiError> {
+        let rt = self.rt("", "Pod");
+        if !crate::store::is_pod_on_a_node(&rt, pod) {
+            return self.delete("", "Pod", pod);
         }
+        let grace = crate::store::grace_period(pod);
         self.store
-            .mark_deleting(&rt, &namespace(obj), &name(obj), grace, false)
+            .mark_deleting(&rt, &namespace(pod), &name(pod), grace, false)
     }
 
     pub(crate) fn delete(

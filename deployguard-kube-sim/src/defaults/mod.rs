@@ -272,6 +272,24 @@ pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
                 &mut problems,
             );
             if let Some(pod) = template.get("spec") {
+                // A StatefulSet's containers may mount its claim templates by name.
+                let mut pod = pod.clone();
+                for claim in spec
+                    .get("volumeClaimTemplates")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let name = claim.pointer("/metadata/name").cloned().unwrap_or_default();
+                    if let Some(volumes) = pod
+                        .as_object_mut()
+                        .map(|p| p.entry("volumes").or_insert_with(|| json!([])))
+                        .and_then(Value::as_array_mut)
+                    {
+                        volumes.push(json!({"name": name}));
+                    }
+                }
+                let pod = &pod;
                 check_pod_spec(pod, "spec.template.spec", &mut problems);
                 if rt.group == "batch" && rt.kind == "Job" {
                     pods::check_job_restart_policy(pod, "spec.template.spec", &mut problems);
