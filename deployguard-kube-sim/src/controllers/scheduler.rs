@@ -314,25 +314,23 @@ pub(super) fn evict_from_tainted_nodes(ctx: &mut Ctx<'_>) {
         else {
             continue;
         };
-        if taints(node)
+        let untolerated = taints(node)
             .into_iter()
-            .any(|t| s(t, "/effect") == "NoExecute" && !tolerates(&pod, t))
-        {
-            if ctx.delete_pod(&pod).is_ok() {
-                let message = format!(
-                    "Marking for deletion Pod {}/{}",
-                    s(&pod, "/metadata/namespace"),
-                    name(&pod)
-                );
-                ctx.event(
-                    &pod,
-                    "Normal",
-                    "TaintManagerEviction",
-                    &message,
-                    "taint-eviction-controller",
-                    None,
-                );
-            }
+            .any(|t| s(t, "/effect") == "NoExecute" && !tolerates(&pod, t));
+        if untolerated && ctx.delete_pod(&pod).is_ok() {
+            let message = format!(
+                "Marking for deletion Pod {}/{}",
+                s(&pod, "/metadata/namespace"),
+                name(&pod)
+            );
+            ctx.event(
+                &pod,
+                "Normal",
+                "TaintManagerEviction",
+                &message,
+                "taint-eviction-controller",
+                None,
+            );
         }
     }
 }
