@@ -2,7 +2,8 @@
 //! tolerations admit (pods pinned by node affinity on `metadata.name`, tolerating cordons and
 //! node trouble as the real controller adds), removed from nodes that no longer qualify. A
 //! rolling update replaces old pods node by node, never leaving more than `maxUnavailable` nodes
-//! without a ready pod; `OnDelete` waits for someone to delete them. Status carries the counts
+//! without a ready pod — or, with `maxSurge`, starts the new pod beside the old one on that many
+//! nodes at a time and removes the old one once the new one is ready; `OnDelete` waits for someone to delete them. Status carries the counts
 //! `kubectl rollout status daemonset` reads.
 
 use std::sync::Arc;
@@ -105,8 +106,40 @@ pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, ds: &Value) {
 
     // Roll: old pods go, node by node, while few enough nodes lack a ready pod.
     let desired = i64::try_from(node_names.len()).unwrap_or(0);
-    if s(ds, "/spec/updateStrategy/type") != "OnDelete" {
-        let (_, max_unavailable) = surge_and_unavailable_of(ds, desired);
+    let (max_surge, max_unavailable) = surge_and_unavailable_of(ds, desired);
+    let rolling = s(ds, "/spec/updateStrategy/type") != "OnDelete";
+    if rolling && max_surge > 0 {
+        // Surge: a new pod beside the old one on up to `maxSurge` nodes at a time; the old one
+        // goes once the new one is ready.
+        let on = |node: &str, new: bool| -> Vec<&Arc<Value>> {
+            pods.iter()
+                .filter(live)
+                .filter(|p| node_of(p) == node && is_new(p) == new)
+                .collect()
+        };
+        let mut in_flight = node_names
+            .iter()
+            .filter(|n| {
+                !on(n, false).is_empty()
+                    && !on(n, true).is_empty()
+                    && !on(n, true).iter().any(|p| pod_is_ready(p))
+            })
+            .count();
+        for node in &node_names {
+            let (old, new) = (on(node, false), on(node, true));
+            if old.is_empty() {
+                continue;
+            }
+            if new.iter().any(|p| pod_is_ready(p)) {
+                for pod in old {
+                    delete_pod(ctx, ds, pod);
+                }
+            } else if new.is_empty() && in_flight < usize::try_from(max_surge).unwrap_or(0) {
+                create_pod(ctx, ds, &template, &tolerations, node, &hash);
+                in_flight += 1;
+            }
+        }
+    } else if rolling {
         let unavailable = node_names
             .iter()
             .filter(|node| {
@@ -189,7 +222,11 @@ fn surge_and_unavailable_of(ds: &Value, desired: i64) -> (i64, i64) {
     let shaped = json!({"spec": {"strategy": {"type": "RollingUpdate",
         "rollingUpdate": ds.at("/spec/updateStrategy/rollingUpdate").cloned().unwrap_or(json!({"maxUnavailable": 1, "maxSurge": 0}))}}});
     let (surge, unavailable) = surge_and_unavailable(&shaped, desired);
-    (surge, unavailable.max(1))
+    if surge > 0 {
+        (surge, unavailable)
+    } else {
+        (surge, unavailable.max(1))
+    }
 }
 
 fn create_pod(

@@ -2,7 +2,7 @@
 //! PersistentVolumeClaim and NetworkPolicy kinds, as the API server's defaulting (and the
 //! DefaultStorageClass admission plugin, for claims) fills them in.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{default_pod_template, object, set_default};
 
@@ -19,18 +19,7 @@ pub(super) fn apply(group: &str, kind: &str, obj: &mut Value) -> bool {
                     "persistentVolumeClaimRetentionPolicy",
                     json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
                 );
-                let strategy = spec
-                    .entry("updateStrategy")
-                    .or_insert_with(|| json!({"type": "RollingUpdate"}));
-                if let Some(strategy) = strategy.as_object_mut() {
-                    set_default(strategy, "type", json!("RollingUpdate"));
-                    if strategy.get("type") == Some(&json!("RollingUpdate")) {
-                        let rolling = strategy.entry("rollingUpdate").or_insert_with(|| json!({}));
-                        if let Some(rolling) = rolling.as_object_mut() {
-                            set_default(rolling, "partition", json!(0));
-                        }
-                    }
-                }
+                update_strategy(spec, &[("partition", json!(0))]);
                 if let Some(Value::Array(claims)) = spec.get_mut("volumeClaimTemplates") {
                     for claim in claims {
                         claim_defaults(claim);
@@ -44,19 +33,10 @@ pub(super) fn apply(group: &str, kind: &str, obj: &mut Value) -> bool {
         ("apps", "DaemonSet") => {
             if let Some(spec) = object(obj, "spec") {
                 set_default(spec, "revisionHistoryLimit", json!(10));
-                let strategy = spec
-                    .entry("updateStrategy")
-                    .or_insert_with(|| json!({"type": "RollingUpdate"}));
-                if let Some(strategy) = strategy.as_object_mut() {
-                    set_default(strategy, "type", json!("RollingUpdate"));
-                    if strategy.get("type") == Some(&json!("RollingUpdate")) {
-                        let rolling = strategy.entry("rollingUpdate").or_insert_with(|| json!({}));
-                        if let Some(rolling) = rolling.as_object_mut() {
-                            set_default(rolling, "maxUnavailable", json!(1));
-                            set_default(rolling, "maxSurge", json!(0));
-                        }
-                    }
-                }
+                update_strategy(
+                    spec,
+                    &[("maxUnavailable", json!(1)), ("maxSurge", json!(0))],
+                );
                 if let Some(template) = spec.get_mut("template") {
                     default_pod_template(template);
                 }
@@ -102,6 +82,26 @@ pub(super) fn apply(group: &str, kind: &str, obj: &mut Value) -> bool {
         _ => return false,
     }
     true
+}
+
+/// `spec.updateStrategy`: `RollingUpdate` unless set, and then its `rollingUpdate` defaults.
+fn update_strategy(spec: &mut Map<String, Value>, rolling_defaults: &[(&str, Value)]) {
+    let strategy = spec
+        .entry("updateStrategy")
+        .or_insert_with(|| json!({"type": "RollingUpdate"}));
+    let Some(strategy) = strategy.as_object_mut() else {
+        return;
+    };
+    set_default(strategy, "type", json!("RollingUpdate"));
+    if strategy.get("type") != Some(&json!("RollingUpdate")) {
+        return;
+    }
+    let rolling = strategy.entry("rollingUpdate").or_insert_with(|| json!({}));
+    if let Some(rolling) = rolling.as_object_mut() {
+        for (field, value) in rolling_defaults {
+            set_default(rolling, field, value.clone());
+        }
+    }
 }
 
 /// A claim's `volumeMode` and, from the DefaultStorageClass admission plugin, the default

@@ -23,6 +23,19 @@ async fn each_version(minors: &[u32], test: impl AsyncFn(&FakeCluster, &Kubectl)
     }
 }
 
+/// Runs kubectl with `args` until `done` holds of its output, for up to thirty seconds; the
+/// last output.
+async fn poll(kubectl: &Kubectl, args: &[&str], done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = kubectl.ok(args).await;
+        if done(&out) || std::time::Instant::now() > deadline {
+            return out;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Writes `text` beside the kubectl's home and returns the path.
 fn manifest(kubectl: &Kubectl, name: &str, text: &str) -> String {
     let path = kubectl.home().join(name);
@@ -218,14 +231,10 @@ async fn a_typical_app_bundle_applies_rolls_out_and_deletes() {
             .await;
         assert_eq!(deleted.lines().count(), 15, "{deleted}");
         // The pods go with their owners; the claims stay, as StatefulSet claims do.
-        let mut pods = String::from("?");
-        for _ in 0..200 {
-            pods = kubectl.ok(&["get", "pods", "-o", "name"]).await;
-            if pods.trim().is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let pods = poll(kubectl, &["get", "pods", "-o", "name"], |out| {
+            out.trim().is_empty()
+        })
+        .await;
         assert_eq!(pods.trim(), "");
         let claims = kubectl.ok(&["get", "pvc", "-o", "name"]).await;
         assert_eq!(
@@ -397,16 +406,12 @@ async fn nodes_are_cordoned_tainted_and_drained_within_the_disruption_budget() {
         kubectl
             .ok(&["taint", "nodes", "node-1", "dedicated=db:NoExecute"])
             .await;
-        let mut left = String::from("?");
-        for _ in 0..200 {
-            left = kubectl
-                .ok(&["get", "pods", "--field-selector=spec.nodeName=node-1", "-o", "name"])
-                .await;
-            if left.trim().is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let left = poll(
+            kubectl,
+            &["get", "pods", "--field-selector=spec.nodeName=node-1", "-o", "name"],
+            |out| out.trim().is_empty(),
+        )
+        .await;
         assert_eq!(left.trim(), "", "NoExecute evicts what does not tolerate it");
     })
     .await;
@@ -597,16 +602,12 @@ async fn a_cronjob_runs_on_the_cluster_clock_and_keeps_its_history() {
             ])
             .await;
         // Within the minute (six seconds at ten times real time) the first Job runs and ends.
-        let mut jobs = String::new();
-        for _ in 0..300 {
-            jobs = kubectl
-                .ok(&["get", "jobs", "-o", "jsonpath={.items[*].status.succeeded}"])
-                .await;
-            if jobs.contains('1') {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let jobs = poll(
+            kubectl,
+            &["get", "jobs", "-o", "jsonpath={.items[*].status.succeeded}"],
+            |out| out.contains('1'),
+        )
+        .await;
         assert!(
             jobs.contains('1'),
             "no job of the cronjob succeeded: {jobs:?}"
@@ -1044,6 +1045,74 @@ async fn the_autoscaler_scales_on_cpu_within_its_bounds_and_says_when_it_cannot_
             ),
             "{events}"
         );
+    })
+    .await;
+}
+
+const SURGING: &str = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: registry.example/web:1}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemonset_surges_node_by_node_and_never_leaves_a_node_without_a_ready_pod() {
+    each_version(&[27, 33], async |cluster, kubectl| {
+        let file = manifest(kubectl, "surging.yaml", SURGING);
+        kubectl.ok(&["apply", "-f", &file]).await;
+        kubectl
+            .ok(&["rollout", "status", "ds/agent", "--timeout=120s"])
+            .await;
+        // The new version takes 20 s to be ready: long enough to see the surge pod beside the
+        // old one.
+        cluster.set_image_behaviour(
+            GOOD_TOO,
+            deployguard_kube_sim::ImageBehaviour::ready_after(20),
+        );
+        kubectl
+            .ok(&["set", "image", "ds/agent", &format!("agent={GOOD_TOO}")])
+            .await;
+        let surged = poll(kubectl, &["get", "pods", "--no-headers"], |out| {
+            out.lines().filter(|l| !l.contains("Terminating")).count() == 4
+        })
+        .await;
+        let live: Vec<&str> = surged
+            .lines()
+            .filter(|l| !l.contains("Terminating"))
+            .collect();
+        assert_eq!(
+            live.len(),
+            4,
+            "one surge pod beside three old ones:\n{surged}"
+        );
+        assert_eq!(
+            live.iter().filter(|l| l.contains(" 1/1 ")).count(),
+            3,
+            "every node keeps a ready pod:\n{surged}"
+        );
+        kubectl
+            .ok(&["rollout", "status", "ds/agent", "--timeout=120s"])
+            .await;
+        // The old pods finish terminating a moment after the rollout is complete.
+        let images = poll(
+            kubectl,
+            &[
+                "get",
+                "pods",
+                "-o",
+                "jsonpath={.items[*].spec.containers[0].image}",
+            ],
+            |out| out.split_whitespace().all(|i| i == GOOD_TOO),
+        )
+        .await;
+        assert_eq!(images, [GOOD_TOO; 3].join(" "));
     })
     .await;
 }
