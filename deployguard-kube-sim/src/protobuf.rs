@@ -28,6 +28,10 @@ enum Ty {
     Int,
     Bool,
     Msg(&'static [F]),
+    /// `bytes`: base64 in JSON.
+    Bytes,
+    /// A message whose field 1 holds JSON text (`metav1.FieldsV1`): that JSON.
+    RawJson,
     /// `map<string, string>`.
     MapStr,
     /// `map<string, bytes>`.
@@ -72,6 +76,18 @@ const OBJECT_META: &[F] = &[
     one(12, "annotations", Ty::MapStr),
     many(13, "ownerReferences", Ty::Msg(OWNER_REFERENCE)),
     many(14, "finalizers", Ty::Str),
+    many(17, "managedFields", Ty::Msg(MANAGED_FIELDS_ENTRY)),
+];
+
+/// A `metav1.ManagedFieldsEntry`; its `fieldsV1` (7) is a `FieldsV1` whose `Raw` (1) is JSON.
+const MANAGED_FIELDS_ENTRY: &[F] = &[
+    one(1, "manager", Ty::Str),
+    one(2, "operation", Ty::Str),
+    one(3, "apiVersion", Ty::Str),
+    one(4, "time", Ty::Time),
+    one(6, "fieldsType", Ty::Str),
+    one(7, "fieldsV1", Ty::RawJson),
+    one(8, "subresource", Ty::Str),
 ];
 
 const SELECTOR_REQUIREMENT: &[F] = &[
@@ -191,6 +207,30 @@ const PDB_SPEC: &[F] = &[
 ];
 
 const QUOTA_SPEC: &[F] = &[one(1, "hard", Ty::MapQuantity), many(2, "scopes", Ty::Str)];
+
+const CSR_SPEC: &[F] = &[
+    one(1, "request", Ty::Bytes),
+    one(2, "username", Ty::Str),
+    one(3, "uid", Ty::Str),
+    many(4, "groups", Ty::Str),
+    many(5, "usages", Ty::Str),
+    one(7, "signerName", Ty::Str),
+    one(8, "expirationSeconds", Ty::Int),
+];
+
+const CSR_CONDITION: &[F] = &[
+    one(1, "type", Ty::Str),
+    one(2, "reason", Ty::Str),
+    one(3, "message", Ty::Str),
+    one(4, "lastUpdateTime", Ty::Time),
+    one(5, "lastTransitionTime", Ty::Time),
+    one(6, "status", Ty::Str),
+];
+
+const CSR_STATUS: &[F] = &[
+    many(1, "conditions", Ty::Msg(CSR_CONDITION)),
+    one(2, "certificate", Ty::Bytes),
+];
 
 const NAMESPACE_SPEC: &[F] = &[many(1, "finalizers", Ty::Str)];
 
@@ -367,6 +407,14 @@ const KINDS: &[(&str, &[F])] = &[
         ],
     ),
     (
+        "CertificateSigningRequest",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(2, "spec", Ty::Msg(CSR_SPEC)),
+            one(3, "status", Ty::Msg(CSR_STATUS)),
+        ],
+    ),
+    (
         "CronJob",
         &[
             one(1, "metadata", Ty::Msg(OBJECT_META)),
@@ -537,7 +585,7 @@ fn message(bytes: &[u8], schema: &[F], path: &str) -> Result<Value, String> {
         // empty string, a zero or false is left out unless the field is a pointer (then it was
         // set, e.g. `--replicas=0`), and a zero time is no time.
         let empty = match (ty, &wire) {
-            (Ty::Str, Wire::Len(b)) => b.is_empty() && !repeated,
+            (Ty::Str | Ty::Bytes, Wire::Len(b)) => b.is_empty() && !repeated,
             (Ty::Int | Ty::Bool, Wire::Varint(0)) => !POINTERS.contains(name),
             (Ty::Time, Wire::Len(b)) => b.is_empty(),
             _ => false,
@@ -580,6 +628,17 @@ fn scalar(wire: Wire<'_>, ty: Ty, path: &str) -> Result<Value, String> {
     };
     Ok(match (ty, wire) {
         (Ty::Str, Wire::Len(bytes)) => json!(text(bytes)?),
+        (Ty::Bytes, Wire::Len(bytes)) => base64(bytes),
+        (Ty::RawJson, Wire::Len(bytes)) => {
+            let mut value = Value::Null;
+            for field in Reader(bytes) {
+                if let (1, Wire::Len(raw)) = field? {
+                    value =
+                        serde_json::from_slice(raw).map_err(|_| format!("{path} is not JSON"))?;
+                }
+            }
+            value
+        }
         (Ty::Int, Wire::Varint(n)) => json!(n as i64),
         (Ty::Bool, Wire::Varint(n)) => json!(n != 0),
         (Ty::Msg(schema), Wire::Len(bytes)) => message(bytes, schema, path)?,

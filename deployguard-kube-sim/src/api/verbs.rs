@@ -239,6 +239,12 @@ pub(super) async fn resource(
                     ),
                     &warnings,
                 )),
+                // `kubectl certificate approve|deny`: the approval conditions, in the status.
+                Some("approval") if rt.kind == "CertificateSigningRequest" => Ok(json_response(
+                    200,
+                    &store.update(rt, &ns, &name, obj, Part::Status, request.dry_run())?,
+                    "application/json",
+                )),
                 Some("scale") => {
                     let current = store.get(rt, &ns, &name)?;
                     let rv = obj

@@ -18,6 +18,7 @@ mod quota;
 mod replicaset;
 mod revisions;
 mod scheduler;
+mod signer;
 mod statefulset;
 pub(crate) mod util;
 mod volumes;
@@ -41,7 +42,7 @@ const MAX_SUB_PASSES: usize = 16;
 
 /// The controllers, in the order a pass runs them, and what each reads (the mesh, which reads
 /// its own state as well, runs every pass: it is one list of VirtualServices).
-const CONTROLLERS: [Controller; 15] = [
+const CONTROLLERS: [Controller; 16] = [
     Controller {
         reads: Reads::Kinds(&["apps/deployments", "apps/replicasets", "/namespaces"]),
         follows_images: false,
@@ -131,6 +132,11 @@ const CONTROLLERS: [Controller; 15] = [
         ]),
         follows_images: false,
         run: Run::Whole(autoscaler::reconcile),
+    },
+    Controller {
+        reads: Reads::Kinds(&["certificates.k8s.io/certificatesigningrequests"]),
+        follows_images: false,
+        run: Run::Whole(signer::reconcile),
     },
     Controller {
         reads: Reads::Kinds(&["batch/cronjobs", "batch/jobs", "/namespaces"]),

@@ -1116,3 +1116,48 @@ async fn a_daemonset_surges_node_by_node_and_never_leaves_a_node_without_a_ready
     })
     .await;
 }
+
+const CSR: &str = r#"
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {name: alice}
+spec:
+  request: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0K
+  signerName: kubernetes.io/kube-apiserver-client
+  usages: [client auth]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_signing_request_is_pending_until_approved_then_issued() {
+    each_version(&[27, 33], async |_, kubectl| {
+        let file = manifest(kubectl, "csr.yaml", CSR);
+        kubectl.ok(&["apply", "-f", &file]).await;
+        let row = kubectl.ok(&["get", "csr", "alice", "--no-headers"]).await;
+        assert!(row.trim_end().ends_with("Pending"), "{row}");
+        kubectl.ok(&["certificate", "approve", "alice"]).await;
+        let row = poll(kubectl, &["get", "csr", "alice", "--no-headers"], |out| {
+            out.trim_end().ends_with("Approved,Issued")
+        })
+        .await;
+        assert!(row.trim_end().ends_with("Approved,Issued"), "{row}");
+        let pem = kubectl
+            .ok(&[
+                "get",
+                "csr",
+                "alice",
+                "-o",
+                "jsonpath={.status.certificate}",
+            ])
+            .await;
+        use base64::Engine as _;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(pem)
+            .unwrap();
+        assert!(
+            String::from_utf8(pem)
+                .unwrap()
+                .starts_with("-----BEGIN CERTIFICATE-----")
+        );
+    })
+    .await;
+}
