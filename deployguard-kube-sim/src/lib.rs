@@ -45,7 +45,8 @@
 //! - RBAC has no escalation checks on creating Roles or bindings; kubectl sends tokens only over
 //!   TLS, so a cluster served over plain HTTP is used as the admin.
 //! - Protobuf is decoded for ConfigMap, Secret, Namespace, ServiceAccount, Service, Pod,
-//!   Deployment, Job, CronJob, PodDisruptionBudget, ResourceQuota, the RBAC kinds, the review kinds
+//!   Deployment, Job, CronJob, PodDisruptionBudget, ResourceQuota, CertificateSigningRequest,
+//!   the RBAC kinds, the review kinds
 //!   and TokenRequest bodies only (others are a 415 naming the kind), and answers are always JSON;
 //!   `/openapi/v2` has no definitions (kubectl falls back to the server's field validation).
 //! - `autoscaling/v1` is not served (so `kubectl autoscale`, which writes it, is refused: apply an
@@ -53,8 +54,8 @@
 //!   ([`FakeCluster::set_cpu_usage`]), and its scale-down window is five minutes from its last
 //!   scaling rather than a window of recommendations. Quotas report usage but refuse nothing;
 //!   LimitRanges are stored, not applied; Ingresses and NetworkPolicies are stored, with no
-//!   controller behind them; CertificateSigningRequests are never signed; a pod's spec is not
-//!   checked for immutability.
+//!   controller behind them; an approved CertificateSigningRequest is issued a self-signed
+//!   certificate (no cluster CA signs it); a pod's spec is not checked for immutability.
 //! - No `exec`, `attach` or `port-forward` (so `kubectl run -i`, `exec` and `cp` fail).
 //!
 //! # What containers run
