@@ -215,11 +215,11 @@ fn simple(words: &[String], env: &Environment) -> Vec<Step> {
     let rest = &words[1..];
     match program.rsplit('/').next().unwrap_or(program) {
         "echo" => {
-            let (newline, text) = match rest.first().map(String::as_str) {
-                Some("-n") => (false, rest[1..].join(" ")),
-                _ => (true, rest.join(" ")),
+            // `-n` only drops the trailing newline, which a log line does not show.
+            let text = match rest.first().map(String::as_str) {
+                Some("-n") => rest[1..].join(" "),
+                _ => rest.join(" "),
             };
-            let _ = newline;
             vec![Step::Print(text), Step::Status(0)]
         }
         "sleep" => {
@@ -299,13 +299,9 @@ impl Script {
         run
     }
 
-    /// When the script next does something visible after `elapsed` (prints or ends: both
+    /// When the script next does something visible after `after` (prints or ends: both
     /// happen when a sleep ends), if ever.
-    pub(crate) fn next_change(&self, elapsed: Duration) -> Option<Duration> {
-        self.next_boundary(elapsed)
-    }
-
-    fn next_boundary(&self, after: Duration) -> Option<Duration> {
+    pub(crate) fn next_change(&self, after: Duration) -> Option<Duration> {
         let mut at = Duration::ZERO;
         let mut boundary = None;
         boundaries(&self.steps, after, &mut at, &mut boundary, 0);

@@ -14,7 +14,7 @@ use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 
 use super::cron::Schedule;
-use super::util::{Ctx, i, name, namespace, owned_by, owner_reference, s, time_at, uid};
+use super::util::{Ctx, name, namespace, owned_by, owner_reference, s, time_at, uid};
 use crate::clock::rfc3339;
 use crate::pointer::Pointer;
 
@@ -260,7 +260,7 @@ pub(super) fn reconcile(ctx: &mut Ctx<'_>) {
         } else {
             status["active"] = json!(refs);
         }
-        if cj.get("status") != Some(&status) && i(&cj, "/metadata/generation") >= 0 {
+        if cj.get("status") != Some(&status) {
             let mut cj = cj;
             cj["status"] = status;
             let _ = ctx.update_status("batch", "CronJob", cj);
