@@ -24,6 +24,15 @@ pub trait Extension: Any + Send + Sync {
         false
     }
 
+    /// The CPU pod `namespace/pod` uses, in millicores, as a metrics server would report it,
+    /// when the extension models it (default: it does not). The HorizontalPodAutoscaler reads
+    /// it for pods [`FakeCluster::set_cpu_usage`] says nothing of. Called during a controller
+    /// pass, with the cluster's state locked: it must not call the cluster.
+    fn pod_cpu(&self, namespace: &str, pod: &str) -> Option<i64> {
+        let _ = (namespace, pod);
+        None
+    }
+
     /// The text served at `GET /metrics/<name>`, when `name` is the extension's.
     fn metrics(&self, name: &str) -> Option<String> {
         let _ = name;

@@ -51,7 +51,8 @@
 //!   `/openapi/v2` has no definitions (kubectl falls back to the server's field validation).
 //! - `autoscaling/v1` is not served (so `kubectl autoscale`, which writes it, is refused: apply an
 //!   `autoscaling/v2` manifest); the autoscaler scales on CPU use a test sets
-//!   ([`FakeCluster::set_cpu_usage`]), and its scale-down window is five minutes from its last
+//!   ([`FakeCluster::set_cpu_usage`]) or an extension models ([`Extension::pod_cpu`]: the
+//!   testkit's simulated traffic), and its scale-down window is five minutes from its last
 //!   scaling rather than a window of recommendations. Quotas report usage but refuse nothing;
 //!   LimitRanges are stored, not applied; Ingresses and NetworkPolicies are stored, with no
 //!   controller behind them; an approved CertificateSigningRequest is issued a self-signed
@@ -738,7 +739,8 @@ impl FakeCluster {
 
     /// Sets the CPU the pods in `namespace` matching `selector` (`app=web`) each use, in
     /// millicores, as a metrics server would report it; the HorizontalPodAutoscaler controller
-    /// scales on it. Without any, the cluster has no metrics server.
+    /// scales on it, before what an [`Extension::pod_cpu`] models. Without either, the cluster
+    /// has no metrics server.
     pub fn set_cpu_usage(&self, namespace: &str, selector: &str, millicores: i64) {
         let mut usage = lock(&self.shared.cpu_usage);
         usage.retain(|(ns, sel, _)| !(ns == namespace && sel == selector));

@@ -1,7 +1,9 @@
 //! The HorizontalPodAutoscaler controller (`autoscaling/v2`, CPU utilization targets), every 15
 //! seconds of cluster time as the real one syncs. Pod CPU use is what the test says it is
-//! ([`crate::FakeCluster::set_cpu_usage`]); without it the cluster is one without a metrics
-//! server, and the autoscaler says so (`<unknown>` targets, `ScalingActive` False,
+//! ([`crate::FakeCluster::set_cpu_usage`]), else what an extension models
+//! ([`crate::Extension::pod_cpu`]: the testkit's simulated traffic charges CPU per request
+//! served); without either the cluster is one without a metrics server, and the autoscaler says
+//! so (`<unknown>` targets, `ScalingActive` False,
 //! `FailedGetResourceMetric`). With it: utilization is use over requests across the target's
 //! ready pods; the desired count is `ceil(current × utilization / target)`, left alone within the
 //! 10% tolerance, held within `minReplicas`..`maxReplicas`, raised at once and lowered only after
@@ -80,6 +82,10 @@ pub(super) fn reconcile(ctx: &mut Ctx<'_>) {
                     })
                 })
                 .map(|(_, _, millis)| *millis)
+                .or_else(|| {
+                    let pod = s(pod, "/metadata/name");
+                    ctx.extensions.iter().find_map(|e| e.pod_cpu(&ns, pod))
+                })
         };
         let measured: Vec<(i64, i64)> = pods
             .iter()

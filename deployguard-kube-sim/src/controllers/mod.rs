@@ -174,6 +174,8 @@ const CONTROLLERS: [Controller; 16] = [
 /// Runs every controller with something to do until nothing changes; returns the cluster time
 /// to run again at.
 pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
+    // Cloned before the store is locked: one lock at a time.
+    let extensions = lock(&shared.extensions).clone();
     let types = lock(&shared.types).clone();
     let behaviours = lock(&shared.behaviours).clone();
     let mut store = lock(&shared.store);
@@ -191,6 +193,7 @@ pub(crate) fn pass(shared: &Shared) -> (Option<std::time::SystemTime>, u64) {
             behaviours: &behaviours,
             logs: &mut logs,
             usage: &usage,
+            extensions: &extensions,
             wake: None,
         };
         for (controller, gate) in CONTROLLERS.iter().zip(gates.iter_mut()) {

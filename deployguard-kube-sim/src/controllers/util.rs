@@ -21,6 +21,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) logs: &'a mut crate::logs::Logs,
     /// Simulated CPU use, for the autoscaler.
     pub(crate) usage: &'a super::autoscaler::CpuUsage,
+    /// The extensions, which may model pods' CPU use.
+    pub(crate) extensions: &'a [Arc<dyn crate::Extension>],
     /// The earliest time a controller wants to run again.
     pub(crate) wake: Option<SystemTime>,
 }

@@ -766,3 +766,101 @@ async fn ongoing_failures_keep_counting_their_events_as_a_kubelet_does() {
     let (config, _) = count("Failed", "configmap \"app-config\" not found");
     assert!((4..=6).contains(&config), "{config}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_autoscaler_scales_on_the_cpu_the_simulated_traffic_costs() {
+    use deployguard_testkit::cluster::TrafficConfig;
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let cluster = FakeCluster::builder()
+        .controllers(true)
+        .images(IMAGES)
+        .build();
+    cluster
+        .create(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}))
+        .unwrap();
+    let mut web = deployment("web", 2, "web:1");
+    web["metadata"]["labels"] = json!({"app": "web"});
+    web["spec"]["selector"] = json!({"matchLabels": {"app": "web"}});
+    web["spec"]["template"]["metadata"]["labels"] = json!({"app": "web"});
+    web["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"requests": {"cpu": "500m"}});
+    cluster.create(web).unwrap();
+    cluster
+        .create(json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 2, "maxReplicas": 6,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 50}}}]}}))
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), "default");
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(cluster.client(), "default");
+    let replicas = || async { deployments.get("web").await.unwrap().spec.unwrap().replicas };
+    let utilization = || async {
+        let status = hpas.get("web").await.unwrap().status.unwrap();
+        let current = status.current_metrics.unwrap_or_default();
+        current
+            .first()
+            .and_then(|m| m.resource.as_ref())
+            .and_then(|r| r.current.average_utilization)
+    };
+    let limited = || async {
+        let status = hpas.get("web").await.unwrap().status.unwrap();
+        let conditions = status.conditions.unwrap_or_default();
+        let limited = conditions.iter().find(|c| c.type_ == "ScalingLimited");
+        limited.map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
+    };
+    wait_complete(&deployments, "web").await;
+    // Before any traffic the pods report nothing, as pods without a metrics server.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(utilization().await, None);
+    assert_eq!(replicas().await, Some(2));
+
+    // 100 rps on two pods of 20: both saturated, a whole CPU each, 201% of their request.
+    let busy = TrafficConfig {
+        requests_per_second: 100.0,
+        capacity_per_pod: 20.0,
+        seed: 3,
+    };
+    cluster.enable_traffic("default", "web", busy);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        replicas().await,
+        Some(6),
+        "scaled up at once, to its maximum"
+    );
+    wait_complete(&deployments, "web").await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    // Six pods at 16.7 rps each: 838m, 168%; still wanting more than the maximum.
+    let busy_utilization = utilization().await.unwrap();
+    assert!(
+        (150..=185).contains(&busy_utilization),
+        "{busy_utilization}"
+    );
+    assert_eq!(
+        limited().await,
+        Some(("True".into(), "TooManyReplicas".into()))
+    );
+
+    // The load falls to 10 rps: 1.7 rps a pod, 18%. The autoscaler waits out its five-minute
+    // window, then scales down to what keeps the pods near the target: three.
+    cluster.enable_traffic("default", "web", busy.with_seed(4).with_rate(10.0));
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(
+        replicas().await,
+        Some(6),
+        "not within the scale-down window"
+    );
+    let idle_utilization = utilization().await.unwrap();
+    assert!((10..=25).contains(&idle_utilization), "{idle_utilization}");
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(replicas().await, Some(3));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(replicas().await, Some(3), "steady at the target");
+    assert_eq!(
+        limited().await,
+        Some(("False".into(), "DesiredWithinRange".into()))
+    );
+}

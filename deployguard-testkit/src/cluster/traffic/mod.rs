@@ -4,6 +4,11 @@
 //! evidence of a bad version comes from that version, and a full service shows on every
 //! version alike. Arrivals, errors and latencies are drawn from a seeded generator: a run is
 //! reproducible, and a judge has realistic noise to cope with.
+//!
+//! Pods use CPU as they serve: 5 millicores idle, plus a whole CPU at their capacity
+//! ([`TrafficConfig::capacity_per_pod`]) in proportion to the requests they serve, averaged over
+//! the last 30 seconds as a metrics server reports it. A HorizontalPodAutoscaler on the
+//! simulated cluster scales on it.
 
 mod export;
 mod probe;
@@ -46,6 +51,14 @@ impl TrafficConfig {
     /// The same load with another seed.
     pub fn with_seed(self, seed: u64) -> Self {
         Self { seed, ..self }
+    }
+
+    /// The same pods and seed under another load, in mean requests per second.
+    pub fn with_rate(self, requests_per_second: f64) -> Self {
+        Self {
+            requests_per_second,
+            ..self
+        }
     }
 }
 
@@ -153,7 +166,20 @@ pub(crate) struct Traffic {
     /// When each pod was first seen ready (for profiles that start failing after a while).
     first_ready: HashMap<String, SystemTime>,
     profiles: HashMap<String, ServingProfile>,
+    /// CPU each pod used, in millicores, per second of the last [`CPU_WINDOW`].
+    cpu: HashMap<(String, String), VecDeque<(SystemTime, f64)>>,
+    /// The end of the last second charged to any Service.
+    charged_until: Option<SystemTime>,
 }
+
+/// What a pod uses serving nothing, in millicores.
+const IDLE_MILLICORES: f64 = 5.0;
+
+/// What a pod serving its whole capacity uses, in millicores.
+const BUSY_MILLICORES: f64 = 1000.0;
+
+/// The window a metrics server averages a pod's CPU over.
+const CPU_WINDOW: Duration = Duration::from_secs(30);
 
 /// How long the per-second history is kept.
 const KEEP: usize = 3600;
@@ -255,6 +281,7 @@ impl Traffic {
             let Some(traffic) = self.services.get_mut(&key) else {
                 continue;
             };
+            let mut busy = Vec::new();
             for step in 1..=elapsed.min(KEEP as u64) {
                 let at = traffic.last + Duration::from_secs(step);
                 let requests = traffic.arrivals.poisson(traffic.config.requests_per_second);
@@ -262,12 +289,61 @@ impl Traffic {
                     simulate::second(traffic.config, requests, &served, &mut traffic.outcomes, at);
                 traffic.counters.add(&pods);
                 traffic.seconds.push_back(second);
+                let capacity = traffic.config.capacity_per_pod.max(1.0);
+                for pod in pods {
+                    let sent = (pod.ok + pod.errors) as f64;
+                    busy.push((pod.endpoint.pod, at, sent.min(capacity) / capacity));
+                }
             }
             while traffic.seconds.len() > KEEP {
                 traffic.seconds.pop_front();
             }
             traffic.last += Duration::from_secs(elapsed);
+            let charged = traffic.last;
+            self.charge_cpu(namespace, busy, charged);
         }
+    }
+
+    /// Records what each pod's share of a second cost it, and forgets what is older than the
+    /// window.
+    fn charge_cpu(
+        &mut self,
+        namespace: &str,
+        busy: Vec<(String, SystemTime, f64)>,
+        now: SystemTime,
+    ) {
+        for (pod, at, load) in busy {
+            let seconds = self.cpu.entry((namespace.to_owned(), pod)).or_default();
+            match seconds.back_mut() {
+                // Two Services sending to one pod add up.
+                Some((last, used)) if *last == at => *used += load * BUSY_MILLICORES,
+                _ => seconds.push_back((at, load * BUSY_MILLICORES)),
+            }
+        }
+        self.charged_until = self.charged_until.max(Some(now));
+        let since = now.checked_sub(CPU_WINDOW).unwrap_or(now);
+        self.cpu.retain(|_, seconds| {
+            while seconds.front().is_some_and(|(at, _)| *at <= since) {
+                seconds.pop_front();
+            }
+            !seconds.is_empty()
+        });
+    }
+
+    /// A pod's CPU in millicores averaged over the window (or over the part of it since the
+    /// pod first served), `None` for a pod that served nothing within it.
+    fn pod_cpu(&self, namespace: &str, pod: &str) -> Option<i64> {
+        let seconds = self.cpu.get(&(namespace.to_owned(), pod.to_owned()))?;
+        let now = self.charged_until?;
+        let first = seconds.front()?.0;
+        let span = now
+            .duration_since(first)
+            .unwrap_or_default()
+            .as_secs()
+            .saturating_add(1)
+            .min(CPU_WINDOW.as_secs());
+        let used: f64 = seconds.iter().map(|(_, used)| used).sum();
+        Some((IDLE_MILLICORES + used / span as f64).round() as i64)
     }
 
     pub(crate) fn window(
@@ -341,6 +417,10 @@ impl Extension for TrafficExtension {
 
     fn wants_every_second(&self) -> bool {
         lock(&self.0).is_active()
+    }
+
+    fn pod_cpu(&self, namespace: &str, pod: &str) -> Option<i64> {
+        lock(&self.0).pod_cpu(namespace, pod)
     }
 
     fn metrics(&self, name: &str) -> Option<String> {
