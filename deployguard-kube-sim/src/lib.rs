@@ -77,6 +77,7 @@
 //! - The change history is kept five minutes by time (etcd compacts by revision every five);
 //!   pod IPs come from the uid sequence (unique up to 64,000 pods).
 
+mod admission;
 mod api;
 mod auth;
 mod clock;
@@ -97,6 +98,7 @@ mod openapi;
 mod patch;
 mod pointer;
 mod protobuf;
+mod quantity;
 mod resources;
 pub mod rng;
 mod selectors;

@@ -445,6 +445,20 @@ impl Store {
             .0
     }
 
+    /// The objects of namespace `namespace` stored under `key` (`group/plural`).
+    pub(crate) fn objects_in(&self, key: &str, namespace: &str) -> Vec<Arc<Value>> {
+        self.objects
+            .get(key)
+            .map(|objects| {
+                objects
+                    .range((namespace.to_owned(), String::new())..)
+                    .take_while(|((ns, _), _)| ns == namespace)
+                    .map(|(_, obj)| Arc::clone(obj))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every object of a kind (in `namespace`, when given), shared with the store: what a
     /// controller pass reads, without a deep copy of objects it only looks at.
     pub(crate) fn list_shared(
@@ -536,9 +550,25 @@ impl Store {
             set_meta(&mut obj, "namespace", json!(namespace));
         }
         apply_defaults(rt, &mut obj);
+        let is_pod = rt.group.is_empty() && rt.kind == "Pod";
+        let limit_ranges = if is_pod {
+            self.objects_in("/limitranges", namespace)
+        } else {
+            Vec::new()
+        };
+        crate::admission::default_resources(&limit_ranges, &mut obj);
         validate(rt, &obj)?;
         if rt.group.is_empty() && rt.kind == "Service" {
             crate::services::allocate(rt, &mut obj, None, &self.list_shared(rt, None))?;
+        }
+        crate::admission::check_limits(rt, &limit_ranges, &obj)?;
+        if rt.namespaced {
+            let quotas = self.objects_in("/resourcequotas", namespace);
+            if !quotas.is_empty() {
+                crate::admission::check_quotas(rt, &obj, &quotas, |key| {
+                    self.objects_in(key, namespace)
+                })?;
+            }
         }
         let key = object_key(rt, namespace, &name);
         if self

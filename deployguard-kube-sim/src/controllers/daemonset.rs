@@ -262,7 +262,10 @@ fn create_pod(
             "daemonset-controller",
             None,
         ),
-        Err(err) => tracing::warn!("creating a pod of DaemonSet {}: {}", name(ds), err.message),
+        Err(err) => {
+            let message = format!("Error creating: {}", err.message);
+            ctx.failed_create(ds, "daemonset-controller", &message);
+        }
     }
 }
 

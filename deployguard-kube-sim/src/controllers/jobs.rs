@@ -92,16 +92,22 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
                 map.remove("creationTimestamp");
             }
             let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": job.at("/spec/template/spec").cloned().unwrap_or(json!({}))});
-            if let Ok(created) = ctx.create("", "Pod", &ns, pod) {
-                ctx.event(
-                    &job,
-                    "Normal",
-                    "SuccessfulCreate",
-                    &format!("Created pod: {}", name(&created)),
-                    "job-controller",
-                    None,
-                );
-                status["active"] = json!(1);
+            match ctx.create("", "Pod", &ns, pod) {
+                Ok(created) => {
+                    ctx.event(
+                        &job,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &format!("Created pod: {}", name(&created)),
+                        "job-controller",
+                        None,
+                    );
+                    status["active"] = json!(1);
+                }
+                Err(err) => {
+                    let message = format!("Error creating: {}", err.message);
+                    ctx.failed_create(&job, "job-controller", &message);
+                }
             }
         }
         let status = prune_zeros(status);

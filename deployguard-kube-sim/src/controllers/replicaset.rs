@@ -80,16 +80,23 @@ pub(crate) fn reconcile_one(ctx: &mut Ctx<'_>, rs: &Value) {
                 map.remove("creationTimestamp");
             }
             let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": rs.at("/spec/template/spec").cloned().unwrap_or(json!({}))});
-            if let Ok(created) = ctx.create("", "Pod", &ns, pod) {
-                ctx.event(
-                    rs,
-                    "Normal",
-                    "SuccessfulCreate",
-                    &format!("Created pod: {}", name(&created)),
-                    "replicaset-controller",
-                    None,
-                );
-                pods.push(Arc::new(created));
+            match ctx.create("", "Pod", &ns, pod) {
+                Ok(created) => {
+                    ctx.event(
+                        rs,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &format!("Created pod: {}", name(&created)),
+                        "replicaset-controller",
+                        None,
+                    );
+                    pods.push(Arc::new(created));
+                }
+                Err(err) => {
+                    let message = format!("Error creating: {}", err.message);
+                    ctx.failed_create(rs, "replicaset-controller", &message);
+                    break;
+                }
             }
         }
     } else if pods.len() > want {

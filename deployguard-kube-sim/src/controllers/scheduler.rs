@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::util::{Ctx, name, s};
 use crate::pointer::Pointer;
+pub(super) use crate::quantity::cpu_millis;
 
 /// Where a pod goes.
 pub(super) enum Placement {
@@ -281,16 +282,6 @@ pub(super) fn requested_cpu(pod: &Value) -> i64 {
         .flatten()
         .map(|c| cpu_millis(s(c, "/resources/requests/cpu")))
         .sum()
-}
-
-pub(super) fn cpu_millis(text: &str) -> i64 {
-    match text.strip_suffix('m') {
-        Some(millis) => millis.parse().unwrap_or(0),
-        None => text
-            .parse::<f64>()
-            .map(|cores| (cores * 1000.0) as i64)
-            .unwrap_or(0),
-    }
 }
 
 /// The taint manager: pods on a node with a `NoExecute` taint they do not tolerate are deleted

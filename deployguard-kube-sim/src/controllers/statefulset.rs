@@ -255,7 +255,14 @@ fn create_pod(ctx: &mut Ctx<'_>, sts: &Value, template: &Value, ordinal: i64, re
             "statefulset-controller",
             None,
         ),
-        Err(err) => tracing::warn!("creating pod {pod_name}: {}", err.message),
+        Err(err) => {
+            let message = format!(
+                "create Pod {pod_name} in StatefulSet {} failed error: {}",
+                name(sts),
+                err.message
+            );
+            ctx.failed_create(sts, "statefulset-controller", &message);
+        }
     }
 }
 

@@ -13,6 +13,9 @@ use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::{Part, Store};
 
+/// How long a controller whose create was refused waits before it tries again.
+const CREATE_RETRY: Duration = Duration::from_secs(10);
+
 /// A controller pass's view of the cluster.
 pub(crate) struct Ctx<'a> {
     pub(crate) store: &'a mut Store,
@@ -112,6 +115,13 @@ impl Ctx<'_> {
     /// Asks for another pass at `at`.
     pub(crate) fn wake_at(&mut self, at: SystemTime) {
         self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// A controller's pod create was refused (a quota, a LimitRange): its `FailedCreate`
+    /// event, and another try in a while, as the controller's rate-limited queue retries.
+    pub(crate) fn failed_create(&mut self, owner: &Value, component: &str, message: &str) {
+        self.event(owner, "Warning", "FailedCreate", message, component, None);
+        self.wake_in(CREATE_RETRY);
     }
 
     pub(crate) fn wake_in(&mut self, after: Duration) {

@@ -67,9 +67,11 @@ pub(crate) fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
                 }
             }
         }
+        ("", "LimitRange") => crate::admission::default_limit_range(obj),
         ("", "Pod") => {
             if let Some(spec) = obj.get_mut("spec") {
                 default_pod_spec(spec);
+                requests_from_limits(spec);
                 // What admission adds to a pod (the ServiceAccount and Priority plugins).
                 if let Some(spec) = spec.as_object_mut() {
                     let account = spec
@@ -108,6 +110,32 @@ pub(crate) fn apply_defaults(rt: &ResourceType, obj: &mut Value) {
         }
         (group, kind) => {
             workloads::apply(group, kind, obj);
+        }
+    }
+}
+
+/// A pod's containers request what they limit, where they state no request (a pod's default,
+/// not a template's).
+fn requests_from_limits(spec: &mut Value) {
+    let Some(containers) = spec.get_mut("containers").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for container in containers {
+        let Some(limits) = container
+            .pointer("/resources/limits")
+            .and_then(Value::as_object)
+            .cloned()
+        else {
+            continue;
+        };
+        let resources = &mut container["resources"];
+        if resources.get("requests").is_none_or(|r| !r.is_object()) {
+            resources["requests"] = json!({});
+        }
+        for (resource, value) in limits {
+            if resources["requests"].get(&resource).is_none() {
+                resources["requests"][resource] = value;
+            }
         }
     }
 }

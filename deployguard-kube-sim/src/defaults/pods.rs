@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use crate::quantity::amount;
 use crate::resources::ResourceType;
 use crate::status::ApiError;
 
@@ -26,34 +27,64 @@ fn env_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// A quantity in its smallest unit (millicores for CPU, bytes otherwise), for comparison.
-fn amount(text: &str) -> Option<f64> {
-    let suffixes: [(&str, f64); 11] = [
-        ("m", 0.001),
-        ("Ki", 1024.0),
-        ("Mi", 1024f64.powi(2)),
-        ("Gi", 1024f64.powi(3)),
-        ("Ti", 1024f64.powi(4)),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("E", 1e18),
-        ("P", 1e15),
-    ];
-    for (suffix, factor) in suffixes {
-        if let Some(n) = text.strip_suffix(suffix) {
-            return n.parse::<f64>().ok().map(|n| n * factor);
-        }
-    }
-    text.parse().ok()
-}
-
 fn quantity_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// Whether a pod's spec changed only where a running pod may change: its containers' images,
+/// `activeDeadlineSeconds`, `terminationGracePeriodSeconds`, tolerations added to the end, and
+/// the node it is bound to when it had none (what the scheduler writes).
+fn pod_update_allowed(old: &Value, new: &Value) -> bool {
+    let old_spec = old.get("spec").cloned().unwrap_or(Value::Null);
+    let mut masked = new.get("spec").cloned().unwrap_or(Value::Null);
+    let Some(map) = masked.as_object_mut() else {
+        return old_spec == masked;
+    };
+    for list in ["containers", "initContainers"] {
+        let olds = old_spec.get(list).and_then(Value::as_array);
+        if let (Some(olds), Some(Value::Array(news))) = (olds, map.get_mut(list))
+            && olds.len() == news.len()
+        {
+            for (old_container, new_container) in olds.iter().zip(news) {
+                if let Some(image) = old_container.get("image") {
+                    new_container["image"] = image.clone();
+                }
+            }
+        }
+    }
+    for field in ["activeDeadlineSeconds", "terminationGracePeriodSeconds"] {
+        match old_spec.get(field) {
+            Some(value) => map.insert(field.to_owned(), value.clone()),
+            None => map.remove(field),
+        };
+    }
+    let old_tolerations = old_spec
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(Value::Array(tolerations)) = map.get("tolerations")
+        && tolerations.starts_with(&old_tolerations)
+    {
+        match old_spec.get("tolerations") {
+            Some(value) => map.insert("tolerations".to_owned(), value.clone()),
+            None => map.remove("tolerations"),
+        };
+    }
+    if old_spec
+        .get("nodeName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        match old_spec.get("nodeName") {
+            Some(value) => map.insert("nodeName".to_owned(), value.clone()),
+            None => map.remove("nodeName"),
+        };
+    }
+    old_spec == masked
 }
 
 /// The checks beyond the required fields, added to `problems` as (field, message).
@@ -227,6 +258,14 @@ pub(crate) fn check_update(rt: &ResourceType, old: &Value, new: &Value) -> Resul
                     "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
                 ));
             }
+        }
+        ("", "Pod") if !pod_update_allowed(old, new) => {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "spec",
+                "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+            ));
         }
         ("apps", "DaemonSet") if changed("/spec/selector") => {
             return Err(ApiError::invalid(

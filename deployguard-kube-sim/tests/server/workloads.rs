@@ -1161,3 +1161,128 @@ async fn a_certificate_signing_request_is_pending_until_approved_then_issued() {
     })
     .await;
 }
+
+const QUOTA_AND_LIMITS: &str = r#"
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: compute}
+spec:
+  hard: {pods: "2", requests.cpu: "1"}
+---
+apiVersion: v1
+kind: LimitRange
+metadata: {name: defaults}
+spec:
+  limits:
+  - type: Container
+    default: {cpu: 300m}
+    defaultRequest: {cpu: 200m}
+    max: {cpu: "1", memory: 1Gi}
+"#;
+
+const TOO_BIG: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: big}
+spec:
+  containers:
+  - name: web
+    image: registry.example/web:1
+    resources: {limits: {cpu: "2"}}
+"#;
+
+/// The words of `text`'s line that starts with `first`.
+fn row<'t>(text: &'t str, first: &str) -> Vec<&'t str> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|words| words.first() == Some(&first))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_refuse_what_exceeds_them_and_limit_ranges_fill_in_and_bound_resources() {
+    each_version(&[27, 33], async |_, kubectl| {
+        let file = manifest(kubectl, "quota.yaml", QUOTA_AND_LIMITS);
+        kubectl.ok(&["apply", "-f", &file]).await;
+        // A LimitRange's defaults as the server fills them in: a default limit from the max,
+        // the default request from the default.
+        let defaults = kubectl
+            .ok(&["get", "limitrange", "defaults", "-o",
+                "jsonpath={.spec.limits[0].default.memory} {.spec.limits[0].defaultRequest.memory}"])
+            .await;
+        assert_eq!(defaults, "1Gi 1Gi");
+
+        kubectl
+            .ok(&["create", "deployment", "web", &format!("--image={GOOD}"), "--replicas=3"])
+            .await;
+        let events = poll(kubectl, &["get", "events"], |out| out.contains("FailedCreate")).await;
+        assert!(
+            events.contains("exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2"),
+            "{events}"
+        );
+        let pods = kubectl.ok(&["get", "pods", "-o", "name"]).await;
+        assert_eq!(pods.lines().count(), 2, "{pods}");
+        let pod = pods.lines().next().unwrap().to_owned();
+        let resources = kubectl
+            .ok(&["get", &pod, "-o",
+                "jsonpath={.spec.containers[0].resources.requests.cpu} {.spec.containers[0].resources.limits.cpu} {.metadata.annotations.kubernetes\\.io/limit-ranger}"])
+            .await;
+        assert_eq!(
+            resources,
+            "200m 300m LimitRanger plugin set: cpu, memory request for container web; cpu, memory limit for container web"
+        );
+        let quota = poll(kubectl, &["describe", "quota", "compute"], |out| {
+            row(out, "requests.cpu") == ["requests.cpu", "400m", "1"]
+        })
+        .await;
+        assert_eq!(row(&quota, "pods"), ["pods", "2", "2"], "{quota}");
+
+        // A container over the LimitRange's max is refused before the quota is looked at.
+        let file = manifest(kubectl, "big.yaml", TOO_BIG);
+        let refused = kubectl.run(&["apply", "-f", &file]).await;
+        assert!(
+            refused.stderr.contains(
+                "pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"
+            ),
+            "{}",
+            refused.stderr
+        );
+
+        // Room in the quota: the ReplicaSet's next try creates the third pod.
+        kubectl
+            .ok(&["patch", "resourcequota", "compute", "-p", r#"{"spec":{"hard":{"pods":"3"}}}"#])
+            .await;
+        let pods = poll(kubectl, &["get", "pods", "-o", "name"], |out| out.lines().count() == 3).await;
+        assert_eq!(pods.lines().count(), 3, "{pods}");
+
+        // Under a quota of compute resources, a pod must state them.
+        kubectl.ok(&["create", "namespace", "bare"]).await;
+        kubectl
+            .ok(&["create", "quota", "cpu", "--hard=requests.cpu=1", "-n", "bare"])
+            .await;
+        let refused = kubectl
+            .run(&["run", "p", &format!("--image={GOOD}"), "-n", "bare"])
+            .await;
+        assert!(
+            refused
+                .stderr
+                .contains("pods \"p\" is forbidden: failed quota: cpu: must specify requests.cpu"),
+            "{}",
+            refused.stderr
+        );
+
+        // A running pod's image may change; its other spec fields may not.
+        kubectl.ok(&["set", "image", &pod, &format!("web={GOOD_TOO}")]).await;
+        let changed = kubectl
+            .run(&["patch", &pod, "-p", r#"{"spec":{"containers":[{"name":"web","ports":[{"containerPort":80}]}]}}"#])
+            .await;
+        assert!(
+            changed.stderr.contains(
+                "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"
+            ),
+            "{}",
+            changed.stderr
+        );
+    })
+    .await;
+}
