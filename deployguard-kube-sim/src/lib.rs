@@ -53,11 +53,16 @@
 //!   `autoscaling/v2` manifest); the autoscaler scales on CPU use a test sets
 //!   ([`FakeCluster::set_cpu_usage`]) or an extension models ([`Extension::pod_cpu`]: the
 //!   testkit's simulated traffic), and its scale-down window is five minutes from its last
-//!   scaling rather than a window of recommendations. Quotas report usage but refuse nothing;
-//!   LimitRanges are stored, not applied; Ingresses and NetworkPolicies are stored, with no
-//!   controller behind them; an approved CertificateSigningRequest is issued a self-signed
-//!   certificate (no cluster CA signs it); a pod's spec is not checked for immutability.
-//! - No `exec`, `attach` or `port-forward` (so `kubectl run -i`, `exec` and `cp` fail).
+//!   scaling rather than a window of recommendations. Ingresses and NetworkPolicies are stored,
+//!   with no controller behind them; an approved CertificateSigningRequest is issued a
+//!   self-signed certificate (no cluster CA signs it); a refused pod update's message lacks the
+//!   spec diff the real one appends. Quotas count pods, CPU, memory, storage, Services and
+//!   objects by kind (not extended resources or scopes); LimitRanges bound CPU and memory (not
+//!   `maxLimitRequestRatio`).
+//! - `exec` and `attach` are served over WebSocket only (the `v5.channel.k8s.io` and
+//!   `v4.channel.k8s.io` subprotocols, as kubectl 1.30 and later speak them): exec runs the command language below and nothing else; standard input is read and
+//!   dropped. SPDY (kubectl 1.27–1.29) is refused with a message saying so, and there is no
+//!   `port-forward` or `cp`.
 //!
 //! # What containers run
 //!
@@ -99,6 +104,7 @@ mod patch;
 mod pointer;
 mod protobuf;
 mod quantity;
+mod remote;
 mod resources;
 pub mod rng;
 mod selectors;

@@ -220,15 +220,27 @@ async fn serve_connection<S>(shared: Arc<Shared>, stream: S)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
         let shared = Arc::clone(&shared);
         async move {
+            // Exec and attach switch the connection to WebSocket once answered.
+            let upgrade = request
+                .headers()
+                .contains_key(http::header::UPGRADE)
+                .then(|| hyper::upgrade::on(&mut request));
             let (parts, body) = request.into_parts();
             // An injected reset is an error here: hyper closes the connection without an
             // answer.
             match body.collect().await {
                 Ok(collected) => {
-                    api::handle(shared, ApiRequest::new(&parts, collected.to_bytes())).await
+                    let answer =
+                        api::handle(shared, ApiRequest::new(&parts, collected.to_bytes())).await;
+                    if let (Ok(response), Some(upgrade)) = (&answer, upgrade)
+                        && let Some(session) = crate::remote::take(response)
+                    {
+                        tokio::spawn(session.run(upgrade));
+                    }
+                    answer
                 }
                 Err(err) => Ok(api::error_response(&crate::ApiError::bad_request(format!(
                     "reading the body: {err}"
@@ -239,5 +251,6 @@ where
     // A client hanging up mid-stream is normal for watches.
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
         .await;
 }

@@ -19,6 +19,10 @@ pub(crate) struct ApiRequest {
     pub(crate) impersonate_groups: Vec<String>,
     pub(crate) impersonate_uid: Option<String>,
     pub(crate) body: Bytes,
+    /// The WebSocket handshake it asks for (exec, attach).
+    pub(crate) websocket: Option<crate::remote::Handshake>,
+    /// Its `Upgrade` header (`SPDY/3.1`, `websocket`).
+    pub(crate) upgrade: Option<String>,
     /// Who sent it, once authenticated.
     pub(crate) identity: Identity,
 }
@@ -65,6 +69,12 @@ impl ApiRequest {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             body,
+            websocket: crate::remote::Handshake::of(&parts.headers),
+            upgrade: parts
+                .headers
+                .get(header::UPGRADE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             identity: Identity::admin(),
         }
     }

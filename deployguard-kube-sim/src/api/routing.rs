@@ -71,8 +71,12 @@ pub(super) fn route(types: &[ResourceType], path: &str) -> Route {
 
 pub(super) fn verb_of(method: &Method, route: &Route, watch: bool) -> Verb {
     let named = matches!(route, Route::Resource { name: Some(_), .. });
+    // Streaming into a pod is creating something in it, whichever method the handshake uses.
+    let streams = matches!(route, Route::Resource { sub: Some(sub), .. }
+        if matches!(sub.as_str(), "exec" | "attach" | "portforward"));
     match (method.as_str(), named) {
         (_, _) if !matches!(route, Route::Resource { .. }) => Verb::Discovery,
+        _ if streams => Verb::Create,
         ("GET", true) => Verb::Get,
         ("GET", false) if watch => Verb::Watch,
         ("GET", false) => Verb::List,

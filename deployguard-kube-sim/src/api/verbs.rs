@@ -84,6 +84,11 @@ pub(super) async fn resource(
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
             Ok(response)
         }
+        ("GET" | "POST", Some(name), Some(sub))
+            if (sub == "exec" || sub == "attach") && rt.kind == "Pod" && rt.group.is_empty() =>
+        {
+            crate::remote::open(shared, rt, &ns, &name, &sub, request)
+        }
         ("POST", Some(name), Some(sub)) if sub == "eviction" && rt.kind == "Pod" => {
             let body: Value = decode_body(request)?;
             let grace_override = body

@@ -394,6 +394,30 @@ fn boundaries(
     }
 }
 
+/// A ConfigMap's or Secret's (`kind`'s) data as text: a Secret's decoded.
+pub(crate) fn data_of(kind: &str, object: &Value) -> Option<BTreeMap<String, String>> {
+    let data = object.get("data")?.as_object()?;
+    Some(
+        data.iter()
+            .filter_map(|(k, v)| {
+                let text = v.as_str()?;
+                let text = if kind == "Secret" {
+                    use base64::Engine as _;
+                    String::from_utf8(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(text)
+                            .ok()?,
+                    )
+                    .ok()?
+                } else {
+                    text.to_owned()
+                };
+                Some((k.clone(), text))
+            })
+            .collect(),
+    )
+}
+
 /// Finds a ConfigMap's or Secret's data (kind, name) as text.
 pub(crate) type Lookup<'a> = dyn Fn(&str, &str) -> Option<BTreeMap<String, String>> + 'a;
 
@@ -401,6 +425,19 @@ pub(crate) type Lookup<'a> = dyn Fn(&str, &str) -> Option<BTreeMap<String, Strin
 /// Secret volumes it mounts (`lookup` gives a ConfigMap's or Secret's data: kind, name).
 pub(crate) fn environment(pod: &Value, container: &Value, lookup: &Lookup<'_>) -> Environment {
     let mut env = Environment::default();
+    // What the kubelet sets in every container: its hostname and where the API server is.
+    let hostname = pod
+        .pointer("/spec/hostname")
+        .or_else(|| pod.pointer("/metadata/name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    for (name, value) in [
+        ("HOSTNAME", hostname),
+        ("KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+        ("KUBERNETES_SERVICE_PORT", "443"),
+    ] {
+        env.variables.insert(name.to_owned(), value.to_owned());
+    }
     for var in container
         .get("env")
         .and_then(Value::as_array)

@@ -460,29 +460,8 @@ fn script_of(ctx: &Ctx<'_>, pod: &Value, spec: &Value) -> Option<super::command:
         return None;
     }
     let ns = namespace(pod);
-    let lookup = |kind: &str, name: &str| -> Option<std::collections::BTreeMap<String, String>> {
-        let object = ctx.get("", kind, &ns, name)?;
-        let data = object.get("data")?.as_object()?;
-        Some(
-            data.iter()
-                .filter_map(|(k, v)| {
-                    let text = v.as_str()?;
-                    let text = if kind == "Secret" {
-                        use base64::Engine as _;
-                        String::from_utf8(
-                            base64::engine::general_purpose::STANDARD
-                                .decode(text)
-                                .ok()?,
-                        )
-                        .ok()?
-                    } else {
-                        text.to_owned()
-                    };
-                    Some((k.clone(), text))
-                })
-                .collect(),
-        )
-    };
+    let lookup =
+        |kind: &str, name: &str| super::command::data_of(kind, &ctx.get("", kind, &ns, name)?);
     let env = super::command::environment(pod, spec, &lookup);
     super::command::parse(&argv, &env)
 }

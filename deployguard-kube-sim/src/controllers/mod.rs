@@ -4,7 +4,7 @@
 
 pub(crate) mod autoscaler;
 mod behaviour;
-mod command;
+pub(crate) mod command;
 mod cron;
 mod cronjob;
 mod daemonset;

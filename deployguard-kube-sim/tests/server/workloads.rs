@@ -1287,3 +1287,122 @@ async fn quotas_refuse_what_exceeds_them_and_limit_ranges_fill_in_and_bound_reso
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_and_attach_stream_over_websocket_and_exit_with_the_commands_code() {
+    each_version(&[33], async |_, kubectl| {
+        kubectl
+            .ok(&[
+                "run",
+                "box",
+                "--image=busybox:1.36",
+                "--",
+                "sleep",
+                "infinity",
+            ])
+            .await;
+        poll(kubectl, &["get", "pod", "box"], |out| {
+            out.contains("Running")
+        })
+        .await;
+        let out = kubectl
+            .run(&[
+                "exec",
+                "box",
+                "--",
+                "sh",
+                "-c",
+                "echo hi; sleep 5; echo $HOSTNAME",
+            ])
+            .await;
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "hi\nbox\n"),
+            "{}",
+            out.stderr
+        );
+        let failed = kubectl
+            .run(&["exec", "box", "--", "sh", "-c", "exit 3"])
+            .await;
+        assert_eq!(failed.code, 3, "{}", failed.stderr);
+        assert!(
+            failed
+                .stderr
+                .contains("command terminated with exit code 3"),
+            "{}",
+            failed.stderr
+        );
+        let missing = kubectl.run(&["exec", "box", "--", "ls"]).await;
+        assert_eq!(missing.code, 1);
+        assert!(
+            missing
+                .stderr
+                .contains("exec: \"ls\": executable file not found in $PATH"),
+            "{}",
+            missing.stderr
+        );
+        let wrong = kubectl
+            .run(&["exec", "-c", "nope", "box", "--", "echo"])
+            .await;
+        assert!(
+            wrong
+                .stderr
+                .contains("container nope is not valid for pod box"),
+            "{}",
+            wrong.stderr
+        );
+
+        // `run -i` attaches: what the container prints from then on, and its exit code.
+        let run = kubectl
+            .run(&[
+                "run",
+                "once",
+                "--rm",
+                "-i",
+                "--restart=Never",
+                "--image=busybox:1.36",
+                "--",
+                "sh",
+                "-c",
+                "sleep 30; echo late; exit 4",
+            ])
+            .await;
+        assert_eq!(
+            (run.code, run.stdout.trim()),
+            (4, "late\npod \"once\" deleted"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            kubectl.ok(&["get", "pods", "-o", "name"]).await,
+            "pod/box\n"
+        );
+    })
+    .await;
+    // kubectl before 1.30 speaks SPDY, which the simulation does not serve: it says so.
+    each_version(&[27], async |_, kubectl| {
+        kubectl
+            .ok(&[
+                "run",
+                "box",
+                "--image=busybox:1.36",
+                "--",
+                "sleep",
+                "infinity",
+            ])
+            .await;
+        poll(kubectl, &["get", "pod", "box"], |out| {
+            out.contains("Running")
+        })
+        .await;
+        let refused = kubectl.run(&["exec", "box", "--", "echo", "hi"]).await;
+        assert!(
+            refused
+                .stderr
+                .contains("serves exec over WebSocket only (kubectl 1.30 or later)"),
+            "{}",
+            refused.stderr
+        );
+    })
+    .await;
+}
