@@ -45,12 +45,14 @@
 //! - RBAC has no escalation checks on creating Roles or bindings; kubectl sends tokens only over
 //!   TLS, so a cluster served over plain HTTP is used as the admin.
 //! - Protobuf is decoded for ConfigMap, Secret, Namespace, ServiceAccount, Service, Pod,
-//!   Deployment, Job, CronJob, PodDisruptionBudget, ResourceQuota, CertificateSigningRequest,
+//!   Deployment, Job, CronJob, `autoscaling/v2` HorizontalPodAutoscaler, PodDisruptionBudget,
+//!   ResourceQuota, CertificateSigningRequest,
 //!   the RBAC kinds, the review kinds
 //!   and TokenRequest bodies only (others are a 415 naming the kind), and answers are always JSON;
 //!   `/openapi/v2` has no definitions (kubectl falls back to the server's field validation).
-//! - `autoscaling/v1` is not served (so `kubectl autoscale`, which writes it, is refused: apply an
-//!   `autoscaling/v2` manifest); the autoscaler scales on CPU use a test sets
+//! - HorizontalPodAutoscalers are stored as `autoscaling/v2` and served as `autoscaling/v1` too,
+//!   converted on reads, creates and replaces (a patch of the v1 form is refused: patch v2); the
+//!   autoscaler scales on CPU use a test sets
 //!   ([`FakeCluster::set_cpu_usage`]) or an extension models ([`Extension::pod_cpu`]: the
 //!   testkit's simulated traffic), and its scale-down window is five minutes from its last
 //!   scaling rather than a window of recommendations. Ingresses and NetworkPolicies are stored,
@@ -87,6 +89,7 @@ mod api;
 mod auth;
 mod clock;
 mod controllers;
+mod conversion;
 mod dataplane;
 mod defaults;
 mod discovery;

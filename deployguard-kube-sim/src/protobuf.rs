@@ -38,6 +38,8 @@ enum Ty {
     MapBytes,
     /// `map<string, Quantity>`.
     MapQuantity,
+    /// `resource.Quantity` (`string` = 1), its text in JSON.
+    Quantity,
     /// `metav1.Time` (`seconds` = 1, `nanos` = 2), an RFC 3339 string in JSON.
     Time,
     /// `intstr.IntOrString` (`type` = 1, `intVal` = 2, `strVal` = 3).
@@ -204,6 +206,58 @@ const PDB_SPEC: &[F] = &[
     one(2, "selector", Ty::Msg(LABEL_SELECTOR)),
     one(3, "maxUnavailable", Ty::IntOrStr),
     one(4, "unhealthyPodEvictionPolicy", Ty::Str),
+];
+
+const CROSS_VERSION_REFERENCE: &[F] = &[
+    one(1, "kind", Ty::Str),
+    one(2, "name", Ty::Str),
+    one(3, "apiVersion", Ty::Str),
+];
+
+const METRIC_TARGET: &[F] = &[
+    one(1, "type", Ty::Str),
+    one(2, "value", Ty::Quantity),
+    one(3, "averageValue", Ty::Quantity),
+    one(4, "averageUtilization", Ty::Int),
+];
+
+const RESOURCE_METRIC: &[F] = &[
+    one(1, "name", Ty::Str),
+    one(2, "target", Ty::Msg(METRIC_TARGET)),
+    one(3, "container", Ty::Str),
+];
+
+const METRIC_SPEC: &[F] = &[
+    one(1, "type", Ty::Str),
+    one(4, "resource", Ty::Msg(RESOURCE_METRIC)),
+    one(7, "containerResource", Ty::Msg(RESOURCE_METRIC)),
+];
+
+const SCALING_POLICY: &[F] = &[
+    one(1, "type", Ty::Str),
+    one(2, "value", Ty::Int),
+    one(3, "periodSeconds", Ty::Int),
+];
+
+const SCALING_RULES: &[F] = &[
+    one(1, "selectPolicy", Ty::Str),
+    many(2, "policies", Ty::Msg(SCALING_POLICY)),
+    one(3, "stabilizationWindowSeconds", Ty::Int),
+];
+
+const HPA_SPEC: &[F] = &[
+    one(1, "scaleTargetRef", Ty::Msg(CROSS_VERSION_REFERENCE)),
+    one(2, "minReplicas", Ty::Int),
+    one(3, "maxReplicas", Ty::Int),
+    many(4, "metrics", Ty::Msg(METRIC_SPEC)),
+    one(
+        5,
+        "behavior",
+        Ty::Msg(&[
+            one(1, "scaleUp", Ty::Msg(SCALING_RULES)),
+            one(2, "scaleDown", Ty::Msg(SCALING_RULES)),
+        ]),
+    ),
 ];
 
 const QUOTA_SPEC: &[F] = &[one(1, "hard", Ty::MapQuantity), many(2, "scopes", Ty::Str)];
@@ -431,6 +485,14 @@ const KINDS: &[(&str, &[F])] = &[
         ],
     ),
     (
+        "HorizontalPodAutoscaler",
+        &[
+            one(1, "metadata", Ty::Msg(OBJECT_META)),
+            one(2, "spec", Ty::Msg(HPA_SPEC)),
+            one(3, "status", Ty::Msg(&[])),
+        ],
+    ),
+    (
         "ResourceQuota",
         &[
             one(1, "metadata", Ty::Msg(OBJECT_META)),
@@ -516,6 +578,9 @@ const POINTERS: &[&str] = &[
     "startingDeadlineSeconds",
     "successfulJobsHistoryLimit",
     "failedJobsHistoryLimit",
+    "minReplicas",
+    "averageUtilization",
+    "stabilizationWindowSeconds",
 ];
 
 /// Decodes a protobuf request body into the object's JSON form.
@@ -551,11 +616,14 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
             _ => {}
         }
     }
+    // The autoscaler's schema is v2's; its v1 form differs.
+    let modelled = !(kind == "HorizontalPodAutoscaler" && api_version != "autoscaling/v2");
     let schema = KINDS
         .iter()
+        .filter(|_| modelled)
         .find(|(name, _)| *name == kind)
         .map(|(_, schema)| *schema)
-        .ok_or_else(|| unsupported(format!("kind {kind:?}")))?;
+        .ok_or_else(|| unsupported(format!("kind {kind:?} of {api_version}")))?;
     let mut object = message(raw, schema, &kind).map_err(unsupported)?;
     if let Value::Object(map) = &mut object {
         map.insert("apiVersion".into(), json!(api_version));
@@ -662,6 +730,15 @@ fn scalar(wire: Wire<'_>, ty: Ty, path: &str) -> Result<Value, String> {
                 }
             }
             json!({ key: value })
+        }
+        (Ty::Quantity, Wire::Len(bytes)) => {
+            let mut value = json!("");
+            for part in Reader(bytes) {
+                if let (1, Wire::Len(s)) = part? {
+                    value = json!(text(s)?);
+                }
+            }
+            value
         }
         (Ty::Time, Wire::Len(bytes)) => {
             let mut seconds = 0i64;

@@ -61,6 +61,7 @@ enum Work {
 }
 
 /// The request's WebSocket handshake headers: its key and offered subprotocols.
+#[derive(Clone)]
 pub(crate) struct Handshake {
     pub(crate) key: String,
     pub(crate) protocols: Vec<String>,

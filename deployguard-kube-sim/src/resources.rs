@@ -270,6 +270,20 @@ pub(crate) fn builtins() -> Vec<ResourceType> {
             true,
             &["status"],
         ),
+        // Served too as v1 (converted: crate::conversion), after v2 so that v2 is what a
+        // lookup by kind finds.
+        ResourceType {
+            categories: Vec::new(),
+            ..builtin(
+                "autoscaling",
+                "v1",
+                "HorizontalPodAutoscaler",
+                "horizontalpodautoscalers",
+                &["hpa"],
+                true,
+                &["status"],
+            )
+        },
         builtin(
             "policy",
             "v1",

@@ -827,6 +827,9 @@ fn shared_as(rt: &ResourceType, obj: &Arc<Value>) -> Arc<Value> {
 }
 
 pub(crate) fn served_as(rt: &ResourceType, mut obj: Value) -> Value {
+    if crate::conversion::is_autoscaling_v1(rt) {
+        return crate::conversion::served(rt, obj);
+    }
     let wanted = rt.api_version();
     if obj.get("apiVersion").and_then(Value::as_str) != Some(wanted.as_str())
         && let Some(map) = obj.as_object_mut()

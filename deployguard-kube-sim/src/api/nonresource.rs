@@ -112,6 +112,9 @@ pub(super) async fn serve(
             name,
             sub,
         } => {
+            if crate::conversion::is_autoscaling_v1(&rt) {
+                return autoscaling_v1(shared, types, &rt, namespace, name, sub, request).await;
+            }
             let result = resource(
                 shared, &rt, namespace, name, sub, request, watch, drop_watch,
             )
@@ -125,5 +128,61 @@ pub(super) async fn serve(
             }
             response
         }
+    }
+}
+
+/// A write of the v1 autoscaler: its body converted to the stored v2 form, written as v2, and
+/// the answer converted back. Reads convert as they serve ([`crate::store::served_as`]); a patch
+/// of the v1 form is not converted, and is refused saying so.
+async fn autoscaling_v1(
+    shared: &Arc<Shared>,
+    types: &[ResourceType],
+    rt: &ResourceType,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+    request: &ApiRequest,
+) -> Response<Body> {
+    let method = request.method.as_str();
+    let writes = matches!(method, "POST" | "PUT") && sub.is_none();
+    if method == "PATCH" && sub.is_none() {
+        return error_response(&ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the simulated cluster converts autoscaling/v1 HorizontalPodAutoscalers on create and replace only: patch the autoscaling/v2 form",
+        ));
+    }
+    let Some(stored) = types
+        .iter()
+        .find(|t| t.group == rt.group && t.kind == rt.kind && t.version == "v2")
+    else {
+        return error_response(&ApiError::method_not_allowed("create", rt));
+    };
+    let (target, converted) = if writes {
+        let body: Value = match decode_body(request) {
+            Ok(body) => body,
+            Err(err) => return error_response(&err),
+        };
+        if let Err(err) = check_type_meta(rt, &body) {
+            return error_response(&err);
+        }
+        let mut converted = request.clone();
+        converted.body = bytes::Bytes::from(crate::conversion::to_v2(body).to_string());
+        converted.content_type = "application/json".into();
+        (stored, Some(converted))
+    } else {
+        (rt, None)
+    };
+    let request = converted.as_ref().unwrap_or(request);
+    let result = resource(shared, target, namespace, name, sub, request, false, false).await;
+    let response = result.unwrap_or_else(|err| error_response(&err));
+    if !writes || !response.status().is_success() {
+        return response;
+    }
+    let status = response.status().as_u16();
+    let Ok(body) = http_body_util::BodyExt::collect(response.into_body()).await;
+    match serde_json::from_slice::<Value>(&body.to_bytes()) {
+        Ok(obj) => json_response(status, &crate::conversion::to_v1(obj), "application/json"),
+        Err(_) => error_response(&ApiError::bad_request("reading the stored autoscaler")),
     }
 }

@@ -4,6 +4,7 @@
 use super::*;
 
 /// A parsed request.
+#[derive(Clone)]
 pub(crate) struct ApiRequest {
     pub(crate) method: Method,
     pub(crate) path: String,

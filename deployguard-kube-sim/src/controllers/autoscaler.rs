@@ -52,6 +52,35 @@ pub(super) fn reconcile(ctx: &mut Ctx<'_>) {
             .and_then(Value::as_i64)
             .unwrap_or(1);
         let max = i(&hpa, "/spec/maxReplicas");
+        // Outside its bounds, the target is brought within them before any metric is read (a
+        // target at zero has autoscaling turned off).
+        let bounded = if current > max {
+            Some((max, "Current number of replicas above Spec.MaxReplicas"))
+        } else if current < min && current != 0 {
+            Some((min, "Current number of replicas below Spec.MinReplicas"))
+        } else {
+            None
+        };
+        if let Some((desired, reason)) = bounded {
+            let mut scaled = target.clone();
+            scaled["spec"]["replicas"] = json!(desired);
+            if ctx.update("apps", &kind, scaled).is_ok() {
+                ctx.event(
+                    &hpa,
+                    "Normal",
+                    "SuccessfulRescale",
+                    &format!("New size: {desired}; reason: {reason}"),
+                    "horizontal-pod-autoscaler",
+                    None,
+                );
+                let mut hpa = hpa;
+                hpa["status"]["currentReplicas"] = json!(current);
+                hpa["status"]["desiredReplicas"] = json!(desired);
+                hpa["status"]["lastScaleTime"] = json!(now_text);
+                let _ = ctx.update_status("autoscaling", "HorizontalPodAutoscaler", hpa);
+            }
+            continue;
+        }
         let target_utilization = hpa
             .at("/spec/metrics")
             .and_then(Value::as_array)

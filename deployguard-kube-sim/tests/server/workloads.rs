@@ -1406,3 +1406,54 @@ async fn exec_and_attach_stream_over_websocket_and_exit_with_the_commands_code()
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_autoscale_writes_either_version_and_both_read_back() {
+    // kubectl 1.27 writes autoscaling/v1; 1.33 writes v2 in protobuf.
+    each_version(&[27, 33], async |_, kubectl| {
+        kubectl
+            .ok(&["create", "deployment", "web", &format!("--image={GOOD}")])
+            .await;
+        let out = kubectl
+            .ok(&[
+                "autoscale",
+                "deployment",
+                "web",
+                "--min=2",
+                "--max=5",
+                "--cpu-percent=60",
+            ])
+            .await;
+        assert_eq!(out, "horizontalpodautoscaler.autoscaling/web autoscaled\n");
+        let hpa = kubectl.ok(&["get", "hpa", "web"]).await;
+        assert_eq!(
+            row(&hpa, "web")[..6],
+            ["web", "Deployment/web", "cpu:", "<unknown>/60%", "2", "5"],
+            "{hpa}"
+        );
+        let v1 = kubectl
+            .ok(&[
+                "get",
+                "--raw",
+                "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web",
+            ])
+            .await;
+        let v1: serde_json::Value = serde_json::from_str(&v1).unwrap();
+        assert_eq!(v1["apiVersion"], "autoscaling/v1");
+        assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 60);
+        assert_eq!(v1["spec"].get("metrics"), None);
+        // The autoscaler raises the deployment to its minimum, metrics or none.
+        let web = poll(kubectl, &["get", "deployment", "web"], |out| {
+            out.contains("2/2")
+        })
+        .await;
+        assert!(web.contains("2/2"), "{web}");
+        let events = kubectl.ok(&["get", "events"]).await;
+        assert!(
+            events
+                .contains("New size: 2; reason: Current number of replicas below Spec.MinReplicas"),
+            "{events}"
+        );
+    })
+    .await;
+}
