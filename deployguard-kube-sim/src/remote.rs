@@ -308,11 +308,7 @@ impl Session {
             while let Some((opcode, payload)) = read_frame(&mut reader).await {
                 match opcode {
                     0x8 => return,
-                    0x9 => {
-                        if pongs.send(frame(0xA, &payload)).await.is_err() {
-                            return;
-                        }
-                    }
+                    0x9 if pongs.send(frame(0xA, &payload)).await.is_err() => return,
                     _ => {}
                 }
             }
