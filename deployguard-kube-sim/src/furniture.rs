@@ -4,7 +4,11 @@
 //! labels of the real ones) and `cluster-admin` bound to the `system:masters` group, three Ready
 //! worker nodes and a default StorageClass (`standard`, kind's local-path), and in
 //! every namespace the `kube-root-ca.crt` ConfigMap (the root-ca-cert-publisher's, written by the
-//! controllers).
+//! controllers). In `kube-system`, as a kind cluster has them: a control-plane node (tainted
+//! `NoSchedule`, so nothing else lands there) running the control plane's static pods (etcd,
+//! kube-apiserver, kube-controller-manager, kube-scheduler, mirrored and owned by the node) and
+//! CoreDNS (its Deployment, ReplicaSet and two pods) behind the `kube-dns` Service at
+//! 10.96.0.10. Their names are fixed, so a cluster's own objects are named as before.
 
 use serde_json::{Value, json};
 
@@ -21,6 +25,20 @@ pub(crate) fn objects() -> Vec<Value> {
     })];
     objects.extend(cluster_roles());
     objects.extend((1..=NODES).map(node));
+    objects.push(control_plane_node());
+    objects.push(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+            "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                "kubernetes.io/name": "CoreDNS"},
+            "annotations": {"prometheus.io/port": "9153", "prometheus.io/scrape": "true"}},
+        "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
+            "selector": {"k8s-app": "kube-dns"},
+            "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]},
+    }));
+    objects.push(coredns_deployment());
     objects.push(json!({
         "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
         "metadata": {"name": "standard",
@@ -36,6 +54,132 @@ pub(crate) fn objects() -> Vec<Value> {
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}],
     }));
     objects
+}
+
+/// The images the furniture's pods run (the simulated registry always has them).
+pub(crate) const IMAGES: [&str; 5] = [
+    "registry.k8s.io/etcd:3.5.21-0",
+    "registry.k8s.io/kube-apiserver:v1.33.1",
+    "registry.k8s.io/kube-controller-manager:v1.33.1",
+    "registry.k8s.io/kube-scheduler:v1.33.1",
+    "registry.k8s.io/coredns/coredns:v1.12.0",
+];
+
+/// The control-plane node's name.
+pub(crate) const CONTROL_PLANE: &str = "control-plane";
+
+/// The control-plane node: as a worker, plus its role label and the taint that keeps workloads
+/// off it.
+fn control_plane_node() -> Value {
+    let mut node = node(4);
+    node["metadata"]["name"] = json!(CONTROL_PLANE);
+    node["metadata"]["labels"]["kubernetes.io/hostname"] = json!(CONTROL_PLANE);
+    node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] = json!("");
+    node["spec"]["taints"] = json!([{"key": "node-role.kubernetes.io/control-plane",
+        "effect": "NoSchedule"}]);
+    node["spec"]["podCIDR"] = json!("10.244.0.0/24");
+    node["spec"]["podCIDRs"] = json!(["10.244.0.0/24"]);
+    node["spec"]["providerID"] = json!(format!("kind://docker/deployguard/{CONTROL_PLANE}"));
+    node["status"]["addresses"] = json!([{"type": "InternalIP", "address": "172.18.0.5"},
+        {"type": "Hostname", "address": CONTROL_PLANE}]);
+    node
+}
+
+/// A container that tolerates the control-plane taint and runs there.
+fn on_control_plane(mut spec: Value) -> Value {
+    spec["nodeSelector"] = json!({"node-role.kubernetes.io/control-plane": ""});
+    spec["tolerations"] = json!([
+        {"key": "CriticalAddonsOnly", "operator": "Exists"},
+        {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+    spec
+}
+
+fn coredns_deployment() -> Value {
+    let spec = on_control_plane(json!({
+        "priorityClassName": "system-cluster-critical",
+        "serviceAccountName": "coredns",
+        "dnsPolicy": "Default",
+        "containers": [{"name": "coredns", "image": IMAGES[4], "args": ["-conf", "/etc/coredns/Corefile"],
+            "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                {"name": "metrics", "containerPort": 9153, "protocol": "TCP"}],
+            "resources": {"requests": {"cpu": "100m", "memory": "70Mi"}, "limits": {"memory": "170Mi"}}}],
+    }));
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": "25%"}},
+            "template": {"metadata": {"labels": {"k8s-app": "kube-dns"}}, "spec": spec}},
+    })
+}
+
+/// CoreDNS's ReplicaSet and pods as the controllers would have made them, named so that
+/// nothing is drawn from the name generator: given the stored Deployment.
+pub(crate) fn coredns_replicas(deployment: &Value) -> (Value, Vec<Value>) {
+    let template = deployment
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_default();
+    let hash = crate::controllers::deployment::template_hash(&template, 0);
+    let mut labelled = template.clone();
+    labelled["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let owner = |obj: &Value, kind: &str, api_version: &str| {
+        json!([{"apiVersion": api_version, "kind": kind, "controller": true,
+            "blockOwnerDeletion": true,
+            "name": obj.pointer("/metadata/name"), "uid": obj.pointer("/metadata/uid")}])
+    };
+    let rs_name = format!("coredns-{hash}");
+    let replica_set = json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": rs_name, "namespace": "kube-system",
+            "labels": labelled["metadata"]["labels"],
+            "annotations": {"deployment.kubernetes.io/revision": "1",
+                "deployment.kubernetes.io/desired-replicas": "2",
+                "deployment.kubernetes.io/max-replicas": "3"},
+            "ownerReferences": owner(deployment, "Deployment", "apps/v1")},
+        "spec": {"replicas": 2,
+            "selector": {"matchLabels": {"k8s-app": "kube-dns", "pod-template-hash": hash}},
+            "template": labelled},
+    });
+    let pods = ["kx7bq", "w8zr4"]
+        .iter()
+        .map(|suffix| {
+            let mut spec = labelled["spec"].clone();
+            spec["nodeName"] = json!(CONTROL_PLANE);
+            json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{rs_name}-{suffix}"), "namespace": "kube-system",
+                    "labels": labelled["metadata"]["labels"]},
+                "spec": spec})
+        })
+        .collect();
+    (replica_set, pods)
+}
+
+/// The control plane's static pods, mirrored by the kubelet and owned by the node.
+pub(crate) fn static_pods(node: &Value) -> Vec<Value> {
+    [
+        ("etcd", IMAGES[0], "100m"),
+        ("kube-apiserver", IMAGES[1], "250m"),
+        ("kube-controller-manager", IMAGES[2], "200m"),
+        ("kube-scheduler", IMAGES[3], "100m"),
+    ]
+    .iter()
+    .map(|(component, image, cpu)| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("{component}-{CONTROL_PLANE}"), "namespace": "kube-system",
+                "labels": {"component": component, "tier": "control-plane"},
+                "annotations": {"kubernetes.io/config.mirror": "simulated",
+                    "kubernetes.io/config.source": "file"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "controller": true,
+                    "name": CONTROL_PLANE, "uid": node.pointer("/metadata/uid")}]},
+            "spec": {"nodeName": CONTROL_PLANE, "hostNetwork": true,
+                "priorityClassName": "system-node-critical",
+                "tolerations": [{"operator": "Exists", "effect": "NoExecute"}],
+                "containers": [{"name": component, "image": image,
+                    "resources": {"requests": {"cpu": cpu}}}]}})
+    })
+    .collect()
 }
 
 /// How many worker nodes a new cluster has.

@@ -341,6 +341,7 @@ impl FakeClusterBuilder {
                 behaviours: Mutex::new({
                     let mut behaviours = controllers::Behaviours::default();
                     behaviours.add_images(self.images.iter().map(String::as_str));
+                    behaviours.add_images(furniture::IMAGES);
                     behaviours
                 }),
                 extensions: Mutex::new(Vec::new()),
@@ -358,7 +359,35 @@ impl FakeClusterBuilder {
                 tracing::error!("creating namespace {ns}: {}", err.message);
             }
         }
+        let mut made = Vec::new();
         for object in furniture::objects() {
+            match cluster.create(object) {
+                Ok(made_one) => made.push(made_one),
+                Err(err) => tracing::error!("creating the cluster's furniture: {}", err.message),
+            }
+        }
+        // What the controllers and the kubelet would have made of it, made now with fixed names.
+        let find = |kind: &str, name: &str| {
+            made.iter()
+                .find(|o| o["kind"] == kind && o.pointer("/metadata/name") == Some(&json!(name)))
+        };
+        let mut owned = Vec::new();
+        if let Some(node) = find("Node", furniture::CONTROL_PLANE) {
+            owned.extend(furniture::static_pods(node));
+        }
+        if let Some(deployment) = find("Deployment", "coredns")
+            && let (replica_set, pods) = furniture::coredns_replicas(deployment)
+            && let Ok(replica_set) = cluster.create(replica_set)
+        {
+            owned.extend(pods.into_iter().map(|mut pod| {
+                pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1",
+                    "kind": "ReplicaSet", "controller": true, "blockOwnerDeletion": true,
+                    "name": replica_set.pointer("/metadata/name"),
+                    "uid": replica_set.pointer("/metadata/uid")}]);
+                pod
+            }));
+        }
+        for object in owned {
             if let Err(err) = cluster.create(object) {
                 tracing::error!("creating the cluster's furniture: {}", err.message);
             }

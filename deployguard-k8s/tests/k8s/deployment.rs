@@ -320,7 +320,7 @@ async fn each_failure_scenario_is_diagnosed_with_evidence() {
     .await;
     check_diagnosis("unschedulable", expect![[r#"
         Unschedulable { resource: Some("cpu") }
-          pod/POD: FailedScheduling: 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
+          pod/POD: FailedScheduling: 0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 3 Insufficient cpu. preemption: 0/4 nodes are available: 1 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod.
     "#]]).await;
 }
 

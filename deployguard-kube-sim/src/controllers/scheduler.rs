@@ -162,14 +162,11 @@ impl Scheduler {
             .into_iter()
             .find(|t| matches!(s(t, "/effect"), "NoSchedule" | "NoExecute") && !tolerates(pod, t))
         {
-            let value = match s(taint, "/value") {
-                "" => String::new(),
-                v => format!(": {v}"),
-            };
             return Err((
                 format!(
-                    "node(s) had untolerated taint {{{}{value}}}",
-                    s(taint, "/key")
+                    "node(s) had untolerated taint {{{}: {}}}",
+                    s(taint, "/key"),
+                    s(taint, "/value")
                 ),
                 false,
             ));

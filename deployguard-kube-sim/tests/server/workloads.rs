@@ -357,7 +357,18 @@ spec:
 async fn nodes_are_cordoned_tainted_and_drained_within_the_disruption_budget() {
     each_version(&[27, 33], async |_, kubectl| {
         let nodes = kubectl.ok(&["get", "nodes"]).await;
-        assert_eq!(nodes.lines().count(), 4, "{nodes}");
+        assert_eq!(nodes.lines().count(), 5, "{nodes}");
+        assert_eq!(row(&nodes, "control-plane")[..3], ["control-plane", "Ready", "control-plane"]);
+        // kube-system runs the control plane and CoreDNS, on the control-plane node only.
+        let system = kubectl
+            .ok(&["get", "pods", "-n", "kube-system", "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName,PHASE:.status.phase", "--no-headers"])
+            .await;
+        assert_eq!(system.lines().count(), 6, "{system}");
+        assert!(system.lines().all(|l| l.contains(" control-plane ") && l.ends_with("Running")), "{system}");
+        let dns = kubectl
+            .ok(&["get", "endpoints", "kube-dns", "-n", "kube-system", "-o", "jsonpath={.subsets[0].addresses[*].targetRef.name}"])
+            .await;
+        assert_eq!(dns.split(' ').count(), 2, "{dns}");
         assert!(nodes.lines().skip(1).all(|l| l.contains(" Ready ")), "{nodes}");
         let file = manifest(kubectl, "guarded.yaml", GUARDED);
         kubectl.ok(&["apply", "-f", &file]).await;
@@ -396,7 +407,7 @@ async fn nodes_are_cordoned_tainted_and_drained_within_the_disruption_budget() {
             .ok(&["get", "events", "--field-selector=reason=FailedScheduling", "-o", "jsonpath={.items[0].message}"])
             .await;
         assert!(
-            events.starts_with("0/3 nodes are available: 1 node(s) were unschedulable, 2 node(s) didn't match Pod's node affinity/selector."),
+            events.starts_with("0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 1 node(s) were unschedulable, 2 node(s) didn't match Pod's node affinity/selector."),
             "{events}"
         );
         // A taint the pods do not tolerate keeps them off a node too.
@@ -1290,7 +1301,8 @@ async fn quotas_refuse_what_exceeds_them_and_limit_ranges_fill_in_and_bound_reso
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_and_attach_stream_over_websocket_and_exit_with_the_commands_code() {
-    each_version(&[33], async |_, kubectl| {
+    // 1.30 is the first kubectl to stream over WebSocket.
+    each_version(&[30, 33], async |_, kubectl| {
         kubectl
             .ok(&[
                 "run",

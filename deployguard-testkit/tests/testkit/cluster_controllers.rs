@@ -324,7 +324,7 @@ async fn each_failure_shape_has_its_status_and_events() {
             container ready=true restarts=0 running
             event Normal Created Created container app
             event Normal Pulled Container image "app:ok" already present on machine
-            event Normal Scheduled Successfully assigned default/POD to node-3
+            event Normal Scheduled Successfully assigned default/POD to node-1
             event Normal Started Started container app
         "#]],
     )
@@ -350,7 +350,7 @@ async fn each_failure_shape_has_its_status_and_events() {
         phase Running
         condition Ready False ContainersNotReady containers with unready status: [app]
         condition ContainersReady False ContainersNotReady containers with unready status: [app]
-        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-7dcd869b76-lkxtb_default(6b1e0000-0000-4000-8000-00000000001a) last terminated Error 1
+        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-7dcd869b76-lkxtb_default(6b1e0000-0000-4000-8000-000000000026) last terminated Error 1
         event Normal Created Created container app
         event Normal Pulled Container image "app:crash" already present on machine
         event Normal Scheduled Successfully assigned default/POD to node-3
@@ -373,7 +373,7 @@ async fn each_failure_shape_has_its_status_and_events() {
         phase Running
         condition Ready False ContainersNotReady containers with unready status: [app]
         condition ContainersReady False ContainersNotReady containers with unready status: [app]
-        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-55d6ffcd5d-lkxtb_default(6b1e0000-0000-4000-8000-00000000001a) last terminated OOMKilled 137
+        container ready=false restarts=3 waiting CrashLoopBackOff back-off 40s restarting failed container=app pod=web-55d6ffcd5d-lkxtb_default(6b1e0000-0000-4000-8000-000000000026) last terminated OOMKilled 137
         event Normal Created Created container app
         event Normal Pulled Container image "app:oom" already present on machine
         event Normal Scheduled Successfully assigned default/POD to node-3
@@ -386,15 +386,15 @@ async fn each_failure_shape_has_its_status_and_events() {
         condition Ready False ContainersNotReady containers with unready status: [app]
         condition ContainersReady False ContainersNotReady containers with unready status: [app]
         container ready=false restarts=0 waiting CreateContainerConfigError configmap "app-config" not found
-        event Normal Scheduled Successfully assigned default/POD to node-3
+        event Normal Scheduled Successfully assigned default/POD to node-1
         event Warning Failed Error: configmap "app-config" not found
     "#]]).await;
     let too_big =
         json!({"name": "app", "image": "app:big", "resources": {"requests": {"cpu": "8"}}});
     check_failure("app:big", None, too_big, expect![[r#"
         phase Pending
-        condition PodScheduled False Unschedulable 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
-        event Warning FailedScheduling 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.
+        condition PodScheduled False Unschedulable 0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 3 Insufficient cpu. preemption: 0/4 nodes are available: 1 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod.
+        event Warning FailedScheduling 0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 3 Insufficient cpu. preemption: 0/4 nodes are available: 1 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod.
     "#]]).await;
 }
 
