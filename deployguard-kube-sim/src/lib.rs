@@ -61,6 +61,9 @@
 //!   spec diff the real one appends. Quotas count pods, CPU, memory, storage, Services and
 //!   objects by kind (not extended resources or scopes); LimitRanges bound CPU and memory (not
 //!   `maxLimitRequestRatio`).
+//! - A new cluster has three worker nodes and a control-plane node; `kube-system` holds the
+//!   control plane's static pods and CoreDNS, but no kube-proxy or CNI DaemonSet, and the static
+//!   pods have pod IPs rather than their node's.
 //! - `exec` and `attach` are served over WebSocket only (the `v5.channel.k8s.io` and
 //!   `v4.channel.k8s.io` subprotocols, as kubectl 1.30 and later speak them): exec runs the command language below and nothing else; standard input is read and
 //!   dropped. SPDY (kubectl 1.27–1.29) is refused with a message saying so, and there is no
