@@ -17,24 +17,21 @@ pub(crate) fn is_autoscaling_v1(rt: &ResourceType) -> bool {
 
 const CONDITIONS_ANNOTATION: &str = "autoscaling.alpha.kubernetes.io/conditions";
 
+/// The CPU utilization in the list of metrics at `list`, under `which` (`target`, `current`).
+fn cpu_utilization(obj: &Value, list: &str, which: &str) -> Option<Value> {
+    obj.at(list)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|m| m.at("/resource/name") == Some(&json!("cpu")))
+        .and_then(|m| m.at(&format!("/resource/{which}/averageUtilization")))
+        .cloned()
+}
+
 /// A stored (v2) autoscaler as v1 shows it.
 pub(crate) fn to_v1(mut obj: Value) -> Value {
-    let cpu_target = obj
-        .at("/spec/metrics")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|m| m.at("/resource/name") == Some(&json!("cpu")))
-        .and_then(|m| m.at("/resource/target/averageUtilization"))
-        .cloned();
-    let cpu_current = obj
-        .at("/status/currentMetrics")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|m| m.at("/resource/name") == Some(&json!("cpu")))
-        .and_then(|m| m.at("/resource/current/averageUtilization"))
-        .cloned();
+    let cpu_target = cpu_utilization(&obj, "/spec/metrics", "target");
+    let cpu_current = cpu_utilization(&obj, "/status/currentMetrics", "current");
     if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
         spec.remove("metrics");
         spec.remove("behavior");

@@ -1299,24 +1299,30 @@ async fn quotas_refuse_what_exceeds_them_and_limit_ranges_fill_in_and_bound_reso
     .await;
 }
 
+/// Starts pod `box`, a busybox that sleeps for ever, and waits until it runs.
+async fn start_box(kubectl: &Kubectl) {
+    kubectl
+        .ok(&[
+            "run",
+            "box",
+            "--image=busybox:1.36",
+            "--",
+            "sleep",
+            "infinity",
+        ])
+        .await;
+    let state = poll(kubectl, &["get", "pod", "box"], |out| {
+        out.contains("Running")
+    })
+    .await;
+    assert!(state.contains("Running"), "{state}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_and_attach_stream_over_websocket_and_exit_with_the_commands_code() {
     // 1.30 is the first kubectl to stream over WebSocket.
     each_version(&[30, 33], async |_, kubectl| {
-        kubectl
-            .ok(&[
-                "run",
-                "box",
-                "--image=busybox:1.36",
-                "--",
-                "sleep",
-                "infinity",
-            ])
-            .await;
-        poll(kubectl, &["get", "pod", "box"], |out| {
-            out.contains("Running")
-        })
-        .await;
+        start_box(kubectl).await;
         let out = kubectl
             .run(&[
                 "exec",
@@ -1393,20 +1399,7 @@ async fn exec_and_attach_stream_over_websocket_and_exit_with_the_commands_code()
     .await;
     // kubectl before 1.30 speaks SPDY, which the simulation does not serve: it says so.
     each_version(&[27], async |_, kubectl| {
-        kubectl
-            .ok(&[
-                "run",
-                "box",
-                "--image=busybox:1.36",
-                "--",
-                "sleep",
-                "infinity",
-            ])
-            .await;
-        poll(kubectl, &["get", "pod", "box"], |out| {
-            out.contains("Running")
-        })
-        .await;
+        start_box(kubectl).await;
         let refused = kubectl.run(&["exec", "box", "--", "echo", "hi"]).await;
         assert!(
             refused
