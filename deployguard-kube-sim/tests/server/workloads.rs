@@ -1382,7 +1382,7 @@ async fn exec_and_attach_stream_over_websocket_and_exit_with_the_commands_code()
                 "--",
                 "sh",
                 "-c",
-                "sleep 30; echo late; exit 4",
+                "sleep 60; echo late; exit 4",
             ])
             .await;
         assert_eq!(
@@ -1391,10 +1391,12 @@ async fn exec_and_attach_stream_over_websocket_and_exit_with_the_commands_code()
             "{}",
             run.stderr
         );
-        assert_eq!(
-            kubectl.ok(&["get", "pods", "-o", "name"]).await,
-            "pod/box\n"
-        );
+        // `--rm` deletes the finished pod; the kubelet removes it a moment later.
+        let left = poll(kubectl, &["get", "pods", "-o", "name"], |out| {
+            out == "pod/box\n"
+        })
+        .await;
+        assert_eq!(left, "pod/box\n");
     })
     .await;
     // kubectl before 1.30 speaks SPDY, which the simulation does not serve: it says so.
