@@ -360,14 +360,16 @@ async fn nodes_are_cordoned_tainted_and_drained_within_the_disruption_budget() {
         assert_eq!(nodes.lines().count(), 5, "{nodes}");
         assert_eq!(row(&nodes, "control-plane")[..3], ["control-plane", "Ready", "control-plane"]);
         // kube-system runs the control plane and CoreDNS, on the control-plane node only.
-        let system = kubectl
-            .ok(&["get", "pods", "-n", "kube-system", "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName,PHASE:.status.phase", "--no-headers"])
-            .await;
-        assert_eq!(system.lines().count(), 6, "{system}");
-        assert!(system.lines().all(|l| l.contains(" control-plane ") && l.ends_with("Running")), "{system}");
-        let dns = kubectl
-            .ok(&["get", "endpoints", "kube-dns", "-n", "kube-system", "-o", "jsonpath={.subsets[0].addresses[*].targetRef.name}"])
-            .await;
+        let all_running = |out: &str| {
+            out.lines().count() == 6
+                && out
+                    .lines()
+                    .all(|l| l.contains(" control-plane ") && l.ends_with("Running"))
+        };
+        let system = poll(kubectl, &["get", "pods", "-n", "kube-system", "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName,PHASE:.status.phase", "--no-headers"], all_running).await;
+        assert!(all_running(&system), "{system}");
+        let endpoints = ["get", "endpoints", "kube-dns", "-n", "kube-system", "-o", "jsonpath={.subsets[0].addresses[*].targetRef.name}"];
+        let dns = poll(kubectl, &endpoints, |out| out.split(' ').count() == 2).await;
         assert_eq!(dns.split(' ').count(), 2, "{dns}");
         assert!(nodes.lines().skip(1).all(|l| l.contains(" Ready ")), "{nodes}");
         let file = manifest(kubectl, "guarded.yaml", GUARDED);
